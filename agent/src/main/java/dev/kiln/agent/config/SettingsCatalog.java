@@ -1,0 +1,246 @@
+package dev.kiln.agent.config;
+
+import java.net.URI;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Every setting kiln-agent knows, with a check of its value. Start-up validates each source of
+ * settings (the config file, user data, {@code KILN_*} environment variables) against it, so a
+ * typo or a bad value stops the agent with a message that names the key, instead of being
+ * silently ignored.
+ */
+public final class SettingsCatalog {
+
+    /** One known setting: its key, what it accepts, and a check that throws with the reason. */
+    public record Setting(String key, String accepts, Consumer<String> check) {
+        /** The environment variable that overrides it, e.g. {@code KILN_GRPC_PORT}. */
+        public String envName() {
+            return key.toUpperCase(Locale.ROOT).replace('.', '_').replace('-', '_');
+        }
+    }
+
+    private static final Pattern SIMPLE_DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
+
+    private static final List<Setting> SETTINGS = List.of(
+            new Setting("kiln.mode", "'local' or 'ec2'", AgentMode::parse),
+            new Setting("kiln.state-dir", "an absolute path", SettingsCatalog::absolutePath),
+            new Setting("kiln.name", "a display name", v -> { }),
+            new Setting("kiln.grpc.host", "a bind address such as 127.0.0.1 or 0.0.0.0", SettingsCatalog::nonEmpty),
+            new Setting("kiln.grpc.port", "a TCP port 0-65535", SettingsCatalog::port),
+            new Setting("kiln.tls.cert", "a PEM file path or PEM text", SettingsCatalog::nonEmpty),
+            new Setting("kiln.tls.key", "a PEM file path or PEM text", SettingsCatalog::nonEmpty),
+            new Setting("kiln.tls.ca", "a PEM file path or PEM text", SettingsCatalog::nonEmpty),
+            new Setting("kiln.imds.endpoint", "an http:// URL", SettingsCatalog::httpUrl),
+            new Setting("kiln.imds.timeout", "a duration such as 30s, 5m or PT30S", SettingsCatalog::duration));
+
+    private SettingsCatalog() {
+    }
+
+    /** All known settings. */
+    public static List<Setting> all() {
+        return SETTINGS;
+    }
+
+    /** The setting with this key (camelCase segments are accepted as kebab-case). */
+    public static Optional<Setting> find(String key) {
+        String normal = normalise(key);
+        return SETTINGS.stream().filter(s -> s.key().equals(normal)).findFirst();
+    }
+
+    /**
+     * Checks the settings one source provides.
+     *
+     * @param source   a name for the source the user recognises, e.g. the file path
+     * @param settings flattened keys ({@code kiln.grpc.port}) to values
+     * @return problems, each naming the key and what is wrong; empty when all is well
+     */
+    public static List<String> problems(String source, Map<String, ?> settings) {
+        List<String> problems = new ArrayList<>();
+        settings.forEach((key, value) -> {
+            if (!key.startsWith("kiln.") && !key.equals("kiln")) {
+                return; // micronaut.*, grpc.*, logger.*: Micronaut's own namespace
+            }
+            Optional<Setting> setting = find(key);
+            if (setting.isEmpty()) {
+                problems.add("unknown setting '" + key + "' in " + source + suggestion(key));
+                return;
+            }
+            checkValue(source, setting.get(), key, value).ifPresent(problems::add);
+        });
+        return problems;
+    }
+
+    /**
+     * Checks {@code KILN_*} environment variables: each must name a known setting.
+     *
+     * @param env the process environment
+     * @return problems, each naming the variable
+     */
+    public static List<String> environmentProblems(Map<String, String> env) {
+        List<String> problems = new ArrayList<>();
+        env.forEach((name, value) -> {
+            if (!name.startsWith("KILN_")) {
+                return;
+            }
+            Optional<Setting> setting = SETTINGS.stream().filter(s -> s.envName().equals(name)).findFirst();
+            if (setting.isEmpty()) {
+                problems.add("unknown setting in environment variable " + name
+                        + " (known: " + String.join(", ", SETTINGS.stream().map(Setting::envName).toList()) + ")");
+                return;
+            }
+            checkValue("environment variable " + name, setting.get(), setting.get().key(), value)
+                    .ifPresent(problems::add);
+        });
+        return problems;
+    }
+
+    /** Flattens nested YAML maps into dotted keys. */
+    public static Map<String, Object> flatten(Map<?, ?> nested) {
+        Map<String, Object> flat = new LinkedHashMap<>();
+        flatten("", nested, flat);
+        return flat;
+    }
+
+    private static void flatten(String prefix, Map<?, ?> nested, Map<String, Object> flat) {
+        nested.forEach((k, v) -> {
+            String key = prefix.isEmpty() ? String.valueOf(k) : prefix + "." + k;
+            if (v instanceof Map<?, ?> map) {
+                flatten(key, map, flat);
+            } else {
+                flat.put(key, v);
+            }
+        });
+    }
+
+    /** Parses a duration the way settings are written: 500ms, 30s, 5m, 2h, 1d, or ISO-8601. */
+    public static Duration parseDuration(String value) {
+        String v = value.trim();
+        Matcher m = SIMPLE_DURATION.matcher(v);
+        if (m.matches()) {
+            long n = Long.parseLong(m.group(1));
+            return switch (m.group(2)) {
+                case "ms" -> Duration.ofMillis(n);
+                case "s" -> Duration.ofSeconds(n);
+                case "m" -> Duration.ofMinutes(n);
+                case "h" -> Duration.ofHours(n);
+                default -> Duration.ofDays(n);
+            };
+        }
+        try {
+            return Duration.parse(v);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("not a duration: '" + value + "'");
+        }
+    }
+
+    private static Optional<String> checkValue(String source, Setting setting, String key, Object value) {
+        if (value instanceof Map<?, ?> || value instanceof List<?>) {
+            return Optional.of("setting '" + key + "' in " + source + " must be a single value (" + setting.accepts() + ")");
+        }
+        try {
+            setting.check().accept(value == null ? "" : String.valueOf(value));
+            return Optional.empty();
+        } catch (IllegalArgumentException e) {
+            return Optional.of("invalid value for setting '" + key + "' in " + source + ": " + e.getMessage()
+                    + " (expected " + setting.accepts() + ")");
+        }
+    }
+
+    private static String suggestion(String key) {
+        String normal = normalise(key);
+        Setting best = null;
+        int bestDistance = Integer.MAX_VALUE;
+        for (Setting s : SETTINGS) {
+            int d = distance(normal, s.key());
+            if (d < bestDistance) {
+                bestDistance = d;
+                best = s;
+            }
+        }
+        if (best != null && bestDistance <= 3) {
+            return "; did you mean '" + best.key() + "'?";
+        }
+        return "; known settings: " + String.join(", ", SETTINGS.stream().map(Setting::key).toList());
+    }
+
+    static String normalise(String key) {
+        StringBuilder b = new StringBuilder();
+        for (char c : key.toCharArray()) {
+            if (Character.isUpperCase(c)) {
+                b.append('-').append(Character.toLowerCase(c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
+    }
+
+    private static int distance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            prev[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
+    }
+
+    private static void nonEmpty(String v) {
+        if (v.isBlank()) {
+            throw new IllegalArgumentException("empty");
+        }
+    }
+
+    private static void absolutePath(String v) {
+        nonEmpty(v);
+        if (!Path.of(v).isAbsolute()) {
+            throw new IllegalArgumentException("'" + v + "' is not an absolute path");
+        }
+    }
+
+    private static void port(String v) {
+        int port;
+        try {
+            port = Integer.parseInt(v.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("'" + v + "' is not a number");
+        }
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException(port + " is out of range");
+        }
+    }
+
+    private static void httpUrl(String v) {
+        try {
+            URI uri = URI.create(v.trim());
+            if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme()) || uri.getHost() == null) {
+                throw new IllegalArgumentException("'" + v + "' is not an http(s) URL");
+            }
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("'" + v + "' is not an http(s) URL");
+        }
+    }
+
+    private static void duration(String v) {
+        parseDuration(v);
+    }
+}

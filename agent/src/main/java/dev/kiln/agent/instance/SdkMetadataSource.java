@@ -1,0 +1,68 @@
+package dev.kiln.agent.instance;
+
+import software.amazon.awssdk.core.exception.SdkClientException;
+import software.amazon.awssdk.core.exception.SdkServiceException;
+import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient;
+import software.amazon.awssdk.imds.Ec2MetadataClient;
+import software.amazon.awssdk.imds.EndpointMode;
+
+import java.io.IOException;
+import java.net.URI;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * IMDS through the AWS SDK's {@link Ec2MetadataClient}, which always fetches a session token
+ * first (IMDSv2) and never falls back to IMDSv1.
+ */
+public final class SdkMetadataSource implements MetadataSource {
+
+    private final Ec2MetadataClient client;
+
+    /**
+     * @param endpoint override (tests, or a proxy); null for the SDK's default endpoint
+     * @param timeout  per-request budget, including retries
+     */
+    public SdkMetadataSource(URI endpoint, Duration timeout) {
+        Ec2MetadataClient.Builder builder = Ec2MetadataClient.builder()
+                .httpClient(UrlConnectionHttpClient.builder()
+                        .connectionTimeout(Duration.ofSeconds(2))
+                        .socketTimeout(Duration.ofSeconds(5))
+                        .build())
+                .endpointMode(EndpointMode.IPV4)
+                .tokenTtl(Duration.ofHours(6));
+        if (endpoint != null) {
+            builder.endpoint(endpoint);
+        }
+        this.client = builder.build();
+    }
+
+    @Override
+    public String metadata(String path) throws IOException {
+        try {
+            return client.get("/latest/meta-data/" + path).asString();
+        } catch (SdkClientException | SdkServiceException e) {
+            throw new IOException("IMDS request for meta-data/" + path + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public Optional<String> userData() throws IOException {
+        try {
+            String data = client.get("/latest/user-data").asString();
+            return data == null || data.isEmpty() ? Optional.empty() : Optional.of(data);
+        } catch (SdkServiceException e) {
+            if (e.statusCode() == 404) {
+                return Optional.empty(); // an instance launched without user data
+            }
+            throw new IOException("IMDS request for user-data failed: " + e.getMessage(), e);
+        } catch (SdkClientException e) {
+            throw new IOException("IMDS request for user-data failed: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        client.close();
+    }
+}

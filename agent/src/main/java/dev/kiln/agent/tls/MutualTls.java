@@ -1,0 +1,73 @@
+package dev.kiln.agent.tls;
+
+import dev.kiln.agent.config.TlsSettings;
+import io.grpc.netty.GrpcSslContexts;
+import io.netty.handler.ssl.ClientAuth;
+import io.netty.handler.ssl.SslContext;
+
+import javax.net.ssl.SSLException;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Builds the gRPC server's TLS context: the agent's certificate and key, and a trust store of
+ * exactly the fleet CA, with client certificates required. A client without a certificate, with
+ * one from another CA, or with an expired one fails the handshake.
+ */
+public final class MutualTls {
+
+    private MutualTls() {
+    }
+
+    /**
+     * @throws IllegalArgumentException naming the setting when material is missing or unreadable
+     */
+    public static SslContext serverContext(TlsSettings tls) {
+        byte[] cert = material("kiln.tls.cert", tls.cert());
+        byte[] key = material("kiln.tls.key", tls.key());
+        byte[] ca = material("kiln.tls.ca", tls.ca());
+        try (InputStream certIn = new ByteArrayInputStream(cert);
+             InputStream keyIn = new ByteArrayInputStream(key);
+             InputStream caIn = new ByteArrayInputStream(ca)) {
+            return GrpcSslContexts.forServer(certIn, keyIn)
+                    .trustManager(caIn)
+                    .clientAuth(ClientAuth.REQUIRE)
+                    .build();
+        } catch (SSLException | IllegalArgumentException e) {
+            throw new IllegalArgumentException("the TLS material in kiln.tls.cert/kiln.tls.key/kiln.tls.ca "
+                    + "cannot be used: " + rootMessage(e), e);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read TLS material: " + e.getMessage(), e);
+        }
+    }
+
+    /** The PEM bytes of a setting that holds either PEM text or a file path. */
+    public static byte[] material(String key, String value) {
+        if (value == null || value.isBlank()) {
+            throw new IllegalArgumentException(key + " is not set; the gRPC server requires mutual TLS "
+                    + "(set kiln.tls.cert, kiln.tls.key and kiln.tls.ca; `kiln up --local` and `kiln launch` do this)");
+        }
+        if (value.strip().startsWith("-----BEGIN")) {
+            return value.strip().getBytes(StandardCharsets.US_ASCII);
+        }
+        Path path = Path.of(value.strip());
+        try {
+            return Files.readAllBytes(path);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(key + ": cannot read " + path + " (" + e.getClass().getSimpleName()
+                    + (e.getMessage() == null ? "" : ": " + e.getMessage()) + ")", e);
+        }
+    }
+
+    private static String rootMessage(Throwable e) {
+        Throwable t = e;
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+        }
+        return t.getMessage() == null ? t.toString() : t.getMessage();
+    }
+}

@@ -1,0 +1,50 @@
+package dev.kiln.controller;
+
+import dev.kiln.controller.cli.KilnCommand;
+import dev.kiln.controller.config.CliEnvironment;
+import io.micronaut.configuration.picocli.MicronautFactory;
+import io.micronaut.context.ApplicationContext;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+
+/**
+ * Runs one kiln command line: a Micronaut context for the commands' dependencies, picocli for
+ * parsing, and the one place where failures become messages and exit codes.
+ */
+public final class KilnCli {
+
+    private KilnCli() {
+    }
+
+    /** Runs {@code args} in the given environment and returns the exit code. */
+    public static int run(CliEnvironment env, String... args) {
+        try (ApplicationContext context = ApplicationContext.builder()
+                .banner(false)
+                .deduceEnvironment(false)
+                .singletons(env)
+                .start()) {
+            CommandLine cli = new CommandLine(KilnCommand.class, new MicronautFactory(context));
+            cli.setOut(new PrintWriter(env.out(), true));
+            cli.setErr(new PrintWriter(env.err(), true));
+            cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+                if (e instanceof KilnException k) {
+                    env.err().println("kiln: " + k.getMessage());
+                    return k.exitCode();
+                }
+                if (e instanceof CommandLine.ParameterException p) {
+                    throw p;
+                }
+                env.err().println("kiln: unexpected error: " + e);
+                if (env.get("KILN_DEBUG").isPresent()) {
+                    e.printStackTrace(env.err());
+                } else {
+                    env.err().println("kiln: set KILN_DEBUG=1 for the stack trace");
+                }
+                return ExitCodes.FAILURE;
+            });
+            cli.setExitCodeExceptionMapper(e -> e instanceof KilnException k ? k.exitCode() : ExitCodes.FAILURE);
+            return cli.execute(args);
+        }
+    }
+}

@@ -1,0 +1,65 @@
+package dev.kiln.controller.cli;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.util.JsonFormat;
+import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.AgentEndpoint;
+import dev.kiln.controller.client.ClientTls;
+import dev.kiln.proto.agent.v1.StatusResponse;
+import jakarta.inject.Inject;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Locale;
+
+/** {@code kiln status}: one agent's status. */
+@Command(name = "status", mixinStandardHelpOptions = true,
+        description = "Show an agent's status: version, mode, instance id, uptime.")
+public class StatusCommand implements Runnable {
+
+    @Inject
+    Context context;
+
+    @Mixin
+    AgentMixin agent;
+
+    @Mixin
+    OutputMixin output;
+
+    @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "10s",
+            description = "How long to wait for the agent's answer (default: ${DEFAULT-VALUE}).")
+    String timeout;
+
+    @Override
+    public void run() {
+        AgentEndpoint endpoint = agent.resolve(context.settings(), context.paths());
+        OutputFormat format = output.format(context.settings());
+        StatusResponse status;
+        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), Durations.parse(timeout))) {
+            status = client.status();
+        }
+        if (format == OutputFormat.json) {
+            try {
+                context.out().println(JsonFormat.printer().includingDefaultValueFields().preservingProtoFieldNames().print(status));
+            } catch (InvalidProtocolBufferException e) {
+                throw new IllegalStateException(e);
+            }
+            return;
+        }
+        Instant started = Instant.ofEpochSecond(status.getStartedAt().getSeconds(), status.getStartedAt().getNanos());
+        new Table("FIELD", "VALUE")
+                .row("agent", endpoint.toString())
+                .row("version", status.getAgentVersion())
+                .row("mode", status.getMode().name().replace("MODE_", "").toLowerCase(Locale.ROOT))
+                .row("instance", status.getInstanceId())
+                .row("region", status.getRegion())
+                .row("host", status.getHostname())
+                .row("state", status.getState().name().replace("AGENT_STATE_", "").toLowerCase(Locale.ROOT))
+                .row("started", started.toString())
+                .row("uptime", Durations.format(Duration.ofSeconds(status.getUptime().getSeconds())))
+                .print(context.out());
+    }
+}

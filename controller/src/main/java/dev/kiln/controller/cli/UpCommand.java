@@ -1,0 +1,51 @@
+package dev.kiln.controller.cli;
+
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
+import dev.kiln.controller.client.ClientTls;
+import dev.kiln.controller.local.AgentJar;
+import dev.kiln.controller.local.LocalAgent;
+import dev.kiln.controller.pki.FleetInit;
+import jakarta.inject.Inject;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code kiln up --local}: start a local kiln-agent in the background. */
+@Command(name = "up", mixinStandardHelpOptions = true,
+        description = {"Start a kiln-agent in local mode as a background process on a loopback port,",
+                "with a certificate from the fleet CA (runs `kiln init` first if needed).",
+                "Its pid file, log and state live in ~/.local/state/kiln/local-agent."})
+public class UpCommand implements Runnable {
+
+    @Inject
+    Context context;
+
+    @Option(names = "--local", description = "Start a local agent (the only kind `up` starts; EC2 instances come from `kiln launch`).")
+    boolean local;
+
+    @Option(names = "--port", paramLabel = "PORT", defaultValue = "0",
+            description = "Loopback port for the agent's gRPC server (default: a free port).")
+    int port;
+
+    @Option(names = "--wait", paramLabel = "DURATION", defaultValue = "60s",
+            description = "How long to wait for the agent to answer (default: ${DEFAULT-VALUE}).")
+    String wait;
+
+    @Override
+    public void run() {
+        if (!local) {
+            throw new KilnException(ExitCodes.USAGE, "`kiln up` needs --local (it starts a local agent; EC2 instances are launched with `kiln launch`)");
+        }
+        FleetInit init = new FleetInit(context.paths(), context.clock());
+        if (!init.initialised()) {
+            context.err().println("kiln: no fleet CA yet; initialising " + context.paths().configDir());
+            init.run(false, FleetInit.defaultIdentity());
+        }
+        LocalAgent agent = new LocalAgent(context.paths());
+        LocalAgent.Running running = agent.up(init.loadCa(), ClientTls.of(context.paths()),
+                AgentJar.locate(context.env()), port, Durations.parse(wait), m -> context.err().println("kiln: " + m));
+        new Table("AGENT", "PID", "LOG").row(running.endpoint().toString(), Long.toString(running.pid()),
+                agent.logFile().toString()).print(context.out());
+        context.err().println("kiln: local agent is up; try `kiln status`");
+    }
+}

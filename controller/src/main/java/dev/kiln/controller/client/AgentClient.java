@@ -1,0 +1,61 @@
+package dev.kiln.controller.client;
+
+import dev.kiln.proto.agent.v1.AgentGrpc;
+import dev.kiln.proto.agent.v1.StatusRequest;
+import dev.kiln.proto.agent.v1.StatusResponse;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.NettyChannelBuilder;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A connection to one agent over gRPC with mutual TLS. Every call has a deadline; failures come
+ * back as {@link dev.kiln.controller.KilnException} with a message and an exit code.
+ */
+public final class AgentClient implements AutoCloseable {
+
+    private final AgentEndpoint endpoint;
+    private final ManagedChannel channel;
+    private final Duration timeout;
+
+    public AgentClient(AgentEndpoint endpoint, ClientTls tls, Duration timeout) {
+        this.endpoint = endpoint;
+        this.timeout = timeout;
+        NettyChannelBuilder builder = NettyChannelBuilder.forAddress(endpoint.host(), endpoint.port())
+                .sslContext(tls.sslContext());
+        if (endpoint.serverName() != null) {
+            builder.overrideAuthority(endpoint.serverName());
+        }
+        this.channel = builder.build();
+    }
+
+    public AgentEndpoint endpoint() {
+        return endpoint;
+    }
+
+    /** The agent's status. */
+    public StatusResponse status() {
+        try {
+            return stub().status(StatusRequest.getDefaultInstance());
+        } catch (StatusRuntimeException e) {
+            throw GrpcErrors.translate(e, endpoint);
+        }
+    }
+
+    /** A blocking stub with this client's deadline. */
+    public AgentGrpc.AgentBlockingStub stub() {
+        return AgentGrpc.newBlockingStub(channel).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void close() {
+        channel.shutdownNow();
+        try {
+            channel.awaitTermination(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,282 @@
+package dev.kiln.controller.local;
+
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
+import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.AgentEndpoint;
+import dev.kiln.controller.client.ClientTls;
+import dev.kiln.controller.config.KilnPaths;
+import dev.kiln.controller.pki.FleetCa;
+import dev.kiln.controller.pki.IssuedCertificate;
+import dev.kiln.controller.pki.Pem;
+import dev.kiln.proto.agent.v1.StatusResponse;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * A kiln-agent in local mode, run as a background process of this user. Everything it needs lives
+ * in one directory: its settings ({@code agent.yml}), certificate and key, pid file, log, the
+ * address it listens on, and the agent's own state directory.
+ */
+public final class LocalAgent {
+
+    /** A running local agent. */
+    public record Running(long pid, AgentEndpoint endpoint) {
+    }
+
+    private static final String DIR_MARK = "-Dkiln-local-agent-dir=";
+
+    private final KilnPaths paths;
+    private final Path dir;
+
+    public LocalAgent(KilnPaths paths) {
+        this.paths = paths;
+        this.dir = paths.localAgentDir();
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public Path pidFile() {
+        return dir.resolve("agent.pid");
+    }
+
+    public Path logFile() {
+        return dir.resolve("agent.log");
+    }
+
+    public Path endpointFile() {
+        return dir.resolve("endpoint");
+    }
+
+    /** The endpoint of the local agent last started, if there is one. */
+    public Optional<AgentEndpoint> endpoint() {
+        try {
+            if (!Files.exists(endpointFile())) {
+                return Optional.empty();
+            }
+            return Optional.of(AgentEndpoint.parse(Files.readString(endpointFile()).trim()));
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** The running local agent: the pid file names a live process that is this directory's agent. */
+    public Optional<Running> running() {
+        Optional<ProcessHandle> process = process();
+        Optional<AgentEndpoint> endpoint = endpoint();
+        if (process.isEmpty() || endpoint.isEmpty()) {
+            return Optional.empty();
+        }
+        return Optional.of(new Running(process.get().pid(), endpoint.get()));
+    }
+
+    /**
+     * Starts the agent unless it already runs, and waits until it answers over mutual TLS.
+     *
+     * @param ca       the fleet CA, which issues the agent's certificate
+     * @param tls      the controller's client TLS material, to check the agent answers
+     * @param agentJar kiln-agent's jar
+     * @param port     port to listen on (loopback); 0 picks a free one
+     * @param wait     how long to wait for the agent to answer
+     * @param narrate  progress messages for the user
+     */
+    public Running up(FleetCa ca, ClientTls tls, Path agentJar, int port, Duration wait, Consumer<String> narrate) {
+        Optional<Running> already = running();
+        if (already.isPresent()) {
+            narrate.accept("local agent already running (pid " + already.get().pid() + ") on " + already.get().endpoint());
+            return already.get();
+        }
+        if (!Files.isRegularFile(agentJar)) {
+            throw new KilnException(ExitCodes.CONFIG, "kiln-agent jar not found at " + agentJar
+                    + "; build it with `mvn -B -ntp -pl agent -am package -DskipTests` or set KILN_AGENT_JAR");
+        }
+        try {
+            Files.createDirectories(dir.resolve("state"));
+            int chosen = port == 0 ? freeLoopbackPort() : port;
+            AgentEndpoint endpoint = new AgentEndpoint("127.0.0.1", chosen, null);
+
+            Instant now = Instant.now();
+            IssuedCertificate cert = ca.issueServer("kiln-agent local", List.of("localhost"),
+                    List.of("127.0.0.1", "::1"), now.minus(Duration.ofMinutes(5)), now.plus(Duration.ofDays(365)));
+            Pem.writePublic(dir.resolve("agent.crt"), cert.certificatePem());
+            Pem.writePrivate(dir.resolve("agent.key"), cert.privateKeyPem());
+            Pem.writePublic(dir.resolve("fleet-ca.crt"), Pem.encode(ca.certificate()));
+            Files.writeString(dir.resolve("agent.yml"), settings(chosen), StandardCharsets.UTF_8);
+
+            String java = ProcessHandle.current().info().command().orElse("java");
+            List<String> command = new ArrayList<>();
+            if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
+                command.add("/usr/bin/setsid"); // leave the terminal's session: Ctrl-C there must not stop it
+            }
+            command.addAll(List.of(java, DIR_MARK + dir, "-jar", agentJar.toString()));
+            ProcessBuilder pb = new ProcessBuilder(command)
+                    .directory(dir.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile().toFile()))
+                    .redirectErrorStream(true);
+            Map<String, String> env = pb.environment();
+            env.keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("MICRONAUT_"));
+            env.put("MICRONAUT_CONFIG_FILES", dir.resolve("agent.yml").toString());
+            narrate.accept("starting kiln-agent (local mode) on " + endpoint + "; log: " + logFile());
+            Process process = pb.start();
+            Files.writeString(pidFile(), process.pid() + "\n", StandardCharsets.US_ASCII);
+            Files.writeString(endpointFile(), endpoint + "\n", StandardCharsets.US_ASCII);
+
+            awaitReady(process, endpoint, tls, wait);
+            return new Running(process.pid(), endpoint);
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot start the local agent in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Stops the local agent this directory's pid file names, and only that process: TERM, then
+     * KILL after {@code grace}.
+     *
+     * @return the pid stopped, or empty if none was running
+     */
+    public Optional<Long> down(Duration grace) {
+        Optional<ProcessHandle> process = process();
+        try {
+            if (process.isEmpty()) {
+                Files.deleteIfExists(pidFile());
+                return Optional.empty();
+            }
+            ProcessHandle p = process.get();
+            p.destroy();
+            if (!waitForExit(p, grace)) {
+                p.destroyForcibly();
+                if (!waitForExit(p, Duration.ofSeconds(10))) {
+                    throw new KilnException(ExitCodes.TIMEOUT, "local agent (pid " + p.pid() + ") did not stop after TERM and KILL");
+                }
+            }
+            Files.deleteIfExists(pidFile());
+            return Optional.of(p.pid());
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot remove " + pidFile() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private Optional<ProcessHandle> process() {
+        long pid;
+        try {
+            if (!Files.exists(pidFile())) {
+                return Optional.empty();
+            }
+            pid = Long.parseLong(Files.readString(pidFile()).trim());
+        } catch (IOException | NumberFormatException e) {
+            return Optional.empty();
+        }
+        // The pid file may be stale and the number reused: only a process whose command line
+        // carries this directory's mark is ours.
+        return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).filter(this::isOurs);
+    }
+
+    private boolean isOurs(ProcessHandle p) {
+        try {
+            byte[] raw = Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "cmdline"));
+            List<String> args = List.of(new String(raw, StandardCharsets.UTF_8).split("\0"));
+            return args.contains(DIR_MARK + dir);
+        } catch (IOException e) {
+            return p.info().arguments().map(a -> List.of(a).contains(DIR_MARK + dir)).orElse(false);
+        }
+    }
+
+    private void awaitReady(Process process, AgentEndpoint endpoint, ClientTls tls, Duration wait) {
+        Instant giveUp = Instant.now().plus(wait);
+        KilnException last = null;
+        while (Instant.now().isBefore(giveUp)) {
+            if (!process.isAlive()) {
+                throw new KilnException(ExitCodes.FAILURE, "the local agent exited with status " + process.exitValue()
+                        + " during start-up; its log (" + logFile() + ") ends with:\n" + tail(logFile(), 15));
+            }
+            try (AgentClient client = new AgentClient(endpoint, tls, Duration.ofSeconds(2))) {
+                StatusResponse ignored = client.status();
+                return;
+            } catch (KilnException e) {
+                last = e;
+            }
+            sleep(250);
+        }
+        throw new KilnException(ExitCodes.TIMEOUT, "the local agent (pid " + process.pid() + ") did not answer on "
+                + endpoint + " within " + wait.toSeconds() + "s" + (last == null ? "" : " (" + last.getMessage() + ")")
+                + "; see " + logFile());
+    }
+
+    private String settings(int port) {
+        return """
+                # Written by `kiln up --local`; rewritten on every start.
+                kiln:
+                  mode: local
+                  state-dir: %s
+                  grpc:
+                    host: 127.0.0.1
+                    port: %d
+                  tls:
+                    cert: %s
+                    key: %s
+                    ca: %s
+                """.formatted(quote(dir.resolve("state")), port, quote(dir.resolve("agent.crt")),
+                quote(dir.resolve("agent.key")), quote(dir.resolve("fleet-ca.crt")));
+    }
+
+    /** A YAML single-quoted scalar: safe for any path. */
+    private static String quote(Path p) {
+        return "'" + p.toString().replace("'", "''") + "'";
+    }
+
+    private static boolean waitForExit(ProcessHandle p, Duration d) {
+        try {
+            p.onExit().get(d.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+            return true;
+        } catch (java.util.concurrent.TimeoutException e) {
+            return false;
+        } catch (java.util.concurrent.ExecutionException e) {
+            return !p.isAlive();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return !p.isAlive();
+        }
+    }
+
+    static String tail(Path file, int lines) {
+        try {
+            List<String> all = Files.readAllLines(file, StandardCharsets.UTF_8);
+            return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+        } catch (IOException e) {
+            return "(cannot read " + file + ": " + e.getMessage() + ")";
+        }
+    }
+
+    private static int freeLoopbackPort() throws IOException {
+        try (ServerSocket s = new ServerSocket()) {
+            s.setReuseAddress(true);
+            s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+            return s.getLocalPort();
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new KilnException(ExitCodes.FAILURE, "interrupted");
+        }
+    }
+}
