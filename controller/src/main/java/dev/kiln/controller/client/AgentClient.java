@@ -6,6 +6,7 @@ import dev.kiln.proto.agent.v1.StatusResponse;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.NettyChannelBuilder;
+import io.netty.handler.ssl.SslContext;
 
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -21,10 +22,15 @@ public final class AgentClient implements AutoCloseable {
     private final Duration timeout;
 
     public AgentClient(AgentEndpoint endpoint, ClientTls tls, Duration timeout) {
+        this(endpoint, tls.sslContext(), timeout);
+    }
+
+    /** A client with an explicit TLS context (tests use it to present wrong certificates). */
+    public AgentClient(AgentEndpoint endpoint, SslContext sslContext, Duration timeout) {
         this.endpoint = endpoint;
         this.timeout = timeout;
         NettyChannelBuilder builder = NettyChannelBuilder.forAddress(endpoint.host(), endpoint.port())
-                .sslContext(tls.sslContext());
+                .sslContext(sslContext);
         if (endpoint.serverName() != null) {
             builder.overrideAuthority(endpoint.serverName());
         }

@@ -1,0 +1,91 @@
+package dev.kiln.agent;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Runs the real agent as a separate process (as systemd would) with bad settings and checks it
+ * stops at once with exit code 78 and a message naming the setting.
+ */
+class AgentStartupRefusalTest {
+
+    @TempDir
+    Path dir;
+
+    record Result(int exitCode, String output) {
+    }
+
+    private Result start(String agentYml, Map<String, String> extraEnv) throws IOException, InterruptedException {
+        Path yml = dir.resolve("agent.yml");
+        Files.writeString(yml, agentYml);
+        String java = ProcessHandle.current().info().command().orElse("java");
+        ProcessBuilder pb = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), Main.class.getName())
+                .redirectErrorStream(true);
+        pb.environment().keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("MICRONAUT_"));
+        pb.environment().put("MICRONAUT_CONFIG_FILES", yml.toString());
+        pb.environment().putAll(extraEnv);
+        Process p = pb.start();
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("agent did not stop on bad settings within 60 s");
+        }
+        return new Result(p.exitValue(), new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void stopsOnAMisspelledKeyInTheConfigFileNamingIt() throws Exception {
+        Result r = start("kiln:\n  mode: local\n  grcp:\n    port: 7443\n", Map.of());
+        assertEquals(AgentLauncher.EXIT_CONFIG, r.exitCode(), r.output());
+        assertTrue(r.output().contains("unknown setting 'kiln.grcp.port' in " + dir.resolve("agent.yml")
+                + "; did you mean 'kiln.grpc.port'?"), r.output());
+    }
+
+    @Test
+    void stopsOnAnInvalidModeNamingTheKey() throws Exception {
+        Result r = start("kiln:\n  mode: cloud\n", Map.of());
+        assertEquals(AgentLauncher.EXIT_CONFIG, r.exitCode(), r.output());
+        assertTrue(r.output().contains("invalid value for setting 'kiln.mode'"), r.output());
+    }
+
+    @Test
+    void stopsOnAnUnknownKilnEnvironmentVariable() throws Exception {
+        Result r = start("kiln:\n  mode: local\n", Map.of("KILN_GRPC_PROT", "1"));
+        assertEquals(AgentLauncher.EXIT_CONFIG, r.exitCode(), r.output());
+        assertTrue(r.output().contains("environment variable KILN_GRPC_PROT"), r.output());
+    }
+
+    @Test
+    void refusesToServeWithoutTls() throws Exception {
+        Result r = start("kiln:\n  mode: local\n  grpc:\n    port: 0\n", Map.of());
+        assertEquals(AgentLauncher.EXIT_CONFIG, r.exitCode(), r.output());
+        assertTrue(r.output().contains("kiln.tls.cert is not set; the gRPC server requires mutual TLS"), r.output());
+    }
+
+    @Test
+    void namesTheSettingWhoseFileCannotBeRead() throws Exception {
+        Result r = start("kiln:\n  mode: local\n  grpc:\n    port: 0\n  tls:\n    cert: " + dir.resolve("missing.crt")
+                + "\n    key: " + dir.resolve("missing.key") + "\n    ca: " + dir.resolve("ca.crt") + "\n", Map.of());
+        assertEquals(AgentLauncher.EXIT_CONFIG, r.exitCode(), r.output());
+        assertTrue(r.output().contains("kiln.tls.cert: cannot read " + dir.resolve("missing.crt")), r.output());
+    }
+
+    @Test
+    void environmentOverridesTheFileAndIsValidatedToo() throws Exception {
+        // The file is fine; the environment's port is not, and it is what would be used.
+        Result r = start("kiln:\n  mode: local\n  grpc:\n    port: 7443\n", Map.of("KILN_GRPC_PORT", "99999"));
+        assertEquals(AgentLauncher.EXIT_CONFIG, r.exitCode(), r.output());
+        assertTrue(r.output().contains("KILN_GRPC_PORT: 99999 is out of range"), r.output());
+        assertTrue(List.of(r.output().split("\n")).stream().noneMatch(l -> l.contains("listening")), r.output());
+    }
+}
