@@ -43,7 +43,8 @@ public final class KilnCli {
                 }
                 return ExitCodes.FAILURE;
             });
-            cli.setExitCodeExceptionMapper(e -> e instanceof KilnException k ? k.exitCode() : ExitCodes.FAILURE);
+            cli.setExitCodeExceptionMapper(e -> e instanceof KilnException k ? k.exitCode()
+                    : e instanceof CommandLine.ParameterException ? ExitCodes.USAGE : ExitCodes.FAILURE);
             return cli.execute(args);
         }
     }

@@ -29,10 +29,11 @@ public final class SdkMetadataSource implements MetadataSource {
                         .connectionTimeout(Duration.ofSeconds(2))
                         .socketTimeout(Duration.ofSeconds(5))
                         .build())
-                .endpointMode(EndpointMode.IPV4)
                 .tokenTtl(Duration.ofHours(6));
         if (endpoint != null) {
             builder.endpoint(endpoint);
+        } else {
+            builder.endpointMode(EndpointMode.IPV4);
         }
         this.client = builder.build();
     }

@@ -1,0 +1,128 @@
+package dev.kiln.controller.cli;
+
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnCli;
+import dev.kiln.controller.config.CliEnvironment;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class KilnCliTest {
+
+    @TempDir
+    Path home;
+
+    record Run(int code, String out, String err) {
+    }
+
+    Run kiln(Map<String, String> env, String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        Map<String, String> e = new HashMap<>(env);
+        e.putIfAbsent("XDG_CONFIG_HOME", home.resolve("cfg").toString());
+        e.putIfAbsent("XDG_STATE_HOME", home.resolve("state").toString());
+        int code = KilnCli.run(new CliEnvironment(e, home, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8)), args);
+        return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    Run kiln(String... args) {
+        return kiln(Map.of(), args);
+    }
+
+    @Test
+    void printsItsVersion() {
+        Run r = kiln("--version");
+        assertEquals(0, r.code());
+        assertTrue(r.out().matches("kiln \\d+\\.\\d+\\.\\d+.*\n"), r.out());
+    }
+
+    @Test
+    void helpListsTheCommandsAndTheExitCodes() {
+        Run r = kiln("help");
+        assertEquals(0, r.code());
+        for (String command : new String[]{"init", "up", "down", "status", "completion"}) {
+            assertTrue(r.out().contains("  " + command + " "), command + " missing from:\n" + r.out());
+        }
+        assertTrue(r.out().contains("Exit codes:"), r.out());
+    }
+
+    @Test
+    void anUnknownCommandIsAUsageError() {
+        Run r = kiln("lauch");
+        assertEquals(ExitCodes.USAGE, r.code());
+        assertTrue(r.err().contains("Unmatched argument at index 0: 'lauch'"), r.err());
+    }
+
+    @Test
+    void noCommandPrintsUsageAndFails() {
+        Run r = kiln();
+        assertEquals(ExitCodes.USAGE, r.code());
+        assertTrue(r.err().contains("Usage: kiln"), r.err());
+    }
+
+    @Test
+    void completionScriptCoversSubcommands() {
+        Run r = kiln("completion");
+        assertEquals(0, r.code());
+        assertTrue(r.out().contains("complete -F _complete_kiln"), r.out().lines().limit(5).toList().toString());
+        assertTrue(r.out().contains("init"), "mentions init");
+    }
+
+    @Test
+    void aMalformedAgentAddressIsAUsageError() {
+        assertEquals(0, kiln("init").code());
+        Run r = kiln("status", "--agent", "localhost");
+        assertEquals(ExitCodes.USAGE, r.code());
+        assertTrue(r.err().contains("agent address 'localhost' must be HOST:PORT"), r.err());
+    }
+
+    @Test
+    void statusBeforeInitSaysToRunInit() {
+        Run r = kiln("status", "--agent", "127.0.0.1:1");
+        assertEquals(ExitCodes.CONFIG, r.code());
+        assertTrue(r.err().contains("run `kiln init` first"), r.err());
+    }
+
+    @Test
+    void flagBeatsEnvironmentWhichBeatsTheConfigFile() throws Exception {
+        assertEquals(0, kiln("init").code());
+        Files.writeString(home.resolve("cfg/kiln/config.yml"), "output: yaml\n");
+        // config.yml's value is used when nothing overrides it: an invalid format proves it was read.
+        Run fromFile = kiln("status", "--agent", "127.0.0.1:1");
+        assertEquals(ExitCodes.USAGE, fromFile.code(), fromFile.err());
+        assertTrue(fromFile.err().contains("unknown output format 'yaml'"), fromFile.err());
+        // The environment beats the file...
+        Run fromEnv = kiln(Map.of("KILN_OUTPUT", "xml"), "status", "--agent", "127.0.0.1:1");
+        assertTrue(fromEnv.err().contains("unknown output format 'xml'"), fromEnv.err());
+        // ...and the flag beats both (then the connection fails, which is the point: it got that far).
+        Run fromFlag = kiln(Map.of("KILN_OUTPUT", "xml"), "status", "--agent", "127.0.0.1:1", "-o", "json", "--timeout", "3s");
+        assertEquals(ExitCodes.UNREACHABLE, fromFlag.code(), fromFlag.err());
+    }
+
+    @Test
+    void anUnknownKeyInTheConfigFileIsNamed() throws Exception {
+        assertEquals(0, kiln("init").code());
+        Files.writeString(home.resolve("cfg/kiln/config.yml"), "agnet: 127.0.0.1:7443\n");
+        Run r = kiln("status");
+        assertEquals(ExitCodes.CONFIG, r.code());
+        assertTrue(r.err().contains("unknown setting 'agnet' in " + home.resolve("cfg/kiln/config.yml")), r.err());
+    }
+
+    @Test
+    void upWithoutLocalSaysWhatItDoes() {
+        Run r = kiln("up");
+        assertEquals(ExitCodes.USAGE, r.code());
+        assertTrue(r.err().contains("`kiln up` needs --local"), r.err());
+    }
+}

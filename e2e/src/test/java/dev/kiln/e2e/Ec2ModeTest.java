@@ -1,0 +1,139 @@
+package dev.kiln.e2e;
+
+import com.google.protobuf.util.JsonFormat;
+import dev.kiln.controller.pki.FleetCa;
+import dev.kiln.controller.pki.IssuedCertificate;
+import dev.kiln.proto.agent.v1.Mode;
+import dev.kiln.proto.agent.v1.StatusResponse;
+import dev.kiln.testkit.FreePorts;
+import dev.kiln.testkit.MetadataMock;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The agent in ec2 mode against AWS's amazon-ec2-metadata-mock, started IMDSv2-only (plain GETs
+ * without a token get 401), so an agent that fell back to IMDSv1 could not start at all.
+ */
+class Ec2ModeTest {
+
+    static final String INSTANCE_ID = "i-0a1b2c3d4e5f60718";
+
+    @TempDir
+    Path dir;
+
+    Kiln kiln;
+    FleetCa ca;
+
+    @BeforeEach
+    void initController() throws Exception {
+        kiln = new Kiln(dir.resolve("home"));
+        Kiln.Run init = kiln.run("init");
+        assertEquals(0, init.exitCode(), init.toString());
+        ca = FleetCa.load(kiln.configDir().resolve("fleet-ca.crt"), kiln.configDir().resolve("fleet-ca.key"));
+    }
+
+    /** User data as `kiln launch` writes it: settings with the TLS material inline. */
+    private String userData(int port) {
+        Instant now = Instant.now();
+        IssuedCertificate cert = ca.issueServer("kiln-agent " + INSTANCE_ID, List.of("localhost"), List.of("127.0.0.1"),
+                now.minus(Duration.ofMinutes(5)), now.plus(Duration.ofDays(1)));
+        return "kiln:\n"
+                + "  grpc:\n"
+                + "    port: " + port + "\n"
+                + "  tls:\n"
+                + "    cert: |\n" + indent(cert.certificatePem())
+                + "    key: |\n" + indent(cert.privateKeyPem())
+                + "    ca: |\n" + indent(dev.kiln.controller.pki.Pem.encode(ca.certificate()));
+    }
+
+    private static String indent(String pem) {
+        return pem.lines().map(l -> "      " + l + "\n").reduce("", String::concat);
+    }
+
+    private Path settings(String imdsEndpoint, int filePort) throws Exception {
+        Path file = dir.resolve("agent.yml");
+        Files.writeString(file, """
+                kiln:
+                  mode: ec2
+                  state-dir: '%s'
+                  grpc:
+                    host: 127.0.0.1
+                    port: %d
+                  imds:
+                    endpoint: %s
+                    timeout: 20s
+                """.formatted(dir.resolve("state"), filePort, imdsEndpoint));
+        return file;
+    }
+
+    @Test
+    void kilnStatusShowsTheInstanceIdentityReadFromImdsV2() throws Exception {
+        int filePort = FreePorts.loopbackPort();
+        int userDataPort = FreePorts.loopbackPort();
+        try (MetadataMock imds = MetadataMock.builder().instanceId(INSTANCE_ID).region("eu-west-1")
+                .userData(userData(userDataPort)).start();
+             AgentProcess agent = AgentProcess.start(settings(imds.endpoint().toString(), filePort), Map.of())) {
+            int port = agent.awaitListening(Duration.ofSeconds(60));
+            assertEquals(userDataPort, port, "user data overrides the config file; output:\n" + agent.output());
+
+            Kiln.Run table = kiln.run("status", "--agent", "127.0.0.1:" + port);
+            assertEquals(0, table.exitCode(), table.toString());
+            assertTrue(table.out().matches("(?s).*instance\\s+" + INSTANCE_ID + "\n.*"), table.out());
+            assertTrue(table.out().matches("(?s).*mode\\s+ec2\n.*"), table.out());
+            assertTrue(table.out().matches("(?s).*region\\s+eu-west-1\n.*"), table.out());
+
+            Kiln.Run json = kiln.run("status", "--agent", "127.0.0.1:" + port, "-o", "json");
+            assertEquals(0, json.exitCode(), json.toString());
+            StatusResponse.Builder status = StatusResponse.newBuilder();
+            JsonFormat.parser().merge(json.out(), status);
+            assertEquals(INSTANCE_ID, status.getInstanceId());
+            assertEquals(Mode.MODE_EC2, status.getMode());
+            assertEquals("eu-west-1", status.getRegion());
+        }
+    }
+
+    @Test
+    void environmentOverridesUserData() throws Exception {
+        int userDataPort = FreePorts.loopbackPort();
+        int envPort = FreePorts.loopbackPort();
+        try (MetadataMock imds = MetadataMock.builder().instanceId(INSTANCE_ID).userData(userData(userDataPort)).start();
+             AgentProcess agent = AgentProcess.start(settings(imds.endpoint().toString(), FreePorts.loopbackPort()),
+                     Map.of("KILN_GRPC_PORT", Integer.toString(envPort)))) {
+            assertEquals(envPort, agent.awaitListening(Duration.ofSeconds(60)), agent.output());
+        }
+    }
+
+    @Test
+    void stopsWithAClearMessageWhenImdsCannotBeReached() throws Exception {
+        Path file = dir.resolve("agent.yml");
+        String endpoint = "http://127.0.0.1:" + FreePorts.loopbackPort();
+        Files.writeString(file, "kiln:\n  mode: ec2\n  imds:\n    endpoint: " + endpoint + "\n    timeout: 2s\n");
+        try (AgentProcess agent = AgentProcess.start(file, Map.of())) {
+            assertEquals(69, agent.awaitExit(Duration.ofSeconds(60)), agent.output());
+            assertTrue(agent.output().contains("cannot read instance identity from IMDSv2 at " + endpoint + " within PT2S"),
+                    agent.output());
+        }
+    }
+
+    @Test
+    void stopsOnAnUnknownSettingInUserData() throws Exception {
+        try (MetadataMock imds = MetadataMock.builder().instanceId(INSTANCE_ID)
+                .userData("kiln:\n  grpc:\n    prot: 7443\n").start();
+             AgentProcess agent = AgentProcess.start(settings(imds.endpoint().toString(), 0), Map.of())) {
+            assertEquals(78, agent.awaitExit(Duration.ofSeconds(60)), agent.output());
+            assertTrue(agent.output().contains("unknown setting 'kiln.grpc.prot' in EC2 user data; did you mean 'kiln.grpc.port'?"),
+                    agent.output());
+        }
+    }
+}
