@@ -29,8 +29,8 @@ public class StatusCommand implements Runnable {
     @Mixin
     OutputMixin output;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "10s",
-            description = "How long to wait for the agent's answer (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--timeout", paramLabel = "DURATION",
+            description = "How long to wait for the agent's answer (default: 10s; env KILN_TIMEOUT).")
     String timeout;
 
     @Override
@@ -38,7 +38,7 @@ public class StatusCommand implements Runnable {
         AgentEndpoint endpoint = agent.resolve(context.settings(), context.paths());
         OutputFormat format = output.format(context.settings());
         StatusResponse status;
-        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), Durations.parse(timeout))) {
+        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), Durations.parse(context.settings().get("timeout", timeout).orElse("10s")))) {
             status = client.status();
         }
         if (format == OutputFormat.json) {

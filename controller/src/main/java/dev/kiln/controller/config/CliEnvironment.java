@@ -18,7 +18,10 @@ public record CliEnvironment(Map<String, String> env, Path home, PrintStream out
 
     /** The real process environment. */
     public static CliEnvironment system() {
-        return new CliEnvironment(System.getenv(), Path.of(System.getProperty("user.home")), System.out, System.err);
+        // $HOME first, as shells and OpenSSH do; the JVM's user.home comes from the password database.
+        String home = System.getenv("HOME");
+        return new CliEnvironment(System.getenv(), Path.of(home != null && !home.isEmpty() ? home : System.getProperty("user.home")),
+                System.out, System.err);
     }
 
     /** An environment variable, if set and not empty. */
