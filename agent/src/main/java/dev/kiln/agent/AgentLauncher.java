@@ -1,6 +1,11 @@
 package dev.kiln.agent;
 
 import dev.kiln.agent.config.AgentMode;
+import dev.kiln.agent.config.AgentSettings;
+import dev.kiln.agent.logs.AgentLogFile;
+import org.slf4j.LoggerFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import dev.kiln.agent.config.SettingsCatalog;
 import dev.kiln.agent.config.TlsSettings;
 import dev.kiln.agent.tls.MutualTls;
@@ -98,6 +103,15 @@ public final class AgentLauncher {
             return EXIT_CONFIG;
         }
         try {
+            Path stateDir = context.getBean(AgentSettings.class).stateDir();
+            Files.createDirectories(stateDir);
+            AgentLogFile.attach(AgentLogFile.of(stateDir));
+        } catch (IOException | RuntimeException e) {
+            err.println("kiln-agent: cannot use the state directory (kiln.state-dir): " + describe(e));
+            context.close();
+            return EXIT_CONFIG;
+        }
+        try {
             // Check the TLS material first, so a missing or broken file is reported by its setting.
             MutualTls.serverContext(context.getBean(TlsSettings.class));
         } catch (IllegalArgumentException e) {
@@ -109,9 +123,10 @@ public final class AgentLauncher {
             EmbeddedServer server = context.getBean(EmbeddedServer.class);
             server.start();
             AgentInfo info = context.getBean(AgentInfo.class);
-            err.println("kiln-agent " + info.agentVersion() + " (" + identity.mode().settingValue() + ", "
+            String ready = "kiln-agent " + info.agentVersion() + " (" + identity.mode().settingValue() + ", "
                     + identity.instanceId() + ") listening on " + server.getHost() + ":" + server.getPort()
-                    + " (gRPC, mutual TLS)");
+                    + " (gRPC, mutual TLS)";
+            LoggerFactory.getLogger(AgentLauncher.class).info(ready);
         } catch (RuntimeException e) {
             err.println("kiln-agent: cannot start the gRPC server: " + describe(e));
             context.close();

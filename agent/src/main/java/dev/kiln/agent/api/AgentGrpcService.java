@@ -30,7 +30,20 @@ import dev.kiln.proto.agent.v1.ThawResponse;
 import dev.kiln.proto.agent.v1.UnmountRequest;
 import dev.kiln.proto.agent.v1.UnmountResponse;
 import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import dev.kiln.agent.build.BuildCodec;
+import dev.kiln.agent.build.BuildManager;
+import dev.kiln.agent.config.AgentSettings;
+import dev.kiln.agent.logs.AgentLogFile;
+import dev.kiln.agent.logs.LogSource;
+import dev.kiln.agent.logs.PolledFileSource;
+import jakarta.annotation.PreDestroy;
+import java.nio.file.Path;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.function.Supplier;
 import jakarta.inject.Singleton;
 
 /**
@@ -41,9 +54,30 @@ import jakarta.inject.Singleton;
 public class AgentGrpcService extends AgentGrpc.AgentImplBase {
 
     private final AgentInfo info;
+    private final BuildManager builds;
+    private final Path agentLog;
+    private final ExecutorService streams = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "kiln-log-stream");
+        t.setDaemon(true);
+        return t;
+    });
+    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "kiln-log-poll");
+        t.setDaemon(true);
+        return t;
+    });
 
-    public AgentGrpcService(AgentInfo info) {
+    public AgentGrpcService(AgentInfo info, BuildManager builds, AgentSettings settings) {
         this.info = info;
+        this.builds = builds;
+        this.agentLog = AgentLogFile.of(settings.stateDir());
+    }
+
+    /** Releases the streaming threads. */
+    @PreDestroy
+    void close() {
+        streams.shutdownNow();
+        timer.shutdownNow();
     }
 
     @Override
@@ -57,6 +91,7 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                 .setUptime(ProtoTime.duration(info.uptime()))
                 .setState(AgentState.AGENT_STATE_READY)
                 .setHostname(info.hostname())
+                .setCurrentBuild(builds.current().map(BuildCodec::build).orElse(Build.getDefaultInstance()))
                 .build());
         response.onCompleted();
     }
@@ -88,27 +123,72 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
 
     @Override
     public void startBuild(StartBuildRequest request, StreamObserver<Build> response) {
-        notYet(response, "StartBuild", "builds");
+        answer(response, () -> BuildCodec.build(builds.start(BuildCodec.spec(request))));
     }
 
     @Override
     public void getBuild(GetBuildRequest request, StreamObserver<Build> response) {
-        notYet(response, "GetBuild", "builds");
+        answer(response, () -> BuildCodec.build(builds.get(request.getId())));
     }
 
     @Override
     public void listBuilds(ListBuildsRequest request, StreamObserver<ListBuildsResponse> response) {
-        notYet(response, "ListBuilds", "builds");
+        answer(response, () -> ListBuildsResponse.newBuilder()
+                .addAllBuilds(builds.list(request.getLimit()).stream().map(BuildCodec::build).toList()).build());
     }
 
     @Override
     public void cancelBuild(CancelBuildRequest request, StreamObserver<Build> response) {
-        notYet(response, "CancelBuild", "builds");
+        answer(response, () -> BuildCodec.build(builds.cancel(request.getId(),
+                java.time.Duration.ofSeconds(request.getGrace().getSeconds(), request.getGrace().getNanos()))));
     }
 
     @Override
     public void streamLogs(StreamLogsRequest request, StreamObserver<LogChunk> response) {
-        notYet(response, "StreamLogs", "logs");
+        try {
+            if (request.getFromOffset() < 0) {
+                throw new IllegalArgumentException("from_offset must not be negative");
+            }
+            LogSource source;
+            Supplier<Build> end;
+            if (request.getBuildId().equals("agent")) {
+                source = new PolledFileSource(agentLog, dev.kiln.agent.logs.OutputStream.AGENT, timer);
+                end = () -> null;
+            } else if (request.getBuildId().isEmpty()) {
+                throw new IllegalArgumentException("build_id must name a build, or be \"agent\" for the agent's own log");
+            } else {
+                String id = request.getBuildId();
+                source = builds.log(id);
+                end = () -> BuildCodec.build(builds.get(id));
+            }
+            long size = source.size();
+            if (request.getFromOffset() > size && (source.ended() || !request.getFollow())) {
+                throw Status.OUT_OF_RANGE.withDescription("from_offset " + request.getFromOffset()
+                        + " is beyond the end of the log (" + size + " bytes)").asRuntimeException();
+            }
+            new LogStreamer((ServerCallStreamObserver<LogChunk>) response, source, request.getFromOffset(),
+                    request.getFollow(), end, streams).start();
+        } catch (RuntimeException e) {
+            response.onError(GrpcStatus.of(e));
+        }
+    }
+
+    /** Answers a unary call, translating failures once. */
+    private static <T> void answer(StreamObserver<T> response, Call<T> call) {
+        T value;
+        try {
+            value = call.get();
+        } catch (Exception e) {
+            response.onError(GrpcStatus.of(e));
+            return;
+        }
+        response.onNext(value);
+        response.onCompleted();
+    }
+
+    @FunctionalInterface
+    private interface Call<T> {
+        T get() throws Exception;
     }
 
     @Override

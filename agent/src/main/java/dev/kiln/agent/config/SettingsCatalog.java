@@ -41,7 +41,10 @@ public final class SettingsCatalog {
             new Setting("kiln.tls.key", "a PEM file path or PEM text", SettingsCatalog::nonEmpty),
             new Setting("kiln.tls.ca", "a PEM file path or PEM text", SettingsCatalog::nonEmpty),
             new Setting("kiln.imds.endpoint", "an http:// URL", SettingsCatalog::httpUrl),
-            new Setting("kiln.imds.timeout", "a duration such as 30s, 5m or PT30S", SettingsCatalog::duration));
+            new Setting("kiln.imds.timeout", "a duration such as 30s, 5m or PT30S", SettingsCatalog::duration),
+            new Setting("kiln.builds.user", "an unprivileged user name", SettingsCatalog::nonEmpty),
+            new Setting("kiln.builds.profiles-dir", "an absolute path", SettingsCatalog::absolutePath),
+            new Setting("kiln.builds.cancel-grace", "a duration such as 10s", SettingsCatalog::duration));
 
     private SettingsCatalog() {
     }

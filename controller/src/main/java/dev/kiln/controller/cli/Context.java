@@ -47,6 +47,25 @@ public class Context {
         return env.err();
     }
 
+    /** True when stderr is an interactive terminal (progress bars), false when piped or in tests. */
+    public boolean terminal() {
+        return System.console() != null && env.err() == System.err;
+    }
+
+    /**
+     * Opens a client to the agent the mixin names, resolving it again on every call (a local
+     * agent restarted by `kiln up --local` may listen on a new port).
+     */
+    public dev.kiln.controller.client.AgentClient connect(AgentMixin agent, java.time.Duration timeout) {
+        return new dev.kiln.controller.client.AgentClient(agent.resolve(settings(), paths),
+                dev.kiln.controller.client.ClientTls.of(paths), timeout);
+    }
+
+    /** The request timeout: --timeout, KILN_TIMEOUT, config.yml, or 10s. */
+    public java.time.Duration timeout(String flag) {
+        return Durations.parse(settings().get("timeout", flag).orElse("10s"));
+    }
+
     public Clock clock() {
         return Clock.systemUTC();
     }

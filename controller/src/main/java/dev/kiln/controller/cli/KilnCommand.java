@@ -15,6 +15,10 @@ import picocli.CommandLine.IVersionProvider;
                 UpCommand.class,
                 DownCommand.class,
                 StatusCommand.class,
+                BuildCommand.class,
+                LogsCommand.class,
+                BuildsCommand.class,
+                CancelCommand.class,
                 CompletionCommand.class,
                 HelpCommand.class
         },

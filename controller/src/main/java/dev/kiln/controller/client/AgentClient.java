@@ -55,6 +55,11 @@ public final class AgentClient implements AutoCloseable {
         return AgentGrpc.newBlockingStub(channel).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS);
     }
 
+    /** A stub without a deadline, for streams that last as long as a build. */
+    public AgentGrpc.AgentBlockingStub streamingStub() {
+        return AgentGrpc.newBlockingStub(channel);
+    }
+
     @Override
     public void close() {
         channel.shutdownNow();

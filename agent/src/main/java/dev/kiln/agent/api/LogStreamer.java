@@ -1,0 +1,133 @@
+package dev.kiln.agent.api;
+
+import com.google.protobuf.ByteString;
+import dev.kiln.agent.logs.LogFile;
+import dev.kiln.agent.logs.LogSource;
+import dev.kiln.agent.logs.Segment;
+import dev.kiln.proto.agent.v1.Build;
+import dev.kiln.proto.agent.v1.LogChunk;
+import dev.kiln.proto.agent.v1.LogStream;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+
+import java.io.IOException;
+import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
+
+/**
+ * Streams a log from a byte offset under gRPC flow control: it reads the next chunk from disk only
+ * while the transport is ready for it, so memory stays bounded however slow the client is. In
+ * follow mode it waits for the log to grow instead of polling, and ends with the build's record.
+ */
+final class LogStreamer {
+
+    static final int CHUNK = 64 * 1024;
+
+    private final ServerCallStreamObserver<LogChunk> out;
+    private final LogSource source;
+    private final boolean follow;
+    private final Supplier<Build> endRecord;
+    private final Executor executor;
+    private final AtomicBoolean draining = new AtomicBoolean();
+    private final AtomicBoolean done = new AtomicBoolean();
+    private final AtomicBoolean rerun = new AtomicBoolean();
+    private volatile boolean cancelled;
+    private long offset;
+
+    LogStreamer(ServerCallStreamObserver<LogChunk> out, LogSource source, long from, boolean follow,
+                Supplier<Build> endRecord, Executor executor) {
+        this.out = out;
+        this.source = source;
+        this.offset = from;
+        this.follow = follow;
+        this.endRecord = endRecord;
+        this.executor = executor;
+    }
+
+    void start() {
+        out.setOnCancelHandler(() -> cancelled = true);
+        out.setOnReadyHandler(this::schedule);
+        schedule();
+    }
+
+    private void schedule() {
+        rerun.set(true);
+        if (!cancelled && !done.get()) {
+            executor.execute(this::drain);
+        }
+    }
+
+    /**
+     * Sends as much as the transport accepts. One drain runs at a time; a wake-up that arrives
+     * while one runs makes it go round again, so none is lost.
+     */
+    private void drain() {
+        if (!draining.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            do {
+                rerun.set(false);
+                drainOnce();
+            } while (rerun.get() && !done.get() && !cancelled);
+        } finally {
+            draining.set(false);
+        }
+        if (rerun.get() && !done.get() && !cancelled) {
+            executor.execute(this::drain);
+        }
+    }
+
+    private void drainOnce() {
+        try {
+            while (!cancelled && !done.get() && out.isReady()) {
+                boolean ended = source.ended(); // read before the size: no byte can slip in between
+                List<Segment> segments = LogFile.read(source.file(), offset, CHUNK, source.defaultStream());
+                if (!segments.isEmpty()) {
+                    for (Segment s : segments) {
+                        out.onNext(LogChunk.newBuilder().setOffset(s.offset()).setData(ByteString.copyFrom(s.data()))
+                                .setStream(stream(s.stream())).build());
+                        offset = s.offset() + s.data().length;
+                    }
+                    continue;
+                }
+                if (ended || !follow) {
+                    finish(ended);
+                    return;
+                }
+                long known = offset;
+                source.whenBeyond(known, this::schedule, () -> !cancelled);
+                return;
+            }
+        } catch (IOException | RuntimeException e) {
+            if (done.compareAndSet(false, true) && !cancelled) {
+                out.onError(Status.INTERNAL.withDescription("reading the log failed: " + e.getMessage()).asRuntimeException());
+            }
+        }
+    }
+
+    private void finish(boolean ended) {
+        if (!done.compareAndSet(false, true)) {
+            return;
+        }
+        if (follow && ended) {
+            Build build = endRecord.get();
+            LogChunk.Builder last = LogChunk.newBuilder().setOffset(offset).setEndOfLog(true);
+            if (build != null) {
+                last.setBuild(build);
+            }
+            out.onNext(last.build());
+        }
+        out.onCompleted();
+    }
+
+    private static LogStream stream(dev.kiln.agent.logs.OutputStream s) {
+        return switch (s) {
+            case STDOUT -> LogStream.LOG_STREAM_STDOUT;
+            case STDERR -> LogStream.LOG_STREAM_STDERR;
+            case AGENT -> LogStream.LOG_STREAM_AGENT;
+        };
+    }
+}

@@ -1,0 +1,70 @@
+package dev.kiln.agent.build;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The unprivileged account builds run as.
+ *
+ * @param name the user name
+ * @param uid  its uid
+ * @param gid  its primary gid
+ * @param home its home directory
+ */
+public record BuildUser(String name, int uid, int gid, Path home) {
+
+    /** True when the agent runs as root (and so must switch user for builds). */
+    public static boolean agentIsRoot() {
+        return new com.sun.security.auth.module.UnixSystem().getUid() == 0;
+    }
+
+    /**
+     * Resolves the build user: {@code configured} (default {@code kiln}) when the agent is root, or
+     * the agent's own user otherwise. Builds never run as root.
+     *
+     * @throws IllegalStateException with what to do, when the user is missing or is root
+     */
+    public static BuildUser resolve(String configured) {
+        if (!agentIsRoot()) {
+            com.sun.security.auth.module.UnixSystem self = new com.sun.security.auth.module.UnixSystem();
+            if (configured != null && !configured.isEmpty() && !configured.equals(self.getUsername())) {
+                throw new IllegalStateException("kiln.builds.user is '" + configured + "' but the agent runs as '"
+                        + self.getUsername() + "', not root, so it cannot switch users; unset kiln.builds.user or run the agent as root");
+            }
+            return new BuildUser(self.getUsername(), (int) self.getUid(), (int) self.getGid(),
+                    Path.of(System.getProperty("user.home")));
+        }
+        String name = configured == null || configured.isEmpty() ? "kiln" : configured;
+        String entry = getent(name);
+        if (entry == null) {
+            throw new IllegalStateException("build user '" + name + "' does not exist; create it "
+                    + "(useradd --system --create-home " + name + ") or set kiln.builds.user to an unprivileged user");
+        }
+        String[] f = entry.split(":", -1);
+        int uid = Integer.parseInt(f[2]);
+        if (uid == 0) {
+            throw new IllegalStateException("builds never run as root, and kiln.builds.user '" + name
+                    + "' has uid 0; set it to an unprivileged user");
+        }
+        return new BuildUser(name, uid, Integer.parseInt(f[3]), Path.of(f[5].isEmpty() ? "/" : f[5]));
+    }
+
+    private static String getent(String name) {
+        try {
+            Process p = new ProcessBuilder("getent", "passwd", name).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return null;
+            }
+            return p.exitValue() == 0 && !out.isEmpty() ? out.lines().findFirst().orElse(null) : null;
+        } catch (IOException e) {
+            return null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
+        }
+    }
+}

@@ -1,0 +1,60 @@
+package dev.kiln.agent.build;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs builds through util-linux: {@code setsid} for a new session and process group (it execs in
+ * place, so the child's pid is the group id) and, when the agent is root, {@code setpriv} to become
+ * the build user with its groups before the program starts.
+ */
+public final class OsProcessLauncher implements ProcessLauncher {
+
+    @Override
+    public Process start(List<String> argv, Path dir, BuildUser user, Map<String, String> env) throws IOException {
+        List<String> command = new ArrayList<>();
+        command.add("setsid");
+        if (BuildUser.agentIsRoot()) {
+            command.addAll(List.of("setpriv", "--reuid=" + user.uid(), "--regid=" + user.gid(), "--init-groups",
+                    "--inh-caps=-all", "--"));
+        }
+        command.addAll(argv);
+        ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.environment().clear();
+        pb.environment().putAll(env);
+        return pb.start();
+    }
+
+    @Override
+    public void signalGroup(long pgid, String signal) {
+        if (pgid <= 1) {
+            throw new IllegalArgumentException("refusing to signal process group " + pgid);
+        }
+        try {
+            Process kill = new ProcessBuilder("kill", "-s", signal, "--", "-" + pgid).redirectErrorStream(true).start();
+            kill.getInputStream().readAllBytes();
+            kill.waitFor(10, TimeUnit.SECONDS);
+        } catch (IOException e) {
+            // the group is gone or kill is missing; the caller checks whether the build ended
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public void chown(Path path, BuildUser user) throws IOException {
+        if (!BuildUser.agentIsRoot()) {
+            return; // already the agent's own user
+        }
+        Files.setAttribute(path, "unix:uid", user.uid(), LinkOption.NOFOLLOW_LINKS);
+        Files.setAttribute(path, "unix:gid", user.gid(), LinkOption.NOFOLLOW_LINKS);
+    }
+}

@@ -1,0 +1,25 @@
+package dev.kiln.agent.build;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Starts build processes and signals their process groups: the agent's one boundary with the OS
+ * for builds. {@link OsProcessLauncher} is the real implementation.
+ */
+public interface ProcessLauncher {
+
+    /**
+     * Starts {@code argv} in {@code dir} as {@code user}, in a new session and process group
+     * (its pid is the group id), with exactly {@code env} as its environment.
+     */
+    Process start(List<String> argv, Path dir, BuildUser user, Map<String, String> env) throws IOException;
+
+    /** Sends a signal ("TERM", "KILL") to every process in the group. */
+    void signalGroup(long pgid, String signal);
+
+    /** Makes a path the agent created belong to the build user. */
+    void chown(Path path, BuildUser user) throws IOException;
+}

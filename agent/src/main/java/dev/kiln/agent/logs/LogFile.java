@@ -1,0 +1,191 @@
+package dev.kiln.agent.logs;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * A log on disk: the bytes, exactly as produced, in one file, and beside it a small index
+ * ({@code <file>.streams}) of where the stream changes (stdout/stderr), so readers can mark
+ * every chunk with its stream. Bytes reach the file before anyone can read them: streaming reads
+ * the file, never a memory buffer.
+ */
+public final class LogFile implements AutoCloseable {
+
+    private static final int INDEX_RECORD = 9; // long offset + byte stream
+
+    private final Path file;
+    private final FileChannel data;
+    private final FileChannel index;
+    private final List<Runnable> waiters = new ArrayList<>();
+    private long size;
+    private OutputStream lastStream;
+    private boolean closed;
+
+    private LogFile(Path file) throws IOException {
+        this.file = file;
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        this.data = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+        this.index = FileChannel.open(indexOf(file), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.APPEND);
+        this.size = data.size();
+        TreeMap<Long, OutputStream> existing = readIndex(file);
+        this.lastStream = existing.isEmpty() ? null : existing.lastEntry().getValue();
+    }
+
+    /** Opens (creating or appending to) a log for writing. */
+    public static LogFile open(Path file) throws IOException {
+        return new LogFile(file);
+    }
+
+    public Path path() {
+        return file;
+    }
+
+    /** Appends bytes from one stream. */
+    public synchronized void append(OutputStream stream, byte[] bytes, int off, int len) throws IOException {
+        if (closed) {
+            throw new IOException("log " + file + " is closed");
+        }
+        if (len == 0) {
+            return;
+        }
+        if (stream != lastStream) {
+            ByteBuffer rec = ByteBuffer.allocate(INDEX_RECORD).putLong(size).put(stream.code()).flip();
+            while (rec.hasRemaining()) {
+                index.write(rec);
+            }
+            lastStream = stream;
+        }
+        ByteBuffer buf = ByteBuffer.wrap(bytes, off, len);
+        while (buf.hasRemaining()) {
+            data.write(buf);
+        }
+        size += len;
+        wake();
+    }
+
+    /** Bytes written so far. */
+    public synchronized long size() {
+        return size;
+    }
+
+    /** Forces the bytes to stable storage. */
+    public synchronized void sync() throws IOException {
+        if (!closed) {
+            data.force(true);
+            index.force(true);
+        }
+    }
+
+    /**
+     * Runs {@code r} once, as soon as the log holds more than {@code knownSize} bytes or is closed
+     * (at once if that is already so). Used by followers instead of polling.
+     */
+    public void whenBeyond(long knownSize, Runnable r) {
+        boolean now;
+        synchronized (this) {
+            now = size > knownSize || closed;
+            if (!now) {
+                waiters.add(r);
+            }
+        }
+        if (now) {
+            r.run();
+        }
+    }
+
+    public synchronized boolean isClosed() {
+        return closed;
+    }
+
+    /** Syncs and closes; wakes every follower. */
+    @Override
+    public void close() throws IOException {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            data.force(true);
+            index.force(true);
+            data.close();
+            index.close();
+            closed = true;
+        }
+        wake();
+    }
+
+    private void wake() {
+        List<Runnable> toRun;
+        synchronized (this) {
+            toRun = new ArrayList<>(waiters);
+            waiters.clear();
+        }
+        toRun.forEach(Runnable::run);
+    }
+
+    /** The index file of a log. */
+    public static Path indexOf(Path file) {
+        return file.resolveSibling(file.getFileName() + ".streams");
+    }
+
+    /**
+     * Reads up to {@code max} bytes from {@code offset}, split where the stream changes.
+     *
+     * @param defaultStream the stream of bytes not covered by an index (e.g. the agent's own log)
+     */
+    public static List<Segment> read(Path file, long offset, int max, OutputStream defaultStream) throws IOException {
+        List<Segment> out = new ArrayList<>();
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            long end = Math.min(ch.size(), offset + max);
+            if (end <= offset) {
+                return out;
+            }
+            ByteBuffer buf = ByteBuffer.allocate((int) (end - offset));
+            while (buf.hasRemaining()) {
+                if (ch.read(buf, offset + buf.position()) < 0) {
+                    break;
+                }
+            }
+            byte[] bytes = new byte[buf.position()];
+            buf.flip().get(bytes);
+            TreeMap<Long, OutputStream> index = readIndex(file);
+            long pos = offset;
+            long stop = offset + bytes.length;
+            while (pos < stop) {
+                Map.Entry<Long, OutputStream> at = index.floorEntry(pos);
+                OutputStream stream = at == null ? defaultStream : at.getValue();
+                Long next = index.higherKey(pos);
+                long segEnd = next == null ? stop : Math.min(stop, next);
+                byte[] part = new byte[(int) (segEnd - pos)];
+                System.arraycopy(bytes, (int) (pos - offset), part, 0, part.length);
+                out.add(new Segment(pos, part, stream));
+                pos = segEnd;
+            }
+        }
+        return out;
+    }
+
+    private static TreeMap<Long, OutputStream> readIndex(Path file) throws IOException {
+        TreeMap<Long, OutputStream> map = new TreeMap<>();
+        Path idx = indexOf(file);
+        if (!Files.exists(idx)) {
+            return map;
+        }
+        byte[] all = Files.readAllBytes(idx);
+        ByteBuffer b = ByteBuffer.wrap(all);
+        while (b.remaining() >= INDEX_RECORD) {
+            long off = b.getLong();
+            byte code = b.get();
+            map.put(off, OutputStream.of(code));
+        }
+        return map;
+    }
+}

@@ -1,0 +1,25 @@
+package dev.kiln.agent.logs;
+
+import java.nio.file.Path;
+
+/** A log that readers stream from: a file that may still be growing. */
+public interface LogSource {
+
+    /** The file holding the bytes. */
+    Path file();
+
+    /** The stream of bytes the file's index does not cover. */
+    OutputStream defaultStream();
+
+    /** Bytes on disk now. */
+    long size();
+
+    /** True when no more bytes will be added. */
+    boolean ended();
+
+    /**
+     * Runs {@code r} once when the log holds more than {@code knownSize} bytes or has ended; gives
+     * up quietly once {@code wanted} says the reader has gone.
+     */
+    void whenBeyond(long knownSize, Runnable r, java.util.function.BooleanSupplier wanted);
+}

@@ -1,0 +1,60 @@
+package dev.kiln.agent.logs;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A log written by someone else (the agent's own log, written by logback), followed by checking
+ * its size a few times a second. It never ends while the agent runs.
+ */
+public final class PolledFileSource implements LogSource {
+
+    private final Path file;
+    private final OutputStream stream;
+    private final ScheduledExecutorService timer;
+
+    public PolledFileSource(Path file, OutputStream stream, ScheduledExecutorService timer) {
+        this.file = file;
+        this.stream = stream;
+        this.timer = timer;
+    }
+
+    @Override
+    public Path file() {
+        return file;
+    }
+
+    @Override
+    public OutputStream defaultStream() {
+        return stream;
+    }
+
+    @Override
+    public long size() {
+        try {
+            return Files.exists(file) ? Files.size(file) : 0;
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    @Override
+    public boolean ended() {
+        return false;
+    }
+
+    @Override
+    public void whenBeyond(long knownSize, Runnable r, java.util.function.BooleanSupplier wanted) {
+        if (!wanted.getAsBoolean()) {
+            return;
+        }
+        if (size() > knownSize) {
+            r.run();
+            return;
+        }
+        timer.schedule(() -> whenBeyond(knownSize, r, wanted), 200, TimeUnit.MILLISECONDS);
+    }
+}

@@ -1,0 +1,160 @@
+package dev.kiln.controller.cli;
+
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
+import dev.kiln.controller.build.BuildExit;
+import dev.kiln.controller.build.LogFollower;
+import dev.kiln.controller.build.ProgressDisplay;
+import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.GrpcErrors;
+import dev.kiln.proto.agent.v1.Build;
+import dev.kiln.proto.agent.v1.CommandBuild;
+import dev.kiln.proto.agent.v1.GetBuildRequest;
+import dev.kiln.proto.agent.v1.Profile;
+import dev.kiln.proto.agent.v1.StartBuildRequest;
+import dev.kiln.proto.agent.v1.TupBuild;
+import io.grpc.StatusRuntimeException;
+import jakarta.inject.Inject;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+
+/** {@code kiln build}: start a tup build (or a command) on an agent and follow its log. */
+@Command(name = "build", mixinStandardHelpOptions = true,
+        description = {"Start a build in WORK_TREE on the agent and follow its log until it ends.",
+                "Without COMMAND: tup, for all profiles or those named with --profile.",
+                "With `-- COMMAND [ARGS...]`: that command, no shell.",
+                "Exits with the build's exit status (130 cancelled, 75 interrupted by an agent restart)."})
+public class BuildCommand implements Callable<Integer> {
+
+    @Inject
+    Context context;
+
+    @Mixin
+    AgentMixin agent;
+
+    @Parameters(index = "0", paramLabel = "WORK_TREE", description = "Absolute path of the work tree on the agent.")
+    String workTree;
+
+    @Parameters(index = "1..*", paramLabel = "COMMAND", description = "A command to run instead of tup (after --).")
+    List<String> command = new ArrayList<>();
+
+    @Option(names = {"-p", "--profile"}, paramLabel = "NAME", description = "Build only this profile (repeatable).")
+    List<String> profiles = new ArrayList<>();
+
+    @Option(names = "--profiles-dir", paramLabel = "DIR",
+            description = "Send the profile definitions in DIR/*.config (tup.config contents) with the build.")
+    Path profilesDir;
+
+    @Option(names = {"-e", "--env"}, paramLabel = "NAME=VALUE", description = "Environment for a command build (repeatable).")
+    Map<String, String> env = new TreeMap<>();
+
+    @Option(names = "--queue", description = "Wait behind a build already running in the work tree instead of failing.")
+    boolean queue;
+
+    @Option(names = {"-d", "--detach"}, description = "Start the build and print its id; do not follow.")
+    boolean detach;
+
+    @Option(names = "--label", paramLabel = "KEY=VALUE", description = "Label the build (repeatable).")
+    Map<String, String> labels = new TreeMap<>();
+
+    @Option(names = "--timeout", paramLabel = "DURATION", description = "Timeout of each request (default: 10s).")
+    String timeout;
+
+    @Override
+    public Integer call() throws IOException {
+        StartBuildRequest.Builder request = StartBuildRequest.newBuilder()
+                .setWorkTree(workTree).setQueue(queue).setRequestId(UUID.randomUUID().toString()).putAllLabels(labels);
+        if (command.isEmpty()) {
+            TupBuild.Builder tup = TupBuild.newBuilder().addAllProfiles(profiles);
+            readProfiles().forEach(tup::addProfileDefinitions);
+            request.setTup(tup);
+        } else {
+            if (!profiles.isEmpty() || profilesDir != null) {
+                throw new KilnException(ExitCodes.USAGE, "--profile and --profiles-dir apply to tup builds, not to a command");
+            }
+            request.setCommand(CommandBuild.newBuilder().addAllArgv(command).putAllEnv(env));
+        }
+        Build build;
+        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
+            try {
+                build = client.stub().startBuild(request.build());
+            } catch (StatusRuntimeException e) {
+                throw GrpcErrors.translate(e, client.endpoint());
+            }
+        }
+        context.err().println("kiln: build " + build.getId() + " " + state(build) + " in " + workTree);
+        if (detach) {
+            context.out().println(build.getId());
+            return ExitCodes.OK;
+        }
+        return follow(context, agent, build.getId(), 0, timeout);
+    }
+
+    /** Follows a build's log to stdout with a progress display; returns the build's exit status. */
+    static int follow(Context context, AgentMixin agent, String id, long from, String timeout) throws IOException {
+        Build end;
+        try (ProgressDisplay progress = new ProgressDisplay(context.err(), context.terminal(), () -> {
+            try (AgentClient c = context.connect(agent, context.timeout(timeout))) {
+                return c.stub().getBuild(GetBuildRequest.newBuilder().setId(id).build());
+            }
+        }).start()) {
+            LogFollower follower = new LogFollower(() -> context.connect(agent, context.timeout(timeout)),
+                    m -> context.err().println("kiln: " + m), Durations.parse("5m"), from);
+            end = follower.copy(id, true, context.out());
+        }
+        if (end == null) {
+            return ExitCodes.OK;
+        }
+        context.err().println("kiln: build " + id + " " + state(end)
+                + (end.getHasExitCode() ? " (exit " + end.getExitCode() + ")" : ""));
+        return BuildExit.of(end);
+    }
+
+    static String state(Build b) {
+        return b.getState().name().replace("BUILD_STATE_", "").toLowerCase(java.util.Locale.ROOT);
+    }
+
+    private List<Profile> readProfiles() throws IOException {
+        List<Profile> out = new ArrayList<>();
+        if (profilesDir == null) {
+            return out;
+        }
+        if (!Files.isDirectory(profilesDir)) {
+            throw new KilnException(ExitCodes.USAGE, "--profiles-dir " + profilesDir + " is not a directory");
+        }
+        try (var files = Files.list(profilesDir)) {
+            for (Path f : files.filter(p -> p.getFileName().toString().endsWith(".config")).sorted().toList()) {
+                Profile.Builder p = Profile.newBuilder().setName(f.getFileName().toString().replaceFirst("\\.config$", ""));
+                for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
+                    String l = line.strip();
+                    if (l.isEmpty() || l.startsWith("#")) {
+                        continue;
+                    }
+                    int eq = l.indexOf('=');
+                    if (eq < 1) {
+                        throw new KilnException(ExitCodes.USAGE, f + ": '" + l + "' is not a CONFIG_KEY=value line");
+                    }
+                    p.putConfig(l.substring(0, eq).strip().replaceFirst("^CONFIG_", ""), l.substring(eq + 1).strip());
+                }
+                out.add(p.build());
+            }
+        }
+        if (out.isEmpty()) {
+            throw new KilnException(ExitCodes.USAGE, "--profiles-dir " + profilesDir + " holds no *.config files");
+        }
+        return out;
+    }
+}
