@@ -35,6 +35,11 @@ public record BuildSpec(Path workTree, boolean tup, List<String> profiles, List<
     public record Profile(String name, Map<String, String> config) {
     }
 
+    /** This spec with an empty command line (tests of validation). */
+    BuildSpec withNoArgv() {
+        return new BuildSpec(workTree, tup, profiles, profileDefinitions, List.of(), env, queue, requestId, labels);
+    }
+
     /**
      * Checks the spec; throws with a message naming the field and what is allowed.
      */

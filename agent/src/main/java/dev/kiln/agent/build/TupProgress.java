@@ -13,7 +13,7 @@ import java.util.regex.Pattern;
 public final class TupProgress {
 
     private static final Pattern PHASE = Pattern.compile("^\\[ tup \\] \\[[0-9.]+s\\] (.*)$");
-    private static final Pattern LINE = Pattern.compile("^\\s*~?\\s*(\\d+)%\\s+(\\d+)\\)");
+    private static final Pattern LINE = Pattern.compile("^\\s*\\*?\\s*~?\\s*(\\d+)%\\s+(\\d+)\\)");
 
     /** Commands done of total. */
     public record Count(long done, long total) {

@@ -1,0 +1,267 @@
+package dev.kiln.agent.build;
+
+import dev.kiln.agent.logs.LogFile;
+import dev.kiln.agent.logs.OutputStream;
+import dev.kiln.agent.logs.Segment;
+import dev.kiln.testkit.Prerequisites;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * BuildManager with real processes as the real unprivileged build user (the agent runs as root in
+ * CI, so builds run as `kiln`, which .ci/install creates).
+ */
+class BuildManagerTest {
+
+    @TempDir
+    Path dir;
+
+    Path state;
+    Path tree;
+    BuildManager builds;
+    BuildUser user;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        Prerequisites.requireCommand("setsid", "apt-get install util-linux");
+        if (BuildUser.agentIsRoot()) {
+            boolean exists;
+            try {
+                BuildUser.resolve("kiln");
+                exists = true;
+            } catch (IllegalStateException e) {
+                exists = false;
+            }
+            Prerequisites.require("the unprivileged build user 'kiln'", exists, "useradd --system --create-home kiln (bash .ci/install does it)");
+        }
+        user = BuildUser.resolve(null);
+        state = dir.resolve("state");
+        tree = Files.createDirectories(dir.resolve("tree"));
+        new OsProcessLauncher().chown(dir, user);
+        new OsProcessLauncher().chown(tree, user);
+        builds = manager();
+    }
+
+    BuildManager manager() throws IOException {
+        return new BuildManager(new BuildStore(state), new OsProcessLauncher(), Clock.systemUTC(),
+                () -> BuildUser.resolve(null), null, Duration.ofSeconds(5));
+    }
+
+    @AfterEach
+    void tearDown() {
+        builds.close();
+    }
+
+    BuildSpec command(String script, boolean queue, String requestId) {
+        return new BuildSpec(tree, false, List.of(), List.of(), List.of("sh", "-c", script), Map.of(), queue,
+                requestId, Map.of());
+    }
+
+    BuildSpec tup(List<String> profiles, List<BuildSpec.Profile> defs) {
+        return new BuildSpec(tree, true, profiles, defs, List.of(), Map.of(), false, "", Map.of());
+    }
+
+    BuildRecord awaitEnd(String id) throws InterruptedException {
+        Instant giveUp = Instant.now().plusSeconds(60);
+        while (Instant.now().isBefore(giveUp)) {
+            BuildRecord r = builds.get(id);
+            if (r.state().ended()) {
+                return r;
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("build " + id + " did not end within 60 s");
+    }
+
+    String log(String id) throws IOException {
+        return Files.readString(state.resolve("builds").resolve(id).resolve("log"), StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void runsACommandAsTheUnprivilegedUserAndKeepsItsExitStatus() throws Exception {
+        BuildRecord r = awaitEnd(builds.start(command("id -u; exit 7", false, "")).id());
+        assertEquals(BuildState.FAILED, r.state());
+        assertEquals(7, r.exitCode());
+        int uid = Integer.parseInt(log(r.id()).trim());
+        assertNotEquals(0, uid, "builds never run as root");
+        assertEquals(user.uid(), uid);
+    }
+
+    @Test
+    void keepsEveryByteOfStdoutAndStderrMarkedWithItsStream() throws Exception {
+        BuildRecord r = awaitEnd(builds.start(command(
+                "printf out1; sleep 0.2; printf err1 >&2; sleep 0.2; printf out2; sleep 0.2; printf err2 >&2", false, "")).id());
+        assertEquals(BuildState.SUCCEEDED, r.state());
+        assertEquals(0, r.exitCode());
+        Path log = state.resolve("builds").resolve(r.id()).resolve("log");
+        assertEquals("out1err1out2err2", Files.readString(log));
+        assertEquals(16, r.logSize());
+        List<Segment> segments = LogFile.read(log, 0, 1000, OutputStream.STDOUT);
+        assertEquals("STDOUT:out1 STDERR:err1 STDOUT:out2 STDERR:err2", segments.stream()
+                .map(s -> s.stream() + ":" + new String(s.data(), StandardCharsets.UTF_8)).collect(Collectors.joining(" ")));
+        // Reading from the middle of a segment keeps its stream.
+        assertEquals(OutputStream.STDERR, LogFile.read(log, 5, 3, OutputStream.STDOUT).get(0).stream());
+    }
+
+    @Test
+    void aSecondBuildInTheSameTreeIsRefusedNamingTheRunningOne() throws Exception {
+        BuildRecord first = builds.start(command("sleep 30", false, ""));
+        BuildConflictException e = assertThrows(BuildConflictException.class, () -> builds.start(command("true", false, "")));
+        assertEquals(first.id(), e.runningId());
+        assertTrue(e.getMessage().startsWith("build " + first.id() + " is already running in " + tree), e.getMessage());
+        builds.cancel(first.id(), Duration.ofSeconds(1));
+    }
+
+    @Test
+    void aQueuedBuildRunsAfterTheRunningOne() throws Exception {
+        BuildRecord first = builds.start(command("sleep 0.5; echo first > order", false, ""));
+        BuildRecord second = builds.start(command("echo second >> order", true, ""));
+        assertEquals(BuildState.QUEUED, second.state());
+        assertEquals(BuildState.SUCCEEDED, awaitEnd(second.id()).state());
+        assertEquals(BuildState.SUCCEEDED, awaitEnd(first.id()).state());
+        assertEquals("first\nsecond\n", Files.readString(tree.resolve("order")));
+    }
+
+    @Test
+    void repeatingARequestIdReturnsTheSameBuild() throws Exception {
+        BuildRecord a = builds.start(command("true", false, "req-1"));
+        BuildRecord b = builds.start(command("true", false, "req-1"));
+        assertEquals(a.id(), b.id());
+        assertEquals(1, builds.list(100).size());
+    }
+
+    @Test
+    void cancelStopsTheWholeProcessGroup() throws Exception {
+        Path pidFile = tree.resolve("child.pid");
+        BuildRecord r = builds.start(command("sleep 300 & echo $! > child.pid; wait", false, ""));
+        Instant until = Instant.now().plusSeconds(10);
+        while (!Files.exists(pidFile) || Files.readString(pidFile).isBlank()) {
+            assertTrue(Instant.now().isBefore(until), "the build wrote its child's pid");
+            Thread.sleep(20);
+        }
+        long child = Long.parseLong(Files.readString(pidFile).trim());
+        BuildRecord cancelled = builds.cancel(r.id(), Duration.ofSeconds(2));
+        assertEquals(BuildState.CANCELLED, cancelled.state());
+        Thread.sleep(200);
+        assertFalse(running(child), "the build's child is gone too");
+    }
+
+    @Test
+    void cancelKillsABuildThatIgnoresTerm() throws Exception {
+        BuildRecord r = builds.start(command("trap '' TERM; echo ready; while true; do sleep 0.1; done", false, ""));
+        while (!log(r.id()).contains("ready")) {
+            Thread.sleep(20);
+        }
+        Instant before = Instant.now();
+        BuildRecord cancelled = builds.cancel(r.id(), Duration.ofSeconds(1));
+        assertEquals(BuildState.CANCELLED, cancelled.state());
+        assertTrue(Duration.between(before, Instant.now()).toMillis() >= 1000, "TERM was given its grace period");
+    }
+
+    @Test
+    void aBuildRunningWhenTheAgentStopsIsInterruptedAndItsRecordSurvives() throws Exception {
+        BuildRecord r = builds.start(command("echo started; sleep 300", false, ""));
+        while (!log(r.id()).contains("started")) {
+            Thread.sleep(20);
+        }
+        builds.close();
+        builds = manager(); // the agent starts again
+        BuildRecord after = builds.get(r.id());
+        assertEquals(BuildState.INTERRUPTED, after.state());
+        assertEquals("started\n", log(r.id()));
+        assertEquals(8, after.logSize());
+    }
+
+    /**
+     * True while a process runs. A process that exited but was not yet reaped (a zombie: the
+     * sandbox's PID 1 here does not reap orphans) is not running.
+     */
+    static boolean running(long pid) throws IOException {
+        Path stat = Path.of("/proc", Long.toString(pid), "stat");
+        if (!Files.exists(stat)) {
+            return false;
+        }
+        String s = Files.readString(stat);
+        return s.charAt(s.lastIndexOf(')') + 2) != 'Z';
+    }
+
+    @Test
+    void aRecordLeftRunningByACrashIsMarkedInterruptedOnStart() throws Exception {
+        BuildStore store = new BuildStore(state);
+        BuildRecord crashed = new BuildRecord("b-crashed", command("true", false, ""), BuildState.RUNNING,
+                Instant.now(), Instant.now(), null, null, 3, 10, 0);
+        store.save(crashed);
+        builds.close();
+        builds = manager();
+        assertEquals(BuildState.INTERRUPTED, builds.get("b-crashed").state());
+        assertEquals(BuildState.INTERRUPTED, manager().get("b-crashed").state(), "and that is persisted");
+    }
+
+    @Test
+    void runsTupInitialisingTheTreeWritingProfilesAndReportingProgress() throws Exception {
+        Prerequisites.requireCommand("tup", "apt-get install tup fuse3");
+        Files.writeString(tree.resolve("Tupfile"), ": foreach *.txt |> tr a-z A-Z < %f > %o |> %B.up\n");
+        for (int i = 1; i <= 3; i++) {
+            Files.writeString(tree.resolve("f" + i + ".txt"), "hello " + i + "\n");
+        }
+        try (var files = Files.list(tree)) {
+            for (Path f : files.toList()) {
+                new OsProcessLauncher().chown(f, user);
+            }
+        }
+        BuildRecord r = awaitEnd(builds.start(tup(List.of("shout"),
+                List.of(new BuildSpec.Profile("shout", Map.of("LEVEL", "11"))))).id());
+        assertEquals(BuildState.SUCCEEDED, r.state(), log(r.id()));
+        assertEquals("HELLO 2\n", Files.readString(tree.resolve("build-shout/f2.up")));
+        assertEquals("CONFIG_LEVEL=11\n", Files.readString(tree.resolve("build-shout/tup.config")));
+        assertEquals(user.uid(), Files.getAttribute(tree.resolve("build-shout/f2.up"), "unix:uid"));
+        assertEquals(3, r.done());
+        assertEquals(3, r.total());
+        assertTrue(log(r.id()).contains("kiln: initialising tup in " + tree), log(r.id()));
+
+        BuildRecord again = awaitEnd(builds.start(tup(List.of("shout"), List.of())).id());
+        assertEquals(BuildState.SUCCEEDED, again.state());
+        assertTrue(log(again.id()).contains("No commands to execute"), log(again.id()));
+    }
+
+    @Test
+    void anUndefinedProfileFailsTheBuildSayingSo() throws Exception {
+        Prerequisites.requireCommand("tup", "apt-get install tup fuse3");
+        Files.writeString(tree.resolve("Tupfile"), "");
+        new OsProcessLauncher().chown(tree.resolve("Tupfile"), user);
+        BuildRecord r = awaitEnd(builds.start(tup(List.of("nope"), List.of())).id());
+        assertEquals(BuildState.FAILED, r.state());
+        assertTrue(log(r.id()).contains("profile 'nope' is not defined"), log(r.id()));
+    }
+
+    @Test
+    void rejectsBadRequestsBeforeRunningAnything() {
+        assertThrows(IllegalArgumentException.class, () -> builds.start(new BuildSpec(Path.of("relative"), false,
+                List.of(), List.of(), List.of("true"), Map.of(), false, "", Map.of())));
+        assertThrows(IllegalArgumentException.class, () -> builds.start(new BuildSpec(dir.resolve("missing"), false,
+                List.of(), List.of(), List.of("true"), Map.of(), false, "", Map.of())));
+        assertThrows(IllegalArgumentException.class, () -> builds.start(tup(List.of("../etc"), List.of())));
+        assertThrows(IllegalArgumentException.class, () -> builds.start(command("", false, "").withNoArgv()));
+        assertSame(0, builds.list(10).size());
+    }
+}
