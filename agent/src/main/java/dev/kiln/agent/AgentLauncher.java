@@ -133,6 +133,9 @@ public final class AgentLauncher {
             return EXIT_UNAVAILABLE;
         }
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            // Interrupt builds first: their log streams then end at once with the builds' final
+            // records, instead of holding the gRPC server's shutdown until the builds finish.
+            context.getBean(dev.kiln.agent.build.BuildManager.class).close();
             context.close();
             stopped.countDown();
         }, "kiln-agent-shutdown"));

@@ -94,6 +94,12 @@ final class AgentProcess implements AutoCloseable {
         return process.pid();
     }
 
+    /** Ends the agent as a crash would: SIGKILL, no shutdown hooks. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(20, TimeUnit.SECONDS);
+    }
+
     @Override
     public void close() throws InterruptedException {
         process.destroy();

@@ -45,7 +45,11 @@ final class Kiln {
     }
 
     Run run(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        return run(new ByteArrayOutputStream(), args);
+    }
+
+    /** Runs with stdout going to {@code out} as it is written (for following a log live). */
+    Run run(ByteArrayOutputStream out, String... args) {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int code;
         try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
