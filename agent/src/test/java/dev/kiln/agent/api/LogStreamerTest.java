@@ -1,0 +1,131 @@
+package dev.kiln.agent.api;
+
+import dev.kiln.agent.logs.LogFile;
+import dev.kiln.agent.logs.LogSource;
+import dev.kiln.agent.logs.OutputStream;
+import dev.kiln.proto.agent.v1.Build;
+import dev.kiln.proto.agent.v1.LogChunk;
+import dev.kiln.proto.agent.v1.LogStream;
+import io.grpc.stub.ServerCallStreamObserver;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.Executor;
+import java.util.function.BooleanSupplier;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Flow control, tested against a stand-in for gRPC's server stream: the one thing a real
+ * transport cannot be made to do on cue is to report "not ready" at an exact message, which is
+ * what proves the streamer stops reading from disk while the client is slow.
+ */
+class LogStreamerTest {
+
+    @TempDir
+    Path dir;
+
+    /** A server stream whose readiness the test sets; runs handlers inline. */
+    static final class Transport extends ServerCallStreamObserver<LogChunk> {
+        final List<LogChunk> sent = new ArrayList<>();
+        int budget;
+        boolean completed;
+        Runnable onReady;
+
+        @Override
+        public boolean isReady() {
+            return budget > 0;
+        }
+
+        @Override
+        public void onNext(LogChunk value) {
+            if (budget <= 0) {
+                throw new AssertionError("sent while the transport was not ready");
+            }
+            budget--;
+            sent.add(value);
+        }
+
+        void grant(int messages) {
+            budget += messages;
+            onReady.run();
+        }
+
+        @Override public void setOnReadyHandler(Runnable r) { onReady = r; }
+        @Override public void onError(Throwable t) { throw new AssertionError(t); }
+        @Override public void onCompleted() { completed = true; }
+        @Override public boolean isCancelled() { return false; }
+        @Override public void setOnCancelHandler(Runnable r) { }
+        @Override public void setCompression(String c) { }
+        @Override public void disableAutoInboundFlowControl() { }
+        @Override public void request(int n) { }
+        @Override public void setMessageCompression(boolean e) { }
+    }
+
+    static final Executor INLINE = Runnable::run;
+
+    LogSource source(LogFile log) {
+        return new LogSource() {
+            public Path file() { return log.path(); }
+            public OutputStream defaultStream() { return OutputStream.STDOUT; }
+            public long size() { return log.size(); }
+            public boolean ended() { return log.isClosed(); }
+            public void whenBeyond(long known, Runnable r, BooleanSupplier wanted) { log.whenBeyond(known, r); }
+        };
+    }
+
+    @Test
+    void readsOnlyAsMuchAsTheClientAcceptsAndLosesNothing() throws Exception {
+        byte[] content = new byte[LogStreamer.CHUNK * 20 + 123];
+        new Random(42).nextBytes(content);
+        LogFile log = LogFile.open(dir.resolve("log"));
+        log.append(OutputStream.STDOUT, content, 0, content.length);
+        log.close();
+
+        Transport t = new Transport();
+        new LogStreamer(t, source(log), 0, true, () -> Build.newBuilder().setId("b-1").build(), INLINE).start();
+        assertEquals(0, t.sent.size(), "nothing is read or sent before the client is ready");
+        t.grant(3);
+        assertEquals(3, t.sent.size(), "a slow client gets three chunks and the streamer waits");
+        t.grant(100);
+        assertTrue(t.completed);
+
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        long expectedOffset = 0;
+        for (LogChunk c : t.sent.subList(0, t.sent.size() - 1)) {
+            assertEquals(expectedOffset, c.getOffset());
+            assertTrue(c.getData().size() <= LogStreamer.CHUNK, "bounded chunks");
+            got.write(c.getData().toByteArray());
+            expectedOffset += c.getData().size();
+        }
+        assertArrayEquals(content, got.toByteArray());
+        LogChunk last = t.sent.get(t.sent.size() - 1);
+        assertTrue(last.getEndOfLog());
+        assertEquals("b-1", last.getBuild().getId());
+    }
+
+    @Test
+    void followsALiveLogAndMarksStreams() throws Exception {
+        LogFile log = LogFile.open(dir.resolve("live"));
+        Transport t = new Transport();
+        t.budget = 1000;
+        new LogStreamer(t, source(log), 0, true, () -> Build.newBuilder().setId("b-2").build(), INLINE).start();
+        assertEquals(0, t.sent.size());
+        log.append(OutputStream.STDOUT, "hello ".getBytes(), 0, 6);
+        log.append(OutputStream.STDERR, "oops\n".getBytes(), 0, 5);
+        assertEquals(2, t.sent.size(), "new bytes are pushed as they arrive");
+        assertEquals(LogStream.LOG_STREAM_STDOUT, t.sent.get(0).getStream());
+        assertEquals(LogStream.LOG_STREAM_STDERR, t.sent.get(1).getStream());
+        assertEquals(6, t.sent.get(1).getOffset());
+        log.close();
+        assertTrue(t.completed, "the stream ends when the build's log closes");
+        assertTrue(t.sent.get(2).getEndOfLog());
+    }
+}

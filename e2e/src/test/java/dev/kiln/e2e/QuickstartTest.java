@@ -1,0 +1,79 @@
+package dev.kiln.e2e;
+
+import dev.kiln.testkit.Prerequisites;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The README's first command, `bin/quickstart`, as a new user runs it (in a throwaway home). */
+class QuickstartTest {
+
+    static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
+
+    @TempDir
+    Path home;
+
+    record Result(int code, String out, String err) {
+    }
+
+    Result run(String... command) throws IOException, InterruptedException {
+        Path out = home.resolve("out.txt");
+        Path err = home.resolve("err.txt");
+        ProcessBuilder pb = new ProcessBuilder(command).directory(ROOT.toFile())
+                .redirectOutput(out.toFile()).redirectError(err.toFile());
+        pb.environment().keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("XDG_"));
+        pb.environment().put("HOME", home.toString());
+        pb.environment().put("KILN_DEMO_DIR", home.resolve("demo").toString());
+        pb.environment().put("KILN_NO_BUILD", "1"); // the jars were just built by this very Maven run
+        Process p = pb.start();
+        if (!p.waitFor(300, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("timed out: " + Files.readString(err));
+        }
+        return new Result(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
+    }
+
+    @AfterEach
+    void down() throws Exception {
+        run(ROOT.resolve("bin/kiln").toString(), "down", "--local");
+    }
+
+    @Test
+    void quickstartBuildsEveryProfileOfTheExampleCollectionAndAgainDoesNothing() throws Exception {
+        for (String tool : List.of("tup", "sox", "flac", "lame", "oggenc", "opusenc")) {
+            Prerequisites.requireCommand(tool, "apt-get install tup fuse3 sox flac lame vorbis-tools opus-tools");
+        }
+        // As root, the build user must reach the demo directory inside this test's home.
+        Files.setPosixFilePermissions(home, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Result first = run(ROOT.resolve("bin/quickstart").toString());
+        assertEquals(0, first.code(), first.err());
+        assertTrue(first.err().matches("(?s).*kiln: build b-\\S+ succeeded \\(exit 0\\).*"), first.err());
+        Path demo = home.resolve("demo/vibes");
+        for (String[] profile : new String[][]{{"flac", ".flac"}, {"mp3", ".mp3"}, {"vorbis", ".ogg"}, {"opus", ".opus"}}) {
+            try (Stream<Path> files = Files.walk(demo.resolve("build-" + profile[0]))) {
+                assertEquals(14, files.filter(f -> f.toString().endsWith(profile[1])).count(), profile[0]);
+            }
+            try (Stream<Path> files = Files.walk(demo.resolve("build-" + profile[0]))) {
+                assertEquals(4, files.filter(f -> f.toString().endsWith(".m3u")).count(), profile[0] + " playlists");
+            }
+        }
+        assertTrue(first.out().contains("[ tup ]"), "tup's own output is streamed to stdout");
+
+        Result again = run(ROOT.resolve("bin/quickstart").toString());
+        assertEquals(0, again.code(), again.err());
+        assertTrue(again.err().contains("using the collection already in " + demo), again.err());
+        assertTrue(again.out().contains("No commands to execute."), again.out());
+    }
+}
