@@ -119,6 +119,14 @@ public final class AgentLauncher {
             context.close();
             return EXIT_CONFIG;
         }
+        dev.kiln.agent.lease.LeaseKeeper keeper;
+        try {
+            keeper = context.getBean(dev.kiln.agent.lease.LeaseKeeper.class);
+        } catch (RuntimeException e) {
+            err.println("kiln-agent: configuration error: " + rootMessage(e));
+            context.close();
+            return EXIT_CONFIG;
+        }
         try {
             EmbeddedServer server = context.getBean(EmbeddedServer.class);
             server.start();
@@ -127,6 +135,7 @@ public final class AgentLauncher {
                     + identity.instanceId() + ") listening on " + server.getHost() + ":" + server.getPort()
                     + " (gRPC, mutual TLS)";
             LoggerFactory.getLogger(AgentLauncher.class).info(ready);
+            keeper.start();
         } catch (RuntimeException e) {
             err.println("kiln-agent: cannot start the gRPC server: " + describe(e));
             context.close();
@@ -212,6 +221,15 @@ public final class AgentLauncher {
     private static String describeSource(PropertySource source) {
         String name = source.getName();
         return name.contains("/") || name.endsWith(".yml") || name.endsWith(".yaml") ? name : "settings source '" + name + "'";
+    }
+
+    /** The innermost message: the one that names the setting. */
+    static String rootMessage(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root.getMessage() == null ? root.toString() : root.getMessage();
     }
 
     /** The first line of the outermost message and the root cause's message. */

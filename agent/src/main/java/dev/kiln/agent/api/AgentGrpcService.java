@@ -36,6 +36,9 @@ import dev.kiln.agent.build.BuildCodec;
 import dev.kiln.agent.build.BuildManager;
 import dev.kiln.agent.config.AgentSettings;
 import dev.kiln.agent.logs.AgentLogFile;
+import dev.kiln.agent.logs.ActiveStreams;
+import dev.kiln.agent.lease.LeaseKeeper;
+import dev.kiln.proto.agent.v1.EndReason;
 import dev.kiln.agent.logs.LogSource;
 import dev.kiln.agent.logs.PolledFileSource;
 import jakarta.annotation.PreDestroy;
@@ -67,10 +70,16 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
         return t;
     });
 
-    public AgentGrpcService(AgentInfo info, BuildManager builds, AgentSettings settings) {
+    private final LeaseKeeper lease;
+    private final ActiveStreams activeStreams;
+
+    public AgentGrpcService(AgentInfo info, BuildManager builds, AgentSettings settings, LeaseKeeper lease,
+                            ActiveStreams activeStreams) {
         this.info = info;
         this.builds = builds;
         this.agentLog = AgentLogFile.of(settings.stateDir());
+        this.lease = lease;
+        this.activeStreams = activeStreams;
     }
 
     /** Releases the streaming threads. */
@@ -89,7 +98,9 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                 .setRegion(info.identity().region())
                 .setStartedAt(ProtoTime.timestamp(info.startedAt()))
                 .setUptime(ProtoTime.duration(info.uptime()))
-                .setState(AgentState.AGENT_STATE_READY)
+                .setState(lease.state() == LeaseKeeper.State.READY ? AgentState.AGENT_STATE_READY : AgentState.AGENT_STATE_DRAINING)
+                .setLease(leaseMessage())
+                .addAllBusyReasons(lease.busyReasons())
                 .setHostname(info.hostname())
                 .setCurrentBuild(builds.current().map(BuildCodec::build).orElse(Build.getDefaultInstance()))
                 .build());
@@ -152,7 +163,8 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
             LogSource source;
             Supplier<Build> end;
             if (request.getBuildId().equals("agent")) {
-                source = new PolledFileSource(agentLog, dev.kiln.agent.logs.OutputStream.AGENT, timer);
+                source = new PolledFileSource(agentLog, dev.kiln.agent.logs.OutputStream.AGENT, timer,
+                        () -> lease.state() == LeaseKeeper.State.POWERING_OFF);
                 end = () -> null;
             } else if (request.getBuildId().isEmpty()) {
                 throw new IllegalArgumentException("build_id must name a build, or be \"agent\" for the agent's own log");
@@ -166,8 +178,9 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                 throw Status.OUT_OF_RANGE.withDescription("from_offset " + request.getFromOffset()
                         + " is beyond the end of the log (" + size + " bytes)").asRuntimeException();
             }
+            activeStreams.opened();
             new LogStreamer((ServerCallStreamObserver<LogChunk>) response, source, request.getFromOffset(),
-                    request.getFollow(), end, streams).start();
+                    request.getFollow(), end, streams).onEnd(activeStreams::closed).start();
         } catch (RuntimeException e) {
             response.onError(GrpcStatus.of(e));
         }
@@ -193,12 +206,28 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
 
     @Override
     public void extendLease(ExtendLeaseRequest request, StreamObserver<Lease> response) {
-        notYet(response, "ExtendLease", "lease");
+        answer(response, () -> {
+            java.time.Duration by = request.hasBy()
+                    ? java.time.Duration.ofSeconds(request.getBy().getSeconds(), request.getBy().getNanos()) : null;
+            java.time.Instant until = request.hasUntil()
+                    ? java.time.Instant.ofEpochSecond(request.getUntil().getSeconds(), request.getUntil().getNanos()) : null;
+            lease.extend(by, until, request.getRequestId());
+            return leaseMessage();
+        });
     }
 
     @Override
     public void shutdown(ShutdownRequest request, StreamObserver<ShutdownResponse> response) {
-        notYet(response, "Shutdown", "lease");
+        answer(response, () -> ShutdownResponse.newBuilder()
+                .setDrainingSince(ProtoTime.timestamp(lease.shutdown(request.getReason()))).build());
+    }
+
+    private Lease leaseMessage() {
+        Lease.Builder b = Lease.newBuilder().setMaxDeadline(ProtoTime.timestamp(lease.lease().maxDeadline()));
+        lease.lease().deadline().ifPresentOrElse(d -> b.setDeadline(ProtoTime.timestamp(d)), () -> b.setForever(true));
+        lease.lease().remaining().ifPresent(r -> b.setRemaining(ProtoTime.duration(r)));
+        lease.endReason().ifPresent(r -> b.setEndReason(EndReason.valueOf("END_REASON_" + r.name())));
+        return b.build();
     }
 
     private void notYet(StreamObserver<?> response, String rpc, String feature) {

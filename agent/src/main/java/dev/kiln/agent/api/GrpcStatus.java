@@ -23,7 +23,7 @@ final class GrpcStatus {
         Status status;
         if (e instanceof BuildNotFoundException) {
             status = Status.NOT_FOUND;
-        } else if (e instanceof BuildConflictException) {
+        } else if (e instanceof BuildConflictException || e instanceof dev.kiln.agent.lease.LeaseException) {
             status = Status.FAILED_PRECONDITION;
         } else if (e instanceof IllegalArgumentException) {
             status = Status.INVALID_ARGUMENT;

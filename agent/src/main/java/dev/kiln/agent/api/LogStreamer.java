@@ -46,8 +46,27 @@ final class LogStreamer {
         this.executor = executor;
     }
 
+    private Runnable onEnd = () -> { };
+
+    /** Runs {@code r} once when the stream ends, however it ends. */
+    LogStreamer onEnd(Runnable r) {
+        this.onEnd = r;
+        return this;
+    }
+
+    private final AtomicBoolean endReported = new AtomicBoolean();
+
+    private void ended() {
+        if (endReported.compareAndSet(false, true)) {
+            onEnd.run();
+        }
+    }
+
     void start() {
-        out.setOnCancelHandler(() -> cancelled = true);
+        out.setOnCancelHandler(() -> {
+            cancelled = true;
+            ended();
+        });
         out.setOnReadyHandler(this::schedule);
         schedule();
     }
@@ -104,6 +123,7 @@ final class LogStreamer {
         } catch (IOException | RuntimeException e) {
             if (done.compareAndSet(false, true) && !cancelled) {
                 out.onError(Status.INTERNAL.withDescription("reading the log failed: " + e.getMessage()).asRuntimeException());
+                ended();
             }
         }
     }
@@ -121,6 +141,7 @@ final class LogStreamer {
             out.onNext(last.build());
         }
         out.onCompleted();
+        ended();
     }
 
     private static LogStream stream(dev.kiln.agent.logs.OutputStream s) {

@@ -40,7 +40,7 @@ import java.util.function.Supplier;
  * records survive agent restarts; a build that was running when the agent stopped is marked
  * {@link BuildState#INTERRUPTED} (tup continues incrementally when it is run again).
  */
-public final class BuildManager implements AutoCloseable {
+public final class BuildManager implements AutoCloseable, dev.kiln.agent.lease.BusySource {
 
     private static final Logger LOG = LoggerFactory.getLogger(BuildManager.class);
     private static final DateTimeFormatter ID_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss").withZone(ZoneOffset.UTC);
@@ -258,6 +258,21 @@ public final class BuildManager implements AutoCloseable {
                 then.run();
             }
         };
+    }
+
+    /** Ids of the builds running or queued now. */
+    public synchronized List<String> activeIds() {
+        List<String> ids = new ArrayList<>(running.keySet());
+        queues.values().forEach(ids::addAll);
+        return ids;
+    }
+
+    @Override
+    public synchronized List<String> busyReasons() {
+        List<String> reasons = new ArrayList<>();
+        running.keySet().forEach(id -> reasons.add("build " + id + " running"));
+        queues.values().forEach(q -> q.forEach(id -> reasons.add("build " + id + " queued")));
+        return reasons;
     }
 
     /** Stops accepting builds (drain); running ones continue until cancelled. */

@@ -44,7 +44,18 @@ public final class SettingsCatalog {
             new Setting("kiln.imds.timeout", "a duration such as 30s, 5m or PT30S", SettingsCatalog::duration),
             new Setting("kiln.builds.user", "an unprivileged user name", SettingsCatalog::nonEmpty),
             new Setting("kiln.builds.profiles-dir", "an absolute path", SettingsCatalog::absolutePath),
-            new Setting("kiln.builds.cancel-grace", "a duration such as 10s", SettingsCatalog::duration));
+            new Setting("kiln.builds.cancel-grace", "a duration such as 10s", SettingsCatalog::duration),
+            new Setting("kiln.lease.ttl", "a positive duration such as 2h", SettingsCatalog::duration),
+            new Setting("kiln.lease.max-lifetime", "a positive duration such as 12h", SettingsCatalog::positiveDuration),
+            new Setting("kiln.lease.forever", "true or false", SettingsCatalog::bool),
+            new Setting("kiln.lease.idle-timeout", "a positive duration such as 30m", SettingsCatalog::positiveDuration),
+            new Setting("kiln.lease.rebalance", "'warn' or 'drain'", v -> oneOf(v, "warn", "drain")),
+            new Setting("kiln.lease.drain-budget", "a positive duration such as 100s", SettingsCatalog::positiveDuration),
+            new Setting("kiln.lease.backstop", "'systemd', 'command' or 'none'", v -> oneOf(v, "systemd", "command", "none")),
+            new Setting("kiln.lease.backstop-command", "an absolute path of a program", SettingsCatalog::absolutePath),
+            new Setting("kiln.lease.backstop-grace", "a positive duration such as 10m", SettingsCatalog::positiveDuration),
+            new Setting("kiln.lease.power-off", "'systemd' or 'exit'", v -> oneOf(v, "systemd", "exit")),
+            new Setting("kiln.lease.imds-poll", "a positive duration such as 5s", SettingsCatalog::positiveDuration));
 
     private SettingsCatalog() {
     }
@@ -245,5 +256,23 @@ public final class SettingsCatalog {
 
     private static void duration(String v) {
         parseDuration(v);
+    }
+
+    private static void positiveDuration(String v) {
+        if (parseDuration(v).isNegative() || parseDuration(v).isZero()) {
+            throw new IllegalArgumentException("'" + v + "' is not a positive duration");
+        }
+    }
+
+    private static void bool(String v) {
+        if (!v.equals("true") && !v.equals("false")) {
+            throw new IllegalArgumentException("'" + v + "' is not true or false");
+        }
+    }
+
+    private static void oneOf(String v, String... allowed) {
+        if (!java.util.Arrays.asList(allowed).contains(v.trim())) {
+            throw new IllegalArgumentException("'" + v + "' is not one of " + String.join(", ", allowed));
+        }
     }
 }

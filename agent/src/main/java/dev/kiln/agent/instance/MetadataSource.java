@@ -12,6 +12,9 @@ public interface MetadataSource extends AutoCloseable {
     /** A metadata path such as {@code instance-id} (relative to {@code /latest/meta-data/}). */
     String metadata(String path) throws IOException;
 
+    /** A metadata path that may not exist (404): its value, or empty. */
+    Optional<String> optional(String path) throws IOException;
+
     /** The instance's user data, or empty when the instance has none. */
     Optional<String> userData() throws IOException;
 

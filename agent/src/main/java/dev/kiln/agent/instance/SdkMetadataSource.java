@@ -48,17 +48,30 @@ public final class SdkMetadataSource implements MetadataSource {
     }
 
     @Override
+    public Optional<String> optional(String path) throws IOException {
+        return get("/latest/meta-data/" + path);
+    }
+
+    @Override
     public Optional<String> userData() throws IOException {
+        // An instance launched without user data answers 404.
+        return get("/latest/user-data").filter(s -> !s.isEmpty());
+    }
+
+    private Optional<String> get(String path) throws IOException {
         try {
-            String data = client.get("/latest/user-data").asString();
-            return data == null || data.isEmpty() ? Optional.empty() : Optional.of(data);
+            return Optional.ofNullable(client.get(path).asString());
         } catch (SdkServiceException e) {
             if (e.statusCode() == 404) {
-                return Optional.empty(); // an instance launched without user data
+                return Optional.empty();
             }
-            throw new IOException("IMDS request for user-data failed: " + e.getMessage(), e);
+            throw new IOException("IMDS request for " + path + " failed: " + e.getMessage(), e);
         } catch (SdkClientException e) {
-            throw new IOException("IMDS request for user-data failed: " + e.getMessage(), e);
+            // The SDK reports a 4xx answer as a client exception whose message carries the code.
+            if (String.valueOf(e.getMessage()).contains("returned Http code 404")) {
+                return Optional.empty();
+            }
+            throw new IOException("IMDS request for " + path + " failed: " + e.getMessage(), e);
         }
     }
 

@@ -8,18 +8,24 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A log written by someone else (the agent's own log, written by logback), followed by checking
- * its size a few times a second. It never ends while the agent runs.
+ * its size a few times a second. It ends when the agent powers off.
  */
 public final class PolledFileSource implements LogSource {
 
     private final Path file;
     private final OutputStream stream;
     private final ScheduledExecutorService timer;
+    private final java.util.function.BooleanSupplier ended;
 
-    public PolledFileSource(Path file, OutputStream stream, ScheduledExecutorService timer) {
+    /**
+     * @param ended true once nothing more will be written (the agent is powering off)
+     */
+    public PolledFileSource(Path file, OutputStream stream, ScheduledExecutorService timer,
+                            java.util.function.BooleanSupplier ended) {
         this.file = file;
         this.stream = stream;
         this.timer = timer;
+        this.ended = ended;
     }
 
     @Override
@@ -43,7 +49,7 @@ public final class PolledFileSource implements LogSource {
 
     @Override
     public boolean ended() {
-        return false;
+        return ended.getAsBoolean();
     }
 
     @Override
@@ -51,7 +57,7 @@ public final class PolledFileSource implements LogSource {
         if (!wanted.getAsBoolean()) {
             return;
         }
-        if (size() > knownSize) {
+        if (size() > knownSize || ended()) {
             r.run();
             return;
         }

@@ -19,6 +19,8 @@ import picocli.CommandLine.IVersionProvider;
                 LogsCommand.class,
                 BuildsCommand.class,
                 CancelCommand.class,
+                ExtendCommand.class,
+                StopCommand.class,
                 CompletionCommand.class,
                 HelpCommand.class
         },

@@ -33,6 +33,11 @@ public class StatusCommand implements Runnable {
             description = "How long to wait for the agent's answer (default: 10s; env KILN_TIMEOUT).")
     String timeout;
 
+    /** A timestamp as ISO-8601 UTC (seconds), or "" when unset. */
+    static String time(com.google.protobuf.Timestamp t) {
+        return t.getSeconds() == 0 ? "" : Instant.ofEpochSecond(t.getSeconds()).toString();
+    }
+
     @Override
     public void run() {
         AgentEndpoint endpoint = agent.resolve(context.settings(), context.paths());
@@ -60,6 +65,15 @@ public class StatusCommand implements Runnable {
                 .row("state", status.getState().name().replace("AGENT_STATE_", "").toLowerCase(Locale.ROOT))
                 .row("started", started.toString())
                 .row("uptime", Durations.format(Duration.ofSeconds(status.getUptime().getSeconds())))
+                .row("deadline", status.getLease().getForever() ? "none (forever)" : time(status.getLease().getDeadline())
+                        + " (in " + Durations.format(Duration.ofSeconds(status.getLease().getRemaining().getSeconds())) + ")")
+                .row("max-deadline", time(status.getLease().getMaxDeadline()))
+                .row("ends-by", status.getLease().getEndReason().name().replace("END_REASON_", "").toLowerCase(Locale.ROOT)
+                        .replace("unspecified", ""))
+                .row("busy", String.join("; ", status.getBusyReasonsList()))
+                .row("build", status.hasCurrentBuild() && !status.getCurrentBuild().getId().isEmpty()
+                        ? status.getCurrentBuild().getId() + " " + status.getCurrentBuild().getProgress().getDone() + "/"
+                        + status.getCurrentBuild().getProgress().getTotal() : "")
                 .print(context.out());
     }
 }

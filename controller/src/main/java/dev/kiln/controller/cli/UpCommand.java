@@ -27,6 +27,15 @@ public class UpCommand implements Runnable {
             description = "Loopback port for the agent's gRPC server (default: a free port).")
     int port;
 
+    @Option(names = "--ttl", paramLabel = "DURATION", description = "End the agent this long after it starts (default: no deadline).")
+    String ttl;
+
+    @Option(names = "--max-lifetime", paramLabel = "DURATION", description = "Cap of `kiln extend` (default: 12h).")
+    String maxLifetime;
+
+    @Option(names = "--idle-timeout", paramLabel = "DURATION", description = "End the agent after this long with nothing to do.")
+    String idleTimeout;
+
     @Option(names = "--wait", paramLabel = "DURATION", defaultValue = "60s",
             description = "How long to wait for the agent to answer (default: ${DEFAULT-VALUE}).")
     String wait;
@@ -42,8 +51,18 @@ public class UpCommand implements Runnable {
             init.run(false, FleetInit.defaultIdentity());
         }
         LocalAgent agent = new LocalAgent(context.paths());
+        java.util.Map<String, String> lease = new java.util.LinkedHashMap<>();
+        if (ttl != null) {
+            lease.put("ttl", Durations.parse(ttl).getSeconds() + "s");
+        }
+        if (maxLifetime != null) {
+            lease.put("max-lifetime", Durations.parse(maxLifetime).getSeconds() + "s");
+        }
+        if (idleTimeout != null) {
+            lease.put("idle-timeout", Durations.parse(idleTimeout).getSeconds() + "s");
+        }
         LocalAgent.Running running = agent.up(init.loadCa(), ClientTls.of(context.paths()),
-                AgentJar.locate(context.env()), port, Durations.parse(wait), m -> context.err().println("kiln: " + m));
+                AgentJar.locate(context.env()), port, Durations.parse(wait), lease, m -> context.err().println("kiln: " + m));
         new Table("AGENT", "PID", "LOG").row(running.endpoint().toString(), Long.toString(running.pid()),
                 agent.logFile().toString()).print(context.out());
         context.err().println("kiln: local agent is up; try `kiln status`");

@@ -95,7 +95,8 @@ public final class LocalAgent {
      * @param wait     how long to wait for the agent to answer
      * @param narrate  progress messages for the user
      */
-    public Running up(FleetCa ca, ClientTls tls, Path agentJar, int port, Duration wait, Consumer<String> narrate) {
+    public Running up(FleetCa ca, ClientTls tls, Path agentJar, int port, Duration wait, Map<String, String> lease,
+                      Consumer<String> narrate) {
         Optional<Running> already = running();
         if (already.isPresent()) {
             narrate.accept("local agent already running (pid " + already.get().pid() + ") on " + already.get().endpoint());
@@ -116,7 +117,14 @@ public final class LocalAgent {
             Pem.writePublic(dir.resolve("agent.crt"), cert.certificatePem());
             Pem.writePrivate(dir.resolve("agent.key"), cert.privateKeyPem());
             Pem.writePublic(dir.resolve("fleet-ca.crt"), Pem.encode(ca.certificate()));
-            Files.writeString(dir.resolve("agent.yml"), settings(chosen), StandardCharsets.UTF_8);
+            StringBuilder yml = new StringBuilder(settings(chosen));
+            if (!lease.isEmpty()) {
+                yml.append("  lease:\n");
+                lease.forEach((k, v) -> yml.append("    ").append(k).append(": ").append(v).append('\n'));
+            }
+            Files.writeString(dir.resolve("agent.yml"), yml.toString(), StandardCharsets.UTF_8);
+            // A new local agent is a new "instance": its lease starts now, not when the last one did.
+            Files.deleteIfExists(dir.resolve("state").resolve("lease.properties"));
 
             String java = ProcessHandle.current().info().command().orElse("java");
             List<String> command = new ArrayList<>();
