@@ -90,6 +90,10 @@ final class AgentProcess implements AutoCloseable {
         return output.toString();
     }
 
+    boolean alive() {
+        return process.isAlive();
+    }
+
     long pid() {
         return process.pid();
     }

@@ -32,9 +32,17 @@ public class Context {
     /** Settings, loaded on first use (so `kiln init` works with a broken config file). */
     public synchronized ControllerSettings settings() {
         if (settings == null) {
-            settings = ControllerSettings.load(env, paths);
+            settings = ControllerSettings.load(env, paths).withOverrides(overrides);
         }
         return settings;
+    }
+
+    private final java.util.Map<String, String> overrides = new java.util.HashMap<>();
+
+    /** A setting given by a command's own flag, which beats everything else. */
+    public synchronized void overrideSetting(String key, String value) {
+        overrides.put(key, value);
+        settings = null;
     }
 
     /** Data. */

@@ -21,6 +21,12 @@ import picocli.CommandLine.IVersionProvider;
                 CancelCommand.class,
                 ExtendCommand.class,
                 StopCommand.class,
+                LaunchCommand.class,
+                LsCommand.class,
+                SnapshotCommand.class,
+                SnapshotsCommand.class,
+                TerminateCommand.class,
+                ReapCommand.class,
                 CompletionCommand.class,
                 HelpCommand.class
         },

@@ -25,7 +25,11 @@ public final class ControllerSettings {
     public static final Map<String, String> KEYS = Map.of(
             "agent", "KILN_AGENT",
             "output", "KILN_OUTPUT",
-            "timeout", "KILN_TIMEOUT");
+            "timeout", "KILN_TIMEOUT",
+            "region", "KILN_REGION",
+            "ec2-endpoint", "KILN_EC2_ENDPOINT",
+            "address", "KILN_ADDRESS",
+            "max-instances", "KILN_MAX_INSTANCES");
 
     private final CliEnvironment env;
     private final Map<String, String> file;
@@ -62,6 +66,19 @@ public final class ControllerSettings {
         return new ControllerSettings(env, values);
     }
 
+    /** These settings with some values fixed (a command's own flags). */
+    public ControllerSettings withOverrides(Map<String, String> overrides) {
+        if (overrides.isEmpty()) {
+            return this;
+        }
+        Map<String, String> merged = new LinkedHashMap<>(file);
+        ControllerSettings s = new ControllerSettings(env, merged);
+        s.flags.putAll(overrides);
+        return s;
+    }
+
+    private final Map<String, String> flags = new LinkedHashMap<>();
+
     /** A setting's value: the flag if given, else its environment variable, else config.yml. */
     public Optional<String> get(String key, String flagValue) {
         if (!KEYS.containsKey(key)) {
@@ -69,6 +86,9 @@ public final class ControllerSettings {
         }
         if (flagValue != null && !flagValue.isEmpty()) {
             return Optional.of(flagValue);
+        }
+        if (flags.containsKey(key)) {
+            return Optional.of(flags.get(key));
         }
         Optional<String> fromEnv = env.get(KEYS.get(key));
         if (fromEnv.isPresent()) {

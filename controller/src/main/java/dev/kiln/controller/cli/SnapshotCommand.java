@@ -1,0 +1,111 @@
+package dev.kiln.controller.cli;
+
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
+import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.AgentEndpoint;
+import dev.kiln.controller.client.ClientTls;
+import dev.kiln.controller.client.GrpcErrors;
+import dev.kiln.controller.fleet.Ec2Fleet;
+import dev.kiln.controller.fleet.ManagedInstance;
+import dev.kiln.proto.agent.v1.FreezeRequest;
+import dev.kiln.proto.agent.v1.ListVolumesRequest;
+import dev.kiln.proto.agent.v1.ThawRequest;
+import io.grpc.StatusRuntimeException;
+import jakarta.inject.Inject;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import software.amazon.awssdk.services.ec2.model.Snapshot;
+import software.amazon.awssdk.services.ec2.model.Volume;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+
+/** {@code kiln snapshot}: a consistent, point-in-time snapshot of one of an instance's volumes. */
+@Command(name = "snapshot", mixinStandardHelpOptions = true,
+        description = {"Snapshot a volume of a managed instance: the agent freezes its filesystem (under a short lease),",
+                "EC2's CreateSnapshot fixes the point in time, and the agent thaws it at once. --keep N then deletes",
+                "the older Kiln snapshots of the same volume role beyond the newest N (never the newest, never others')."})
+public class SnapshotCommand implements Runnable {
+
+    @Inject
+    Context context;
+
+    @Mixin
+    FleetMixin fleetOptions;
+
+    @Parameters(index = "0", paramLabel = "INSTANCE", description = "The instance id.")
+    String instance;
+
+    @Parameters(index = "1", paramLabel = "VOLUME", description = "A volume id, or the volume role given at launch (e.g. builds).")
+    String volume;
+
+    @Option(names = "--keep", paramLabel = "N", description = "Keep the newest N snapshots of this volume role; delete older Kiln ones.")
+    Integer keep;
+
+    @Option(names = "--build", paramLabel = "BUILD_ID", description = "Tag the snapshot with the build it holds.")
+    String build;
+
+    @Option(names = "--freeze-lease", defaultValue = "30s", description = "Longest the filesystem may stay frozen (default: ${DEFAULT-VALUE}).")
+    String freezeLease;
+
+    @Override
+    public void run() {
+        Ec2Fleet fleet = fleetOptions.fleet(context);
+        ManagedInstance m = fleet.get(instance);
+        List<Volume> volumes = fleet.volumes(m.id());
+        Volume v = volumes.stream().filter(x -> x.volumeId().equals(volume)
+                        || x.tags().stream().anyMatch(t -> t.key().equals(Ec2Fleet.VOLUME_ROLE) && t.value().equals(volume)))
+                .findFirst().orElseThrow(() -> new KilnException(ExitCodes.NOT_FOUND, "instance " + m.id() + " has no volume '"
+                        + volume + "' (its volumes: " + volumes.stream().map(x -> x.volumeId() + roleOf(x)).toList() + ")"));
+        String role = roleOf(v).isEmpty() ? v.volumeId() : roleOf(v).substring(1);
+        AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
+        Snapshot snapshot;
+        try (AgentClient agent = new AgentClient(endpoint, ClientTls.of(context.paths()), Duration.ofSeconds(30))) {
+            String mountPoint;
+            try {
+                mountPoint = agent.stub().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesList().stream()
+                        .filter(x -> x.getVolumeId().equals(v.volumeId()) && !x.getMountPoint().isEmpty())
+                        .map(x -> x.getMountPoint()).findFirst().orElse(null);
+                if (mountPoint != null) {
+                    Duration lease = Durations.parse(freezeLease);
+                    agent.stub().freeze(FreezeRequest.newBuilder().setMountPoint(mountPoint)
+                            .setRequestId(UUID.randomUUID().toString())
+                            .setLease(com.google.protobuf.Duration.newBuilder().setSeconds(lease.getSeconds())).build());
+                    context.err().println("kiln: froze " + mountPoint + " on " + m.id());
+                } else {
+                    context.err().println("kiln: " + v.volumeId() + " is not mounted on " + m.id() + "; snapshotting it as it is");
+                }
+            } catch (StatusRuntimeException e) {
+                throw GrpcErrors.translate(e, endpoint);
+            }
+            try {
+                snapshot = fleet.createSnapshot(v, m, role, build);
+                context.err().println("kiln: " + snapshot.snapshotId() + " started (point in time fixed)");
+            } finally {
+                if (mountPoint != null) {
+                    try {
+                        agent.stub().thaw(ThawRequest.newBuilder().setMountPoint(mountPoint).build());
+                        context.err().println("kiln: thawed " + mountPoint);
+                    } catch (StatusRuntimeException e) {
+                        context.err().println("kiln: thaw failed (" + e.getStatus() + "); the agent thaws by itself when the freeze lease ends");
+                    }
+                }
+            }
+        }
+        new Table("SNAPSHOT", "VOLUME", "VOLUME-ROLE", "STATE").row(snapshot.snapshotId(), v.volumeId(), role,
+                snapshot.stateAsString()).print(context.out());
+        if (keep != null) {
+            List<String> deleted = fleet.prune(role, keep);
+            context.err().println("kiln: kept the newest " + keep + " snapshot" + (keep == 1 ? "" : "s") + " of " + role
+                    + "; deleted " + (deleted.isEmpty() ? "none" : String.join(", ", deleted)));
+        }
+    }
+
+    static String roleOf(Volume v) {
+        return v.tags().stream().filter(t -> t.key().equals(Ec2Fleet.VOLUME_ROLE)).map(t -> ":" + t.value()).findFirst().orElse("");
+    }
+}

@@ -1,0 +1,68 @@
+package dev.kiln.controller.cli;
+
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
+import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.AgentEndpoint;
+import dev.kiln.controller.client.ClientTls;
+import dev.kiln.controller.client.GrpcErrors;
+import dev.kiln.controller.fleet.Ec2Fleet;
+import dev.kiln.controller.fleet.ManagedInstance;
+import dev.kiln.proto.agent.v1.ShutdownRequest;
+import io.grpc.StatusRuntimeException;
+import jakarta.inject.Inject;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.time.Duration;
+import java.util.List;
+
+/** {@code kiln terminate}: end a managed instance, through its agent (or EC2 with --force). */
+@Command(name = "terminate", mixinStandardHelpOptions = true,
+        description = {"End a managed instance gracefully: its agent drains (builds, logs, SSH, volumes) and powers off,",
+                "which terminates it. --force calls EC2's TerminateInstances when the agent cannot be reached."})
+public class TerminateCommand implements Runnable {
+
+    @Inject
+    Context context;
+
+    @Mixin
+    FleetMixin fleetOptions;
+
+    @Parameters(index = "0", paramLabel = "INSTANCE", description = "The instance id.")
+    String instance;
+
+    @Option(names = "--force", description = "If the agent is unreachable, terminate through EC2 (no drain: unflushed work is lost).")
+    boolean force;
+
+    @Override
+    public void run() {
+        Ec2Fleet fleet = fleetOptions.fleet(context);
+        ManagedInstance m = fleet.get(instance);
+        AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
+        KilnException unreachable;
+        if (endpoint == null) {
+            unreachable = new KilnException(ExitCodes.UNREACHABLE, m.id() + " has no usable address");
+        } else {
+            try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), Duration.ofSeconds(10))) {
+                client.stub().shutdown(ShutdownRequest.newBuilder().setReason("kiln terminate").build());
+                context.err().println("kiln: " + m.id() + " is draining and will power off (terminate); follow with "
+                        + "`kiln logs -f agent --agent " + endpoint + " --tls-server-name " + m.certName() + "`");
+                return;
+            } catch (StatusRuntimeException e) {
+                unreachable = GrpcErrors.translate(e, endpoint);
+            } catch (KilnException e) {
+                unreachable = e;
+            }
+        }
+        if (!force) {
+            throw new KilnException(unreachable.exitCode(), unreachable.getMessage() + "; to terminate " + m.id()
+                    + " without a drain, add --force");
+        }
+        context.err().println("kiln: " + unreachable.getMessage() + "; terminating " + m.id() + " through EC2 (--force)");
+        fleet.terminate(List.of(m.id()));
+        context.out().println(m.id() + " terminating");
+    }
+}

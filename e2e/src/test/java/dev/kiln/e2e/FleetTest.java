@@ -1,0 +1,238 @@
+package dev.kiln.e2e;
+
+import dev.kiln.controller.fleet.Ec2Fleet;
+import dev.kiln.testkit.MotoServer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import software.amazon.awssdk.services.ec2.Ec2Client;
+import software.amazon.awssdk.services.ec2.model.Filter;
+import software.amazon.awssdk.services.ec2.model.Instance;
+import software.amazon.awssdk.services.ec2.model.InstanceAttributeName;
+import software.amazon.awssdk.services.ec2.model.ResourceType;
+import software.amazon.awssdk.services.ec2.model.Snapshot;
+import software.amazon.awssdk.services.ec2.model.Tag;
+import software.amazon.awssdk.services.ec2.model.TagSpecification;
+import software.amazon.awssdk.services.ec2.model.Volume;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The EC2 provider against moto_server, with real kiln-agent processes booted for the instances it
+ * launches (see {@link FleetSimulator}).
+ */
+class FleetTest {
+
+    static MotoServer moto;
+    static Ec2Client ec2;
+    static String subnet;
+    static String ami;
+
+    @TempDir
+    Path dir;
+
+    Kiln kiln;
+    FleetSimulator simulator;
+
+    @BeforeAll
+    static void startMoto() {
+        moto = MotoServer.start();
+        ec2 = moto.ec2Client();
+        // The SDK's default credential chain reads these system properties (moto accepts any keys).
+        System.setProperty("aws.accessKeyId", "testing");
+        System.setProperty("aws.secretAccessKey", "testing");
+        // A VPC carved from 127.0.0.0/8: moto gives instances loopback private addresses.
+        String vpc = ec2.createVpc(v -> v.cidrBlock("127.0.0.0/16")).vpc().vpcId();
+        subnet = ec2.createSubnet(s -> s.vpcId(vpc).cidrBlock("127.0.1.0/24")).subnet().subnetId();
+        String base = ec2.describeImages(r -> r.maxResults(5)).images().get(0).imageId();
+        ami = ec2.createImage(c -> c.instanceId(ec2.runInstances(r -> r.imageId(base).minCount(1).maxCount(1))
+                .instances().get(0).instanceId()).name("kiln-agent-2026-11-22")).imageId();
+    }
+
+    @AfterAll
+    static void stopMoto() {
+        if (moto != null) {
+            moto.close();
+        }
+    }
+
+    @BeforeEach
+    void setUp() {
+        kiln = new Kiln(dir.resolve("home")).env("KILN_EC2_ENDPOINT", moto.endpoint().toString())
+                .env("KILN_REGION", "us-east-1").env("KILN_ADDRESS", "private");
+        assertEquals(0, kiln.run("init").exitCode());
+        simulator = new FleetSimulator(ec2, dir.resolve("instances"));
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        simulator.close();
+        List<String> ids = new Ec2Fleet(ec2).active().stream().map(m -> m.id()).toList();
+        if (!ids.isEmpty()) {
+            ec2.terminateInstances(t -> t.instanceIds(ids));
+        }
+    }
+
+    String launchedId(Kiln.Run launch) {
+        return launch.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+    }
+
+    Instance instance(String id) {
+        return ec2.describeInstances(r -> r.instanceIds(id)).reservations().get(0).instances().get(0);
+    }
+
+    Map<String, String> tags(Instance i) {
+        return i.tags().stream().collect(Collectors.toMap(Tag::key, Tag::value));
+    }
+
+    @Test
+    void launchRunsAnInstanceAsKilnWantsItAndWaitsForItsAgent() throws Exception {
+        Instant before = Instant.now();
+        Kiln.Run launch = kiln.run("launch", "--role", "worker", "--ami", "kiln-agent-*", "--subnet", subnet,
+                "--type", "c5.2xlarge", "--ttl", "2h", "--volume", "builds:10", "--label", "pr=7", "--wait", "2m");
+        assertEquals(0, launch.exitCode(), launch.toString());
+        assertTrue(launch.err().contains("answers at 127.0.1."), launch.err());
+        Instance i = instance(launchedId(launch));
+        assertEquals(ami, i.imageId(), "the newest AMI named like kiln-agent-*");
+        assertEquals("required", i.metadataOptions().httpTokensAsString());
+        assertEquals(1, i.metadataOptions().httpPutResponseHopLimit());
+        assertEquals("terminate", ec2.describeInstanceAttribute(r -> r.instanceId(i.instanceId())
+                .attribute(InstanceAttributeName.INSTANCE_INITIATED_SHUTDOWN_BEHAVIOR)).instanceInitiatedShutdownBehavior().value());
+        Map<String, String> tags = tags(i);
+        assertEquals("true", tags.get("kiln:managed"));
+        assertEquals("worker", tags.get("kiln:role"));
+        assertEquals("7", tags.get("kiln:label:pr"));
+        Instant expires = Instant.parse(tags.get("kiln:expires-at"));
+        assertTrue(!expires.isBefore(before.plus(Duration.ofHours(2)).minusSeconds(2)) && expires.isBefore(Instant.now().plus(Duration.ofHours(2))));
+        assertTrue(tags.get("kiln:cert-name").endsWith(".kiln.internal"));
+        List<Volume> volumes = ec2.describeVolumes(r -> r.filters(Filter.builder().name("attachment.instance-id")
+                .values(i.instanceId()).build())).volumes();
+        assertTrue(volumes.stream().anyMatch(v -> v.size() == 10 && v.tags().stream().anyMatch(
+                t -> t.key().equals("kiln:volume-role") && t.value().equals("builds"))), volumes.toString());
+
+        Kiln.Run ls = kiln.run("ls");
+        assertEquals(0, ls.exitCode(), ls.toString());
+        assertTrue(ls.out().matches("(?s).*" + i.instanceId() + "\\s+worker\\s+pr=7\\s+running\\s+ready\\s+-\\s+1h5\\dm\\s+127\\.0\\.1\\.\\d+:7443.*"),
+                ls.out());
+        Kiln.Run status = kiln.run("status", "--agent", i.privateIpAddress() + ":7443", "--tls-server-name", tags.get("kiln:cert-name"));
+        assertTrue(status.out().matches("(?s).*instance\\s+" + i.instanceId() + "\n.*"), status.toString());
+    }
+
+    @Test
+    void theFleetCapRefusesTheNextLaunchListingTheRunningOnes() {
+        Kiln.Run first = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--label", "pr=1", "--max", "1");
+        assertEquals(0, first.exitCode(), first.toString());
+        String id = launchedId(first);
+        Kiln.Run second = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--label", "pr=2", "--max", "1");
+        assertEquals(5, second.exitCode(), second.toString());
+        assertTrue(second.err().contains("the fleet cap is 1 and 1 managed instances are pending or running:\n  " + id
+                + " worker running {pr=1}"), second.err());
+        assertEquals(1, new Ec2Fleet(ec2).active().size());
+    }
+
+    @Test
+    void terminateDrainsThroughTheAgentAndTheInstanceEnds() throws Exception {
+        Kiln.Run launch = kiln.run("launch", "--ami", ami, "--subnet", subnet);
+        String id = launchedId(launch);
+        FleetSimulator.Booted booted = simulator.awaitBooted(id, Duration.ofSeconds(60));
+        Kiln.Run term = kiln.run("terminate", id);
+        assertEquals(0, term.exitCode(), term.toString());
+        assertTrue(term.err().contains(id + " is draining and will power off"), term.err());
+        assertEquals(0, booted.agent().awaitExit(Duration.ofSeconds(60)));
+        for (int n = 0; n < 100 && !instance(id).state().nameAsString().equals("terminated"); n++) {
+            Thread.sleep(100);
+        }
+        assertEquals("terminated", instance(id).state().nameAsString());
+    }
+
+    @Test
+    void terminateRefusesAnUnreachableAgentUnlessForced() throws Exception {
+        Kiln.Run launch = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--no-wait");
+        String id = launchedId(launch);
+        simulator.awaitBooted(id, Duration.ofSeconds(60)).agent().kill(); // the agent is gone
+        Kiln.Run refused = kiln.run("terminate", id);
+        assertEquals(4, refused.exitCode(), refused.toString());
+        assertTrue(refused.err().contains("add --force"), refused.err());
+        Kiln.Run forced = kiln.run("terminate", id, "--force");
+        assertEquals(0, forced.exitCode(), forced.toString());
+        assertTrue(List.of("shutting-down", "terminated").contains(instance(id).state().nameAsString()));
+    }
+
+    @Test
+    void reapTerminatesOnlyManagedInstancesLongPastTheirLease() {
+        String id = launchedId(kiln.run("launch", "--ami", ami, "--subnet", subnet, "--no-wait"));
+        String fresh = launchedId(kiln.run("launch", "--ami", ami, "--subnet", subnet, "--no-wait"));
+        ec2.createTags(t -> t.resources(id).tags(Tag.builder().key("kiln:expires-at").value(Instant.now().minus(Duration.ofHours(1)).toString()).build()));
+        String stranger = ec2.runInstances(r -> r.imageId(ami).minCount(1).maxCount(1).subnetId(subnet)).instances().get(0).instanceId();
+
+        Kiln.Run dry = kiln.run("reap", "--grace", "30m", "--dry-run");
+        assertTrue(dry.out().contains(id) && dry.out().contains("would terminate"), dry.out());
+        assertEquals("running", instance(id).state().nameAsString());
+
+        Kiln.Run reap = kiln.run("reap", "--grace", "30m");
+        assertEquals(0, reap.exitCode(), reap.toString());
+        assertFalse(reap.out().contains(fresh), reap.out());
+        assertTrue(List.of("shutting-down", "terminated").contains(instance(id).state().nameAsString()));
+        assertEquals("running", instance(fresh).state().nameAsString());
+        assertEquals("running", instance(stranger).state().nameAsString());
+        Kiln.Run notOurs = kiln.run("terminate", stranger, "--force");
+        assertEquals(5, notOurs.exitCode());
+        assertTrue(notOurs.err().contains("is not managed by Kiln"), notOurs.err());
+    }
+
+    @Test
+    void retentionKeepsTheNewestAndNeverTouchesOthersSnapshots() throws Exception {
+        String volume = ec2.createVolume(v -> v.availabilityZone("us-east-1a").size(1)).volumeId();
+        for (int n = 0; n < 4; n++) {
+            ec2.createSnapshot(s -> s.volumeId(volume).tagSpecifications(TagSpecification.builder()
+                    .resourceType(ResourceType.SNAPSHOT).tags(Tag.builder().key("kiln:managed").value("true").build(),
+                            Tag.builder().key("kiln:volume-role").value("builds").build()).build()));
+            Thread.sleep(1100); // distinct start times
+        }
+        String foreign = ec2.createSnapshot(s -> s.volumeId(volume).tagSpecifications(TagSpecification.builder()
+                .resourceType(ResourceType.SNAPSHOT).tags(Tag.builder().key("kiln:volume-role").value("builds").build()).build())).snapshotId();
+        Ec2Fleet fleet = new Ec2Fleet(ec2);
+        List<Snapshot> before = fleet.snapshots("builds");
+        assertEquals(4, before.size(), "only Kiln's are listed");
+        List<String> deleted = fleet.prune("builds", 2);
+        assertEquals(List.of(before.get(2).snapshotId(), before.get(3).snapshotId()), deleted);
+        assertEquals(List.of(before.get(0).snapshotId(), before.get(1).snapshotId()),
+                fleet.snapshots("builds").stream().map(Snapshot::snapshotId).toList());
+        assertTrue(ec2.describeSnapshots(r -> r.snapshotIds(foreign)).snapshots().size() == 1, "the foreign snapshot is untouched");
+
+        Kiln.Run list = kiln.run("snapshots", "--role", "builds");
+        assertTrue(list.out().contains(before.get(0).snapshotId()) && !list.out().contains(foreign), list.out());
+
+        Kiln.Run launch = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--volume", "builds:latest", "--no-wait");
+        assertEquals(0, launch.exitCode(), launch.toString());
+        List<Volume> restored = ec2.describeVolumes(r -> r.filters(Filter.builder().name("attachment.instance-id")
+                .values(launchedId(launch)).build())).volumes();
+        assertEquals(before.get(0).snapshotId(), restored.get(0).snapshotId(), "restored from the newest snapshot");
+    }
+
+    @Test
+    void clearErrorsForWhatCannotBeLaunched() {
+        Kiln.Run noAmi = kiln.run("launch", "--ami", "ami-0000000000000dead", "--subnet", subnet);
+        assertEquals(6, noAmi.exitCode(), noAmi.toString());
+        assertTrue(noAmi.err().contains("ami-0000000000000dead"), noAmi.err());
+        Kiln.Run noSnapshot = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--volume", "sources:latest");
+        assertEquals(6, noSnapshot.exitCode(), noSnapshot.toString());
+        assertTrue(noSnapshot.err().contains("no Kiln snapshot of volume role 'sources' yet"), noSnapshot.err());
+        Kiln.Run badVolume = kiln.run("launch", "--ami", ami, "--volume", "Builds=10");
+        assertEquals(2, badVolume.exitCode(), badVolume.toString());
+        assertTrue(badVolume.err().contains("must be ROLE:SIZE_GIB, ROLE:snap-ID or ROLE:latest"), badVolume.err());
+        assertEquals(0, new Ec2Fleet(ec2).active().size(), "nothing was launched");
+    }
+}
