@@ -104,6 +104,7 @@ public final class BuildManager implements AutoCloseable, dev.kiln.agent.lease.B
         loaded.sort(Comparator.comparing(BuildRecord::createdAt));
         for (BuildRecord r : loaded) {
             if (!r.state().ended()) {
+                stopOrphans(r.id());
                 // The agent stopped while this build ran or waited: say so, durably.
                 long size = Files.exists(store.log(r.id())) ? Files.size(store.log(r.id())) : 0;
                 r = r.ended(BuildState.INTERRUPTED, clock.instant(), null, size);
@@ -112,6 +113,25 @@ public final class BuildManager implements AutoCloseable, dev.kiln.agent.lease.B
             }
             records.put(r.id(), r);
         }
+    }
+
+    /** Ends processes a crashed agent left running for a build: TERM their groups, then KILL. */
+    private void stopOrphans(String id) {
+        List<Long> orphans = launcher.processesOf(id);
+        if (orphans.isEmpty()) {
+            return;
+        }
+        LOG.warn("build {} still has processes from before the agent restarted ({}); stopping them", id, orphans);
+        orphans.forEach(pid -> ProcessHandle.of(pid).ifPresent(h -> h.destroy()));
+        for (int i = 0; i < 50 && orphans.stream().anyMatch(pid -> ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)); i++) {
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        orphans.forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
     }
 
     /** Starts (or queues) a build. Repeating a request id returns the build it started. */

@@ -50,6 +50,41 @@ public final class OsProcessLauncher implements ProcessLauncher {
     }
 
     @Override
+    public List<Long> processesOf(String buildId) {
+        byte[] marker = ("KILN_BUILD_ID=" + buildId).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        List<Long> found = new ArrayList<>();
+        try (var dirs = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+            for (Path d : dirs) {
+                try {
+                    byte[] env = Files.readAllBytes(d.resolve("environ"));
+                    if (containsEntry(env, marker)) {
+                        found.add(Long.parseLong(d.getFileName().toString()));
+                    }
+                } catch (IOException | RuntimeException ignored) {
+                    // gone, or not ours to read
+                }
+            }
+        } catch (IOException ignored) {
+            // no /proc: nothing to find
+        }
+        return found;
+    }
+
+    /** True when the NUL-separated environment holds exactly this NAME=value entry. */
+    static boolean containsEntry(byte[] env, byte[] entry) {
+        int start = 0;
+        for (int i = 0; i <= env.length; i++) {
+            if (i == env.length || env[i] == 0) {
+                if (i - start == entry.length && java.util.Arrays.equals(env, start, i, entry, 0, entry.length)) {
+                    return true;
+                }
+                start = i + 1;
+            }
+        }
+        return false;
+    }
+
+    @Override
     public void chown(Path path, BuildUser user) throws IOException {
         if (!BuildUser.agentIsRoot()) {
             return; // already the agent's own user

@@ -20,6 +20,13 @@ public interface ProcessLauncher {
     /** Sends a signal ("TERM", "KILL") to every process in the group. */
     void signalGroup(long pgid, String signal);
 
+    /**
+     * Processes still running for a build (found by the KILN_BUILD_ID variable every build
+     * process inherits): after an agent crash they are orphans that must not keep writing into
+     * a work tree a new build may use.
+     */
+    java.util.List<Long> processesOf(String buildId);
+
     /** Makes a path the agent created belong to the build user. */
     void chown(Path path, BuildUser user) throws IOException;
 }

@@ -218,6 +218,29 @@ class BuildManagerTest {
     }
 
     @Test
+    void anAgentStartingAfterACrashStopsTheBuildProcessesTheOldOneLeftRunning() throws Exception {
+        Path pidFile = tree.resolve("orphan.pid");
+        BuildRecord r = builds.start(command("echo $$ > orphan.pid; exec sleep 300", false, ""));
+        while (!Files.exists(pidFile) || Files.readString(pidFile).isBlank()) {
+            Thread.sleep(20);
+        }
+        long orphan = Long.parseLong(Files.readString(pidFile).trim());
+        // A second manager on the same state directory, while the first never got to stop its
+        // build: what an agent sees when it starts after a crash (kill -9).
+        BuildManager afterCrash = manager();
+        try {
+            assertEquals(BuildState.INTERRUPTED, afterCrash.get(r.id()).state());
+            Instant until = Instant.now().plusSeconds(10);
+            while (running(orphan) && Instant.now().isBefore(until)) {
+                Thread.sleep(50);
+            }
+            assertFalse(running(orphan), "the orphaned build process was stopped");
+        } finally {
+            afterCrash.close();
+        }
+    }
+
+    @Test
     void runsTupInitialisingTheTreeWritingProfilesAndReportingProgress() throws Exception {
         Prerequisites.requireCommand("tup", "apt-get install tup fuse3");
         Files.writeString(tree.resolve("Tupfile"), ": foreach *.txt |> tr a-z A-Z < %f > %o |> %B.up\n");
