@@ -49,6 +49,8 @@ class Ec2ModeTest {
         IssuedCertificate cert = ca.issueServer("kiln-agent " + INSTANCE_ID, List.of("localhost"), List.of("127.0.0.1"),
                 now.minus(Duration.ofMinutes(5)), now.plus(Duration.ofDays(1)));
         return "kiln:\n"
+                + "  lease:\n"
+                + "    ttl: 1h\n"
                 + "  grpc:\n"
                 + "    port: " + port + "\n"
                 + "  tls:\n"

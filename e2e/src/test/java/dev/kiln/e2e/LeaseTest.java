@@ -124,12 +124,13 @@ class LeaseTest {
     void aSpotInterruptionNoticeDrainsAndPowersOffWithinTheTwoMinutes() throws Exception {
         Path tree = LocalFleet.workTree(dir, "tree");
         try (MetadataMock imds = MetadataMock.builder().instanceId("i-0spot0000000000001")
-                .spotInterruption(MetadataMock.SpotAction.TERMINATE, Duration.ofSeconds(6)).start()) {
+                // Late enough that a slow, busy machine has the agent up and the build running first.
+                .spotInterruption(MetadataMock.SpotAction.TERMINATE, Duration.ofSeconds(20)).start()) {
             Instant started = Instant.now();
             try (AgentProcess agent = AgentProcess.start(settings("ec2", imds.endpoint().toString(), "ttl: 1h"), Map.of())) {
                 agent.awaitListening(Duration.ofSeconds(60));
                 String id = build(tree);
-                endsWithin(agent, Duration.ofMinutes(2), started.plusSeconds(6), "spot interruption");
+                endsWithin(agent, Duration.ofMinutes(2), started.plusSeconds(20), "spot interruption");
                 assertBuildStoppedWithCompleteLog(id);
                 List<String> t = timeline("spot interruption");
                 assertTrue(t.get(0).contains("draining: SPOT_INTERRUPTION"), t.toString());
@@ -169,10 +170,10 @@ class LeaseTest {
     void theDeadlineReachedMidBuildEndsTheAgentCleanly() throws Exception {
         Path tree = LocalFleet.workTree(dir, "tree");
         Instant started = Instant.now();
-        try (AgentProcess agent = AgentProcess.start(settings("local", null, "ttl: 12s"), Map.of())) {
+        try (AgentProcess agent = AgentProcess.start(settings("local", null, "ttl: 25s"), Map.of())) {
             agent.awaitListening(Duration.ofSeconds(60));
             String id = build(tree);
-            endsWithin(agent, Duration.ofSeconds(40), started.plusSeconds(12), "deadline");
+            endsWithin(agent, Duration.ofSeconds(40), started.plusSeconds(25), "deadline");
             assertBuildStoppedWithCompleteLog(id);
             assertTrue(timeline("deadline").get(0).contains("draining: DEADLINE"));
         }
