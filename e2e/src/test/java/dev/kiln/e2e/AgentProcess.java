@@ -8,6 +8,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -57,8 +59,17 @@ final class AgentProcess implements AutoCloseable {
 
     /** Starts the agent with this settings file and extra environment. */
     static AgentProcess start(Path settings, Map<String, String> env) throws IOException {
+        return start(List.of(), settings, env);
+    }
+
+    /** Starts the agent with these JVM options (e.g. the systemd unit's), settings file and environment. */
+    static AgentProcess start(List<String> jvmOptions, Path settings, Map<String, String> env) throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
-        ProcessBuilder pb = new ProcessBuilder(java, "-jar", jar().toString()).redirectErrorStream(true);
+        List<String> command = new ArrayList<>();
+        command.add(java);
+        command.addAll(jvmOptions);
+        command.addAll(List.of("-jar", jar().toString()));
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         pb.environment().keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("MICRONAUT_"));
         pb.environment().put("MICRONAUT_CONFIG_FILES", settings.toString());
         pb.environment().putAll(env);

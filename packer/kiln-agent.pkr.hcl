@@ -1,0 +1,167 @@
+# The Kiln agent AMI: Debian 12 with kiln-agent, its tools and its systemd unit.
+#
+#   packer init packer/                                   # once, online: fetches the amazon plugin
+#   packer build -var region=eu-west-1 packer/            # needs agent/target/kiln-agent.jar
+#
+# The AMI is named kiln-agent-YYYYMMDD-hhmmss (UTC); `kiln launch --ami 'kiln-agent-*'` picks the
+# newest. See packer/README.md.
+
+packer {
+  required_version = ">= 1.10.0"
+  required_plugins {
+    amazon = {
+      source  = "github.com/hashicorp/amazon"
+      version = ">= 1.3.2"
+    }
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "AWS region to build the AMI in (default: $AWS_REGION)."
+  default     = env("AWS_REGION")
+  validation {
+    condition     = length(var.region) > 0
+    error_message = "The region is not set: pass -var region=REGION (or set AWS_REGION)."
+  }
+}
+
+variable "instance_type" {
+  type        = string
+  description = "Instance type of the temporary build instance."
+  default     = "t3.small"
+}
+
+variable "ami_name_prefix" {
+  type        = string
+  description = "The AMI's name is this prefix plus a UTC timestamp; kiln launch --ami '<prefix>*' finds the newest."
+  default     = "kiln-agent-"
+}
+
+variable "agent_jar" {
+  type        = string
+  description = "The agent jar to bake in (mvn -pl agent -am package). A relative path is relative to this directory."
+  default     = "../agent/target/kiln-agent.jar"
+}
+
+variable "subnet_id" {
+  type        = string
+  description = "Subnet for the build instance (default: the default VPC's); it must give the instance a route to the Debian mirrors."
+  default     = null
+}
+
+variable "associate_public_ip_address" {
+  type        = bool
+  description = "Give the build instance a public IP address (needed in a subnet that does not assign one, for packer's SSH and apt)."
+  default     = null
+}
+
+variable "system_sshd_port" {
+  type        = number
+  description = "0 (default): Debian's sshd is disabled in the image, the agent's SSH server has port 22. N: keep sshd, on port N."
+  default     = 0
+  validation {
+    condition     = var.system_sshd_port == 0 || (var.system_sshd_port > 0 && var.system_sshd_port < 65536 && var.system_sshd_port != 22 && var.system_sshd_port != 7443)
+    error_message = "The system_sshd_port must be 0 (sshd disabled) or a port other than 22 (the agent's SSH) and 7443 (its gRPC)."
+  }
+}
+
+locals {
+  # UTC, sortable, and unique enough: one build per second at most.
+  timestamp = formatdate("YYYYMMDD-hhmmss", timestamp())
+  ami_name  = "${var.ami_name_prefix}${local.timestamp}"
+  agent_jar = abspath(substr(var.agent_jar, 0, 1) == "/" ? var.agent_jar : "${path.root}/${var.agent_jar}")
+  staging   = "/tmp/kiln-provision"
+}
+
+source "amazon-ebs" "kiln-agent" {
+  region                      = var.region
+  instance_type               = var.instance_type
+  subnet_id                   = var.subnet_id
+  associate_public_ip_address = var.associate_public_ip_address
+
+  # Debian's official Debian 12 (bookworm) AMIs, published by Debian's cloud team's account.
+  source_ami_filter {
+    filters = {
+      name                = "debian-12-amd64-*"
+      architecture        = "x86_64"
+      root-device-type    = "ebs"
+      virtualization-type = "hvm"
+    }
+    owners      = ["136693071363"]
+    most_recent = true
+  }
+  ssh_username = "admin"
+  # Only the machine running packer may reach the build instance's SSH port.
+  temporary_security_group_source_public_ip = true
+  # The temporary key packer logs in with does not stay in the image.
+  ssh_clear_authorized_keys = true
+
+  # IMDSv2 only, on the build instance and (imds_support) on every instance of the AMI: the agent
+  # reads its identity and user data with IMDSv2 and never falls back to v1; hop limit 1 keeps
+  # the metadata out of reach of containers behind a bridge.
+  imds_support = "v2.0"
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  ami_name        = local.ami_name
+  ami_description = "Kiln agent on Debian 12 (${local.ami_name})"
+  ena_support     = true
+
+  # kiln:ami=agent marks the image; no kiln:managed here: that tag is for instances, volumes and
+  # snapshots that the kiln CLI manages (and may reap).
+  tags = {
+    Name            = local.ami_name
+    "kiln:ami"      = "agent"
+    "kiln:base-ami" = "{{ .SourceAMIName }}"
+  }
+  snapshot_tags = {
+    Name       = local.ami_name
+    "kiln:ami" = "agent"
+  }
+  run_tags = {
+    Name = "packer: ${local.ami_name}"
+  }
+}
+
+build {
+  sources = ["source.amazon-ebs.kiln-agent"]
+
+  provisioner "shell" {
+    inline = ["mkdir -p ${local.staging}"]
+  }
+
+  provisioner "file" {
+    source      = local.agent_jar
+    destination = "${local.staging}/kiln-agent.jar"
+  }
+
+  provisioner "file" {
+    source      = "${path.root}/../systemd/kiln-agent.service"
+    destination = "${local.staging}/kiln-agent.service"
+  }
+
+  provisioner "file" {
+    source      = "${path.root}/agent.yml"
+    destination = "${local.staging}/agent.yml"
+  }
+
+  provisioner "shell" {
+    script = "${path.root}/provision.sh"
+    environment_vars = [
+      "PROVISION_STAGING=${local.staging}",
+      "SYSTEM_SSHD_PORT=${var.system_sshd_port}",
+    ]
+    # Debian's `admin` user has passwordless sudo; env passes the variables through sudo.
+    execute_command = "chmod +x {{ .Path }}; sudo -n env {{ .Vars }} {{ .Path }}"
+  }
+
+  # The AMI id per region, for scripts: packer/manifest.json (not committed).
+  post-processor "manifest" {
+    output     = "${path.root}/manifest.json"
+    strip_path = true
+  }
+}

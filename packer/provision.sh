@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Turns a Debian 12 instance into a Kiln agent image. packer runs it as root on the build
+# instance (packer/kiln-agent.pkr.hcl), after uploading its inputs to $PROVISION_STAGING:
+#
+#   kiln-agent.jar       the agent (agent/target/kiln-agent.jar)
+#   kiln-agent.service   the systemd unit (systemd/kiln-agent.service)
+#   agent.yml            the default settings (packer/agent.yml)
+#
+# Environment:
+#   PROVISION_STAGING  where those files are (default /tmp/kiln-provision); removed at the end
+#   SYSTEM_SSHD_PORT   0 (default): disable Debian's sshd, so the agent's own SSH server can have
+#                      port 22 and the image has no second way in; N: keep sshd, moved to port N
+#
+# Idempotent: running it again on the same machine converges to the same state (apt installs
+# nothing new, files are replaced by the same content, the user exists). It never starts the
+# agent: an agent started during the bake would leave its state (lease deadline, SSH host key) in
+# the image, shared by every instance.
+set -euo pipefail
+
+STAGING=${PROVISION_STAGING:-/tmp/kiln-provision}
+SYSTEM_SSHD_PORT=${SYSTEM_SSHD_PORT:-0}
+
+log() { printf '[provision] %s\n' "$*"; }
+die() { printf '[provision] error: %s\n' "$*" >&2; exit 1; }
+
+[[ $(id -u) == 0 ]] || die "run as root (packer runs this script with sudo)"
+for f in kiln-agent.jar kiln-agent.service agent.yml; do
+  [[ -s "$STAGING/$f" ]] || die "missing $STAGING/$f (uploaded by the template's file provisioners)"
+done
+[[ $SYSTEM_SSHD_PORT =~ ^[0-9]+$ ]] || die "SYSTEM_SSHD_PORT must be a number, got '$SYSTEM_SSHD_PORT'"
+
+# ---- Let first boot finish: cloud-init may still be running apt or writing sshd's config. ----
+if command -v cloud-init >/dev/null 2>&1; then
+  log "waiting for cloud-init to finish"
+  cloud-init status --wait >/dev/null || log "cloud-init reported an error; continuing"
+fi
+
+# ---- Debian packages. ----
+# What the agent and its builds run: Java 17 for the agent; tup with FUSE for builds; the
+# encoders of the music profiles; rsync (served as `rsync --server`); bubblewrap to confine it;
+# mkfs/blkid/losetup/fsfreeze/setpriv/setsid for volumes and builds; nvme-cli to inspect EBS
+# NVMe devices by hand.
+PACKAGES=(
+  openjdk-17-jre-headless
+  tup fuse3
+  flac lame vorbis-tools opus-tools sox
+  rsync bubblewrap
+  e2fsprogs xfsprogs util-linux
+  nvme-cli
+)
+export DEBIAN_FRONTEND=noninteractive
+# Keep existing config files on upgrades, never ask.
+apt_get() {
+  apt-get -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" </dev/null
+}
+log "apt-get update and full-upgrade (the image starts with today's security fixes)"
+apt_get update
+apt_get full-upgrade
+log "apt-get install ${PACKAGES[*]}"
+apt_get install --no-install-recommends "${PACKAGES[@]}"
+apt_get autoremove --purge
+apt-get clean
+rm -rf /var/lib/apt/lists/*
+
+# Everything the agent calls by name must be there now.
+for cmd in java tup fusermount3 flac lame oggenc opusenc sox rsync bwrap mkfs.ext4 mkfs.xfs \
+           blkid losetup fsfreeze setpriv setsid nvme systemd-run; do
+  command -v "$cmd" >/dev/null 2>&1 || die "'$cmd' is missing after apt-get install"
+done
+# The unit runs /usr/bin/java; it must be Java 17.
+/usr/bin/java -version 2>&1 | grep -q 'version "17\.' \
+  || die "/usr/bin/java is not Java 17: $(/usr/bin/java -version 2>&1 | head -1)"
+
+# ---- The unprivileged build user. ----
+# The agent runs as root and starts every build as `kiln` (setpriv), never as root.
+if ! getent passwd kiln >/dev/null; then
+  log "useradd --system kiln (the build user)"
+  useradd --system --create-home --home-dir /var/lib/kiln-build --shell /usr/sbin/nologin kiln
+fi
+
+# ---- FUSE. ----
+# tup mounts its FUSE file system as the build user, through the setuid fusermount3, and only that
+# user reads it: /etc/fuse.conf needs no user_allow_other, so it stays as Debian ships it.
+
+# ---- The agent, its settings and its unit. ----
+log "installing /opt/kiln/kiln-agent.jar, /etc/kiln/agent.yml, kiln-agent.service"
+install -d -m 0755 -o root -g root /opt/kiln /etc/kiln
+install -m 0644 -o root -g root "$STAGING/kiln-agent.jar" /opt/kiln/kiln-agent.jar
+# No secrets in this file: TLS material and the lease come from user data at boot.
+install -m 0644 -o root -g root "$STAGING/agent.yml" /etc/kiln/agent.yml
+install -m 0644 -o root -g root "$STAGING/kiln-agent.service" /etc/systemd/system/kiln-agent.service
+systemd-analyze verify /etc/systemd/system/kiln-agent.service
+systemctl daemon-reload
+# Enabled, not started (see the top of this file); it starts on the first boot of each instance.
+systemctl enable kiln-agent.service
+if [[ -d /var/lib/kiln ]] && [[ -n "$(ls -A /var/lib/kiln)" ]]; then
+  log "warning: /var/lib/kiln is not empty; every instance of this image would start with that state"
+fi
+
+# ---- The system sshd. ----
+# The agent serves SFTP, scp, rsync and sshfs on port 22 with its own SSH server (public keys from
+# the controller, chrooted, no shell). Debian's sshd would hold port 22 and be a second, full
+# way in, so by default it is disabled in the image. It keeps running for packer's own session on
+# this build instance; instances of the image boot without it.
+# To keep it (for debugging), build with `-var system_sshd_port=2222`: sshd then listens on 2222
+# only, and EC2 key pairs (kiln launch --key-name) work there as usual, as user `admin`.
+KILN_SSHD_CONF=/etc/ssh/sshd_config.d/kiln-port.conf
+ssh_units=()
+for unit in ssh.service ssh.socket; do
+  if systemctl list-unit-files "$unit" --no-legend 2>/dev/null | grep -q "^$unit"; then
+    ssh_units+=("$unit")
+  fi
+done
+if [[ $SYSTEM_SSHD_PORT == 0 ]]; then
+  rm -f "$KILN_SSHD_CONF"
+  if ((${#ssh_units[@]})); then
+    log "disabling the system sshd (${ssh_units[*]}) in the image"
+    systemctl disable "${ssh_units[@]}"
+  fi
+else
+  ((SYSTEM_SSHD_PORT != 22 && SYSTEM_SSHD_PORT < 65536)) \
+    || die "SYSTEM_SSHD_PORT must be a free port other than 22, got $SYSTEM_SSHD_PORT"
+  command -v sshd >/dev/null 2>&1 || die "system_sshd_port is set but this image has no sshd"
+  log "keeping the system sshd, on port $SYSTEM_SSHD_PORT"
+  # Debian's sshd_config includes sshd_config.d/*.conf first and has no Port line of its own.
+  printf '# Written by Kiln'"'"'s provision.sh: the agent serves SSH on port 22.\nPort %s\n' \
+    "$SYSTEM_SSHD_PORT" >"$KILN_SSHD_CONF"
+  ports=$(sshd -T 2>/dev/null | sed -n 's/^port //p' | tr '\n' ' ')
+  [[ $ports == "$SYSTEM_SSHD_PORT " ]] \
+    || die "sshd would listen on port(s) '$ports', not only $SYSTEM_SSHD_PORT; check /etc/ssh/sshd_config"
+  # Takes effect at the next boot; restarting sshd now would not help packer's session.
+  systemctl enable ssh.service
+fi
+
+# ---- Done: the staging files are not part of the image. ----
+rm -rf "$STAGING"
+log "done: kiln-agent installed and enabled; sshd $( ((SYSTEM_SSHD_PORT)) && echo "on port $SYSTEM_SSHD_PORT" || echo disabled)"
