@@ -99,12 +99,13 @@ public final class Ec2Fleet {
                 }
                 return amiOrName;
             }
-            List<Image> images = ec2.describeImages(DescribeImagesRequest.builder()
+            // Only this account's images: anyone can publish a public AMI named like ours.
+            List<Image> images = ec2.describeImages(DescribeImagesRequest.builder().owners("self")
                     .filters(Filter.builder().name("name").values(amiOrName).build()).build()).images();
             return images.stream().max(Comparator.comparing(i -> i.creationDate() == null ? "" : i.creationDate()))
                     .map(Image::imageId)
                     .orElseThrow(() -> new KilnException(ExitCodes.NOT_FOUND, "no AMI named like '" + amiOrName
-                            + "' in this region (build one with packer, or pass --ami ami-...)"));
+                            + "' owned by this account in this region (build one with packer/, or pass --ami ami-...)"));
         } catch (SdkException e) {
             throw AwsErrors.translate(e, "looking up AMI " + amiOrName);
         }
