@@ -14,6 +14,7 @@ import dev.kiln.agent.instance.MetadataSource;
 import dev.kiln.agent.instance.SdkMetadataSource;
 import dev.kiln.agent.instance.UserData;
 import dev.kiln.agent.status.AgentInfo;
+import dev.kiln.agent.volume.BootMounts;
 import io.micronaut.context.ApplicationContext;
 import io.micronaut.context.env.Environment;
 import io.micronaut.context.env.EnvironmentPropertySource;
@@ -116,6 +117,16 @@ public final class AgentLauncher {
             MutualTls.serverContext(context.getBean(TlsSettings.class));
         } catch (IllegalArgumentException e) {
             err.println("kiln-agent: configuration error: " + e.getMessage());
+            context.close();
+            return EXIT_CONFIG;
+        }
+        // Boot-time mounts come before the server accepts requests, so nothing can use a mount
+        // point that is not mounted yet. A failed mount is logged and reported by ListVolumes;
+        // the agent keeps serving so that it can be seen and fixed.
+        try {
+            context.getBean(BootMounts.class).run();
+        } catch (RuntimeException e) {
+            err.println("kiln-agent: cannot set up volumes: " + describe(e));
             context.close();
             return EXIT_CONFIG;
         }
