@@ -19,6 +19,11 @@ import picocli.CommandLine.IVersionProvider;
                 LogsCommand.class,
                 BuildsCommand.class,
                 CancelCommand.class,
+                VolumesCommand.class,
+                MountCommand.class,
+                UnmountCommand.class,
+                FreezeCommand.class,
+                ThawCommand.class,
                 CompletionCommand.class,
                 HelpCommand.class
         },
