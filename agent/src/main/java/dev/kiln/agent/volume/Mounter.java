@@ -72,6 +72,11 @@ public final class Mounter {
      */
     public MountResult mount(MountSpec spec) throws IOException {
         spec.validate();
+        com.sun.security.auth.module.UnixSystem self = new com.sun.security.auth.module.UnixSystem();
+        if (self.getUid() != 0) {
+            throw new VolumeRefusedException("mounting needs root, and kiln-agent runs as '" + self.getUsername()
+                    + "'; run the agent as root (as systemd does) to mount volumes; nothing was written");
+        }
         if (stateDir != null && stateDir.toAbsolutePath().normalize().startsWith(spec.mountPoint())) {
             throw new VolumeRefusedException("mounting at " + spec.mountPoint() + " would hide the agent's state directory "
                     + stateDir + "; choose another mount point; nothing was written");

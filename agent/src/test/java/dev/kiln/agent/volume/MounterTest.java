@@ -270,6 +270,42 @@ class MounterTest {
     }
 
     @Test
+    void growsAnXfsFilesystemOnlineWhenTheVolumeWasEnlarged() throws Exception {
+        LoopDevice d = fx.loop(320 * MIB);
+        writeWithOwnFilesystem(d.device(), "xfs");
+        try (RandomAccessFile raf = new RandomAccessFile(d.backingFile().toFile(), "rw")) {
+            raf.setLength(480 * MIB);
+        }
+        d.refreshCapacity();
+        Path mp = dir.resolve("mnt/data");
+        MountResult r = volumes.mount(spec(d.device(), mp, Filesystem.XFS, false));
+        assertTrue(r.grown());
+        assertTrue(Files.getFileStore(mp).getTotalSpace() > 400 * MIB, "xfs fills the 480 MiB volume");
+    }
+
+    @Test
+    void refusesToMountAnExt4FilesystemThatFsckCannotRepairAutomatically() throws Exception {
+        LoopDevice d = fx.loop(64 * MIB);
+        sh("mkfs.ext4", "-q", d.device().toString());
+        // Break the root directory and mark the filesystem as having errors, as a crash might.
+        ProcessBuilder pb = new ProcessBuilder("debugfs", "-w", "-f", "-", d.device().toString()).redirectErrorStream(true);
+        pb.environment().put("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        Process p = pb.start();
+        p.getOutputStream().write("clri <2>\nssv state 2\n".getBytes(StandardCharsets.US_ASCII));
+        p.getOutputStream().close();
+        p.getInputStream().readAllBytes();
+        assertEquals(0, p.waitFor());
+        Path mp = dir.resolve("mnt/data");
+        VolumeRefusedException e = assertThrows(VolumeRefusedException.class, () -> volumes.mount(spec(d.device(), mp, true)));
+        assertTrue(e.getMessage().startsWith("fsck.ext4 -a found problems on " + d.device() + " that it could not repair"
+                + " automatically (exit 4: "), e.getMessage());
+        assertTrue(e.getMessage().contains("UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY."), e.getMessage());
+        assertTrue(e.getMessage().endsWith("); it was not mounted; check it by hand with e2fsck"), e.getMessage());
+        assertEquals(0, fx.calls("mkfs"), "a damaged filesystem is never formatted");
+        assertEquals(0, fx.calls("mount"));
+    }
+
+    @Test
     void mountsAVolumeByItsEbsIdAndRefusesAStaleHintWithoutWriting() throws Exception {
         LoopDevice a = fx.loop(64 * MIB);
         LoopDevice b = fx.loop(64 * MIB);
