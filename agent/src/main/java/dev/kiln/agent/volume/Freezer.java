@@ -139,7 +139,7 @@ public final class Freezer implements AutoCloseable {
             if (!r.ok()) {
                 if (r.said().contains("Device or resource busy")) {
                     throw new VolumeRefusedException(mp + " is already frozen by something other than Kiln ("
-                            + r.said() + "); Kiln will not put a lease on a freeze it does not own");
+                            + r.said() + "); Kiln will not put a lease on a freeze it does not own; nothing was changed");
                 }
                 throw new IOException("freezing " + mp + " failed: " + r.describe());
             }

@@ -283,24 +283,25 @@ public final class Mounter {
                 return new MountResult(overlayInfo(mp, lower, upper, e), false, true, false);
             }
             throw new VolumeRefusedException("mount point " + mp + " is in use: " + e.source() + " (" + e.type()
-                    + ") is mounted there; nothing was written");
+                    + ") is mounted there; nothing was mounted");
         }
         if (!Files.isDirectory(lower, LinkOption.NOFOLLOW_LINKS)) {
             throw new VolumeRefusedException("the overlay's lower directory " + lower + " is not a directory"
-                    + " (is the sources volume mounted?); nothing was written");
+                    + " (is the sources volume mounted?); nothing was mounted");
         }
         if (top(table, upper).isPresent()) {
             throw new VolumeRefusedException("the overlay's upper directory " + upper + " is itself a mount point;"
                     + " use a directory inside the builds volume (e.g. " + upper.resolve("tree")
-                    + "), because overlayfs needs a work directory beside it on the same filesystem");
+                    + "), because overlayfs needs a work directory beside it on the same filesystem; nothing was mounted");
         }
         if (!Files.isDirectory(upper.getParent(), LinkOption.NOFOLLOW_LINKS)) {
             throw new VolumeRefusedException("the overlay's upper directory " + upper + " cannot be created: "
-                    + upper.getParent() + " is not a directory (is the builds volume mounted?); nothing was written");
+                    + upper.getParent() + " is not a directory (is the builds volume mounted?); nothing was mounted");
         }
         checkMountPoint(mp);
         if (Files.isSymbolicLink(upper) || Files.exists(upper) && !Files.isDirectory(upper, LinkOption.NOFOLLOW_LINKS)) {
-            throw new VolumeRefusedException("the overlay's upper directory " + upper + " exists and is not a directory");
+            throw new VolumeRefusedException("the overlay's upper directory " + upper + " exists and is not a directory;"
+                    + " nothing was mounted");
         }
         if (!Files.exists(upper)) {
             Files.createDirectory(upper);
@@ -308,7 +309,7 @@ public final class Mounter {
             tools.chown(upper, who.uid(), who.gid());
         }
         if (Files.isSymbolicLink(work)) {
-            throw new VolumeRefusedException("the overlay's work directory " + work + " is a symbolic link");
+            throw new VolumeRefusedException("the overlay's work directory " + work + " is a symbolic link; nothing was mounted");
         }
         if (!Files.exists(work)) {
             Files.createDirectory(work);
@@ -316,7 +317,7 @@ public final class Mounter {
         if (!Files.getAttribute(work, "unix:dev", LinkOption.NOFOLLOW_LINKS)
                 .equals(Files.getAttribute(upper, "unix:dev", LinkOption.NOFOLLOW_LINKS))) {
             throw new VolumeRefusedException("the overlay's work directory " + work + " is not on the same filesystem as "
-                    + upper);
+                    + upper + "; nothing was mounted");
         }
         createMountPoint(mp);
         String options = "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work + ","

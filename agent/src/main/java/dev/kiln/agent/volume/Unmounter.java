@@ -126,7 +126,8 @@ public final class Unmounter {
                             + r.said() + ")", left);
                 }
                 throw new MountBusyException(mp + " could not be unmounted and stays mounted (umount: " + r.said()
-                        + "); no process holds files on it, so a kernel user (a loop device, swap file or bind mount) may",
+                        + "); no process holds files on it, so something in the kernel does (a loop device, swap file or"
+                        + " bind mount on it)",
                         List.of());
             }
             Optional<MountTable.Entry> after = mounts.at(mp);
