@@ -70,6 +70,30 @@ public final class VolumeService implements AutoCloseable {
         return unmounter.unmount(mountPoint, grace);
     }
 
+    /**
+     * Unmounts every mount Kiln made, overlays first and deeper mount points before the ones
+     * above them (for draining an instance). Each unmount is as honest as {@link #unmount}; a
+     * failure is reported and the others are still tried.
+     *
+     * @param grace time between TERM and KILL for each mount's holders
+     * @return one line per mount: "unmounted MP" or "MP: why it stays mounted"
+     */
+    public List<String> unmountAll(Duration grace) {
+        List<KilnMount> order = new ArrayList<>(registry.all());
+        order.sort(java.util.Comparator.comparing((KilnMount m) -> !m.overlay())
+                .thenComparing(m -> -m.mountPoint().getNameCount()));
+        List<String> results = new ArrayList<>();
+        for (KilnMount m : order) {
+            try {
+                UnmountResult r = unmounter.unmount(m.mountPoint(), grace);
+                results.add(r.wasMounted() ? "unmounted " + m.mountPoint() : m.mountPoint() + " was not mounted");
+            } catch (Exception e) {
+                results.add(m.mountPoint() + ": " + e.getMessage());
+            }
+        }
+        return results;
+    }
+
     public Instant freeze(Path mountPoint, Duration lease, String requestId) throws IOException {
         return freezer.freeze(mountPoint, lease, requestId);
     }

@@ -165,6 +165,42 @@ class UnmounterTest {
     }
 
     @Test
+    void stopsAProcessHoldingAFileThroughAnOverlayWorkTree() throws Exception {
+        mountFresh(List.of());
+        Path lower = Files.createDirectories(dir.resolve("sources"));
+        Files.writeString(lower.resolve("track.wav"), "master");
+        Path tree = dir.resolve("work/vibes");
+        volumes.mount(new MountSpec(null, tree, null, false, false, false, false, "", null, lower, mp.resolve("vibes")));
+        Process p = new ProcessBuilder("sh", "-c", "exec 3<\"$0\"; echo ready; exec sleep 600",
+                tree.resolve("track.wav").toString()).start();
+        children.add(p);
+        assertEquals('r', p.getInputStream().read());
+        UnmountResult r = volumes.unmount(tree, Duration.ofSeconds(5));
+        assertEquals(1, r.stopped().size(), r.stopped().toString());
+        assertTrue(r.stopped().get(0).startsWith(p.pid() + " "), r.stopped().toString());
+        assertTrue(mounted(tree).isEmpty());
+        assertTrue(mounted(mp).isPresent(), "the builds volume under it stays mounted");
+    }
+
+    @Test
+    void unmountAllTakesOverlaysFirstThenTheVolumes() throws Exception {
+        mountFresh(List.of());
+        LoopDevice sources = fx.loop(64 * MIB);
+        Path src = dir.resolve("mnt/sources");
+        volumes.mount(spec(sources.device(), src, true));
+        Files.createDirectories(src.resolve("vibes"));
+        Path tree = dir.resolve("work/vibes");
+        volumes.mount(new MountSpec(null, tree, null, false, false, false, false, "", null, src.resolve("vibes"),
+                mp.resolve("vibes")));
+        assertEquals(List.of("unmounted " + tree, "unmounted " + mp, "unmounted " + src).stream().sorted().toList(),
+                volumes.unmountAll(Duration.ofSeconds(2)).stream().sorted().toList());
+        assertTrue(volumes.unmountAll(Duration.ofSeconds(2)).isEmpty(), "nothing left to unmount");
+        for (Path p : List.of(tree, mp, src)) {
+            assertTrue(mounted(p).isEmpty(), p + " is unmounted");
+        }
+    }
+
+    @Test
     void cancelsBuildsWhoseWorkTreeIsOnTheMountFirst() throws Exception {
         BuildUser user;
         try {
