@@ -202,10 +202,16 @@ public final class Mounter {
     /** fsck.ext4 -a (and -f when forced): 0 clean, 1 errors corrected; anything else is not safe to mount. */
     private void fsck(BlockDevice device, boolean force) throws IOException {
         DiskTools.Result r = tools.fsck(device.path(), force);
-        if (r.exitCode() > 1) {
-            throw new VolumeRefusedException("fsck.ext4 -a" + (force ? " -f" : "") + " found problems on " + device.describe()
+        String fsck = "fsck.ext4 -a" + (force ? " -f" : "");
+        if ((r.exitCode() & 4) != 0) {
+            throw new VolumeRefusedException(fsck + " found problems on " + device.describe()
                     + " that it could not repair automatically (exit " + r.exitCode() + ": " + r.said()
                     + "); it was not mounted; check it by hand with e2fsck");
+        }
+        if (r.exitCode() > 1) {
+            // 8: operational error (e.g. the device is in use elsewhere), 16: usage, 32: cancelled, 128: library.
+            throw new VolumeRefusedException(fsck + " could not check " + device.describe() + " (exit " + r.exitCode()
+                    + ": " + r.said() + "); it was not mounted");
         }
         if (r.exitCode() == 1) {
             LOG.warn("fsck.ext4 -a corrected errors on {}: {}", device.describe(), r.said());
