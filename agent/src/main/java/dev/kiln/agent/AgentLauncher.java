@@ -14,6 +14,7 @@ import dev.kiln.agent.instance.MetadataSource;
 import dev.kiln.agent.instance.SdkMetadataSource;
 import dev.kiln.agent.instance.UserData;
 import dev.kiln.agent.status.AgentInfo;
+import dev.kiln.agent.volume.BootMounts;
 import io.micronaut.context.ApplicationContext;
 import io.micronaut.context.env.Environment;
 import io.micronaut.context.env.EnvironmentPropertySource;
@@ -119,11 +120,23 @@ public final class AgentLauncher {
             context.close();
             return EXIT_CONFIG;
         }
+        // The lease settings are checked before any volume is touched: a configuration error must
+        // stop the agent before a boot mount could format anything.
         dev.kiln.agent.lease.LeaseKeeper keeper;
         try {
             keeper = context.getBean(dev.kiln.agent.lease.LeaseKeeper.class);
         } catch (RuntimeException e) {
             err.println("kiln-agent: configuration error: " + rootMessage(e));
+            context.close();
+            return EXIT_CONFIG;
+        }
+        // Boot-time mounts come before the server accepts requests, so nothing can use a mount
+        // point that is not mounted yet. A failed mount is logged and reported by ListVolumes;
+        // the agent keeps serving so that it can be seen and fixed.
+        try {
+            context.getBean(BootMounts.class).run();
+        } catch (RuntimeException e) {
+            err.println("kiln-agent: cannot set up volumes: " + describe(e));
             context.close();
             return EXIT_CONFIG;
         }

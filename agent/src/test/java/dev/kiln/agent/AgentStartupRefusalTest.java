@@ -88,4 +88,13 @@ class AgentStartupRefusalTest {
         assertTrue(r.output().contains("KILN_GRPC_PORT: 99999 is out of range"), r.output());
         assertTrue(List.of(r.output().split("\n")).stream().noneMatch(l -> l.contains("listening")), r.output());
     }
+
+    @Test
+    void stopsOnABadBootMountNamingTheIndexedKey() throws Exception {
+        Result r = start("kiln:\n  mode: local\n  volumes:\n    mounts:\n      - device: /dev/sdf\n        mount-point: /data\n"
+                + "        options: ro,suid\n", Map.of());
+        assertEquals(AgentLauncher.EXIT_CONFIG, r.exitCode(), r.output());
+        assertTrue(r.output().contains("invalid value for setting 'kiln.volumes.mounts[0].options' in " + dir.resolve("agent.yml")
+                + ": unsupported mount option 'suid'"), r.output());
+    }
 }

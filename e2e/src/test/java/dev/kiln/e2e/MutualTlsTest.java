@@ -127,14 +127,4 @@ class MutualTlsTest {
             assertEquals(ExitCodes.UNREACHABLE, e.exitCode());
         }
     }
-
-    @Test
-    void unimplementedRpcsSayWhichFeatureIsMissing() throws Exception {
-        try (AgentClient client = new AgentClient(endpoint, fleet.client("controller-4"), Duration.ofSeconds(10))) {
-            io.grpc.StatusRuntimeException e = assertThrows(io.grpc.StatusRuntimeException.class,
-                    () -> client.stub().listVolumes(dev.kiln.proto.agent.v1.ListVolumesRequest.getDefaultInstance()));
-            assertEquals(io.grpc.Status.Code.UNIMPLEMENTED, e.getStatus().getCode());
-            assertTrue(e.getStatus().getDescription().contains("ListVolumes"), e.getStatus().getDescription());
-        }
-    }
 }

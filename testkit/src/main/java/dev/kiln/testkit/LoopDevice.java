@@ -38,6 +38,7 @@ public final class LoopDevice implements AutoCloseable {
     private final Path backingFile;
     private final boolean createdNode;
     private boolean closed;
+    private boolean keepBackingFile;
 
     private LoopDevice(Path losetup, Path device, Path backingFile, boolean createdNode) {
         this.losetup = losetup;
@@ -72,6 +73,28 @@ public final class LoopDevice implements AutoCloseable {
         }
     }
 
+    /**
+     * Attaches an existing file (which the caller owns and deletes) to a free loop device.
+     *
+     * @param backingFile the file; its size is the device's size
+     * @return the attached device; close it to detach it (the file is left alone)
+     */
+    public static LoopDevice attach(Path backingFile) {
+        Prerequisites.requireRoot("attaching loop devices");
+        Path losetup = Prerequisites.requireCommand("losetup", INSTALL_HINT);
+        LoopDevice d = attach(losetup, backingFile);
+        d.keepBackingFile = true;
+        return d;
+    }
+
+    /**
+     * Tells the kernel the backing file's size changed ({@code losetup --set-capacity}), as an
+     * enlarged EBS volume would appear.
+     */
+    public void refreshCapacity() {
+        Commands.run(losetup.toString(), "--set-capacity", device.toString()).orThrow();
+    }
+
     /** The loop device, e.g. {@code /dev/loop3}. */
     public Path device() {
         return device;
@@ -96,7 +119,9 @@ public final class LoopDevice implements AutoCloseable {
         if (createdNode) {
             deleteQuietly(device);
         }
-        deleteQuietly(backingFile);
+        if (!keepBackingFile) {
+            deleteQuietly(backingFile);
+        }
     }
 
     private static LoopDevice attach(Path losetup, Path backingFile) {

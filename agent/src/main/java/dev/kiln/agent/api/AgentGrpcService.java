@@ -41,6 +41,9 @@ import dev.kiln.agent.lease.LeaseKeeper;
 import dev.kiln.proto.agent.v1.EndReason;
 import dev.kiln.agent.logs.LogSource;
 import dev.kiln.agent.logs.PolledFileSource;
+import dev.kiln.agent.volume.UnmountResult;
+import dev.kiln.agent.volume.VolumeCodec;
+import dev.kiln.agent.volume.VolumeService;
 import jakarta.annotation.PreDestroy;
 import java.nio.file.Path;
 import java.util.concurrent.ExecutorService;
@@ -58,6 +61,7 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
 
     private final AgentInfo info;
     private final BuildManager builds;
+    private final VolumeService volumes;
     private final Path agentLog;
     private final ExecutorService streams = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "kiln-log-stream");
@@ -73,10 +77,11 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
     private final LeaseKeeper lease;
     private final ActiveStreams activeStreams;
 
-    public AgentGrpcService(AgentInfo info, BuildManager builds, AgentSettings settings, LeaseKeeper lease,
-                            ActiveStreams activeStreams) {
+    public AgentGrpcService(AgentInfo info, BuildManager builds, VolumeService volumes, AgentSettings settings,
+                            LeaseKeeper lease, ActiveStreams activeStreams) {
         this.info = info;
         this.builds = builds;
+        this.volumes = volumes;
         this.agentLog = AgentLogFile.of(settings.stateDir());
         this.lease = lease;
         this.activeStreams = activeStreams;
@@ -109,27 +114,36 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
 
     @Override
     public void listVolumes(ListVolumesRequest request, StreamObserver<ListVolumesResponse> response) {
-        notYet(response, "ListVolumes", "volumes");
+        answer(response, () -> ListVolumesResponse.newBuilder()
+                .addAllVolumes(volumes.list().stream().map(VolumeCodec::volume).toList())
+                .addAllBootMountErrors(volumes.bootErrors()).build());
     }
 
     @Override
     public void mount(MountRequest request, StreamObserver<MountResponse> response) {
-        notYet(response, "Mount", "volumes");
+        answer(response, () -> VolumeCodec.response(volumes.mount(VolumeCodec.spec(request))));
     }
 
     @Override
     public void unmount(UnmountRequest request, StreamObserver<UnmountResponse> response) {
-        notYet(response, "Unmount", "volumes");
+        answer(response, () -> {
+            UnmountResult r = volumes.unmount(VolumeCodec.path(request.getMountPoint()),
+                    request.hasGrace() ? VolumeCodec.duration(request.getGrace()) : null);
+            return UnmountResponse.newBuilder().setWasMounted(r.wasMounted()).addAllStoppedProcesses(r.stopped()).build();
+        });
     }
 
     @Override
     public void freeze(FreezeRequest request, StreamObserver<FreezeResponse> response) {
-        notYet(response, "Freeze", "volumes");
+        answer(response, () -> FreezeResponse.newBuilder().setThawBy(ProtoTime.timestamp(volumes.freeze(
+                VolumeCodec.path(request.getMountPoint()),
+                request.hasLease() ? VolumeCodec.duration(request.getLease()) : null, request.getRequestId()))).build());
     }
 
     @Override
     public void thaw(ThawRequest request, StreamObserver<ThawResponse> response) {
-        notYet(response, "Thaw", "volumes");
+        answer(response, () -> ThawResponse.newBuilder()
+                .setWasFrozen(volumes.thaw(VolumeCodec.path(request.getMountPoint()))).build());
     }
 
     @Override
@@ -230,10 +244,4 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
         return b.build();
     }
 
-    private void notYet(StreamObserver<?> response, String rpc, String feature) {
-        response.onError(Status.UNIMPLEMENTED
-                .withDescription(rpc + " is part of the kiln.agent.v1 contract but kiln-agent "
-                        + info.agentVersion() + " does not implement the " + feature + " feature yet")
-                .asRuntimeException());
-    }
 }

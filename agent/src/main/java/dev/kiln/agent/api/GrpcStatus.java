@@ -2,6 +2,8 @@ package dev.kiln.agent.api;
 
 import dev.kiln.agent.build.BuildConflictException;
 import dev.kiln.agent.build.BuildNotFoundException;
+import dev.kiln.agent.volume.VolumeNotFoundException;
+import dev.kiln.agent.volume.VolumeRefusedException;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import org.slf4j.Logger;
@@ -21,9 +23,13 @@ final class GrpcStatus {
         }
         String message = e.getMessage() == null ? e.toString() : e.getMessage();
         Status status;
-        if (e instanceof BuildNotFoundException) {
+        if (e instanceof VolumeRefusedException || e instanceof VolumeNotFoundException) {
+            LOG.warn("refused: {}", message); // volume refusals matter to whoever reads the agent log later
+        }
+        if (e instanceof BuildNotFoundException || e instanceof VolumeNotFoundException) {
             status = Status.NOT_FOUND;
-        } else if (e instanceof BuildConflictException || e instanceof dev.kiln.agent.lease.LeaseException) {
+        } else if (e instanceof BuildConflictException || e instanceof VolumeRefusedException
+                || e instanceof dev.kiln.agent.lease.LeaseException) {
             status = Status.FAILED_PRECONDITION;
         } else if (e instanceof IllegalArgumentException) {
             status = Status.INVALID_ARGUMENT;

@@ -3,6 +3,7 @@ package dev.kiln.agent.build;
 import dev.kiln.agent.logs.LogFile;
 import dev.kiln.agent.logs.LogSource;
 import dev.kiln.agent.logs.OutputStream;
+import dev.kiln.agent.volume.MountUsers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -40,7 +41,7 @@ import java.util.function.Supplier;
  * records survive agent restarts; a build that was running when the agent stopped is marked
  * {@link BuildState#INTERRUPTED} (tup continues incrementally when it is run again).
  */
-public final class BuildManager implements AutoCloseable, dev.kiln.agent.lease.BusySource {
+public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.agent.lease.BusySource {
 
     private static final Logger LOG = LoggerFactory.getLogger(BuildManager.class);
     private static final DateTimeFormatter ID_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss").withZone(ZoneOffset.UTC);
@@ -222,6 +223,32 @@ public final class BuildManager implements AutoCloseable, dev.kiln.agent.lease.B
             }
         }
         return get(id);
+    }
+
+    /**
+     * Cancels every queued or running build whose work tree is at or under {@code mountPoint}
+     * (the unmount hook): the build user's processes stop through the build's own cancel path
+     * (TERM to its process group, KILL after the grace), and the records say CANCELLED.
+     */
+    @Override
+    public List<String> release(Path mountPoint, Duration grace) {
+        List<String> ids;
+        synchronized (this) {
+            ids = records.values().stream()
+                    .filter(r -> !r.state().ended() && r.spec().workTree().normalize().startsWith(mountPoint))
+                    .map(BuildRecord::id).toList();
+        }
+        List<String> stopped = new ArrayList<>();
+        for (String id : ids) {
+            try {
+                BuildRecord r = cancel(id, grace);
+                stopped.add("build " + id + " (" + r.state().name().toLowerCase(java.util.Locale.ROOT) + ")");
+                LOG.info("cancelled build {}: its work tree is on {}, which is being unmounted", id, mountPoint);
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("could not cancel build {} before unmounting {}: {}", id, mountPoint, e.toString());
+            }
+        }
+        return stopped;
     }
 
     /** The log of a build, for streaming. */

@@ -55,7 +55,20 @@ public final class SettingsCatalog {
             new Setting("kiln.lease.backstop-command", "an absolute path of a program", SettingsCatalog::absolutePath),
             new Setting("kiln.lease.backstop-grace", "a positive duration such as 10m", SettingsCatalog::positiveDuration),
             new Setting("kiln.lease.power-off", "'systemd' or 'exit'", v -> oneOf(v, "systemd", "exit")),
-            new Setting("kiln.lease.imds-poll", "a positive duration such as 5s", SettingsCatalog::positiveDuration));
+            new Setting("kiln.lease.imds-poll", "a positive duration such as 5s", SettingsCatalog::positiveDuration),
+            new Setting("kiln.volumes.sysfs-root", "an absolute path", SettingsCatalog::absolutePath),
+            new Setting("kiln.volumes.dev-root", "an absolute path", SettingsCatalog::absolutePath),
+            new Setting("kiln.volumes.attach-timeout", "a duration such as 2m", SettingsCatalog::duration),
+            new Setting("kiln.volumes.unmount-grace", "a duration such as 10s", SettingsCatalog::duration),
+            new Setting("kiln.volumes.freeze-lease", "a duration such as 30s", SettingsCatalog::positiveDuration),
+            new Setting("kiln.volumes.freeze-max-lease", "a duration such as 5m", SettingsCatalog::positiveDuration),
+            new Setting(VolumeMountSettings.KEY, "a list of mounts in agent.yml or user data", v -> {
+                throw new IllegalArgumentException("a single value; boot mounts are a list, set in agent.yml or user data");
+            }));
+
+    /** Flattened keys of one boot mount's field, e.g. kiln.volumes.mounts[2].mount-point. */
+    private static final Pattern INDEXED_MOUNT = Pattern.compile(Pattern.quote(VolumeMountSettings.KEY)
+            + "\\[(\\d+)\\]\\.([A-Za-z-]+)");
 
     private SettingsCatalog() {
     }
@@ -83,6 +96,16 @@ public final class SettingsCatalog {
         settings.forEach((key, value) -> {
             if (!key.startsWith("kiln.") && !key.equals("kiln")) {
                 return; // micronaut.*, grpc.*, logger.*: Micronaut's own namespace
+            }
+            String normal = normalise(key);
+            if (normal.equals(VolumeMountSettings.KEY)) {
+                problems.addAll(VolumeMountSettings.problems(source, value));
+                return;
+            }
+            Matcher indexed = INDEXED_MOUNT.matcher(normal);
+            if (indexed.matches()) {
+                VolumeMountSettings.fieldProblem(source, normal, indexed.group(2), value).ifPresent(problems::add);
+                return;
             }
             Optional<Setting> setting = find(key);
             if (setting.isEmpty()) {

@@ -81,4 +81,80 @@ class SettingsCatalogTest {
         assertEquals(Duration.ofSeconds(90), SettingsCatalog.parseDuration("PT1M30S"));
         assertThrows(IllegalArgumentException.class, () -> SettingsCatalog.parseDuration("a while"));
     }
+
+    @Test
+    void acceptsBootMountsAsTheYamlParserPresentsThem() {
+        Map<String, Object> settings = Map.of("kiln.volumes.attach-timeout", "90s", "kiln.volumes.mounts", List.of(
+                Map.of("volume-id", "vol-0123456789abcdef0", "device", "/dev/sdf", "mount-point", "/mnt/sources",
+                        "options", "ro,noatime,nodev,noexec,nosuid"),
+                Map.of("volume-id", "vol-0fedcba9876543210", "mount-point", "/mnt/builds", "options", List.of("rw", "noexec"),
+                        "format", true, "filesystem", "xfs", "label", "builds", "wait", "5m"),
+                Map.of("mount-point", "/srv/vibes", "lower-dir", "/mnt/sources/vibes", "upper-dir", "/mnt/builds/vibes")));
+        assertEquals(List.of(), SettingsCatalog.problems("/etc/kiln/agent.yml", settings));
+        List<VolumeMountSettings> parsed = VolumeMountSettings.parse((List<?>) settings.get("kiln.volumes.mounts"));
+        assertEquals(List.of("ro", "noatime", "nodev", "noexec", "nosuid"), parsed.get(0).options());
+        assertTrue(parsed.get(1).format());
+        assertEquals(Duration.ofMinutes(5), parsed.get(1).attachWait());
+        assertEquals("/mnt/builds/vibes", parsed.get(2).upperDir());
+    }
+
+    @Test
+    void namesTheIndexedKeyOfABadBootMount() {
+        List<String> problems = SettingsCatalog.problems("f.yml", Map.of("kiln.volumes.mounts", List.of(
+                Map.of("device", "/dev/sdf", "mount-point", "/mnt/a"),
+                Map.of("volume-id", "vol-1", "mountpoint", "/mnt/b", "options", "ro,exec", "filesystem", "btrfs"))));
+        assertEquals(List.of(
+                "invalid value for setting 'kiln.volumes.mounts[1].volume-id' in f.yml: 'vol-1' is not an EBS volume id"
+                        + " (expected an EBS volume id such as vol-0123456789abcdef0)",
+                "unknown setting 'kiln.volumes.mounts[1].mountpoint' in f.yml; a mount has volume-id, device, mount-point,"
+                        + " filesystem, options, format, label, lower-dir, upper-dir, wait",
+                "invalid value for setting 'kiln.volumes.mounts[1].options' in f.yml: unsupported mount option 'exec'"
+                        + " (expected mount options from ro, rw, noexec, noatime, nodev, nosuid (nodev,nosuid always apply))",
+                "invalid value for setting 'kiln.volumes.mounts[1].filesystem' in f.yml: 'btrfs' is not ext4 or xfs"
+                        + " (expected 'ext4' or 'xfs')",
+                "setting 'kiln.volumes.mounts[1].mount-point' in f.yml is missing (expected an absolute path)"),
+                problems.stream().sorted(java.util.Comparator.comparing(p -> order(p))).toList());
+    }
+
+    private static int order(String problem) {
+        for (String k : List.of("volume-id", "mountpoint", "options", "filesystem", "mount-point")) {
+            if (problem.contains("[1]." + k + "'")) {
+                return List.of("volume-id", "mountpoint", "options", "filesystem", "mount-point").indexOf(k);
+            }
+        }
+        return 99;
+    }
+
+    @Test
+    void requiresAVolumeOrBothOverlayLayers() {
+        assertEquals(List.of("setting 'kiln.volumes.mounts[0]' in f.yml needs volume-id or device (or lower-dir and"
+                        + " upper-dir for an overlay)"),
+                SettingsCatalog.problems("f.yml", Map.of("kiln.volumes.mounts", List.of(Map.of("mount-point", "/data")))));
+        assertEquals(List.of("setting 'kiln.volumes.mounts[0]' in f.yml is an overlay and needs both lower-dir and upper-dir",
+                        "setting 'kiln.volumes.mounts[0].format' in f.yml does not apply to an overlay (lower-dir/upper-dir)"),
+                SettingsCatalog.problems("f.yml", Map.of("kiln.volumes.mounts", List.of(
+                        Map.of("mount-point", "/srv/t", "lower-dir", "/mnt/s", "format", true)))));
+        assertEquals(List.of("setting 'kiln.volumes.mounts' in f.yml must be a list of mounts (each with mount-point and"
+                        + " volume-id or device, or lower-dir and upper-dir)"),
+                SettingsCatalog.problems("f.yml", Map.of("kiln.volumes.mounts", "vol-0123456789abcdef0")));
+    }
+
+    @Test
+    void checksFlattenedIndexedMountKeysToo() {
+        assertEquals(List.of(), SettingsCatalog.problems("p", Map.of("kiln.volumes.mounts[0].mount-point", "/data",
+                "kiln.volumes.mounts[0].device", "/dev/sdf")));
+        assertEquals(List.of("invalid value for setting 'kiln.volumes.mounts[2].format' in p: 'yes' is not true or false"
+                        + " (expected true or false)"),
+                SettingsCatalog.problems("p", Map.of("kiln.volumes.mounts[2].format", "yes")));
+    }
+
+    @Test
+    void bootMountsCannotComeFromTheEnvironment() {
+        assertEquals(List.of("invalid value for setting 'kiln.volumes.mounts' in environment variable KILN_VOLUMES_MOUNTS:"
+                        + " a single value; boot mounts are a list, set in agent.yml or user data (expected a list of mounts"
+                        + " in agent.yml or user data)"),
+                SettingsCatalog.environmentProblems(Map.of("KILN_VOLUMES_MOUNTS", "x")));
+        assertEquals(List.of(), SettingsCatalog.environmentProblems(Map.of("KILN_VOLUMES_ATTACH_TIMEOUT", "5m",
+                "KILN_VOLUMES_SYSFS_ROOT", "/sys")));
+    }
 }

@@ -31,4 +31,19 @@ class UserDataTest {
                 () -> UserData.settings("kiln:\n  grpc: [unclosed\n"));
         assertTrue(e.getMessage().startsWith("EC2 user data is not valid YAML"), e.getMessage());
     }
+
+    @Test
+    void keepsBootMountsAsAListOfMaps() {
+        Map<String, Object> s = UserData.settings("""
+                kiln:
+                  volumes:
+                    mounts:
+                      - volume-id: vol-0123456789abcdef0
+                        mount-point: /data
+                        format: true
+                """).orElseThrow();
+        assertEquals(Map.of("kiln.volumes.mounts", java.util.List.of(Map.of("volume-id", "vol-0123456789abcdef0",
+                "mount-point", "/data", "format", true))), s);
+        assertEquals(java.util.List.of(), dev.kiln.agent.config.SettingsCatalog.problems("EC2 user data", s));
+    }
 }

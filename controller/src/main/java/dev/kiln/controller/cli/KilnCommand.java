@@ -27,6 +27,11 @@ import picocli.CommandLine.IVersionProvider;
                 SnapshotsCommand.class,
                 TerminateCommand.class,
                 ReapCommand.class,
+                VolumesCommand.class,
+                MountCommand.class,
+                UnmountCommand.class,
+                FreezeCommand.class,
+                ThawCommand.class,
                 CompletionCommand.class,
                 HelpCommand.class
         },

@@ -125,4 +125,26 @@ class KilnCliTest {
         assertEquals(ExitCodes.USAGE, r.code());
         assertTrue(r.err().contains("`kiln up` needs --local"), r.err());
     }
+
+    @Test
+    void helpListsTheVolumeCommands() {
+        Run r = kiln("help");
+        for (String command : new String[]{"volumes", "mount", "unmount", "freeze", "thaw"}) {
+            assertTrue(r.out().contains("  " + command + " "), command + " missing from:\n" + r.out());
+        }
+    }
+
+    @Test
+    void mountArgumentMistakesAreUsageErrorsBeforeAnyAgentIsAsked() {
+        Run overlay = kiln("mount", "--agent", "127.0.0.1:1", "--lower", "/a", "--upper", "/b", "vol-0123456789abcdef0", "/mnt/x");
+        assertEquals(ExitCodes.USAGE, overlay.code(), overlay.err());
+        assertEquals("kiln: an overlay takes only the mount point: kiln mount --lower DIR --upper DIR MOUNT_POINT\n", overlay.err());
+        Run half = kiln("mount", "--agent", "127.0.0.1:1", "--lower", "/a", "/mnt/x");
+        assertEquals("kiln: an overlay needs both --lower (the sources) and --upper (the outputs)\n", half.err());
+        Run one = kiln("mount", "--agent", "127.0.0.1:1", "/mnt/x");
+        assertEquals(ExitCodes.USAGE, one.code());
+        assertTrue(one.err().startsWith("kiln: give the volume and the mount point"), one.err());
+        Run both = kiln("mount", "--agent", "127.0.0.1:1", "--device", "/dev/sdf", "/dev/loop3", "/mnt/x");
+        assertEquals("kiln: --device is a hint for a volume id; /dev/loop3 is already a device\n", both.err());
+    }
 }

@@ -1,0 +1,28 @@
+package dev.kiln.agent.config;
+
+import io.micronaut.context.annotation.ConfigurationProperties;
+import io.micronaut.core.bind.annotation.Bindable;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * How the agent finds, mounts and freezes volumes ({@code kiln.volumes.*}). The boot-time mounts
+ * ({@code kiln.volumes.mounts}, a list) are read by {@link VolumeMountSettings}.
+ *
+ * @param sysfsRoot      where sysfs is mounted (tests point it at a fake tree)
+ * @param devRoot        where device nodes live
+ * @param attachTimeout  how long a mount waits for a volume that has not appeared yet
+ * @param unmountGrace   time between TERM and KILL for processes holding a mount
+ * @param freezeLease    how long a freeze lasts when the request does not say
+ * @param freezeMaxLease the longest freeze lease a request may ask for
+ */
+@ConfigurationProperties("kiln.volumes")
+public record VolumeSettings(
+        @Bindable(defaultValue = "/sys") Path sysfsRoot,
+        @Bindable(defaultValue = "/dev") Path devRoot,
+        @Bindable(defaultValue = "2m") Duration attachTimeout,
+        @Bindable(defaultValue = "10s") Duration unmountGrace,
+        @Bindable(defaultValue = "30s") Duration freezeLease,
+        @Bindable(defaultValue = "5m") Duration freezeMaxLease) {
+}

@@ -1,0 +1,70 @@
+package dev.kiln.agent.volume;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The mounts Kiln made, kept on disk ({@code <state-dir>/volumes/mounts}, one tab-separated line
+ * each, replaced atomically) so that an agent restart still knows which mounts are its own.
+ */
+public final class MountRegistry {
+
+    private final Path file;
+    private final Map<Path, KilnMount> mounts = new LinkedHashMap<>();
+
+    /** Loads the registry under the state directory (empty if there is none yet). */
+    public MountRegistry(Path stateDir) throws IOException {
+        this.file = stateDir.resolve("volumes").resolve("mounts");
+        if (Files.exists(file)) {
+            for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                String[] f = line.split("\t", -1);
+                if (f.length != 7 || f[0].isEmpty()) {
+                    continue;
+                }
+                KilnMount m = new KilnMount(Path.of(f[0]), f[1], f[2], f[3], f[4],
+                        f[5].isEmpty() ? null : Path.of(f[5]), f[6].isEmpty() ? null : Path.of(f[6]));
+                mounts.put(m.mountPoint(), m);
+            }
+        }
+    }
+
+    public synchronized Optional<KilnMount> get(Path mountPoint) {
+        return Optional.ofNullable(mounts.get(mountPoint));
+    }
+
+    public synchronized List<KilnMount> all() {
+        return new ArrayList<>(mounts.values());
+    }
+
+    public synchronized void put(KilnMount m) throws IOException {
+        mounts.put(m.mountPoint(), m);
+        save();
+    }
+
+    public synchronized void remove(Path mountPoint) throws IOException {
+        if (mounts.remove(mountPoint) != null) {
+            save();
+        }
+    }
+
+    private void save() throws IOException {
+        Files.createDirectories(file.getParent());
+        StringBuilder b = new StringBuilder();
+        for (KilnMount m : mounts.values()) {
+            b.append(String.join("\t", m.mountPoint().toString(), m.device(), m.deviceName(), m.volumeId(),
+                    m.filesystem(), m.lowerDir() == null ? "" : m.lowerDir().toString(),
+                    m.upperDir() == null ? "" : m.upperDir().toString())).append('\n');
+        }
+        Path tmp = file.resolveSibling("mounts.tmp");
+        Files.writeString(tmp, b.toString(), StandardCharsets.UTF_8);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+}

@@ -1,0 +1,193 @@
+package dev.kiln.agent.volume;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@link DiskTools} with util-linux, e2fsprogs and xfsprogs. Every tool runs with a fixed PATH
+ * and {@code LC_ALL=C} (its output is parsed), no stdin (nothing can answer a prompt), and a time
+ * limit. Nothing is ever forced: no {@code mkfs -F/-f}, no {@code umount -l/-f}.
+ */
+public final class OsDiskTools implements DiskTools {
+
+    private static final String PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    private static final Duration QUICK = Duration.ofMinutes(1);
+    /** Formatting, checking, growing and syncing scale with the volume; they get hours, not minutes. */
+    private static final Duration SLOW = Duration.ofHours(6);
+
+    @Override
+    public long size(Path device) throws IOException {
+        Result r = run(QUICK, "blockdev", "--getsize64", device.toString());
+        if (!r.ok()) {
+            throw new IOException("cannot read the size of " + device + ": " + r.describe());
+        }
+        try {
+            return Long.parseLong(r.stdout().strip());
+        } catch (NumberFormatException e) {
+            throw new IOException("blockdev printed '" + r.stdout().strip() + "' for the size of " + device);
+        }
+    }
+
+    @Override
+    public Result blkid(Path device) throws IOException {
+        return run(QUICK, "blkid", "-p", "-o", "export", device.toString());
+    }
+
+    @Override
+    public Result wipefsList(Path device) throws IOException {
+        return run(QUICK, "wipefs", "--no-act", "--parsable", "--noheadings", "--output", "OFFSET,TYPE,USAGE",
+                device.toString());
+    }
+
+    @Override
+    public byte[] read(Path device, long offset, int length) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocate(length);
+        try (FileChannel channel = FileChannel.open(device, StandardOpenOption.READ)) {
+            while (buffer.hasRemaining()) {
+                int n = channel.read(buffer, offset + buffer.position());
+                if (n < 0) {
+                    throw new IOException("short read: the device ended after " + (offset + buffer.position()) + " bytes");
+                }
+            }
+        }
+        return buffer.array();
+    }
+
+    @Override
+    public String blockDeviceNumber(Path path) throws IOException {
+        int mode = (Integer) Files.getAttribute(path, "unix:mode");
+        if ((mode & 0170000) != 0060000) {
+            throw new IOException(path + " is not a block device");
+        }
+        long rdev = (Long) Files.getAttribute(path, "unix:rdev");
+        return DeviceNumbers.major(rdev) + ":" + DeviceNumbers.minor(rdev);
+    }
+
+    @Override
+    public Result mkfs(Filesystem fs, Path device, String label, int uid, int gid) throws IOException {
+        return switch (fs) {
+            // -m 0: a data volume needs no blocks reserved for root. root_owner: the build user
+            // owns the new filesystem's root directory from the first moment.
+            case EXT4 -> run(SLOW, "mkfs.ext4", "-q", "-m", "0", "-L", label, "-E", "root_owner=" + uid + ":" + gid,
+                    device.toString());
+            case XFS -> run(SLOW, "mkfs.xfs", "-q", "-L", label, device.toString());
+        };
+    }
+
+    @Override
+    public Result fsck(Path device, boolean force) throws IOException {
+        return force ? run(SLOW, "fsck.ext4", "-a", "-f", device.toString()) : run(SLOW, "fsck.ext4", "-a", device.toString());
+    }
+
+    @Override
+    public long ext4Size(Path device) throws IOException {
+        Result r = run(QUICK, "dumpe2fs", "-h", device.toString());
+        if (!r.ok()) {
+            throw new IOException("cannot read the ext4 superblock of " + device + ": " + r.describe());
+        }
+        long blocks = -1;
+        long blockSize = -1;
+        for (String line : r.stdout().split("\n")) {
+            if (line.startsWith("Block count:")) {
+                blocks = Long.parseLong(line.substring("Block count:".length()).strip());
+            } else if (line.startsWith("Block size:")) {
+                blockSize = Long.parseLong(line.substring("Block size:".length()).strip());
+            }
+        }
+        if (blocks < 0 || blockSize < 0) {
+            throw new IOException("dumpe2fs -h " + device + " printed no block count and size");
+        }
+        return blocks * blockSize;
+    }
+
+    @Override
+    public Result mount(String source, Path target, String type, String options) throws IOException {
+        return run(Duration.ofMinutes(10), "mount", "-t", type, "-o", options, source, target.toString());
+    }
+
+    @Override
+    public Result umount(Path target) throws IOException {
+        return run(SLOW, "umount", target.toString());
+    }
+
+    @Override
+    public Result syncFilesystem(Path mountPoint) throws IOException {
+        return run(SLOW, "sync", "-f", mountPoint.toString());
+    }
+
+    @Override
+    public Result freeze(Path mountPoint) throws IOException {
+        return run(SLOW, "fsfreeze", "--freeze", mountPoint.toString());
+    }
+
+    @Override
+    public Result thaw(Path mountPoint) throws IOException {
+        return run(QUICK, "fsfreeze", "--unfreeze", mountPoint.toString());
+    }
+
+    @Override
+    public Result grow(Filesystem fs, Path device, Path mountPoint) throws IOException {
+        return switch (fs) {
+            case EXT4 -> run(SLOW, "resize2fs", device.toString());
+            case XFS -> run(SLOW, "xfs_growfs", mountPoint.toString());
+        };
+    }
+
+    @Override
+    public long filesystemSize(Path mountPoint) throws IOException {
+        return Files.getFileStore(mountPoint).getTotalSpace();
+    }
+
+    @Override
+    public void chown(Path path, int uid, int gid) throws IOException {
+        Files.setAttribute(path, "unix:uid", uid, LinkOption.NOFOLLOW_LINKS);
+        Files.setAttribute(path, "unix:gid", gid, LinkOption.NOFOLLOW_LINKS);
+    }
+
+    /** Runs a tool to completion (or until {@code limit}, when it is killed and reported as exit 124). */
+    static Result run(Duration limit, String... argv) throws IOException {
+        List<String> command = List.of(argv);
+        ProcessBuilder pb = new ProcessBuilder(new ArrayList<>(command))
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.environment().put("PATH", PATH);
+        pb.environment().put("LC_ALL", "C");
+        Process p = pb.start();
+        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()));
+        String out = drain(p.getInputStream());
+        try {
+            if (!p.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) {
+                p.destroyForcibly();
+                p.waitFor(10, TimeUnit.SECONDS);
+                return new Result(command, 124, out, "did not finish within " + limit);
+            }
+            return new Result(command, p.exitValue(), out, err.get(10, TimeUnit.SECONDS));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while running " + String.join(" ", command), e);
+        } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+            return new Result(command, p.exitValue(), out, "");
+        }
+    }
+
+    private static String drain(InputStream in) {
+        try (in) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+}

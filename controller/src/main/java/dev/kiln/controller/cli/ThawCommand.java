@@ -1,0 +1,43 @@
+package dev.kiln.controller.cli;
+
+import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.GrpcErrors;
+import dev.kiln.proto.agent.v1.ThawRequest;
+import dev.kiln.proto.agent.v1.ThawResponse;
+import io.grpc.StatusRuntimeException;
+import jakarta.inject.Inject;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code kiln thaw}: thaw a frozen volume now. */
+@Command(name = "thaw", mixinStandardHelpOptions = true,
+        description = "Thaw a frozen volume now. Not frozen: nothing to do (exit 0).")
+public class ThawCommand implements Runnable {
+
+    @Inject
+    Context context;
+
+    @Mixin
+    AgentMixin agent;
+
+    @Parameters(index = "0", paramLabel = "MOUNT_POINT", description = "The mount point.")
+    String mountPoint;
+
+    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s; env KILN_TIMEOUT).")
+    String timeout;
+
+    @Override
+    public void run() {
+        ThawResponse r;
+        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
+            try {
+                r = client.stub().thaw(ThawRequest.newBuilder().setMountPoint(mountPoint).build());
+            } catch (StatusRuntimeException e) {
+                throw GrpcErrors.translate(e, client.endpoint());
+            }
+        }
+        context.err().println(r.getWasFrozen() ? "kiln: thawed " + mountPoint : "kiln: " + mountPoint + " was not frozen; nothing to do");
+    }
+}

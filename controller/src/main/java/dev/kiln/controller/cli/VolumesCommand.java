@@ -1,0 +1,52 @@
+package dev.kiln.controller.cli;
+
+import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.GrpcErrors;
+import dev.kiln.proto.agent.v1.ListVolumesRequest;
+import dev.kiln.proto.agent.v1.ListVolumesResponse;
+import io.grpc.StatusRuntimeException;
+import jakarta.inject.Inject;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code kiln volumes}: the agent's block devices, their volume ids, filesystems, mounts and states. */
+@Command(name = "volumes", mixinStandardHelpOptions = true,
+        description = {"List the agent's block devices: EBS volume id, size, filesystem, mount point and state",
+                "(mounted, mounted-ro, frozen, or for an unmounted device its format decision: blank, has-data, unknown).",
+                "Boot-time mounts that failed are reported on stderr."})
+public class VolumesCommand implements Runnable {
+
+    @Inject
+    Context context;
+
+    @Mixin
+    AgentMixin agent;
+
+    @Mixin
+    OutputMixin output;
+
+    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s; env KILN_TIMEOUT).")
+    String timeout;
+
+    @Override
+    public void run() {
+        OutputFormat format = output.format(context.settings());
+        ListVolumesResponse list;
+        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
+            try {
+                list = client.stub().listVolumes(ListVolumesRequest.getDefaultInstance());
+            } catch (StatusRuntimeException e) {
+                throw GrpcErrors.translate(e, client.endpoint());
+            }
+        }
+        for (String problem : list.getBootMountErrorsList()) {
+            context.err().println("kiln: " + problem);
+        }
+        if (format == OutputFormat.json) {
+            VolumeTable.json(context.out(), list);
+            return;
+        }
+        VolumeTable.print(context.out(), format, list.getVolumesList());
+    }
+}
