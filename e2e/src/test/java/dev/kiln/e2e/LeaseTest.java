@@ -180,6 +180,46 @@ class LeaseTest {
     }
 
     @Test
+    void theDeadlineMidBuildOnAVolumeCancelsTheBuildAndUnmountsTheVolume() throws Exception {
+        dev.kiln.testkit.Prerequisites.requireRoot("loop devices and mounts");
+        Path sys = Files.createDirectories(dir.resolve("sys/block"));
+        try (dev.kiln.testkit.LoopDevice disk = dev.kiln.testkit.LoopDevice.create(dir, 64L << 20)) {
+            String name = disk.device().getFileName().toString();
+            Files.createSymbolicLink(sys.resolve(name), Path.of("/sys/class/block", name).toRealPath());
+            Path mp = dir.resolve("mnt/builds");
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+            Path file = settings("local", null, "ttl: 40s");
+            Files.writeString(file, Files.readString(file) + """
+                      volumes:
+                        sysfs-root: '%s'
+                        mounts:
+                          - device: %s
+                            mount-point: '%s'
+                            format: true
+                    """.formatted(dir.resolve("sys"), disk.device(), mp));
+            Instant started = Instant.now();
+            try (AgentProcess agent = AgentProcess.start(file, Map.of())) {
+                agent.awaitListening(Duration.ofSeconds(60));
+                assertTrue(mounted(mp), "the boot mount formatted the blank volume and mounted it");
+                String id = build(mp); // the build runs in the volume, as the build user (who owns its root)
+                endsWithin(agent, Duration.ofSeconds(60), started.plusSeconds(40), "deadline with a volume");
+                assertBuildStoppedWithCompleteLog(id);
+                assertTrue(!mounted(mp), "the volume was unmounted before power-off");
+                List<String> t = timeline("deadline with a volume");
+                assertTrue(t.stream().anyMatch(l -> l.contains("unmount volumes: unmounted " + mp)), t.toString());
+            } finally {
+                if (mounted(mp)) {
+                    new ProcessBuilder("umount", mp.toString()).start().waitFor();
+                }
+            }
+        }
+    }
+
+    static boolean mounted(Path mp) throws java.io.IOException {
+        return Files.readAllLines(Path.of("/proc/self/mountinfo")).stream().anyMatch(l -> l.split(" ")[4].equals(mp.toString()));
+    }
+
+    @Test
     void aCrashAndRestartKeepTheDeadlineAndTheBackstopIsArmedForIt() throws Exception {
         try (MetadataMock imds = MetadataMock.builder().instanceId("i-0crash000000000001").start()) {
             Path file = settings("ec2", imds.endpoint().toString(), "ttl: 2h");
