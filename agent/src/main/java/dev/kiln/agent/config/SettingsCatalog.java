@@ -44,7 +44,15 @@ public final class SettingsCatalog {
             new Setting("kiln.imds.timeout", "a duration such as 30s, 5m or PT30S", SettingsCatalog::duration),
             new Setting("kiln.builds.user", "an unprivileged user name", SettingsCatalog::nonEmpty),
             new Setting("kiln.builds.profiles-dir", "an absolute path", SettingsCatalog::absolutePath),
-            new Setting("kiln.builds.cancel-grace", "a duration such as 10s", SettingsCatalog::duration));
+            new Setting("kiln.builds.cancel-grace", "a duration such as 10s", SettingsCatalog::duration),
+            new Setting("kiln.ssh.enabled", "true or false", SettingsCatalog::bool),
+            new Setting("kiln.ssh.host", "a bind address such as 127.0.0.1 or 0.0.0.0", SettingsCatalog::nonEmpty),
+            new Setting("kiln.ssh.port", "a TCP port 0-65535", SettingsCatalog::port),
+            new Setting("kiln.ssh.host-key", "an absolute path", SettingsCatalog::absolutePath),
+            new Setting("kiln.ssh.outputs", "an absolute path", SettingsCatalog::absolutePath),
+            new Setting("kiln.ssh.sources", "an absolute path", SettingsCatalog::absolutePath),
+            new Setting("kiln.ssh.owner-keys", "an authorized_keys file path or its text", SettingsCatalog::keys),
+            new Setting("kiln.ssh.reader-keys", "an authorized_keys file path or its text", SettingsCatalog::keys));
 
     private SettingsCatalog() {
     }
@@ -240,6 +248,20 @@ public final class SettingsCatalog {
             }
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("'" + v + "' is not an http(s) URL");
+        }
+    }
+
+    private static void bool(String v) {
+        if (!v.trim().equalsIgnoreCase("true") && !v.trim().equalsIgnoreCase("false")) {
+            throw new IllegalArgumentException("'" + v + "' is not true or false");
+        }
+    }
+
+    private static void keys(String v) {
+        nonEmpty(v);
+        String t = v.strip();
+        if (!t.contains("\n") && !t.contains(" ") && !Path.of(t).isAbsolute()) {
+            throw new IllegalArgumentException("'" + v + "' is neither an absolute path nor authorized_keys text");
         }
     }
 
