@@ -242,9 +242,11 @@ final class ScpCommand extends SessionCommand {
             return;
         }
         // Refuse at once when nothing here could be written.
-        ServedTree.Resolved r = ((TreeFileSystemProvider) fs.provider()).resolve(target, true);
-        if (!r.writable()) {
-            fatal("scp: " + shown + ": Permission denied");
+        try {
+            ((TreeFileSystemProvider) fs.provider()).changing(target, true);
+        } catch (IOException e) {
+            fatal("scp: " + shown + ": " + (e instanceof AccessDeniedException ? "Permission denied"
+                    : e instanceof NoSuchFileException ? "No such file or directory" : "cannot write here"));
             return;
         }
         ack();

@@ -125,7 +125,7 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
     }
 
     /** Resolves a path that is about to change: it must be in a writable area. */
-    private ServedTree.Resolved changing(Path p, boolean follow) throws IOException {
+    ServedTree.Resolved changing(Path p, boolean follow) throws IOException {
         ServedTree.Resolved r;
         try {
             r = resolve(p, follow);
