@@ -48,7 +48,7 @@ public final class RsyncPolicy {
             "debug", "log-format", "from0", "no-W", "no-whole-file", "whole-file", "prune-empty-dirs",
             "no-r", "no-relative", "relative", "dirs", "no-inc-recursive", "no-i-r", "stop-after", "stop-at",
             "open-noatime", "trust-sender", "usermap", "groupmap", "chown", "atimes", "crtimes", "no-dirs",
-            "fsync", "stats", "human-readable", "8-bit-output", "itemize-changes", "out-format");
+            "fsync", "stats", "list-only", "human-readable", "8-bit-output", "itemize-changes", "out-format");
 
     private RsyncPolicy() {
     }

@@ -19,6 +19,9 @@ import picocli.CommandLine.IVersionProvider;
                 LogsCommand.class,
                 BuildsCommand.class,
                 CancelCommand.class,
+                SshConfigCommand.class,
+                PullCommand.class,
+                PushCommand.class,
                 CompletionCommand.class,
                 HelpCommand.class
         },
