@@ -99,4 +99,28 @@ class ServePolicyTest {
         assertTrue(new AuthorizedKeys("kiln.ssh.owner-keys", "/nonexistent/keys").load().problem().get().contains("cannot read"));
         assertTrue(new AuthorizedKeys("kiln.ssh.owner-keys", null).load().keys().isEmpty());
     }
+
+    @Test
+    void servingSettingsAreCheckedAndNameTheKey() throws Exception {
+        var problems = dev.kiln.agent.config.SettingsCatalog.problems("agent.yml", java.util.Map.of(
+                "kiln.ssh.enabled", "yes", "kiln.ssh.port", "70000", "kiln.ssh.outputs", "relative/dir",
+                "kiln.ssh.owner-keys", "keys.txt", "kiln.ssh.reader-keys", "ssh-ed25519 AAAA x", "kiln.ssh.prot", "22"));
+        String all = String.join("\n", problems);
+        assertEquals(5, problems.size(), all);
+        for (String key : List.of("kiln.ssh.enabled", "kiln.ssh.port", "kiln.ssh.outputs", "kiln.ssh.owner-keys")) {
+            assertTrue(all.contains("'" + key + "'"), key + ": " + all);
+        }
+        assertTrue(all.contains("did you mean 'kiln.ssh.port'"), all);
+
+        var serving = new Serving(new dev.kiln.agent.config.SshSettings(true, null, 0, null, null, null, null, null),
+                new dev.kiln.agent.config.AgentSettings(dev.kiln.agent.config.AgentMode.LOCAL, tmp, ""),
+                new dev.kiln.agent.config.BuildSettings(null, null, java.time.Duration.ofSeconds(1)));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, serving::start);
+        assertTrue(e.getMessage().contains("kiln.ssh.outputs is not set"), e.getMessage());
+        var disabled = new Serving(new dev.kiln.agent.config.SshSettings(false, null, null, null, null, null, null, null),
+                new dev.kiln.agent.config.AgentSettings(dev.kiln.agent.config.AgentMode.LOCAL, tmp, ""),
+                new dev.kiln.agent.config.BuildSettings(null, null, java.time.Duration.ofSeconds(1)));
+        disabled.start();
+        assertTrue(disabled.server().isEmpty(), "not serving unless enabled");
+    }
 }

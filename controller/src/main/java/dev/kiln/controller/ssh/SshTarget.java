@@ -35,6 +35,13 @@ import java.util.Locale;
 public record SshTarget(String alias, String host, int port, String user, Path identity, Path knownHosts) {
 
     /**
+     * The client's cipher preference. SSH picks the first of the client's list that the server
+     * supports, and OpenSSH's client puts chacha20-poly1305 first; AES-GCM is about twice as fast
+     * with kiln-agent's server (docs/benchmarks.md), so Kiln's client settings ask for it first.
+     */
+    public static final String CIPHERS = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com";
+
+    /**
      * The target an agent's Status describes, after writing its host key to {@code knownHosts}.
      *
      * @throws KilnException when the agent does not serve over SSH, or its key and fingerprint disagree
@@ -130,6 +137,7 @@ public record SshTarget(String alias, String host, int port, String user, Path i
                 + "  User " + user + "\n"
                 + "  IdentityFile " + quote(identity.toString()) + "\n"
                 + "  IdentitiesOnly yes\n"
+                + "  Ciphers " + CIPHERS + "\n"
                 + "  UserKnownHostsFile " + quote(knownHosts.toString()) + "\n"
                 + "  StrictHostKeyChecking yes\n";
     }
@@ -137,7 +145,7 @@ public record SshTarget(String alias, String host, int port, String user, Path i
     /** ssh's options (without the destination) for this server: strict host key checking, batch mode. */
     public List<String> sshOptions() {
         return List.of("-p", Integer.toString(port), "-i", identity.toString(), "-o", "IdentitiesOnly=yes",
-                "-o", "UserKnownHostsFile=" + knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
+                "-o", "Ciphers=" + CIPHERS, "-o", "UserKnownHostsFile=" + knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
                 "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15",
                 "-o", "ServerAliveInterval=15", "-o", "LogLevel=ERROR");
     }
