@@ -132,9 +132,9 @@ class MutualTlsTest {
     void unimplementedRpcsSayWhichFeatureIsMissing() throws Exception {
         try (AgentClient client = new AgentClient(endpoint, fleet.client("controller-4"), Duration.ofSeconds(10))) {
             io.grpc.StatusRuntimeException e = assertThrows(io.grpc.StatusRuntimeException.class,
-                    () -> client.stub().listBuilds(dev.kiln.proto.agent.v1.ListBuildsRequest.getDefaultInstance()));
+                    () -> client.stub().listVolumes(dev.kiln.proto.agent.v1.ListVolumesRequest.getDefaultInstance()));
             assertEquals(io.grpc.Status.Code.UNIMPLEMENTED, e.getStatus().getCode());
-            assertTrue(e.getStatus().getDescription().contains("ListBuilds"), e.getStatus().getDescription());
+            assertTrue(e.getStatus().getDescription().contains("ListVolumes"), e.getStatus().getDescription());
         }
     }
 }

@@ -60,6 +60,8 @@ public class StatusCommand implements Runnable {
                 .row("state", status.getState().name().replace("AGENT_STATE_", "").toLowerCase(Locale.ROOT))
                 .row("started", started.toString())
                 .row("uptime", Durations.format(Duration.ofSeconds(status.getUptime().getSeconds())))
+                .row("ssh", status.getSshPort() == 0 ? "not serving"
+                        : endpoint.host() + ":" + status.getSshPort() + " " + status.getSshHostKeyFingerprint())
                 .print(context.out());
     }
 }
