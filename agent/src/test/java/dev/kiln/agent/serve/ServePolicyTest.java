@@ -123,4 +123,22 @@ class ServePolicyTest {
         disabled.start();
         assertTrue(disabled.server().isEmpty(), "not serving unless enabled");
     }
+
+    @Test
+    void keysCanComeInlineInUserData() {
+        String userData = """
+                kiln:
+                  ssh:
+                    enabled: true
+                    outputs: /srv/work
+                    owner-keys: |
+                      ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@laptop
+                      ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl other
+                """;
+        var settings = dev.kiln.agent.instance.UserData.settings(userData).orElseThrow();
+        assertEquals(List.of(), dev.kiln.agent.config.SettingsCatalog.problems("EC2 user data", settings));
+        String keys = String.valueOf(settings.get("kiln.ssh.owner-keys"));
+        assertFalse(AuthorizedKeys.isPath(keys));
+        assertEquals(2, new AuthorizedKeys("kiln.ssh.owner-keys", keys).load().keys().size());
+    }
 }

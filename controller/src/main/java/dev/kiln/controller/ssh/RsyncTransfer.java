@@ -34,7 +34,7 @@ import java.util.regex.Pattern;
 public final class RsyncTransfer {
 
     /** rsync's --info=progress2 line: bytes, percent, rate, time left. */
-    private static final Pattern PROGRESS = Pattern.compile("^\\s*([\\d,]+)\\s+(\\d+)%\\s+(\\S+/s)\\s+(\\d+:\\d\\d:\\d\\d)");
+    private static final Pattern PROGRESS = Pattern.compile("^\\s*([\\d.,]+[KMGT]?)\\s+(\\d+)%\\s+(\\S+/s)\\s+(\\d+:\\d\\d:\\d\\d)");
     private static final Pattern LIST = Pattern.compile("^(\\S)\\S{9}\\s+([\\d,]+)\\s+\\S+\\s+\\S+\\s+(.*)$");
 
     /** What a transfer did. */
@@ -128,7 +128,9 @@ public final class RsyncTransfer {
             throw new KilnException(ExitCodes.FAILURE, "interrupted");
         }
         if (drawn) {
-            err.println();
+            // rsync's overall percentage counts files that were already up to date as never
+            // transferred, so it can end below 100%: close the bar on success.
+            err.println(code == 0 ? "\r[" + "#".repeat(30) + "] 100%  done" + " ".repeat(40) : "");
         }
         String rsyncErr = errBytes.toString(StandardCharsets.UTF_8).strip();
         if (code != 0) {
@@ -153,7 +155,7 @@ public final class RsyncTransfer {
                 int width = 30;
                 int filled = width * pct / 100;
                 err.print("\r[" + "#".repeat(filled) + ".".repeat(width - filled) + "] " + String.format(Locale.ROOT, "%3d%%", pct)
-                        + "  " + m.group(1) + " bytes  " + m.group(3) + "  ETA " + m.group(4) + "   ");
+                        + "  " + m.group(1) + "  " + m.group(3) + "  ETA " + m.group(4) + "   ");
                 err.flush();
                 return true;
             }
