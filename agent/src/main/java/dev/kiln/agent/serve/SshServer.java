@@ -109,6 +109,11 @@ public final class SshServer {
         CoreModuleProperties.AUTH_TIMEOUT.set(s, java.time.Duration.ofSeconds(30));
         CoreModuleProperties.MAX_AUTH_REQUESTS.set(s, 6);
         CoreModuleProperties.SERVER_IDENTIFICATION.set(s, "KilnAgent");
+        // An sshfs mount may sit idle for hours: never drop a session for idleness. A heartbeat
+        // every minute keeps NAT mappings alive, and TCP keepalives find clients that vanished.
+        CoreModuleProperties.IDLE_TIMEOUT.set(s, java.time.Duration.ZERO);
+        CoreModuleProperties.HEARTBEAT_INTERVAL.set(s, java.time.Duration.ofSeconds(60));
+        CoreModuleProperties.SOCKET_KEEPALIVE.set(s, true);
         return s;
     }
 

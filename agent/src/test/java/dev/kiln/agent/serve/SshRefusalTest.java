@@ -198,4 +198,30 @@ class SshRefusalTest {
         assertTrue(ln.err().toLowerCase().contains("permission denied"), ln.toString());
         assertFalse(Files.exists(f.sources.resolve("pw"), java.nio.file.LinkOption.NOFOLLOW_LINKS));
     }
+
+    @Test
+    void offersOnlyModernAlgorithms() throws Exception {
+        for (String[] weak : new String[][]{{"-c", "aes128-cbc"}, {"-c", "aes128-ctr"}, {"-o", "KexAlgorithms=diffie-hellman-group14-sha1"},
+                {"-o", "KexAlgorithms=ecdh-sha2-nistp256"}, {"-o", "HostKeyAlgorithms=ssh-rsa"}, {"-o", "MACs=hmac-sha1", "-c", "aes128-ctr"}}) {
+            List<String> opts = new ArrayList<>(f.sshOptions(f.ownerKey));
+            opts.set(opts.indexOf("LogLevel=ERROR"), "LogLevel=INFO"); // ssh says "no matching ..." at INFO
+            opts.addAll(List.of(weak));
+            SshFixture.Run r = sshWith(opts, "owner", "sha256sum", "/outputs/file.txt");
+            assertEquals(255, r.code(), String.join(" ", weak) + ": " + r);
+            assertTrue(r.err().contains("no matching"), String.join(" ", weak) + ": " + r);
+        }
+        for (String cipher : List.of("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com")) {
+            List<String> opts = new ArrayList<>(f.sshOptions(f.ownerKey));
+            opts.addAll(List.of("-c", cipher));
+            SshFixture.Run r = sshWith(opts, "owner", "sha256sum", "/outputs/file.txt");
+            assertEquals(0, r.code(), cipher + ": " + r);
+        }
+        // An RSA user key signs with SHA-2 only: refusing ssh-rsa (SHA-1) signatures still lets it in.
+        List<String> sha2 = new ArrayList<>(f.sshOptions(f.readerKey));
+        sha2.addAll(List.of("-o", "PubkeyAcceptedAlgorithms=rsa-sha2-512,rsa-sha2-256"));
+        assertEquals(0, sshWith(sha2, "reader", "sha256sum", "/outputs/file.txt").code());
+        List<String> sha1 = new ArrayList<>(f.sshOptions(f.readerKey));
+        sha1.addAll(List.of("-o", "PubkeyAcceptedAlgorithms=ssh-rsa"));
+        assertEquals(255, sshWith(sha1, "reader", "sha256sum", "/outputs/file.txt").code());
+    }
 }
