@@ -141,6 +141,17 @@ public final class AgentLauncher {
             return EXIT_CONFIG;
         }
         try {
+            context.getBean(dev.kiln.agent.serve.Serving.class).start();
+        } catch (IllegalArgumentException e) {
+            err.println("kiln-agent: configuration error: " + e.getMessage());
+            context.close();
+            return EXIT_CONFIG;
+        } catch (IOException | RuntimeException e) {
+            err.println("kiln-agent: cannot start the SSH server: " + describe(e));
+            context.close();
+            return EXIT_UNAVAILABLE;
+        }
+        try {
             EmbeddedServer server = context.getBean(EmbeddedServer.class);
             server.start();
             AgentInfo info = context.getBean(AgentInfo.class);

@@ -70,10 +70,19 @@ class QuickstartTest {
             }
         }
         assertTrue(first.out().contains("[ tup ]"), "tup's own output is streamed to stdout");
+        // It ends by pulling the Opus profile over the agent's SSH server, and shows how by hand.
+        Path pulled = home.resolve("demo/pulled/vibes-opus");
+        try (Stream<Path> files = Files.walk(pulled)) {
+            assertEquals(14, files.filter(f -> f.toString().endsWith(".opus")).count(), "pulled Opus tracks");
+        }
+        assertTrue(first.err().contains("pulled 14 Opus tracks into " + pulled), first.err());
+        assertTrue(first.err().contains("rsync -a -e 'ssh -F "), first.err());
+        assertTrue(Files.readString(home.resolve(".config/kiln/ssh_config")).contains("Host kiln-local"));
 
         Result again = run(ROOT.resolve("bin/quickstart").toString());
         assertEquals(0, again.code(), again.err());
         assertTrue(again.err().contains("using the collection already in " + demo), again.err());
         assertTrue(again.out().contains("No commands to execute."), again.out());
+        assertTrue(again.err().contains("pulled 0 changed file(s)"), "the second pull transfers nothing: " + again.err());
     }
 }

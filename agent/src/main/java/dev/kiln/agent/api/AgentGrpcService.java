@@ -76,10 +76,12 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
 
     private final LeaseKeeper lease;
     private final ActiveStreams activeStreams;
+    private final dev.kiln.agent.serve.Serving serving;
 
     public AgentGrpcService(AgentInfo info, BuildManager builds, VolumeService volumes, AgentSettings settings,
-                            LeaseKeeper lease, ActiveStreams activeStreams) {
+                            LeaseKeeper lease, ActiveStreams activeStreams, dev.kiln.agent.serve.Serving serving) {
         this.info = info;
+        this.serving = serving;
         this.builds = builds;
         this.volumes = volumes;
         this.agentLog = AgentLogFile.of(settings.stateDir());
@@ -96,7 +98,11 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
 
     @Override
     public void status(StatusRequest request, StreamObserver<StatusResponse> response) {
-        response.onNext(StatusResponse.newBuilder()
+        StatusResponse.Builder status = StatusResponse.newBuilder();
+        serving.server().ifPresent(ssh -> status.setSshPort(ssh.port())
+                .setSshHostKeyFingerprint(ssh.hostKey().fingerprint())
+                .setSshHostPublicKey(ssh.hostKey().publicKeyLine()));
+        response.onNext(status
                 .setAgentVersion(info.agentVersion())
                 .setMode(info.identity().mode() == AgentMode.EC2 ? Mode.MODE_EC2 : Mode.MODE_LOCAL)
                 .setInstanceId(info.identity().instanceId())

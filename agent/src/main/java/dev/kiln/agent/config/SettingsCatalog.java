@@ -64,7 +64,15 @@ public final class SettingsCatalog {
             new Setting("kiln.volumes.freeze-max-lease", "a duration such as 5m", SettingsCatalog::positiveDuration),
             new Setting(VolumeMountSettings.KEY, "a list of mounts in agent.yml or user data", v -> {
                 throw new IllegalArgumentException("a single value; boot mounts are a list, set in agent.yml or user data");
-            }));
+            }),
+            new Setting("kiln.ssh.enabled", "true or false", SettingsCatalog::bool),
+            new Setting("kiln.ssh.host", "a bind address such as 127.0.0.1 or 0.0.0.0", SettingsCatalog::nonEmpty),
+            new Setting("kiln.ssh.port", "a TCP port 0-65535", SettingsCatalog::port),
+            new Setting("kiln.ssh.host-key", "an absolute path", SettingsCatalog::absolutePath),
+            new Setting("kiln.ssh.outputs", "an absolute path", SettingsCatalog::absolutePath),
+            new Setting("kiln.ssh.sources", "an absolute path", SettingsCatalog::absolutePath),
+            new Setting("kiln.ssh.owner-keys", "an authorized_keys file path or its text", SettingsCatalog::keys),
+            new Setting("kiln.ssh.reader-keys", "an authorized_keys file path or its text", SettingsCatalog::keys));
 
     /** Flattened keys of one boot mount's field, e.g. kiln.volumes.mounts[2].mount-point. */
     private static final Pattern INDEXED_MOUNT = Pattern.compile(Pattern.quote(VolumeMountSettings.KEY)
@@ -277,6 +285,20 @@ public final class SettingsCatalog {
         }
     }
 
+    private static void bool(String v) {
+        if (!v.trim().equalsIgnoreCase("true") && !v.trim().equalsIgnoreCase("false")) {
+            throw new IllegalArgumentException("'" + v + "' is not true or false");
+        }
+    }
+
+    private static void keys(String v) {
+        nonEmpty(v);
+        String t = v.strip();
+        if (!t.contains("\n") && !t.contains(" ") && !Path.of(t).isAbsolute()) {
+            throw new IllegalArgumentException("'" + v + "' is neither an absolute path nor authorized_keys text");
+        }
+    }
+
     private static void duration(String v) {
         parseDuration(v);
     }
@@ -284,12 +306,6 @@ public final class SettingsCatalog {
     private static void positiveDuration(String v) {
         if (parseDuration(v).isNegative() || parseDuration(v).isZero()) {
             throw new IllegalArgumentException("'" + v + "' is not a positive duration");
-        }
-    }
-
-    private static void bool(String v) {
-        if (!v.equals("true") && !v.equals("false")) {
-            throw new IllegalArgumentException("'" + v + "' is not true or false");
         }
     }
 

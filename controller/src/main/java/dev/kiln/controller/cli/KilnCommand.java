@@ -32,6 +32,9 @@ import picocli.CommandLine.IVersionProvider;
                 UnmountCommand.class,
                 FreezeCommand.class,
                 ThawCommand.class,
+                SshConfigCommand.class,
+                PullCommand.class,
+                PushCommand.class,
                 CompletionCommand.class,
                 HelpCommand.class
         },

@@ -74,6 +74,8 @@ public class StatusCommand implements Runnable {
                 .row("build", status.hasCurrentBuild() && !status.getCurrentBuild().getId().isEmpty()
                         ? status.getCurrentBuild().getId() + " " + status.getCurrentBuild().getProgress().getDone() + "/"
                         + status.getCurrentBuild().getProgress().getTotal() : "")
+                .row("ssh", status.getSshPort() == 0 ? "not serving"
+                        : endpoint.host() + ":" + status.getSshPort() + " " + status.getSshHostKeyFingerprint())
                 .print(context.out());
     }
 }

@@ -36,6 +36,18 @@ public class UpCommand implements Runnable {
     @Option(names = "--idle-timeout", paramLabel = "DURATION", description = "End the agent after this long with nothing to do.")
     String idleTimeout;
 
+    @Option(names = "--serve", paramLabel = "DIR",
+            description = "Serve DIR read-only as /outputs over the agent's SSH server (default: an empty directory of the agent's).")
+    java.nio.file.Path serve;
+
+    @Option(names = "--sources", paramLabel = "DIR",
+            description = "The directory the owner may upload into as /sources (default: the agent's own sources directory).")
+    java.nio.file.Path sources;
+
+    @Option(names = "--ssh-port", paramLabel = "PORT", defaultValue = "2222",
+            description = "Loopback port of the agent's SSH server (default: ${DEFAULT-VALUE}, or a free one when taken; 0: a free one).")
+    int sshPort;
+
     @Option(names = "--wait", paramLabel = "DURATION", defaultValue = "60s",
             description = "How long to wait for the agent to answer (default: ${DEFAULT-VALUE}).")
     String wait;
@@ -62,7 +74,8 @@ public class UpCommand implements Runnable {
             lease.put("idle-timeout", Durations.parse(idleTimeout).getSeconds() + "s");
         }
         LocalAgent.Running running = agent.up(init.loadCa(), ClientTls.of(context.paths()),
-                AgentJar.locate(context.env()), port, Durations.parse(wait), lease, m -> context.err().println("kiln: " + m));
+                AgentJar.locate(context.env()), port,
+                new LocalAgent.Serve(serve, sources, sshPort), Durations.parse(wait), lease, m -> context.err().println("kiln: " + m));
         new Table("AGENT", "PID", "LOG").row(running.endpoint().toString(), Long.toString(running.pid()),
                 agent.logFile().toString()).print(context.out());
         context.err().println("kiln: local agent is up; try `kiln status`");

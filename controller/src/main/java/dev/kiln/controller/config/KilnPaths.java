@@ -55,6 +55,14 @@ public record KilnPaths(Path configDir, Path stateDir) {
         return configDir.resolve("id_ed25519.pub");
     }
 
+    /**
+     * The known_hosts file Kiln manages: the agents' SSH host keys, written from their gRPC Status
+     * by {@code kiln ssh-config}, {@code kiln pull} and {@code kiln push}.
+     */
+    public Path knownHosts() {
+        return configDir.resolve("known_hosts");
+    }
+
     /** The local agent's directory (pid file, log, settings, TLS material, agent state). */
     public Path localAgentDir() {
         return stateDir.resolve("local-agent");

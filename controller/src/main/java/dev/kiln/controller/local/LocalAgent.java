@@ -37,6 +37,21 @@ public final class LocalAgent {
     public record Running(long pid, AgentEndpoint endpoint) {
     }
 
+    /**
+     * What the local agent serves over its embedded SSH server.
+     *
+     * @param outputs the directory served read-only as /outputs (null: an empty directory of the agent's)
+     * @param sources the directory the owner may upload into as /sources (null: the agent's own)
+     * @param sshPort the SSH port; {@link #DEFAULT_SSH_PORT} falls back to a free port when taken, 0 picks a free one
+     */
+    public record Serve(Path outputs, Path sources, int sshPort) {
+        public static final int DEFAULT_SSH_PORT = 2222;
+
+        public static Serve defaults() {
+            return new Serve(null, null, DEFAULT_SSH_PORT);
+        }
+    }
+
     private static final String DIR_MARK = "-Dkiln-local-agent-dir=";
 
     private final KilnPaths paths;
@@ -95,11 +110,24 @@ public final class LocalAgent {
      * @param wait     how long to wait for the agent to answer
      * @param narrate  progress messages for the user
      */
-    public Running up(FleetCa ca, ClientTls tls, Path agentJar, int port, Duration wait, Map<String, String> lease,
-                      Consumer<String> narrate) {
+    public Running up(FleetCa ca, ClientTls tls, Path agentJar, int port, Duration wait, Consumer<String> narrate) {
+        return up(ca, tls, agentJar, port, Serve.defaults(), wait, Map.of(), narrate);
+    }
+
+    /**
+     * {@link #up(FleetCa, ClientTls, Path, int, Duration, Consumer)} with what to serve over SSH and the lease
+     * settings ({@code kiln.lease.*} keys without the prefix, e.g. ttl). The
+     * agent serves {@code serve.outputs()} read-only and {@code serve.sources()} to the owner; the
+     * controller's SSH key ({@code id_ed25519.pub}) is authorized both as {@code owner} and as
+     * {@code reader}.
+     */
+    public Running up(FleetCa ca, ClientTls tls, Path agentJar, int port, Serve serve, Duration wait,
+                      Map<String, String> lease, Consumer<String> narrate) {
         Optional<Running> already = running();
         if (already.isPresent()) {
-            narrate.accept("local agent already running (pid " + already.get().pid() + ") on " + already.get().endpoint());
+            narrate.accept("local agent already running (pid " + already.get().pid() + ") on " + already.get().endpoint()
+                    + (serve.outputs() != null || serve.sources() != null
+                    ? "; it keeps serving what it was started with (`kiln down --local` first to change --serve/--sources)" : ""));
             return already.get();
         }
         if (!Files.isRegularFile(agentJar)) {
@@ -117,7 +145,17 @@ public final class LocalAgent {
             Pem.writePublic(dir.resolve("agent.crt"), cert.certificatePem());
             Pem.writePrivate(dir.resolve("agent.key"), cert.privateKeyPem());
             Pem.writePublic(dir.resolve("fleet-ca.crt"), Pem.encode(ca.certificate()));
-            StringBuilder yml = new StringBuilder(settings(chosen));
+            Path outputs = serve.outputs() != null ? serve.outputs().toAbsolutePath() : Files.createDirectories(dir.resolve("outputs"));
+            if (!Files.isDirectory(outputs)) {
+                throw new KilnException(ExitCodes.USAGE, "--serve " + outputs + " is not a directory");
+            }
+            Path sources = serve.sources() != null ? serve.sources().toAbsolutePath() : dir.resolve("sources");
+            int sshPort = serve.sshPort();
+            if (sshPort == Serve.DEFAULT_SSH_PORT && !portFree(sshPort)) {
+                sshPort = freeLoopbackPort();
+                narrate.accept("port " + Serve.DEFAULT_SSH_PORT + " is taken; the agent's SSH server uses " + sshPort);
+            }
+            StringBuilder yml = new StringBuilder(settings(chosen)).append(sshSettings(outputs, sources, sshPort));
             if (!lease.isEmpty()) {
                 yml.append("  lease:\n");
                 lease.forEach((k, v) -> yml.append("    ").append(k).append(": ").append(v).append('\n'));
@@ -241,6 +279,28 @@ public final class LocalAgent {
                     ca: %s
                 """.formatted(quote(dir.resolve("state")), port, quote(dir.resolve("agent.crt")),
                 quote(dir.resolve("agent.key")), quote(dir.resolve("fleet-ca.crt")));
+    }
+
+    private String sshSettings(Path outputs, Path sources, int sshPort) {
+        return """
+                  ssh:
+                    enabled: true
+                    host: 127.0.0.1
+                    port: %d
+                    outputs: %s
+                    sources: %s
+                    owner-keys: %s
+                    reader-keys: %s
+                """.formatted(sshPort, quote(outputs), quote(sources), quote(paths.sshPublicKey()), quote(paths.sshPublicKey()));
+    }
+
+    private static boolean portFree(int port) {
+        try (ServerSocket s = new ServerSocket()) {
+            s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** A YAML single-quoted scalar: safe for any path. */

@@ -1,0 +1,109 @@
+package dev.kiln.agent.serve;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Runs the real {@code rsync --server} that {@link RsyncPolicy} allowed, inside the {@link Sandbox},
+ * with the user's areas mounted: read-only for a sender, and only {@code /sources} writable for
+ * the owner's uploads. Bytes are pumped between the SSH channel and the process.
+ */
+final class RsyncCommand extends SessionCommand {
+
+    private final RsyncPolicy.Decision decision;
+    private final ServedTree tree;
+    private final Sandbox sandbox;
+    private volatile Process process;
+
+    RsyncCommand(RsyncPolicy.Decision decision, ServedTree tree, Sandbox sandbox) {
+        this.decision = decision;
+        this.tree = tree;
+        this.sandbox = sandbox;
+    }
+
+    @Override
+    protected int run() throws IOException {
+        List<Sandbox.Mount> mounts = new ArrayList<>();
+        for (Area a : tree.areas()) {
+            mounts.add(new Sandbox.Mount(a.base(), "/" + a.name(), a.writable() && !decision.sender()));
+        }
+        LOG.info("ssh: {} runs {}", user(), String.join(" ", decision.argv()));
+        Process p = sandbox.start(decision.argv(), mounts);
+        process = p;
+        Thread toProcess = pump(in, p.getOutputStream(), true, "stdin");
+        Thread fromErr = pump(p.getErrorStream(), err, false, "stderr");
+        try {
+            p.getInputStream().transferTo(new Flushing(out));
+            fromErr.join(10_000);
+            int code = p.waitFor();
+            toProcess.interrupt();
+            return code;
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+            return 130;
+        } catch (IOException e) {
+            p.destroyForcibly();
+            throw e;
+        }
+    }
+
+    private static Thread pump(InputStream from, OutputStream to, boolean closeAtEnd, String name) {
+        Thread t = new Thread(() -> {
+            try {
+                byte[] buf = new byte[65536];
+                int n;
+                while ((n = from.read(buf)) >= 0) {
+                    to.write(buf, 0, n);
+                    to.flush();
+                }
+            } catch (IOException ignored) {
+                // one side closed
+            } finally {
+                if (closeAtEnd) {
+                    try {
+                        to.close();
+                    } catch (IOException ignored) {
+                        // already closed
+                    }
+                }
+            }
+        }, "kiln-rsync-" + name);
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
+    @Override
+    public void destroy(org.apache.sshd.server.channel.ChannelSession channel) throws Exception {
+        Process p = process;
+        if (p != null) {
+            p.destroyForcibly();
+        }
+        super.destroy(channel);
+    }
+
+    /** Flushes after every write, so rsync's protocol messages reach the client at once. */
+    private static final class Flushing extends OutputStream {
+        private final OutputStream out;
+
+        Flushing(OutputStream out) {
+            this.out = out;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            out.write(b);
+            out.flush();
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            out.write(b, off, len);
+            out.flush();
+        }
+    }
+}

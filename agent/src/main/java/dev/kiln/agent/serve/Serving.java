@@ -1,0 +1,119 @@
+package dev.kiln.agent.serve;
+
+import dev.kiln.agent.build.BuildUser;
+import dev.kiln.agent.config.AgentMode;
+import dev.kiln.agent.config.AgentSettings;
+import dev.kiln.agent.config.BuildSettings;
+import dev.kiln.agent.config.SshSettings;
+import jakarta.annotation.PreDestroy;
+import jakarta.inject.Singleton;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.function.Supplier;
+
+/**
+ * The agent's serving feature: builds the {@link SshServer} from {@code kiln.ssh.*} and runs it
+ * for the agent's lifetime when {@code kiln.ssh.enabled} is true. The launcher starts it; the
+ * gRPC Status reports its port and host key.
+ */
+@Singleton
+public class Serving {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Serving.class);
+
+    /** The default port in local mode; on an instance it is 22 (the AMI moves the system sshd). */
+    public static final int LOCAL_PORT = 2222;
+
+    private final SshSettings ssh;
+    private final AgentSettings agent;
+    private final BuildSettings builds;
+    private SshServer server;
+
+    public Serving(SshSettings ssh, AgentSettings agent, BuildSettings builds) {
+        this.ssh = ssh;
+        this.agent = agent;
+        this.builds = builds;
+    }
+
+    /** The configuration {@code kiln.ssh.*} stands for. */
+    ServeConfig config() {
+        if (ssh.outputs() == null || ssh.outputs().isBlank()) {
+            throw new IllegalArgumentException("kiln.ssh.enabled is true but kiln.ssh.outputs is not set "
+                    + "(the directory to serve read-only)");
+        }
+        Path outputs = Path.of(ssh.outputs());
+        if (!Files.isDirectory(outputs)) {
+            throw new IllegalArgumentException("kiln.ssh.outputs: " + outputs + " is not a directory");
+        }
+        boolean ec2 = agent.mode() == AgentMode.EC2;
+        String host = ssh.host() != null ? ssh.host() : ec2 ? "0.0.0.0" : "127.0.0.1";
+        int port = ssh.port() != null ? ssh.port() : ec2 ? 22 : LOCAL_PORT;
+        Path dir = agent.stateDir().resolve("ssh");
+        Path hostKey = ssh.hostKey() != null ? Path.of(ssh.hostKey()) : dir.resolve("ssh_host_ed25519_key");
+        Supplier<BuildUser> runAs = () -> BuildUser.resolve(builds.user());
+        Path sources = ssh.sources() == null ? null : Path.of(ssh.sources());
+        TreeFileSystemProvider.Ownership ownership = BuildUser.agentIsRoot()
+                ? p -> {
+                    BuildUser u = runAs.get();
+                    Files.setAttribute(p, "unix:uid", u.uid(), LinkOption.NOFOLLOW_LINKS);
+                    Files.setAttribute(p, "unix:gid", u.gid(), LinkOption.NOFOLLOW_LINKS);
+                }
+                : p -> { };
+        if (sources != null && !Files.isDirectory(sources)) {
+            try {
+                Files.createDirectories(sources);
+                ownership.created(sources);
+            } catch (IOException e) {
+                throw new IllegalArgumentException("kiln.ssh.sources: cannot create " + sources + ": " + e.getMessage(), e);
+            }
+        }
+        return new ServeConfig(host, port, hostKey, outputs, sources,
+                new AuthorizedKeys("kiln.ssh.owner-keys", ssh.ownerKeys()),
+                new AuthorizedKeys("kiln.ssh.reader-keys", ssh.readerKeys()),
+                dir, new BwrapSandbox(runAs), ownership);
+    }
+
+    /**
+     * Starts the server when serving is enabled.
+     *
+     * @throws IllegalArgumentException for a configuration problem (names the setting)
+     * @throws IOException              when the host key cannot be used or the port cannot be bound
+     */
+    public synchronized void start() throws IOException {
+        if (!ssh.enabled() || server != null) {
+            return;
+        }
+        ServeConfig config = config();
+        if ((ssh.ownerKeys() == null || ssh.ownerKeys().isBlank()) && (ssh.readerKeys() == null || ssh.readerKeys().isBlank())) {
+            LOG.warn("ssh: neither kiln.ssh.owner-keys nor kiln.ssh.reader-keys is set; nobody can log in");
+        }
+        SshServer s = new SshServer(config);
+        try {
+            s.start();
+        } catch (IOException e) {
+            s.stop();
+            throw new IOException("cannot listen on " + config.host() + ":" + config.port() + " (kiln.ssh.host, kiln.ssh.port): "
+                    + e.getMessage(), e);
+        }
+        server = s;
+    }
+
+    /** The running server, if serving. */
+    public synchronized Optional<SshServer> server() {
+        return Optional.ofNullable(server);
+    }
+
+    @PreDestroy
+    public synchronized void stop() {
+        if (server != null) {
+            server.stop();
+            server = null;
+        }
+    }
+}

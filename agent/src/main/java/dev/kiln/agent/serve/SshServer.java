@@ -1,0 +1,185 @@
+package dev.kiln.agent.serve;
+
+import org.apache.sshd.common.NamedFactory;
+import org.apache.sshd.common.cipher.BuiltinCiphers;
+import org.apache.sshd.common.file.FileSystemFactory;
+import org.apache.sshd.common.kex.BuiltinDHFactories;
+import org.apache.sshd.common.keyprovider.KeyPairProvider;
+import org.apache.sshd.common.mac.BuiltinMacs;
+import org.apache.sshd.common.session.SessionContext;
+import org.apache.sshd.common.signature.BuiltinSignatures;
+import org.apache.sshd.core.CoreModuleProperties;
+import org.apache.sshd.server.ServerBuilder;
+import org.apache.sshd.server.auth.pubkey.UserAuthPublicKeyFactory;
+import org.apache.sshd.server.forward.RejectAllForwardingFilter;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.nio.file.FileSystem;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * kiln-agent's embedded SSH server (Apache MINA SSHD): SFTP, scp, rsync and sshfs over one port,
+ * public-key authentication only, a chrooted tree per user ({@link ServedTree}), no shell, no
+ * forwarding of any kind. A lifecycle class: build it from a {@link ServeConfig}, {@link #start()}
+ * it, {@link #stop()} it; tests run it in-process on a free loopback port.
+ *
+ * <p>Algorithms: modern only. Key exchange curve25519 (and the hybrid post-quantum ones OpenSSH
+ * prefers when both sides have them); ciphers AES-GCM first (hardware accelerated, the fastest
+ * here) then chacha20-poly1305; encrypt-then-MAC SHA-2 MACs; host key ed25519; user keys ed25519,
+ * RSA with SHA-2 signatures, ECDSA.
+ */
+public final class SshServer {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SshServer.class);
+
+    private final ServeConfig config;
+    private final HostKey hostKey;
+    private final Map<UserKind, ServedTree> trees = new EnumMap<>(UserKind.class);
+    private final Path emptyRoot;
+    private final TreeFileSystemProvider provider;
+    private final org.apache.sshd.server.SshServer sshd;
+    private final KeyAuthenticator authenticator;
+
+    /**
+     * Prepares the server: loads (or creates) the host key and checks the served directories.
+     *
+     * @throws IOException when the host key cannot be read or made, or a directory is missing
+     */
+    public SshServer(ServeConfig config) throws IOException {
+        this.config = config;
+        if (!Files.isDirectory(config.outputs())) {
+            throw new IOException("the outputs directory " + config.outputs() + " (kiln.ssh.outputs) does not exist");
+        }
+        if (config.sources() != null && !Files.isDirectory(config.sources())) {
+            throw new IOException("the sources directory " + config.sources() + " (kiln.ssh.sources) does not exist");
+        }
+        this.hostKey = HostKey.loadOrCreate(config.hostKey());
+        for (UserKind kind : UserKind.values()) {
+            trees.put(kind, ServedTree.of(kind, config.outputs(), config.sources()));
+        }
+        this.emptyRoot = Files.createDirectories(config.workDir().resolve("root"));
+        this.provider = new TreeFileSystemProvider(config.ownership());
+        Map<UserKind, AuthorizedKeys> keys = new EnumMap<>(UserKind.class);
+        keys.put(UserKind.OWNER, config.ownerKeys());
+        keys.put(UserKind.READER, config.readerKeys());
+        this.authenticator = new KeyAuthenticator(keys);
+        this.sshd = build();
+    }
+
+    private org.apache.sshd.server.SshServer build() {
+        org.apache.sshd.server.SshServer s = ServerBuilder.builder()
+                .cipherFactories(List.of(BuiltinCiphers.aes128gcm, BuiltinCiphers.aes256gcm, BuiltinCiphers.cc20p1305_openssh))
+                .macFactories(List.of(BuiltinMacs.hmacsha256etm, BuiltinMacs.hmacsha512etm, BuiltinMacs.hmacsha256,
+                        BuiltinMacs.hmacsha512))
+                .keyExchangeFactories(NamedFactory.setUpTransformedFactories(false, List.of(
+                        BuiltinDHFactories.mlkem768x25519, BuiltinDHFactories.sntrup761x25519_openssh,
+                        BuiltinDHFactories.sntrup761x25519, BuiltinDHFactories.curve25519,
+                        BuiltinDHFactories.curve25519_libssh), ServerBuilder.DH2KEX))
+                .signatureFactories(List.of(BuiltinSignatures.ed25519, BuiltinSignatures.rsaSHA512,
+                        BuiltinSignatures.rsaSHA256, BuiltinSignatures.nistp256, BuiltinSignatures.nistp384,
+                        BuiltinSignatures.nistp521))
+                .forwardingFilter(RejectAllForwardingFilter.INSTANCE)
+                .build();
+        s.setHost(config.host());
+        s.setPort(config.port());
+        s.setKeyPairProvider(KeyPairProvider.wrap(hostKey.keyPair()));
+        s.setUserAuthFactories(List.of(UserAuthPublicKeyFactory.INSTANCE));
+        s.setPublickeyAuthenticator(authenticator);
+        s.setPasswordAuthenticator(null);
+        s.setKeyboardInteractiveAuthenticator(null);
+        s.setGSSAuthenticator(null);
+        s.setHostBasedAuthenticator(null);
+        s.setAgentFactory(null);
+        ServeCommands commands = new ServeCommands(user -> trees.get(UserKind.ofUserName(user).orElseThrow()), config.sandbox());
+        s.setShellFactory(commands);
+        s.setCommandFactory(commands);
+        s.setSubsystemFactories(List.of(new ServeSftp()));
+        s.setFileSystemFactory(new TreeFileSystems());
+        // Bound the unauthenticated phase and idle sessions; a login gets a few tries.
+        CoreModuleProperties.AUTH_TIMEOUT.set(s, java.time.Duration.ofSeconds(30));
+        CoreModuleProperties.MAX_AUTH_REQUESTS.set(s, 6);
+        CoreModuleProperties.SERVER_IDENTIFICATION.set(s, "KilnAgent");
+        // An sshfs mount may sit idle for hours: never drop a session for idleness. A heartbeat
+        // every minute keeps NAT mappings alive, and TCP keepalives find clients that vanished.
+        CoreModuleProperties.IDLE_TIMEOUT.set(s, java.time.Duration.ZERO);
+        CoreModuleProperties.HEARTBEAT_INTERVAL.set(s, java.time.Duration.ofSeconds(60));
+        CoreModuleProperties.SOCKET_KEEPALIVE.set(s, true);
+        return s;
+    }
+
+    /** Starts listening. */
+    public SshServer start() throws IOException {
+        authenticator.problems().forEach((kind, problem) -> LOG.error("ssh: {} (user {})", problem, kind.userName()));
+        sshd.start();
+        LOG.info("ssh: serving {} (read-only){} on {}:{}; host key {}", config.outputs(),
+                config.sources() == null ? "" : " and " + config.sources() + " (owner, read-write)",
+                config.host(), port(), hostKey.fingerprint());
+        return this;
+    }
+
+    /** Stops listening and closes every session. */
+    public void stop() {
+        try {
+            sshd.stop(true);
+        } catch (IOException e) {
+            LOG.warn("ssh: stopping the server: {}", e.getMessage());
+        }
+    }
+
+    /** The port it listens on (the real one when 0 was asked for). */
+    public int port() {
+        for (SocketAddress a : sshd.getBoundAddresses()) {
+            if (a instanceof InetSocketAddress inet) {
+                return inet.getPort();
+            }
+        }
+        return sshd.getPort();
+    }
+
+    public HostKey hostKey() {
+        return hostKey;
+    }
+
+    /** SSH sessions open now. */
+    public int openSessions() {
+        return sshd.getActiveSessions().size();
+    }
+
+    /** Closes every open session at once (draining); returns how many there were. */
+    public int closeSessions() {
+        var sessions = java.util.List.copyOf(sshd.getActiveSessions());
+        sessions.forEach(session -> session.close(true));
+        return sessions.size();
+    }
+
+    public boolean isRunning() {
+        return sshd.isStarted();
+    }
+
+    /** Each session gets a file system of its user's tree, with {@code /} as its home. */
+    private final class TreeFileSystems implements FileSystemFactory {
+        private final Map<String, Boolean> unused = new ConcurrentHashMap<>();
+
+        @Override
+        public Path getUserHomeDir(SessionContext session) {
+            return null;
+        }
+
+        @Override
+        public FileSystem createFileSystem(SessionContext session) {
+            UserKind kind = UserKind.ofUserName(session.getUsername())
+                    .orElseThrow(() -> new UncheckedIOException(new IOException("unknown user")));
+            return provider.newTreeFileSystem(emptyRoot, trees.get(kind), kind);
+        }
+    }
+}

@@ -1,0 +1,562 @@
+package dev.kiln.agent.serve;
+
+import org.apache.sshd.common.file.root.RootedFileSystem;
+import org.apache.sshd.common.file.root.RootedFileSystemProvider;
+import org.apache.sshd.common.file.root.RootedPath;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.nio.channels.AsynchronousFileChannel;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.channels.SeekableByteChannel;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.AccessMode;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.CopyOption;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileStore;
+import java.nio.file.FileSystemException;
+import java.nio.file.FileSystemLoopException;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+import java.nio.file.NotLinkException;
+import java.nio.file.OpenOption;
+import java.nio.file.Path;
+import java.nio.file.ProviderMismatchException;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.FileAttributeView;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.NoSuchElementException;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+
+/**
+ * Maps the paths of a {@link TreeFileSystem} onto real files, enforcing the serving rules in one
+ * place, for SFTP, scp and the checksum commands alike:
+ * <ul>
+ *   <li>every path is resolved by {@link ServedTree#resolve}, so {@code ..} cannot climb out and
+ *       symbolic links that lead outside their area are refused;</li>
+ *   <li>anything that would change a read-only area ({@code /} itself and {@code /outputs}):
+ *       opening for writing, creating, deleting, renaming, changing attributes, linking, is
+ *       refused with {@link AccessDeniedException} ("permission denied" to SFTP and scp);</li>
+ *   <li>error messages carry the user's paths, never the real ones;</li>
+ *   <li>files and directories created in a writable area are handed to {@code ownership} (the
+ *       agent, when root, gives them to the build user).</li>
+ * </ul>
+ * The real operation runs on a fully resolved path with {@link LinkOption#NOFOLLOW_LINKS}.
+ */
+public final class TreeFileSystemProvider extends RootedFileSystemProvider {
+
+    /** What happens to a file or directory created in a writable area. */
+    @FunctionalInterface
+    public interface Ownership {
+        void created(Path real) throws IOException;
+    }
+
+    private static final Set<OpenOption> WRITE_OPTIONS = Set.of(StandardOpenOption.WRITE, StandardOpenOption.APPEND,
+            StandardOpenOption.CREATE, StandardOpenOption.CREATE_NEW, StandardOpenOption.TRUNCATE_EXISTING,
+            StandardOpenOption.DELETE_ON_CLOSE);
+
+    private final Ownership ownership;
+
+    public TreeFileSystemProvider(Ownership ownership) {
+        this.ownership = ownership;
+    }
+
+    /** A new file system for one session of a user. */
+    public TreeFileSystem newTreeFileSystem(Path emptyRoot, ServedTree tree, UserKind kind) {
+        return new TreeFileSystem(this, emptyRoot, tree, kind);
+    }
+
+    // ---------------------------------------------------------------- resolution
+
+    private static TreeFileSystem fs(Path p) {
+        if (!(p instanceof RootedPath rp) || !(rp.getFileSystem() instanceof TreeFileSystem tfs)) {
+            throw new ProviderMismatchException("not a path of a served tree: " + p);
+        }
+        return tfs;
+    }
+
+    private static List<String> names(Path p) {
+        Path abs = p.toAbsolutePath();
+        List<String> names = new ArrayList<>();
+        for (Path n : abs) {
+            names.add(n.toString());
+        }
+        return names;
+    }
+
+    /** Resolves a path; the root resolves to the file system's empty directory. */
+    ServedTree.Resolved resolve(Path p, boolean follow) throws IOException {
+        return fs(p).tree().resolve(names(p), follow);
+    }
+
+    private static Path real(Path p, ServedTree.Resolved r) {
+        return r.isRoot() ? fs(p).getRoot() : r.real();
+    }
+
+    private static boolean follow(LinkOption... options) {
+        for (LinkOption o : options) {
+            if (o == LinkOption.NOFOLLOW_LINKS) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static AccessDeniedException readOnly(ServedTree.Resolved r) {
+        return new AccessDeniedException(r.virtualPath(), null, r.isRoot() ? "/ is read-only" : "/" + r.area().name() + " is read-only");
+    }
+
+    /** Resolves a path that is about to change: it must be in a writable area. */
+    ServedTree.Resolved changing(Path p, boolean follow) throws IOException {
+        ServedTree.Resolved r;
+        try {
+            r = resolve(p, follow);
+        } catch (NoSuchFileException e) {
+            List<String> names = ServedTree.normalise(names(p));
+            if (names.size() <= 1) {
+                throw new AccessDeniedException(ServedTree.virtual(names), null, "/ is read-only");
+            }
+            throw e;
+        }
+        return writable(r);
+    }
+
+    private static ServedTree.Resolved writable(ServedTree.Resolved r) throws AccessDeniedException {
+        if (!r.writable()) {
+            throw readOnly(r);
+        }
+        return r;
+    }
+
+    /** The same kind of exception, naming the user's path instead of the real one. */
+    private static IOException translate(IOException e, ServedTree.Resolved r) {
+        String file = r.virtualPath();
+        if (e instanceof FileSystemException fse) {
+            String reason = fse.getReason();
+            if (e instanceof NoSuchFileException) {
+                return new NoSuchFileException(file, null, reason);
+            } else if (e instanceof AccessDeniedException) {
+                return new AccessDeniedException(file, null, reason);
+            } else if (e instanceof FileAlreadyExistsException) {
+                return new FileAlreadyExistsException(file, null, reason);
+            } else if (e instanceof DirectoryNotEmptyException) {
+                return new DirectoryNotEmptyException(file);
+            } else if (e instanceof NotDirectoryException) {
+                return new NotDirectoryException(file);
+            } else if (e instanceof NotLinkException) {
+                return new NotLinkException(file);
+            } else if (e instanceof FileSystemLoopException) {
+                return new FileSystemLoopException(file);
+            } else if (e instanceof AtomicMoveNotSupportedException) {
+                return new AtomicMoveNotSupportedException(file, null, reason);
+            }
+            return new FileSystemException(file, null, reason);
+        }
+        return new IOException(file + ": " + e.getClass().getSimpleName());
+    }
+
+    private static boolean writes(Set<? extends OpenOption> options) {
+        for (OpenOption o : options) {
+            if (WRITE_OPTIONS.contains(o)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static Set<OpenOption> noFollow(Set<? extends OpenOption> options) {
+        Set<OpenOption> set = new HashSet<>(options);
+        set.add(LinkOption.NOFOLLOW_LINKS);
+        return set;
+    }
+
+    // ---------------------------------------------------------------- files
+
+    @Override
+    public SeekableByteChannel newByteChannel(Path path, Set<? extends OpenOption> options, FileAttribute<?>... attrs)
+            throws IOException {
+        return newFileChannel(path, options, attrs);
+    }
+
+    @Override
+    public FileChannel newFileChannel(Path path, Set<? extends OpenOption> options, FileAttribute<?>... attrs)
+            throws IOException {
+        boolean follow = !options.contains(LinkOption.NOFOLLOW_LINKS);
+        boolean write = writes(options);
+        ServedTree.Resolved r = write ? changing(path, follow) : resolve(path, follow);
+        if (r.isRoot()) {
+            throw new FileSystemException("/", null, "is a directory");
+        }
+        boolean existed = write && Files.exists(r.real(), LinkOption.NOFOLLOW_LINKS);
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(r.real(), noFollow(options), attrs);
+        } catch (IOException e) {
+            throw translate(e, r);
+        }
+        if (write && !existed) {
+            ownership.created(r.real());
+        }
+        return ch;
+    }
+
+    @Override
+    public InputStream newInputStream(Path path, OpenOption... options) throws IOException {
+        return Channels.newInputStream(newFileChannel(path, Set.of(options.length == 0 ? new OpenOption[]{StandardOpenOption.READ} : options)));
+    }
+
+    @Override
+    public OutputStream newOutputStream(Path path, OpenOption... options) throws IOException {
+        Set<OpenOption> set = new HashSet<>(List.of(options));
+        if (set.isEmpty()) {
+            set.addAll(List.of(StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING));
+        }
+        set.add(StandardOpenOption.WRITE);
+        return Channels.newOutputStream(newFileChannel(path, set));
+    }
+
+    @Override
+    public AsynchronousFileChannel newAsynchronousFileChannel(Path path, Set<? extends OpenOption> options,
+            ExecutorService executor, FileAttribute<?>... attrs) throws IOException {
+        throw new UnsupportedOperationException("asynchronous channels are not served");
+    }
+
+    // ---------------------------------------------------------------- directories
+
+    @Override
+    public DirectoryStream<Path> newDirectoryStream(Path dir, DirectoryStream.Filter<? super Path> filter) throws IOException {
+        ServedTree.Resolved r = resolve(dir, true);
+        Path rooted = dir;
+        if (r.isRoot()) {
+            List<Path> entries = new ArrayList<>();
+            for (Area a : fs(dir).tree().areas()) {
+                Path p = rooted.resolve(a.name());
+                if (filter == null || filter.accept(p)) {
+                    entries.add(p);
+                }
+            }
+            return new ListStream(entries.iterator());
+        }
+        DirectoryStream<Path> real;
+        try {
+            real = Files.newDirectoryStream(r.real());
+        } catch (IOException e) {
+            throw translate(e, r);
+        }
+        Iterator<Path> it = real.iterator();
+        Iterator<Path> mapped = new Iterator<>() {
+            Path next;
+
+            @Override
+            public boolean hasNext() {
+                while (next == null && it.hasNext()) {
+                    Path p = rooted.resolve(it.next().getFileName().toString());
+                    try {
+                        if (filter == null || filter.accept(p)) {
+                            next = p;
+                        }
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }
+                return next != null;
+            }
+
+            @Override
+            public Path next() {
+                if (!hasNext()) {
+                    throw new NoSuchElementException();
+                }
+                Path p = next;
+                next = null;
+                return p;
+            }
+        };
+        return new DirectoryStream<>() {
+            @Override
+            public Iterator<Path> iterator() {
+                return mapped;
+            }
+
+            @Override
+            public void close() throws IOException {
+                real.close();
+            }
+        };
+    }
+
+    private record ListStream(Iterator<Path> it) implements DirectoryStream<Path> {
+        @Override
+        public Iterator<Path> iterator() {
+            return it;
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    @Override
+    public void createDirectory(Path dir, FileAttribute<?>... attrs) throws IOException {
+        ServedTree.Resolved r = changing(dir, false);
+        try {
+            Files.createDirectory(r.real(), attrs);
+        } catch (IOException e) {
+            throw translate(e, r);
+        }
+        ownership.created(r.real());
+    }
+
+    // ---------------------------------------------------------------- links
+
+    @Override
+    public void createSymbolicLink(Path link, Path target, FileAttribute<?>... attrs) throws IOException {
+        ServedTree.Resolved r = changing(link, false);
+        // Only relative links that stay inside the area, judged by their text alone.
+        String text = target.toString();
+        if (target.isAbsolute() || text.startsWith("/")) {
+            throw new AccessDeniedException(r.virtualPath(), null, "only relative symbolic links are allowed");
+        }
+        List<String> names = new ArrayList<>(ServedTree.normalise(r.virtualPath()));
+        names.remove(names.size() - 1);
+        int depth = names.size();
+        for (String n : text.split("/")) {
+            if (n.equals("..")) {
+                if (--depth < 1) {
+                    throw new AccessDeniedException(r.virtualPath(), null, "symbolic link would lead outside /" + r.area().name());
+                }
+            } else if (!n.isEmpty() && !n.equals(".")) {
+                depth++;
+            }
+        }
+        try {
+            Files.createSymbolicLink(r.real(), r.real().getFileSystem().getPath(text));
+        } catch (IOException e) {
+            throw translate(e, r);
+        }
+    }
+
+    @Override
+    public void createLink(Path link, Path existing) throws IOException {
+        ServedTree.Resolved r = changing(link, false);
+        throw new AccessDeniedException(r.virtualPath(), null, "hard links are not allowed");
+    }
+
+    @Override
+    public Path readSymbolicLink(Path link) throws IOException {
+        ServedTree.Resolved r = resolve(link, false);
+        if (r.isRoot()) {
+            throw new NotLinkException("/");
+        }
+        Path target;
+        try {
+            target = Files.readSymbolicLink(r.real());
+        } catch (IOException e) {
+            throw translate(e, r);
+        }
+        if (!target.isAbsolute()) {
+            return link.getFileSystem().getPath(target.toString());
+        }
+        String virtual = fs(link).tree().virtualOf(target).orElseThrow(() ->
+                new AccessDeniedException(r.virtualPath(), null, "symbolic link leads outside the served tree"));
+        return link.getFileSystem().getPath(virtual);
+    }
+
+    // ---------------------------------------------------------------- changes
+
+    @Override
+    public void delete(Path path) throws IOException {
+        ServedTree.Resolved r = changing(path, false);
+        if (r.real().equals(r.area().base())) {
+            throw new AccessDeniedException(r.virtualPath(), null, "an area cannot be deleted");
+        }
+        try {
+            Files.delete(r.real());
+        } catch (IOException e) {
+            throw translate(e, r);
+        }
+    }
+
+    @Override
+    public boolean deleteIfExists(Path path) throws IOException {
+        ServedTree.Resolved r = changing(path, false);
+        try {
+            if (!Files.exists(r.real(), LinkOption.NOFOLLOW_LINKS)) {
+                return false;
+            }
+        } catch (SecurityException e) {
+            return false;
+        }
+        delete(path);
+        return true;
+    }
+
+    @Override
+    public void copy(Path source, Path target, CopyOption... options) throws IOException {
+        ServedTree.Resolved s = resolve(source, true);
+        ServedTree.Resolved t = changing(target, false);
+        if (s.isRoot()) {
+            throw new AccessDeniedException("/", null, "cannot copy /");
+        }
+        List<CopyOption> opts = new ArrayList<>(List.of(options));
+        opts.add(LinkOption.NOFOLLOW_LINKS);
+        try {
+            Files.copy(s.real(), t.real(), opts.toArray(new CopyOption[0]));
+        } catch (IOException e) {
+            throw translate(e, t);
+        }
+        ownership.created(t.real());
+    }
+
+    @Override
+    public void move(Path source, Path target, CopyOption... options) throws IOException {
+        ServedTree.Resolved s = changing(source, false);
+        ServedTree.Resolved t = changing(target, false);
+        if (s.area() != t.area() || s.real().equals(s.area().base())) {
+            throw new AccessDeniedException(s.virtualPath(), t.virtualPath(), "cannot move an area, or between areas");
+        }
+        List<CopyOption> opts = new ArrayList<>(List.of(options));
+        opts.remove(StandardCopyOption.COPY_ATTRIBUTES);
+        try {
+            Files.move(s.real(), t.real(), opts.toArray(new CopyOption[0]));
+        } catch (IOException e) {
+            throw translate(e, s);
+        }
+    }
+
+    @Override
+    public void setAttribute(Path path, String attribute, Object value, LinkOption... options) throws IOException {
+        ServedTree.Resolved r = changing(path, follow(options));
+        try {
+            Files.setAttribute(r.real(), attribute, value, LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException e) {
+            throw translate(e, r);
+        }
+    }
+
+    // ---------------------------------------------------------------- queries
+
+    @Override
+    public boolean isSameFile(Path path, Path path2) throws IOException {
+        ServedTree.Resolved a = resolve(path, true);
+        ServedTree.Resolved b = resolve(path2, true);
+        return Files.isSameFile(real(path, a), real(path2, b));
+    }
+
+    @Override
+    public boolean isHidden(Path path) throws IOException {
+        Path name = path.getFileName();
+        return name != null && name.toString().startsWith(".");
+    }
+
+    @Override
+    public FileStore getFileStore(Path path) throws IOException {
+        ServedTree.Resolved r = resolve(path, true);
+        Path real = r.isRoot() ? fs(path).tree().areas().get(0).base() : r.real();
+        try {
+            return Files.getFileStore(real);
+        } catch (IOException e) {
+            throw translate(e, r);
+        }
+    }
+
+    @Override
+    public void checkAccess(Path path, AccessMode... modes) throws IOException {
+        ServedTree.Resolved r = resolve(path, true);
+        for (AccessMode m : modes) {
+            if (m == AccessMode.WRITE) {
+                writable(r);
+            }
+        }
+        try {
+            Path real = real(path, r);
+            if (!Files.exists(real, LinkOption.NOFOLLOW_LINKS)) {
+                throw new NoSuchFileException(r.virtualPath());
+            }
+            real.getFileSystem().provider().checkAccess(real, modes);
+        } catch (IOException e) {
+            throw translate(e, r);
+        }
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public <V extends FileAttributeView> V getFileAttributeView(Path path, Class<V> type, LinkOption... options) {
+        ServedTree.Resolved r;
+        try {
+            r = resolve(path, follow(options));
+        } catch (IOException e) {
+            return null;
+        }
+        V view = Files.getFileAttributeView(real(path, r), type, LinkOption.NOFOLLOW_LINKS);
+        if (view == null || r.writable()) {
+            return view;
+        }
+        // A read-only area: the view reads, and every set... method is refused.
+        return (V) Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[]{type}, (proxy, method, args) -> {
+            if (method.getName().startsWith("set")) {
+                throw readOnly(r);
+            }
+            try {
+                return method.invoke(view, args);
+            } catch (InvocationTargetException e) {
+                throw e.getCause();
+            }
+        });
+    }
+
+    @Override
+    public <A extends BasicFileAttributes> A readAttributes(Path path, Class<A> type, LinkOption... options) throws IOException {
+        ServedTree.Resolved r = resolve(path, follow(options));
+        try {
+            return Files.readAttributes(real(path, r), type, LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException e) {
+            throw translate(e, r);
+        }
+    }
+
+    @Override
+    public Map<String, Object> readAttributes(Path path, String attributes, LinkOption... options) throws IOException {
+        ServedTree.Resolved r = resolve(path, follow(options));
+        try {
+            return Files.readAttributes(real(path, r), attributes, LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException e) {
+            throw translate(e, r);
+        }
+    }
+
+    // ---------------------------------------------------------------- what MINA's base class would do unrooted
+
+    @Override
+    protected Path resolveLocalPath(RootedPath path) {
+        try {
+            return real(path, resolve(path, true));
+        } catch (IOException e) {
+            throw new InvalidPathException(path.toString(), e.getMessage() == null ? "cannot resolve" : e.getMessage());
+        }
+    }
+
+    @Override
+    protected Path root(RootedFileSystem rfs, Path nat) {
+        TreeFileSystem tfs = (TreeFileSystem) rfs;
+        return rfs.getPath(tfs.tree().virtualOf(nat).orElse("/"));
+    }
+}

@@ -1,0 +1,48 @@
+package dev.kiln.controller.cli;
+
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
+import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.AgentEndpoint;
+import dev.kiln.controller.client.ClientTls;
+import dev.kiln.controller.local.LocalAgent;
+import dev.kiln.controller.ssh.SshTarget;
+import dev.kiln.proto.agent.v1.StatusResponse;
+
+/** What ssh-config, pull and push share: INSTANCE resolution and the agent's SSH target from its Status. */
+final class SshSupport {
+
+    private SshSupport() {
+    }
+
+    /** True when a positional word names an agent: {@code local} or {@code HOST:PORT}. */
+    static boolean isInstance(String word) {
+        return word != null && (word.equals("local") || word.matches("\\[?[A-Za-z0-9.:-]+\\]?:\\d+"));
+    }
+
+    /** The SSH target of INSTANCE ({@code local}, {@code HOST:PORT}) or, when null, of --agent / the local agent. */
+    static SshTarget target(Context context, AgentMixin agent, String instance, String user, String timeout) {
+        AgentEndpoint endpoint;
+        boolean local;
+        if ("local".equals(instance)) {
+            endpoint = new LocalAgent(context.paths()).endpoint().orElseThrow(() -> new KilnException(ExitCodes.CONFIG,
+                    "no local agent started; run `kiln up --local`"));
+            local = true;
+        } else if (instance != null) {
+            endpoint = AgentEndpoint.parse(instance);
+            if (agent.serverName != null) {
+                endpoint = endpoint.withServerName(agent.serverName);
+            }
+            local = false;
+        } else {
+            endpoint = agent.resolve(context.settings(), context.paths());
+            local = new LocalAgent(context.paths()).endpoint().map(endpoint::equals).orElse(false)
+                    && context.settings().get("agent", agent.agent).isEmpty();
+        }
+        StatusResponse status;
+        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), context.timeout(timeout))) {
+            status = client.status();
+        }
+        return SshTarget.from(status, endpoint, local, SshTarget.user(user), context.paths().sshKey(), context.paths().knownHosts());
+    }
+}
