@@ -169,7 +169,9 @@ public final class LocalAgent {
             if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
                 command.add("/usr/bin/setsid"); // leave the terminal's session: Ctrl-C there must not stop it
             }
-            command.addAll(List.of(java, DIR_MARK + dir, "-jar", agentJar.toString()));
+            // The same bounded heap as the systemd unit: the agent streams from disk and needs
+            // little memory; without a cap the JVM grows towards a quarter of the machine's RAM.
+            command.addAll(List.of(java, DIR_MARK + dir, "-Xmx160m", "-XX:+UseSerialGC", "-jar", agentJar.toString()));
             ProcessBuilder pb = new ProcessBuilder(command)
                     .directory(dir.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
