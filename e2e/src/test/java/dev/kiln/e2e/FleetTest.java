@@ -158,6 +158,30 @@ class FleetTest {
     }
 
     @Test
+    void extendAndStopActOnOneInstanceOrTheWholeFleet() throws Exception {
+        String a = launchedId(kiln.run("launch", "--ami", ami, "--subnet", subnet, "--ttl", "1h"));
+        String b = launchedId(kiln.run("launch", "--ami", ami, "--subnet", subnet, "--ttl", "1h"));
+        FleetSimulator.Booted bootedA = simulator.awaitBooted(a, Duration.ofSeconds(60));
+        FleetSimulator.Booted bootedB = simulator.awaitBooted(b, Duration.ofSeconds(60));
+
+        Kiln.Run one = kiln.run("extend", a, "30m");
+        assertEquals(0, one.exitCode(), one.toString());
+        assertTrue(one.out().startsWith(a + ": deadline "), one.out());
+        assertTrue(one.out().contains("(in 1h29m") || one.out().contains("(in 1h30m"), one.out());
+
+        Kiln.Run every = kiln.run("extend", "--all", "1h");
+        assertEquals(0, every.exitCode(), every.toString());
+        assertTrue(every.out().contains(a + ": deadline ") && every.out().contains(b + ": deadline "), every.out());
+        assertTrue(every.out().matches("(?s).*" + a + ": deadline \\S+ \\(in (2h2\\dm|2h30m|2h;).*"), every.out());
+        assertTrue(every.out().matches("(?s).*" + b + ": deadline \\S+ \\(in (1h5\\dm|2h;).*"), every.out());
+
+        Kiln.Run stop = kiln.run("stop", "--all", "--reason", "end of the day");
+        assertEquals(0, stop.exitCode(), stop.toString());
+        assertEquals(0, bootedA.agent().awaitExit(Duration.ofSeconds(60)));
+        assertEquals(0, bootedB.agent().awaitExit(Duration.ofSeconds(60)));
+    }
+
+    @Test
     void terminateRefusesAnUnreachableAgentUnlessForced() throws Exception {
         Kiln.Run launch = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--no-wait");
         String id = launchedId(launch);

@@ -4,6 +4,7 @@ import com.google.protobuf.Timestamp;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.proto.agent.v1.ExtendLeaseRequest;
 import dev.kiln.proto.agent.v1.Lease;
@@ -17,14 +18,19 @@ import picocli.CommandLine.Parameters;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.Callable;
 
-/** {@code kiln extend}: move an agent's deadline later. */
+/** {@code kiln extend}: move agents' deadlines later. */
 @Command(name = "extend", mixinStandardHelpOptions = true,
-        description = {"Move the agent's lease deadline later: by DURATION (e.g. 1h) from the current deadline,",
-                "or to --until TIME (ISO-8601, e.g. 2026-11-22T18:00:00Z). Capped by the agent's maximum lifetime;",
-                "safe to repeat (each run carries its own request id)."})
-public class ExtendCommand implements Runnable {
+        description = {"Move the lease deadline later: by DURATION (e.g. 1h) from the current deadline, or to",
+                "--until TIME (ISO-8601, e.g. 2026-11-22T18:00:00Z). Capped by the agent's maximum lifetime;",
+                "safe to repeat (each run carries its own request id).",
+                "Acts on INSTANCE (an EC2 instance id), on every running managed instance (--all), or on --agent /",
+                "the local agent. Examples: kiln extend 1h;  kiln extend i-0abc 30m;  kiln extend --all 1h"})
+public class ExtendCommand implements Callable<Integer> {
 
     @Inject
     Context context;
@@ -32,21 +38,39 @@ public class ExtendCommand implements Runnable {
     @Mixin
     AgentMixin agent;
 
-    @Parameters(index = "0", arity = "0..1", paramLabel = "DURATION", description = "How much later, e.g. 30m, 1h, 1h30m.")
-    String by;
+    @Mixin
+    FleetMixin fleetOptions;
+
+    @Parameters(arity = "0..2", paramLabel = "[INSTANCE] DURATION", description = "An instance id (optional) and how much later, e.g. 30m, 1h.")
+    List<String> words = new ArrayList<>();
 
     @Option(names = "--until", paramLabel = "TIME", description = "The new deadline (ISO-8601 UTC).")
     String until;
+
+    @Option(names = "--all", description = "Every running managed EC2 instance.")
+    boolean all;
 
     @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s).")
     String timeout;
 
     @Override
-    public void run() {
+    public Integer call() {
+        String instance = null;
+        String by = null;
+        if (words.size() == 2) {
+            instance = words.get(0);
+            by = words.get(1);
+        } else if (words.size() == 1) {
+            if (words.get(0).startsWith("i-")) {
+                instance = words.get(0);
+            } else {
+                by = words.get(0);
+            }
+        }
         if ((by == null) == (until == null)) {
             throw new KilnException(ExitCodes.USAGE, "give either a DURATION (e.g. `kiln extend 1h`) or --until TIME");
         }
-        ExtendLeaseRequest.Builder req = ExtendLeaseRequest.newBuilder().setRequestId(UUID.randomUUID().toString());
+        ExtendLeaseRequest.Builder req = ExtendLeaseRequest.newBuilder();
         if (by != null) {
             Duration d = Durations.parse(by);
             req.setBy(com.google.protobuf.Duration.newBuilder().setSeconds(d.getSeconds()).setNanos(d.getNano()));
@@ -58,16 +82,30 @@ public class ExtendCommand implements Runnable {
                 throw new KilnException(ExitCodes.USAGE, "--until '" + until + "' is not an ISO-8601 time such as 2026-11-22T18:00:00Z");
             }
         }
-        Lease lease;
-        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
-            try {
-                lease = client.stub().extendLease(req.build());
+        List<Targets.Target> targets = Targets.resolve(context, agent, fleetOptions, instance, all);
+        int exit = ExitCodes.OK;
+        for (Targets.Target t : targets) {
+            try (AgentClient client = new AgentClient(t.endpoint(), ClientTls.of(context.paths()), context.timeout(timeout))) {
+                Lease lease = client.stub().extendLease(req.setRequestId(UUID.randomUUID().toString()).build());
+                context.out().println((targets.size() > 1 || instance != null ? t.name() + ": " : "") + "deadline "
+                        + StatusCommand.time(lease.getDeadline()) + " (in "
+                        + Durations.format(Duration.ofSeconds(lease.getRemaining().getSeconds())) + "; at most until "
+                        + StatusCommand.time(lease.getMaxDeadline()) + ")");
             } catch (StatusRuntimeException e) {
-                throw GrpcErrors.translate(e, client.endpoint());
+                KilnException k = GrpcErrors.translate(e, t.endpoint());
+                if (targets.size() == 1) {
+                    throw k;
+                }
+                context.err().println("kiln: " + t.name() + ": " + k.getMessage());
+                exit = k.exitCode();
+            } catch (KilnException k) {
+                if (targets.size() == 1) {
+                    throw k;
+                }
+                context.err().println("kiln: " + t.name() + ": " + k.getMessage());
+                exit = k.exitCode();
             }
         }
-        context.out().println("deadline " + StatusCommand.time(lease.getDeadline()) + " (in "
-                + Durations.format(Duration.ofSeconds(lease.getRemaining().getSeconds())) + "; at most until "
-                + StatusCommand.time(lease.getMaxDeadline()) + ")");
+        return exit;
     }
 }

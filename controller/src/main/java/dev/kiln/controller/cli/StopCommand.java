@@ -1,6 +1,9 @@
 package dev.kiln.controller.cli;
 
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.proto.agent.v1.ShutdownRequest;
 import dev.kiln.proto.agent.v1.ShutdownResponse;
@@ -9,19 +12,33 @@ import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
-/** {@code kiln stop}: end an agent's instance now, gracefully. */
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/** {@code kiln stop}: end agents' instances now, gracefully. */
 @Command(name = "stop", mixinStandardHelpOptions = true,
-        description = {"End the agent's instance now, gracefully: it refuses new builds, cancels running ones,",
-                "flushes logs, closes SSH sessions, unmounts volumes and powers off (a local agent's process ends).",
+        description = {"End the instance now, gracefully: the agent refuses new builds, cancels running ones, flushes",
+                "logs, closes SSH sessions, unmounts volumes and powers off (a local agent's process ends).",
+                "Acts on INSTANCE, on every running managed instance (--all), or on --agent / the local agent.",
                 "Follow it with `kiln logs -f agent`. Safe to repeat."})
-public class StopCommand implements Runnable {
+public class StopCommand implements Callable<Integer> {
 
     @Inject
     Context context;
 
     @Mixin
     AgentMixin agent;
+
+    @Mixin
+    FleetMixin fleetOptions;
+
+    @Parameters(arity = "0..1", paramLabel = "INSTANCE", description = "An EC2 instance id.")
+    String instance;
+
+    @Option(names = "--all", description = "Every running managed EC2 instance.")
+    boolean all;
 
     @Option(names = "--reason", paramLabel = "TEXT", description = "Why, for the agent's log.")
     String reason;
@@ -30,17 +47,30 @@ public class StopCommand implements Runnable {
     String timeout;
 
     @Override
-    public void run() {
-        ShutdownResponse r;
-        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
-            try {
-                r = client.stub().shutdown(ShutdownRequest.newBuilder()
+    public Integer call() {
+        List<Targets.Target> targets = Targets.resolve(context, agent, fleetOptions, instance, all);
+        int exit = ExitCodes.OK;
+        for (Targets.Target t : targets) {
+            try (AgentClient client = new AgentClient(t.endpoint(), ClientTls.of(context.paths()), context.timeout(timeout))) {
+                ShutdownResponse r = client.stub().shutdown(ShutdownRequest.newBuilder()
                         .setReason(reason == null ? "kiln stop" : reason).build());
+                context.err().println("kiln: " + t.name() + " is draining since " + StatusCommand.time(r.getDrainingSince())
+                        + "; follow it with `kiln logs -f agent`");
             } catch (StatusRuntimeException e) {
-                throw GrpcErrors.translate(e, client.endpoint());
+                KilnException k = GrpcErrors.translate(e, t.endpoint());
+                if (targets.size() == 1) {
+                    throw k;
+                }
+                context.err().println("kiln: " + t.name() + ": " + k.getMessage());
+                exit = k.exitCode();
+            } catch (KilnException k) {
+                if (targets.size() == 1) {
+                    throw k;
+                }
+                context.err().println("kiln: " + t.name() + ": " + k.getMessage());
+                exit = k.exitCode();
             }
-            context.err().println("kiln: agent " + client.endpoint() + " is draining since "
-                    + StatusCommand.time(r.getDrainingSince()) + "; follow it with `kiln logs -f agent`");
         }
+        return exit;
     }
 }
