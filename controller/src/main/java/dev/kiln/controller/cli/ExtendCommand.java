@@ -3,12 +3,8 @@ package dev.kiln.controller.cli;
 import com.google.protobuf.Timestamp;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
-import dev.kiln.controller.client.AgentClient;
-import dev.kiln.controller.client.ClientTls;
-import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.proto.agent.v1.ExtendLeaseRequest;
 import dev.kiln.proto.agent.v1.Lease;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -83,29 +79,13 @@ public class ExtendCommand implements Callable<Integer> {
             }
         }
         List<Targets.Target> targets = Targets.resolve(context, agent, fleetOptions, instance, all);
-        int exit = ExitCodes.OK;
-        for (Targets.Target t : targets) {
-            try (AgentClient client = new AgentClient(t.endpoint(), ClientTls.of(context.paths()), context.timeout(timeout))) {
-                Lease lease = client.stub().extendLease(req.setRequestId(UUID.randomUUID().toString()).build());
-                context.out().println((targets.size() > 1 || instance != null ? t.name() + ": " : "") + "deadline "
-                        + StatusCommand.time(lease.getDeadline()) + " (in "
-                        + Durations.format(Duration.ofSeconds(lease.getRemaining().getSeconds())) + "; at most until "
-                        + StatusCommand.time(lease.getMaxDeadline()) + ")");
-            } catch (StatusRuntimeException e) {
-                KilnException k = GrpcErrors.translate(e, t.endpoint());
-                if (targets.size() == 1) {
-                    throw k;
-                }
-                context.err().println("kiln: " + t.name() + ": " + k.getMessage());
-                exit = k.exitCode();
-            } catch (KilnException k) {
-                if (targets.size() == 1) {
-                    throw k;
-                }
-                context.err().println("kiln: " + t.name() + ": " + k.getMessage());
-                exit = k.exitCode();
-            }
-        }
-        return exit;
+        boolean named = targets.size() > 1 || instance != null;
+        return Targets.each(context, targets, context.timeout(timeout), (t, client) -> {
+            Lease lease = client.stub().extendLease(req.setRequestId(UUID.randomUUID().toString()).build());
+            context.out().println((named ? t.name() + ": " : "") + "deadline "
+                    + StatusCommand.time(lease.getDeadline()) + " (in "
+                    + Durations.format(Duration.ofSeconds(lease.getRemaining().getSeconds())) + "; at most until "
+                    + StatusCommand.time(lease.getMaxDeadline()) + ")");
+        });
     }
 }

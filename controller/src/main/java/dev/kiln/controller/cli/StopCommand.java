@@ -1,13 +1,7 @@
 package dev.kiln.controller.cli;
 
-import dev.kiln.controller.ExitCodes;
-import dev.kiln.controller.KilnException;
-import dev.kiln.controller.client.AgentClient;
-import dev.kiln.controller.client.ClientTls;
-import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.proto.agent.v1.ShutdownRequest;
 import dev.kiln.proto.agent.v1.ShutdownResponse;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -49,28 +43,11 @@ public class StopCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         List<Targets.Target> targets = Targets.resolve(context, agent, fleetOptions, instance, all);
-        int exit = ExitCodes.OK;
-        for (Targets.Target t : targets) {
-            try (AgentClient client = new AgentClient(t.endpoint(), ClientTls.of(context.paths()), context.timeout(timeout))) {
-                ShutdownResponse r = client.stub().shutdown(ShutdownRequest.newBuilder()
-                        .setReason(reason == null ? "kiln stop" : reason).build());
-                context.err().println("kiln: " + t.name() + " is draining since " + StatusCommand.time(r.getDrainingSince())
-                        + "; follow it with `kiln logs -f agent`");
-            } catch (StatusRuntimeException e) {
-                KilnException k = GrpcErrors.translate(e, t.endpoint());
-                if (targets.size() == 1) {
-                    throw k;
-                }
-                context.err().println("kiln: " + t.name() + ": " + k.getMessage());
-                exit = k.exitCode();
-            } catch (KilnException k) {
-                if (targets.size() == 1) {
-                    throw k;
-                }
-                context.err().println("kiln: " + t.name() + ": " + k.getMessage());
-                exit = k.exitCode();
-            }
-        }
-        return exit;
+        return Targets.each(context, targets, context.timeout(timeout), (t, client) -> {
+            ShutdownResponse r = client.stub().shutdown(ShutdownRequest.newBuilder()
+                    .setReason(reason == null ? "kiln stop" : reason).build());
+            context.err().println("kiln: " + t.name() + " is draining since " + StatusCommand.time(r.getDrainingSince())
+                    + "; follow it with `kiln logs -f agent`");
+        });
     }
 }

@@ -19,7 +19,42 @@ final class Targets {
     record Target(String name, AgentEndpoint endpoint) {
     }
 
+    /** What to ask one agent; failures come back as StatusRuntimeException or KilnException. */
+    @FunctionalInterface
+    interface Action {
+        void apply(Target target, dev.kiln.controller.client.AgentClient client);
+    }
+
     private Targets() {
+    }
+
+    /**
+     * Runs {@code action} on each target in turn. With one target a failure is the command's
+     * failure; with several, it is reported and the others are still asked, and the exit code is
+     * the last failure's.
+     */
+    static int each(Context context, List<Target> targets, java.time.Duration timeout, Action action) {
+        int exit = ExitCodes.OK;
+        for (Target t : targets) {
+            KilnException failure;
+            try (var client = new dev.kiln.controller.client.AgentClient(t.endpoint(),
+                    dev.kiln.controller.client.ClientTls.of(context.paths()), timeout)) {
+                try {
+                    action.apply(t, client);
+                    continue;
+                } catch (io.grpc.StatusRuntimeException e) {
+                    failure = dev.kiln.controller.client.GrpcErrors.translate(e, t.endpoint());
+                }
+            } catch (KilnException k) {
+                failure = k;
+            }
+            if (targets.size() == 1) {
+                throw failure;
+            }
+            context.err().println("kiln: " + t.name() + ": " + failure.getMessage());
+            exit = failure.exitCode();
+        }
+        return exit;
     }
 
     static List<Target> resolve(Context context, AgentMixin agent, FleetMixin fleetOptions, String instance, boolean all) {
