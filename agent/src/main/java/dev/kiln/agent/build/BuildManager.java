@@ -1,5 +1,6 @@
 package dev.kiln.agent.build;
 
+import dev.kiln.agent.logs.FinishedLog;
 import dev.kiln.agent.logs.LogFile;
 import dev.kiln.agent.logs.LogSource;
 import dev.kiln.agent.logs.OutputStream;
@@ -32,7 +33,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -255,56 +255,7 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
     public synchronized LogSource log(String id) {
         BuildRecord r = get(id);
         Running run = running.get(id);
-        Path file = store.log(id);
-        if (run != null) {
-            LogFile live = run.log;
-            return new LogSource() {
-                public Path file() {
-                    return file;
-                }
-
-                public OutputStream defaultStream() {
-                    return OutputStream.STDOUT;
-                }
-
-                public long size() {
-                    return live.size();
-                }
-
-                public boolean ended() {
-                    return live.isClosed();
-                }
-
-                public void whenBeyond(long knownSize, Runnable then, BooleanSupplier wanted) {
-                    live.whenBeyond(knownSize, then);
-                }
-            };
-        }
-        return new LogSource() {
-            public Path file() {
-                return file;
-            }
-
-            public OutputStream defaultStream() {
-                return OutputStream.STDOUT;
-            }
-
-            public long size() {
-                try {
-                    return Files.exists(file) ? Files.size(file) : 0;
-                } catch (IOException e) {
-                    return r.logSize();
-                }
-            }
-
-            public boolean ended() {
-                return true;
-            }
-
-            public void whenBeyond(long knownSize, Runnable then, BooleanSupplier wanted) {
-                then.run();
-            }
-        };
+        return run != null ? run.log : new FinishedLog(store.log(id), r.logSize());
     }
 
     /** Ids of the builds running or queued now. */

@@ -17,7 +17,7 @@ import java.util.TreeMap;
  * every chunk with its stream. Bytes reach the file before anyone can read them: streaming reads
  * the file, never a memory buffer.
  */
-public final class LogFile implements AutoCloseable {
+public final class LogFile implements AutoCloseable, LogSource {
 
     private static final int INDEX_RECORD = 9; // long offset + byte stream
 
@@ -49,6 +49,30 @@ public final class LogFile implements AutoCloseable {
         return file;
     }
 
+    /** As a {@link LogSource}: the file being written. */
+    @Override
+    public Path file() {
+        return file;
+    }
+
+    /** Build logs index every byte; the default only matters for a log without an index. */
+    @Override
+    public OutputStream defaultStream() {
+        return OutputStream.STDOUT;
+    }
+
+    /** Ended once closed: a closed log never grows again. */
+    @Override
+    public boolean ended() {
+        return isClosed();
+    }
+
+    /** Waiters are dropped at the next growth or close, so an abandoned reader costs nothing more. */
+    @Override
+    public void whenBeyond(long knownSize, Runnable r, java.util.function.BooleanSupplier wanted) {
+        whenBeyond(knownSize, r);
+    }
+
     /** Appends bytes from one stream. */
     public synchronized void append(OutputStream stream, byte[] bytes, int off, int len) throws IOException {
         if (closed) {
@@ -73,6 +97,7 @@ public final class LogFile implements AutoCloseable {
     }
 
     /** Bytes written so far. */
+    @Override
     public synchronized long size() {
         return size;
     }

@@ -1,7 +1,6 @@
 package dev.kiln.agent.api;
 
 import dev.kiln.agent.logs.LogFile;
-import dev.kiln.agent.logs.LogSource;
 import dev.kiln.agent.logs.OutputStream;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.LogChunk;
@@ -16,7 +15,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Executor;
-import java.util.function.BooleanSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -71,16 +69,6 @@ class LogStreamerTest {
 
     static final Executor INLINE = Runnable::run;
 
-    LogSource source(LogFile log) {
-        return new LogSource() {
-            public Path file() { return log.path(); }
-            public OutputStream defaultStream() { return OutputStream.STDOUT; }
-            public long size() { return log.size(); }
-            public boolean ended() { return log.isClosed(); }
-            public void whenBeyond(long known, Runnable r, BooleanSupplier wanted) { log.whenBeyond(known, r); }
-        };
-    }
-
     @Test
     void readsOnlyAsMuchAsTheClientAcceptsAndLosesNothing() throws Exception {
         byte[] content = new byte[LogStreamer.CHUNK * 20 + 123];
@@ -90,7 +78,7 @@ class LogStreamerTest {
         log.close();
 
         Transport t = new Transport();
-        new LogStreamer(t, source(log), 0, true, () -> Build.newBuilder().setId("b-1").build(), INLINE).start();
+        new LogStreamer(t, log, 0, true, () -> Build.newBuilder().setId("b-1").build(), INLINE).start();
         assertEquals(0, t.sent.size(), "nothing is read or sent before the client is ready");
         t.grant(3);
         assertEquals(3, t.sent.size(), "a slow client gets three chunks and the streamer waits");
@@ -116,7 +104,7 @@ class LogStreamerTest {
         LogFile log = LogFile.open(dir.resolve("live"));
         Transport t = new Transport();
         t.budget = 1000;
-        new LogStreamer(t, source(log), 0, true, () -> Build.newBuilder().setId("b-2").build(), INLINE).start();
+        new LogStreamer(t, log, 0, true, () -> Build.newBuilder().setId("b-2").build(), INLINE).start();
         assertEquals(0, t.sent.size());
         log.append(OutputStream.STDOUT, "hello ".getBytes(), 0, 6);
         log.append(OutputStream.STDERR, "oops\n".getBytes(), 0, 5);
