@@ -64,8 +64,14 @@ final class AgentProcess implements AutoCloseable {
 
     /** Starts the agent with these JVM options (e.g. the systemd unit's), settings file and environment. */
     static AgentProcess start(List<String> jvmOptions, Path settings, Map<String, String> env) throws IOException {
+        return start(List.of(), jvmOptions, settings, env);
+    }
+
+    /** Starts the agent under a wrapper command (e.g. one that gives it its own mount namespace); the wrapper must exec it. */
+    static AgentProcess start(List<String> wrapper, List<String> jvmOptions, Path settings, Map<String, String> env)
+            throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
-        List<String> command = new ArrayList<>();
+        List<String> command = new ArrayList<>(wrapper);
         command.add(java);
         command.addAll(jvmOptions);
         command.addAll(List.of("-jar", jar().toString()));

@@ -1,6 +1,7 @@
 package dev.kiln.e2e;
 
 import dev.kiln.controller.fleet.Ec2Fleet;
+import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.testkit.MotoServer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -13,7 +14,6 @@ import software.amazon.awssdk.services.ec2.model.Filter;
 import software.amazon.awssdk.services.ec2.model.Instance;
 import software.amazon.awssdk.services.ec2.model.InstanceAttributeName;
 import software.amazon.awssdk.services.ec2.model.ResourceType;
-import software.amazon.awssdk.services.ec2.model.Snapshot;
 import software.amazon.awssdk.services.ec2.model.Tag;
 import software.amazon.awssdk.services.ec2.model.TagSpecification;
 import software.amazon.awssdk.services.ec2.model.Volume;
@@ -71,7 +71,7 @@ class FleetTest {
     @BeforeEach
     void setUp() {
         kiln = new Kiln(dir.resolve("home")).env("KILN_EC2_ENDPOINT", moto.endpoint().toString())
-                .env("KILN_REGION", "us-east-1").env("KILN_ADDRESS", "private");
+                .env("KILN_REGION", "us-east-1").env("KILN_ADDRESS", "private").env("KILN_PROVIDER", "ec2");
         assertEquals(0, kiln.run("init").exitCode());
         simulator = new FleetSimulator(ec2, dir.resolve("instances"));
     }
@@ -228,22 +228,22 @@ class FleetTest {
         String foreign = ec2.createSnapshot(s -> s.volumeId(volume).tagSpecifications(TagSpecification.builder()
                 .resourceType(ResourceType.SNAPSHOT).tags(Tag.builder().key("kiln:volume-role").value("builds").build()).build())).snapshotId();
         Ec2Fleet fleet = new Ec2Fleet(ec2);
-        List<Snapshot> before = fleet.snapshots("builds");
+        List<FleetSnapshot> before = fleet.snapshots("builds");
         assertEquals(4, before.size(), "only Kiln's are listed");
         List<String> deleted = fleet.prune("builds", 2);
-        assertEquals(List.of(before.get(2).snapshotId(), before.get(3).snapshotId()), deleted);
-        assertEquals(List.of(before.get(0).snapshotId(), before.get(1).snapshotId()),
-                fleet.snapshots("builds").stream().map(Snapshot::snapshotId).toList());
+        assertEquals(List.of(before.get(2).id(), before.get(3).id()), deleted);
+        assertEquals(List.of(before.get(0).id(), before.get(1).id()),
+                fleet.snapshots("builds").stream().map(FleetSnapshot::id).toList());
         assertTrue(ec2.describeSnapshots(r -> r.snapshotIds(foreign)).snapshots().size() == 1, "the foreign snapshot is untouched");
 
         Kiln.Run list = kiln.run("snapshots", "--role", "builds");
-        assertTrue(list.out().contains(before.get(0).snapshotId()) && !list.out().contains(foreign), list.out());
+        assertTrue(list.out().contains(before.get(0).id()) && !list.out().contains(foreign), list.out());
 
         Kiln.Run launch = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--volume", "builds:latest", "--no-wait");
         assertEquals(0, launch.exitCode(), launch.toString());
         List<Volume> restored = ec2.describeVolumes(r -> r.filters(Filter.builder().name("attachment.instance-id")
                 .values(launchedId(launch)).build())).volumes();
-        assertEquals(before.get(0).snapshotId(), restored.get(0).snapshotId(), "restored from the newest snapshot");
+        assertEquals(before.get(0).id(), restored.get(0).snapshotId(), "restored from the newest snapshot");
     }
 
     @Test

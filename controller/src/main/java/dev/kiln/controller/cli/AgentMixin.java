@@ -5,23 +5,50 @@ import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.config.ControllerSettings;
 import dev.kiln.controller.config.KilnPaths;
+import dev.kiln.controller.fleet.Ec2Clients;
+import dev.kiln.controller.fleet.Ec2Fleet;
+import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.controller.local.LocalAgent;
+import dev.kiln.controller.local.LocalProvider;
 import picocli.CommandLine.Option;
 
 /** {@code --agent HOST:PORT} and {@code --tls-server-name}, shared by commands that talk to one agent. */
 public class AgentMixin {
 
-    @Option(names = "--agent", paramLabel = "HOST:PORT",
-            description = "The agent to talk to (default: the local agent from `kiln up --local`; env KILN_AGENT).")
+    @Option(names = "--agent", paramLabel = "HOST:PORT|INSTANCE",
+            description = "The agent to talk to: HOST:PORT, or a managed instance's id (i-... or local-...) (default: the local agent from `kiln up --local`; env KILN_AGENT).")
     String agent;
 
     @Option(names = "--tls-server-name", paramLabel = "NAME",
             description = "Name to verify the agent's certificate against (default: the HOST of --agent).")
     String serverName;
 
+    /** An EC2 (i-...) or local provider (local-...) instance id. */
+    static boolean isInstanceId(String s) {
+        return Ec2Fleet.isInstanceId(s) || LocalProvider.isInstanceId(s);
+    }
+
+    /** Where a managed instance's agent listens, by the address rule (--address / KILN_ADDRESS / config). */
+    static AgentEndpoint instanceEndpoint(ControllerSettings settings, KilnPaths paths, String instanceId) {
+        ManagedInstance m = LocalProvider.isInstanceId(instanceId) ? new LocalProvider(paths).get(instanceId)
+                : new Ec2Fleet(Ec2Clients.create(settings)).get(instanceId);
+        String rule = settings.get("address", null).orElse("auto");
+        AgentEndpoint e = m.endpoint(rule);
+        if (e == null) {
+            throw new KilnException(ExitCodes.UNREACHABLE, m.id() + " has no " + rule + " address (it is " + m.state()
+                    + "); use --address private (through a VPN or bastion) or give it a public IP");
+        }
+        return e;
+    }
+
     /** The agent to talk to: flag &gt; KILN_AGENT &gt; config.yml &gt; the running local agent. */
     public AgentEndpoint resolve(ControllerSettings settings, KilnPaths paths) {
-        AgentEndpoint endpoint = settings.get("agent", agent).map(AgentEndpoint::parse)
+        String given = settings.get("agent", agent).orElse(null);
+        if (given != null && isInstanceId(given)) {
+            AgentEndpoint e = instanceEndpoint(settings, paths, given);
+            return serverName == null ? e : e.withServerName(serverName);
+        }
+        AgentEndpoint endpoint = java.util.Optional.ofNullable(given).map(AgentEndpoint::parse)
                 .or(() -> new LocalAgent(paths).endpoint())
                 .orElseThrow(() -> new KilnException(ExitCodes.CONFIG,
                         "no agent given and no local agent started; pass --agent HOST:PORT or run `kiln up --local`"));

@@ -2,6 +2,9 @@ package dev.kiln.controller.cli;
 
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
+import dev.kiln.controller.fleet.Ec2Clients;
+import dev.kiln.controller.fleet.Ec2Fleet;
+import dev.kiln.controller.local.LocalProvider;
 import dev.kiln.controller.build.BuildExit;
 import dev.kiln.controller.build.LogFollower;
 import dev.kiln.controller.build.ProgressDisplay;
@@ -45,7 +48,8 @@ public class BuildCommand implements Callable<Integer> {
     @Mixin
     AgentMixin agent;
 
-    @Parameters(index = "0", paramLabel = "WORK_TREE", description = "Absolute path of the work tree on the agent.")
+    @Parameters(index = "0", paramLabel = "WORK_TREE",
+            description = "The work tree on the agent: an absolute path, or with --agent INSTANCE a path in that instance's work tree (e.g. vibes).")
     String workTree;
 
     @Parameters(index = "1..*", paramLabel = "COMMAND", description = "A command to run instead of tup (after --).")
@@ -75,6 +79,19 @@ public class BuildCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (!workTree.startsWith("/")) {
+            String instance = context.settings().get("agent", agent.agent).orElse(null);
+            if (instance == null || !AgentMixin.isInstanceId(instance)) {
+                throw new KilnException(ExitCodes.USAGE, "WORK_TREE '" + workTree + "' is relative; give an absolute path on the"
+                        + " agent, or --agent INSTANCE to build in that instance's work tree");
+            }
+            String root = (LocalProvider.isInstanceId(instance) ? new LocalProvider(context.paths())
+                    : new Ec2Fleet(Ec2Clients.create(context.settings()))).workTree(instance);
+            if (root == null) {
+                throw new KilnException(ExitCodes.USAGE, instance + " has no volumes, so no work tree; give an absolute WORK_TREE");
+            }
+            workTree = root + "/" + workTree;
+        }
         StartBuildRequest.Builder request = StartBuildRequest.newBuilder()
                 .setWorkTree(workTree).setQueue(queue).setRequestId(UUID.randomUUID().toString()).putAllLabels(labels);
         if (command.isEmpty()) {

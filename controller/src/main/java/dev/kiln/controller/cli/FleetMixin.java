@@ -1,14 +1,22 @@
 package dev.kiln.controller.cli;
 
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.fleet.Ec2Clients;
 import dev.kiln.controller.fleet.Ec2Fleet;
+import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.controller.fleet.ManagedInstance;
+import dev.kiln.controller.local.LocalProvider;
 import picocli.CommandLine.Option;
 import software.amazon.awssdk.services.ec2.Ec2Client;
 
-/** Options shared by the commands that talk to EC2. */
+/** Options shared by the commands that manage instances: which provider, region and address. */
 public class FleetMixin {
+
+    @Option(names = "--provider", paramLabel = "local|ec2",
+            description = "Where instances live: local (agents as processes on this machine; the default) or ec2 (env KILN_PROVIDER, config.yml provider).")
+    String provider;
 
     @Option(names = "--region", paramLabel = "REGION", description = "AWS region (default: KILN_REGION, config.yml, then AWS_REGION / the AWS profile).")
     String region;
@@ -31,7 +39,31 @@ public class FleetMixin {
         return m.endpoint(rule);
     }
 
-    Ec2Fleet fleet(Context context) {
+    /** The provider these options (or KILN_PROVIDER, or config.yml) name: local unless told otherwise. */
+    String providerName(Context context) {
+        String name = context.settings().get("provider", provider).orElse("local");
+        if (!name.equals("local") && !name.equals("ec2")) {
+            throw new KilnException(ExitCodes.USAGE, "provider '" + name + "' is not local or ec2");
+        }
+        return name;
+    }
+
+    Fleet fleet(Context context) {
+        return providerName(context).equals("ec2") ? ec2(context) : new LocalProvider(context.paths());
+    }
+
+    /** The fleet an instance id belongs to: local-... is the local provider's, i-... EC2's. */
+    Fleet fleet(Context context, String instanceId) {
+        if (instanceId != null && LocalProvider.isInstanceId(instanceId)) {
+            return new LocalProvider(context.paths());
+        }
+        if (instanceId != null && Ec2Fleet.isInstanceId(instanceId)) {
+            return ec2(context);
+        }
+        return fleet(context);
+    }
+
+    Ec2Fleet ec2(Context context) {
         return new Ec2Fleet(client(context));
     }
 }

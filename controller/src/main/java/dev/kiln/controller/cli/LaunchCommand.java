@@ -7,8 +7,11 @@ import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.fleet.AgentUserData;
 import dev.kiln.controller.fleet.Ec2Fleet;
+import dev.kiln.controller.fleet.InstanceLayout;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.controller.fleet.VolumeSpec;
+import dev.kiln.controller.local.AgentJar;
+import dev.kiln.controller.local.LocalProvider;
 import dev.kiln.controller.pki.FleetCa;
 import dev.kiln.controller.pki.FleetInit;
 import dev.kiln.controller.pki.IssuedCertificate;
@@ -28,9 +31,13 @@ import java.util.UUID;
 
 /** {@code kiln launch}: launch an EC2 instance running kiln-agent. */
 @Command(name = "launch", mixinStandardHelpOptions = true,
-        description = {"Launch an EC2 instance from a Kiln AMI with a fresh certificate, its lease and volumes,",
-                "IMDSv2 required and terminate-on-shutdown, and wait until its agent answers.",
-                "Example: kiln launch --role worker --ami-name 'kiln-agent-*' --type c5.2xlarge --ttl 2h \\",
+        description = {"Launch an instance running kiln-agent with its lease and volumes, and wait until its agent answers.",
+                "On the local provider (the default) it is an agent process on this machine, its volumes loop devices",
+                "(root) or directories. On EC2 (--provider ec2) it runs from a Kiln AMI with a fresh certificate,",
+                "IMDSv2 required and terminate-on-shutdown, its volumes created first and attached by id.",
+                "Example: kiln launch --volume sources:latest --volume builds:latest --ttl 1h",
+                "A --role that names a template in config.yml (templates: NAME: {option: value}) takes its options from it;",
+                "flags still win. EC2 example: kiln launch --provider ec2 --role worker --ami 'kiln-agent-*' --type c5.2xlarge \\",
                 "           --volume sources:latest --volume builds:latest --label collection=vibes"})
 public class LaunchCommand implements Runnable {
 
@@ -40,13 +47,14 @@ public class LaunchCommand implements Runnable {
     @Mixin
     FleetMixin fleetOptions;
 
-    @Option(names = "--role", defaultValue = "worker", description = "worker, server, or any name (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--role", defaultValue = "worker",
+            description = "worker, server, a template's name from config.yml, or any name (default: ${DEFAULT-VALUE}).")
     String role;
 
-    @Option(names = "--ami", paramLabel = "AMI", description = "An AMI id, or a name pattern such as 'kiln-agent-*' (newest wins).", required = true)
+    @Option(names = "--ami", paramLabel = "AMI", description = "EC2: an AMI id, or a name pattern such as 'kiln-agent-*' (newest wins).")
     String ami;
 
-    @Option(names = "--type", paramLabel = "TYPE", defaultValue = "t3.small", description = "Instance type (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--type", paramLabel = "TYPE", description = "EC2: instance type (default: t3.small).")
     String type;
 
     @Option(names = "--subnet", paramLabel = "SUBNET_ID", description = "Subnet (default: the default VPC's).")
@@ -61,10 +69,10 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--instance-profile", paramLabel = "NAME", description = "Instance profile (optional: the agent needs no AWS credentials).")
     String instanceProfile;
 
-    @Option(names = "--ttl", defaultValue = "2h", description = "Lease: the instance ends this long after launch unless extended (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ttl", description = "Lease: the instance ends this long after launch unless extended (default: 2h).")
     String ttl;
 
-    @Option(names = "--max-lifetime", defaultValue = "12h", description = "Cap of every extension (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-lifetime", description = "Cap of every extension (default: 12h).")
     String maxLifetime;
 
     @Option(names = "--volume", paramLabel = "ROLE:SIZE|ROLE:snap-ID|ROLE:latest", description = "A volume (repeatable): new blank of SIZE GiB, from a snapshot, or from the newest snapshot of ROLE.")
@@ -76,8 +84,8 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--max", paramLabel = "N", description = "Refuse if N managed instances already run (default: max-instances in config.yml, else no cap).")
     Integer max;
 
-    @Option(names = "--grpc-port", defaultValue = "7443", description = "The agent's port (default: ${DEFAULT-VALUE}).")
-    int grpcPort;
+    @Option(names = "--grpc-port", description = "EC2: the agent's port (default: 7443).")
+    Integer grpcPort;
 
     @Option(names = "--wait", defaultValue = "10m", description = "How long to wait for the agent to answer (default: ${DEFAULT-VALUE}).")
     String wait;
@@ -85,11 +93,20 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--no-wait", description = "Return once EC2 accepted the launch.")
     boolean noWait;
 
+    @Option(names = "--boot-build", description = "Start a tup build of the work tree once the volumes are mounted, on every boot.")
+    boolean bootBuild;
+
+    @Option(names = "--boot-profile", paramLabel = "NAME", description = "Profile the boot build builds (repeatable; implies --boot-build; default: all).")
+    List<String> bootProfiles = new ArrayList<>();
+
     @Option(names = "--client-token", description = "Idempotency token; a retry with the same token launches nothing new (default: a new one).")
     String clientToken;
 
     @Override
     public void run() {
+        applyTemplate();
+        ttl = ttl != null ? ttl : "2h";
+        maxLifetime = maxLifetime != null ? maxLifetime : "12h";
         Duration lease = Durations.parse(ttl);
         Duration cap = Durations.parse(maxLifetime);
         if (lease.compareTo(cap) > 0) {
@@ -102,11 +119,31 @@ public class LaunchCommand implements Runnable {
         Instant now = Instant.now();
         IssuedCertificate cert = ca.issueServer(certName, List.of(certName), List.of(), now.minus(Duration.ofMinutes(5)),
                 now.plus(cap).plus(Duration.ofDays(1)));
-        Ec2Fleet fleet = fleetOptions.fleet(context);
+        String ownerKey = readOwnerKey();
+        boolean boot = bootBuild || !bootProfiles.isEmpty();
+        if (boot && vols.isEmpty()) {
+            throw new KilnException(ExitCodes.USAGE, "--boot-build needs a volume to build on (--volume builds:SIZE, ...)");
+        }
         int maxInstances = max != null ? max : context.settings().get("max-instances", null).map(Integer::parseInt).orElse(0);
+        if (fleetOptions.providerName(context).equals("local")) {
+            launchLocal(lease, cap, vols, boot, maxInstances, ca, tls);
+            return;
+        }
+        if (ami == null) {
+            throw new KilnException(ExitCodes.USAGE, "--ami is required on the ec2 provider (an AMI id, or a name pattern such as"
+                    + " 'kiln-agent-*'; build one with packer/)");
+        }
+        String type = this.type != null ? this.type : "t3.small";
+        int port = grpcPort != null ? grpcPort : 7443;
+        Ec2Fleet fleet = fleetOptions.ec2(context);
+        String[] workTree = new String[1];
         context.err().println("kiln: launching a " + role + " (" + type + ", lease " + ttl + ")...");
         ManagedInstance launched = fleet.launch(new Ec2Fleet.LaunchSpec(role, ami, type, subnet, securityGroups, keyName,
-                instanceProfile, lease, labels, vols, AgentUserData.yaml(cert, ca, grpcPort, lease, cap), certName, grpcPort,
+                instanceProfile, lease, labels, vols, created -> {
+                    InstanceLayout layout = InstanceLayout.plan("", role, created);
+                    return AgentUserData.yaml(cert, ca, port, lease, cap, layout, ownerKey,
+                            boot ? new AgentUserData.BootBuild(layout.workTree(), bootProfiles, List.of()) : null);
+                }, certName, port,
                 clientToken != null ? clientToken : UUID.randomUUID().toString()), maxInstances);
         context.err().println("kiln: " + launched.id() + " is " + launched.state());
         ManagedInstance m = launched;
@@ -115,8 +152,119 @@ public class LaunchCommand implements Runnable {
             context.err().println("kiln: " + m.id() + " is running; waiting for its agent...");
             awaitAgent(m, Durations.parse(wait), tls);
         }
+        if (workTree[0] != null) {
+            context.err().println("kiln: " + LocalProvider.workTreeHint(m.id(), workTree[0]));
+        }
         new Table("INSTANCE", "ROLE", "STATE", "ADDRESS", "EXPIRES").row(m.id(), m.role(), m.state(),
                 String.valueOf(fleetOptions.endpoint(context, m)), String.valueOf(m.expiresAt())).print(context.out());
+    }
+
+    /** Options the config.yml template named by --role gives, for those not given as flags. */
+    private void applyTemplate() {
+        Map<String, Object> t = context.settings().template(role).orElse(null);
+        if (t == null) {
+            return;
+        }
+        if (fleetOptions.provider == null && t.containsKey("provider")) {
+            fleetOptions.provider = String.valueOf(t.get("provider"));
+        }
+        ami = ami != null ? ami : text(t, "ami");
+        type = type != null ? type : text(t, "type");
+        subnet = subnet != null ? subnet : text(t, "subnet");
+        keyName = keyName != null ? keyName : text(t, "key-name");
+        instanceProfile = instanceProfile != null ? instanceProfile : text(t, "instance-profile");
+        ttl = ttl != null ? ttl : text(t, "ttl");
+        maxLifetime = maxLifetime != null ? maxLifetime : text(t, "max-lifetime");
+        if (securityGroups.isEmpty()) {
+            securityGroups.addAll(list(t, "security-group"));
+        }
+        if (volumes.isEmpty()) {
+            volumes.addAll(list(t, "volume"));
+        }
+        if (bootProfiles.isEmpty()) {
+            bootProfiles.addAll(list(t, "boot-profile"));
+        }
+        bootBuild |= Boolean.parseBoolean(String.valueOf(t.getOrDefault("boot-build", "false")));
+        if (grpcPort == null && t.containsKey("grpc-port")) {
+            grpcPort = Integer.parseInt(String.valueOf(t.get("grpc-port")));
+        }
+        if (t.get("label") instanceof Map<?, ?> m) {
+            Map<String, String> merged = new TreeMap<>();
+            m.forEach((k, v) -> merged.put(String.valueOf(k), String.valueOf(v)));
+            merged.putAll(labels); // flags win
+            labels = merged;
+        } else if (t.containsKey("label")) {
+            throw new KilnException(ExitCodes.CONFIG, "template '" + role + "': label must be a map, e.g. label: {app: shop}");
+        }
+        context.err().println("kiln: using template '" + role + "' from " + context.paths().configFile());
+    }
+
+    private String text(Map<String, Object> t, String key) {
+        Object v = t.get(key);
+        if (v instanceof Map<?, ?> || v instanceof List<?>) {
+            throw new KilnException(ExitCodes.CONFIG, "template '" + role + "': " + key + " must be a single value, not " + v);
+        }
+        return v == null ? null : String.valueOf(v);
+    }
+
+    private List<String> list(Map<String, Object> t, String key) {
+        Object v = t.get(key);
+        if (v == null) {
+            return List.of();
+        }
+        if (v instanceof List<?> l) {
+            return l.stream().map(String::valueOf).toList();
+        }
+        if (v instanceof Map<?, ?>) {
+            throw new KilnException(ExitCodes.CONFIG, "template '" + role + "': " + key + " must be a value or a list, not a map");
+        }
+        return List.of(String.valueOf(v));
+    }
+
+    /** The local provider: an agent process on this machine, its volumes under the state directory. */
+    private void launchLocal(Duration lease, Duration cap, List<VolumeSpec> vols, boolean boot, int maxInstances, FleetCa ca,
+                             ClientTls tls) {
+        List<String> ec2Only = new ArrayList<>();
+        if (ami != null) {
+            ec2Only.add("--ami");
+        }
+        if (type != null) {
+            ec2Only.add("--type");
+        }
+        if (subnet != null) {
+            ec2Only.add("--subnet");
+        }
+        if (!securityGroups.isEmpty()) {
+            ec2Only.add("--security-group");
+        }
+        if (keyName != null) {
+            ec2Only.add("--key-name");
+        }
+        if (instanceProfile != null) {
+            ec2Only.add("--instance-profile");
+        }
+        if (!ec2Only.isEmpty()) {
+            throw new KilnException(ExitCodes.USAGE, String.join(", ", ec2Only) + (ec2Only.size() == 1 ? " is" : " are")
+                    + " for the ec2 provider; this launch is on the local provider (the default): add --provider ec2"
+                    + " (or provider: ec2 in config.yml, or KILN_PROVIDER=ec2) to launch on EC2");
+        }
+        LocalProvider local = new LocalProvider(context.paths());
+        context.err().println("kiln: launching a local " + role + " (lease " + ttl + ")...");
+        ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles),
+                maxInstances, LocalProvider.loopVolumes(context.env().get("KILN_LOCAL_VOLUMES").orElse(null)), ca, tls, AgentJar.locate(context.env()), Durations.parse(wait), s -> context.err().println("kiln: " + s));
+        context.err().println("kiln: agent on " + m.id() + " answers at " + fleetOptions.endpoint(context, m));
+        new Table("INSTANCE", "ROLE", "STATE", "ADDRESS", "EXPIRES").row(m.id(), m.role(), m.state(),
+                String.valueOf(fleetOptions.endpoint(context, m)), String.valueOf(m.expiresAt())).print(context.out());
+    }
+
+    /** The controller's SSH public key (from kiln init): the agent lets its holder push and pull. */
+    private String readOwnerKey() {
+        try {
+            return java.nio.file.Files.readString(context.paths().sshPublicKey()).strip();
+        } catch (java.io.IOException e) {
+            throw new KilnException(ExitCodes.CONFIG, "cannot read " + context.paths().sshPublicKey() + " (" + e.getMessage()
+                    + "); run `kiln init` first");
+        }
     }
 
     private void awaitAgent(ManagedInstance m, Duration wait, ClientTls tls) {
@@ -138,6 +286,12 @@ public class LaunchCommand implements Runnable {
             }
             if (++dots % 6 == 0) {
                 context.err().println("kiln: still waiting for the agent on " + endpoint + " (" + last.getMessage() + ")");
+                String state = fleetOptions.ec2(context).get(m.id()).state();
+                if (!state.equals("pending") && !state.equals("running")) {
+                    throw new KilnException(ExitCodes.FAILURE, m.id() + " is " + state + " and its agent never answered ("
+                            + last.getMessage() + "); its console output (EC2 console, or aws ec2 get-console-output) shows"
+                            + " the agent's start-up errors");
+                }
             }
             try {
                 Thread.sleep(1000);

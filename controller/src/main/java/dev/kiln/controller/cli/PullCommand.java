@@ -66,7 +66,7 @@ public class PullCommand implements Runnable {
             }
         }
         if (instance != null && !SshSupport.isInstance(instance)) {
-            throw new KilnException(ExitCodes.USAGE, "INSTANCE must be `local` or HOST:PORT, not '" + instance + "'");
+            throw new KilnException(ExitCodes.USAGE, "INSTANCE must be `local`, an instance id (i-... or local-...) or HOST:PORT, not '" + instance + "'");
         }
         if (profile != null && (profile.contains("/") || profile.startsWith(".") || profile.isEmpty())) {
             throw new KilnException(ExitCodes.USAGE, "PROFILE is a profile name such as opus, not '" + profile + "' (use --path for a path)");

@@ -52,7 +52,7 @@ public class PushCommand implements Runnable {
             throw new KilnException(ExitCodes.USAGE, src + " is not a directory");
         }
         if (instance != null && !SshSupport.isInstance(instance)) {
-            throw new KilnException(ExitCodes.USAGE, "INSTANCE must be `local` or HOST:PORT, not '" + instance + "'");
+            throw new KilnException(ExitCodes.USAGE, "INSTANCE must be `local`, an instance id (i-... or local-...) or HOST:PORT, not '" + instance + "'");
         }
         String dir = name != null ? name : src.getFileName() == null ? "collection" : src.getFileName().toString();
         if (dir.isEmpty() || dir.contains("/") || dir.equals("..") || dir.equals(".")) {

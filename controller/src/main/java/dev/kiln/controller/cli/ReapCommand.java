@@ -1,6 +1,6 @@
 package dev.kiln.controller.cli;
 
-import dev.kiln.controller.fleet.Ec2Fleet;
+import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.controller.fleet.ManagedInstance;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
@@ -30,7 +30,7 @@ public class ReapCommand implements Runnable {
 
     @Override
     public void run() {
-        Ec2Fleet fleet = fleetOptions.fleet(context);
+        Fleet fleet = fleetOptions.fleet(context);
         List<ManagedInstance> expired = fleet.expired(Instant.now(), Durations.parse(grace));
         Table t = new Table("INSTANCE", "ROLE", "EXPIRED-AT", "ACTION");
         expired.forEach(m -> t.row(m.id(), m.role(), String.valueOf(m.expiresAt()), dryRun ? "would terminate" : "terminated"));

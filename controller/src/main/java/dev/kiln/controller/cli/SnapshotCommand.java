@@ -6,7 +6,9 @@ import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.client.GrpcErrors;
-import dev.kiln.controller.fleet.Ec2Fleet;
+import dev.kiln.controller.fleet.Fleet;
+import dev.kiln.controller.fleet.FleetSnapshot;
+import dev.kiln.controller.fleet.FleetVolume;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.proto.agent.v1.FreezeRequest;
 import dev.kiln.proto.agent.v1.ListVolumesRequest;
@@ -17,8 +19,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import software.amazon.awssdk.services.ec2.model.Snapshot;
-import software.amazon.awssdk.services.ec2.model.Volume;
 
 import java.time.Duration;
 import java.util.List;
@@ -54,37 +54,42 @@ public class SnapshotCommand implements Runnable {
 
     @Override
     public void run() {
-        Ec2Fleet fleet = fleetOptions.fleet(context);
+        Fleet fleet = fleetOptions.fleet(context, instance);
         ManagedInstance m = fleet.get(instance);
-        List<Volume> volumes = fleet.volumes(m.id());
-        Volume v = volumes.stream().filter(x -> x.volumeId().equals(volume)
-                        || x.tags().stream().anyMatch(t -> t.key().equals(Ec2Fleet.VOLUME_ROLE) && t.value().equals(volume)))
+        List<FleetVolume> volumes = fleet.volumes(m.id());
+        FleetVolume v = volumes.stream().filter(x -> x.id().equals(volume) || x.role().equals(volume))
                 .findFirst().orElseThrow(() -> new KilnException(ExitCodes.NOT_FOUND, "instance " + m.id() + " has no volume '"
-                        + volume + "' (its volumes: " + volumes.stream().map(x -> x.volumeId() + roleOf(x)).toList() + ")"));
-        String role = roleOf(v).isEmpty() ? v.volumeId() : roleOf(v).substring(1);
+                        + volume + "' (its volumes: " + volumes.stream().map(x -> x.id() + (x.role().isEmpty() ? "" : ":" + x.role()))
+                        .toList() + ")"));
+        String role = v.roleOrId();
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
-        Snapshot snapshot;
+        FleetSnapshot snapshot;
         try (AgentClient agent = new AgentClient(endpoint, ClientTls.of(context.paths()), Duration.ofSeconds(30))) {
             String mountPoint;
             try {
-                mountPoint = agent.stub().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesList().stream()
-                        .filter(x -> x.getVolumeId().equals(v.volumeId()) && !x.getMountPoint().isEmpty())
+                mountPoint = v.mountPoint() != null ? v.mountPoint()
+                        : agent.stub().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesList().stream()
+                        .filter(x -> x.getVolumeId().equals(v.id()) && !x.getMountPoint().isEmpty())
                         .map(x -> x.getMountPoint()).findFirst().orElse(null);
-                if (mountPoint != null) {
+                if (mountPoint != null && mountPoint.isEmpty()) {
+                    mountPoint = null;
+                    context.err().println("kiln: " + v.id() + " is a directory on this machine (no filesystem of its own to"
+                            + " freeze); it is copied as it is");
+                } else if (mountPoint != null) {
                     Duration lease = Durations.parse(freezeLease);
                     agent.stub().freeze(FreezeRequest.newBuilder().setMountPoint(mountPoint)
                             .setRequestId(UUID.randomUUID().toString())
                             .setLease(com.google.protobuf.Duration.newBuilder().setSeconds(lease.getSeconds())).build());
                     context.err().println("kiln: froze " + mountPoint + " on " + m.id());
                 } else {
-                    context.err().println("kiln: " + v.volumeId() + " is not mounted on " + m.id() + "; snapshotting it as it is");
+                    context.err().println("kiln: " + v.id() + " is not mounted on " + m.id() + "; snapshotting it as it is");
                 }
             } catch (StatusRuntimeException e) {
                 throw GrpcErrors.translate(e, endpoint);
             }
             try {
-                snapshot = fleet.createSnapshot(v, m, role, build);
-                context.err().println("kiln: " + snapshot.snapshotId() + " started (point in time fixed)");
+                snapshot = fleet.createSnapshot(v, m, build);
+                context.err().println("kiln: " + snapshot.id() + " started (point in time fixed)");
             } finally {
                 if (mountPoint != null) {
                     try {
@@ -96,16 +101,12 @@ public class SnapshotCommand implements Runnable {
                 }
             }
         }
-        new Table("SNAPSHOT", "VOLUME", "VOLUME-ROLE", "STATE").row(snapshot.snapshotId(), v.volumeId(), role,
-                snapshot.stateAsString()).print(context.out());
+        new Table("SNAPSHOT", "VOLUME", "VOLUME-ROLE", "STATE").row(snapshot.id(), v.id(), role,
+                snapshot.state()).print(context.out());
         if (keep != null) {
             List<String> deleted = fleet.prune(role, keep);
             context.err().println("kiln: kept the newest " + keep + " snapshot" + (keep == 1 ? "" : "s") + " of " + role
                     + "; deleted " + (deleted.isEmpty() ? "none" : String.join(", ", deleted)));
         }
-    }
-
-    static String roleOf(Volume v) {
-        return v.tags().stream().filter(t -> t.key().equals(Ec2Fleet.VOLUME_ROLE)).map(t -> ":" + t.value()).findFirst().orElse("");
     }
 }

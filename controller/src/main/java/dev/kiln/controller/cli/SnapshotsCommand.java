@@ -4,11 +4,10 @@ import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import software.amazon.awssdk.services.ec2.model.Snapshot;
-import software.amazon.awssdk.services.ec2.model.Tag;
+import dev.kiln.controller.fleet.FleetSnapshot;
 
 /** {@code kiln snapshots}: Kiln's snapshots, newest first. */
-@Command(name = "snapshots", mixinStandardHelpOptions = true, description = "List Kiln's EBS snapshots (kiln:managed), newest first.")
+@Command(name = "snapshots", mixinStandardHelpOptions = true, description = "List Kiln's snapshots (EBS snapshots tagged kiln:managed, or the local provider's copies), newest first.")
 public class SnapshotsCommand implements Runnable {
 
     @Inject
@@ -23,15 +22,10 @@ public class SnapshotsCommand implements Runnable {
     @Override
     public void run() {
         Table t = new Table("SNAPSHOT", "VOLUME-ROLE", "STATE", "PROGRESS", "SIZE-GIB", "STARTED", "SOURCE-INSTANCE", "BUILD");
-        for (Snapshot s : fleetOptions.fleet(context).snapshots(role)) {
-            t.row(s.snapshotId(), tag(s, "kiln:volume-role"), s.stateAsString(), s.progress(),
-                    s.volumeSize() == null ? "" : s.volumeSize().toString(), String.valueOf(s.startTime()),
-                    tag(s, "kiln:source-instance"), tag(s, "kiln:build-id"));
+        for (FleetSnapshot s : fleetOptions.fleet(context).snapshots(role)) {
+            t.row(s.id(), s.volumeRole(), s.state(), s.progress(), s.sizeGiB() == 0 ? "" : Long.toString(s.sizeGiB()),
+                    String.valueOf(s.startTime().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)), s.sourceInstance(), s.buildId());
         }
         t.print(context.out());
-    }
-
-    static String tag(Snapshot s, String key) {
-        return s.tags().stream().filter(x -> x.key().equals(key)).map(Tag::value).findFirst().orElse("");
     }
 }

@@ -17,7 +17,8 @@ final class SshSupport {
 
     /** True when a positional word names an agent: {@code local} or {@code HOST:PORT}. */
     static boolean isInstance(String word) {
-        return word != null && (word.equals("local") || word.matches("\\[?[A-Za-z0-9.:-]+\\]?:\\d+"));
+        return word != null && (word.equals("local") || AgentMixin.isInstanceId(word)
+                || word.matches("\\[?[A-Za-z0-9.:-]+\\]?:\\d+"));
     }
 
     /** The SSH target of INSTANCE ({@code local}, {@code HOST:PORT}) or, when null, of --agent / the local agent. */
@@ -29,7 +30,8 @@ final class SshSupport {
                     "no local agent started; run `kiln up --local`"));
             local = true;
         } else if (instance != null) {
-            endpoint = AgentEndpoint.parse(instance);
+            endpoint = AgentMixin.isInstanceId(instance) ? AgentMixin.instanceEndpoint(context.settings(), context.paths(), instance)
+                    : AgentEndpoint.parse(instance);
             if (agent.serverName != null) {
                 endpoint = endpoint.withServerName(agent.serverName);
             }

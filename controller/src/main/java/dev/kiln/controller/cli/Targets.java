@@ -3,14 +3,14 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.controller.fleet.Ec2Fleet;
+import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.controller.fleet.ManagedInstance;
 
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The agents a command acts on: one EC2 instance by id, every running managed instance
+ * The agents a command acts on: one managed instance by id (EC2 or local), every running managed instance
  * ({@code --all}), or the agent from {@code --agent} / KILN_AGENT / the local agent.
  */
 final class Targets {
@@ -65,7 +65,7 @@ final class Targets {
             AgentEndpoint e = agent.resolve(context.settings(), context.paths());
             return List.of(new Target(e.toString(), e));
         }
-        Ec2Fleet fleet = fleetOptions.fleet(context);
+        Fleet fleet = fleetOptions.fleet(context, instance);
         List<ManagedInstance> instances = all ? fleet.active() : List.of(fleet.get(instance));
         List<Target> out = new ArrayList<>();
         for (ManagedInstance m : instances) {

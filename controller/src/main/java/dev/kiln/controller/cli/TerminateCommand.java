@@ -6,7 +6,8 @@ import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.client.GrpcErrors;
-import dev.kiln.controller.fleet.Ec2Fleet;
+import dev.kiln.controller.fleet.Fleet;
+import dev.kiln.controller.local.LocalProvider;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.proto.agent.v1.ShutdownRequest;
 import io.grpc.StatusRuntimeException;
@@ -22,7 +23,8 @@ import java.util.List;
 /** {@code kiln terminate}: end a managed instance, through its agent (or EC2 with --force). */
 @Command(name = "terminate", mixinStandardHelpOptions = true,
         description = {"End a managed instance gracefully: its agent drains (builds, logs, SSH, volumes) and powers off,",
-                "which terminates it. --force calls EC2's TerminateInstances when the agent cannot be reached."})
+                "which terminates it (a local instance's agent exits; kiln waits for it and releases its volumes).",
+                "--force ends it without its agent: EC2's TerminateInstances, or TERM/KILL of the local agent's process."})
 public class TerminateCommand implements Runnable {
 
     @Inject
@@ -39,7 +41,7 @@ public class TerminateCommand implements Runnable {
 
     @Override
     public void run() {
-        Ec2Fleet fleet = fleetOptions.fleet(context);
+        Fleet fleet = fleetOptions.fleet(context, instance);
         ManagedInstance m = fleet.get(instance);
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         KilnException unreachable;
@@ -48,6 +50,12 @@ public class TerminateCommand implements Runnable {
         } else {
             try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), Duration.ofSeconds(10))) {
                 client.stub().shutdown(ShutdownRequest.newBuilder().setReason("kiln terminate").build());
+                if (fleet instanceof LocalProvider local) {
+                    context.err().println("kiln: " + m.id() + " is draining (builds, logs, SSH, volumes); its log: " + local.logFile(m.id()));
+                    ManagedInstance ended = local.awaitTerminated(m.id(), Duration.ofMinutes(3));
+                    context.out().println(m.id() + " " + ended.state());
+                    return;
+                }
                 context.err().println("kiln: " + m.id() + " is draining and will power off (terminate); follow with "
                         + "`kiln logs -f agent --agent " + endpoint + " --tls-server-name " + m.certName() + "`");
                 return;

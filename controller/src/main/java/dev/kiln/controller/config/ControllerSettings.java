@@ -29,19 +29,31 @@ public final class ControllerSettings {
             "region", "KILN_REGION",
             "ec2-endpoint", "KILN_EC2_ENDPOINT",
             "address", "KILN_ADDRESS",
-            "max-instances", "KILN_MAX_INSTANCES");
+            "max-instances", "KILN_MAX_INSTANCES",
+            "provider", "KILN_PROVIDER");
+
+    /** What a launch template ({@code templates: NAME: ...} in config.yml) may set: kiln launch's options. */
+    public static final Set<String> TEMPLATE_KEYS = Set.of("provider", "ami", "type", "subnet", "security-group", "key-name",
+            "instance-profile", "ttl", "max-lifetime", "volume", "label", "boot-build", "boot-profile", "grpc-port");
 
     private final CliEnvironment env;
     private final Map<String, String> file;
+    private Map<String, Map<String, Object>> templates = Map.of();
 
     private ControllerSettings(CliEnvironment env, Map<String, String> file) {
         this.env = env;
         this.file = file;
     }
 
+    /** The launch template of this name from config.yml, if any: option name to a string, list or map. */
+    public Optional<Map<String, Object>> template(String name) {
+        return Optional.ofNullable(templates.get(name));
+    }
+
     /** Loads {@code config.yml} (if present) and checks its keys. */
     public static ControllerSettings load(CliEnvironment env, KilnPaths paths) {
         Map<String, String> values = new LinkedHashMap<>();
+        Map<String, Map<String, Object>> templates = new LinkedHashMap<>();
         if (Files.exists(paths.configFile())) {
             Object doc;
             try {
@@ -55,6 +67,10 @@ public final class ControllerSettings {
             if (doc != null) {
                 for (Map.Entry<?, ?> e : ((Map<?, ?>) doc).entrySet()) {
                     String key = String.valueOf(e.getKey());
+                    if (key.equals("templates")) {
+                        templates = templates(paths, e.getValue());
+                        continue;
+                    }
                     if (!KEYS.containsKey(key)) {
                         throw new KilnException(ExitCodes.CONFIG, "unknown setting '" + key + "' in " + paths.configFile()
                                 + " (known: " + String.join(", ", Set.copyOf(KEYS.keySet()).stream().sorted().toList()) + ")");
@@ -63,7 +79,39 @@ public final class ControllerSettings {
                 }
             }
         }
-        return new ControllerSettings(env, values);
+        ControllerSettings settings = new ControllerSettings(env, values);
+        settings.templates = templates;
+        return settings;
+    }
+
+    private static Map<String, Map<String, Object>> templates(KilnPaths paths, Object doc) {
+        if (!(doc instanceof Map<?, ?> all)) {
+            throw new KilnException(ExitCodes.CONFIG, "templates in " + paths.configFile() + " must be a map of template names"
+                    + " to launch options, e.g. templates: {preview: {ttl: 2h, volume: [data:10]}}");
+        }
+        Map<String, Map<String, Object>> out = new LinkedHashMap<>();
+        for (Map.Entry<?, ?> t : all.entrySet()) {
+            String name = String.valueOf(t.getKey());
+            if (!name.matches("[a-z][a-z0-9-]{0,31}")) {
+                throw new KilnException(ExitCodes.CONFIG, "template name '" + name + "' in " + paths.configFile()
+                        + " must be lower-case letters, digits and '-' (it becomes the kiln:role tag)");
+            }
+            if (!(t.getValue() instanceof Map<?, ?> options)) {
+                throw new KilnException(ExitCodes.CONFIG, "template '" + name + "' in " + paths.configFile() + " must be a map of"
+                        + " launch options (" + String.join(", ", TEMPLATE_KEYS.stream().sorted().toList()) + ")");
+            }
+            Map<String, Object> o = new LinkedHashMap<>();
+            for (Map.Entry<?, ?> e : options.entrySet()) {
+                String key = String.valueOf(e.getKey());
+                if (!TEMPLATE_KEYS.contains(key)) {
+                    throw new KilnException(ExitCodes.CONFIG, "unknown launch option '" + key + "' in template '" + name + "' of "
+                            + paths.configFile() + " (known: " + String.join(", ", TEMPLATE_KEYS.stream().sorted().toList()) + ")");
+                }
+                o.put(key, e.getValue());
+            }
+            out.put(name, o);
+        }
+        return out;
     }
 
     /** These settings with some values fixed (a command's own flags). */
@@ -73,6 +121,7 @@ public final class ControllerSettings {
         }
         Map<String, String> merged = new LinkedHashMap<>(file);
         ControllerSettings s = new ControllerSettings(env, merged);
+        s.templates = templates;
         s.flags.putAll(overrides);
         return s;
     }

@@ -4,13 +4,11 @@ import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.services.ec2.Ec2Client;
-import software.amazon.awssdk.services.ec2.model.BlockDeviceMapping;
 import software.amazon.awssdk.services.ec2.model.CreateSnapshotRequest;
 import software.amazon.awssdk.services.ec2.model.DescribeImagesRequest;
 import software.amazon.awssdk.services.ec2.model.DescribeInstancesRequest;
 import software.amazon.awssdk.services.ec2.model.DescribeSnapshotsRequest;
 import software.amazon.awssdk.services.ec2.model.DescribeVolumesRequest;
-import software.amazon.awssdk.services.ec2.model.EbsBlockDevice;
 import software.amazon.awssdk.services.ec2.model.Filter;
 import software.amazon.awssdk.services.ec2.model.HttpTokensState;
 import software.amazon.awssdk.services.ec2.model.IamInstanceProfileSpecification;
@@ -23,7 +21,6 @@ import software.amazon.awssdk.services.ec2.model.ShutdownBehavior;
 import software.amazon.awssdk.services.ec2.model.Snapshot;
 import software.amazon.awssdk.services.ec2.model.Tag;
 import software.amazon.awssdk.services.ec2.model.TagSpecification;
-import software.amazon.awssdk.services.ec2.model.Volume;
 import software.amazon.awssdk.services.ec2.model.VolumeType;
 
 import java.nio.charset.StandardCharsets;
@@ -37,13 +34,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.function.Function;
 
 /**
  * The EC2 side of the fleet: launching instances as Kiln wants them (IMDSv2 only, terminate on
  * shutdown, tagged, idempotent), finding them by tag, snapshots with retention, and the
  * controller-side backstop (reap). Talks to EC2 only; agents are reached over gRPC elsewhere.
  */
-public final class Ec2Fleet {
+public final class Ec2Fleet implements Fleet {
 
     public static final String MANAGED = "kiln:managed";
     public static final String ROLE = "kiln:role";
@@ -65,6 +63,11 @@ public final class Ec2Fleet {
         this.ec2 = ec2;
     }
 
+    @Override
+    public String provider() {
+        return "ec2";
+    }
+
     /**
      * What to launch.
      *
@@ -78,15 +81,20 @@ public final class Ec2Fleet {
      * @param ttl             the lease
      * @param labels          free-form labels (kiln:label:KEY tags)
      * @param volumes         volumes to create or restore
-     * @param userData        the agent's settings
+     * @param userData        the agent's settings, given the volumes as created (with their ids)
      * @param certName        the name in the agent's certificate
      * @param grpcPort        the agent's port
      * @param clientToken     idempotency token: a retried launch with the same token launches nothing new
      */
     public record LaunchSpec(String role, String ami, String instanceType, String subnet, List<String> securityGroups,
                              String keyName, String instanceProfile, Duration ttl, Map<String, String> labels,
-                             List<VolumeSpec> volumes, String userData, String certName, int grpcPort,
+                             List<VolumeSpec> volumes, Function<List<InstanceLayout.Volume>, String> userData, String certName, int grpcPort,
                              String clientToken) {
+    }
+
+    /** Whether a name is an EC2 instance id (i- and 8 or 17 hex digits). */
+    public static boolean isInstanceId(String s) {
+        return s.matches("i-([0-9a-f]{8}|[0-9a-f]{17})");
     }
 
     /** Resolves an AMI id or name pattern to an image id (the newest when a pattern matches several). */
@@ -113,11 +121,22 @@ public final class Ec2Fleet {
 
     /** The newest Kiln snapshot of a volume role (completed or not), if any. */
     public Optional<Snapshot> newestSnapshot(String volumeRole) {
-        return snapshots(volumeRole).stream().findFirst();
+        return ec2Snapshots(volumeRole).stream().findFirst();
     }
 
-    /** Kiln's snapshots (of one volume role, or all when null), newest first. */
-    public List<Snapshot> snapshots(String volumeRole) {
+    @Override
+    public List<FleetSnapshot> snapshots(String volumeRole) {
+        return ec2Snapshots(volumeRole).stream().map(s -> new FleetSnapshot(s.snapshotId(), tag(s.tags(), VOLUME_ROLE),
+                s.stateAsString(), s.progress() == null ? "" : s.progress(), s.volumeSize() == null ? 0 : s.volumeSize(),
+                s.startTime(), tag(s.tags(), SOURCE_INSTANCE), tag(s.tags(), BUILD_ID))).toList();
+    }
+
+    private static String tag(List<Tag> tags, String key) {
+        return tags.stream().filter(t -> t.key().equals(key)).map(Tag::value).findFirst().orElse("");
+    }
+
+    /** Kiln's snapshots (of one volume role, or all when null), newest first, as EC2 describes them. */
+    public List<Snapshot> ec2Snapshots(String volumeRole) {
         List<Filter> filters = new ArrayList<>(List.of(Filter.builder().name("tag:" + MANAGED).values("true").build()));
         if (volumeRole != null) {
             filters.add(Filter.builder().name("tag:" + VOLUME_ROLE).values(volumeRole).build());
@@ -132,12 +151,7 @@ public final class Ec2Fleet {
         }
     }
 
-    /** Managed instances that are pending or running. */
-    public List<ManagedInstance> active() {
-        return list(List.of("pending", "running"));
-    }
-
-    /** Managed instances in the given states (all but terminated when empty). */
+    @Override
     public List<ManagedInstance> list(List<String> states) {
         List<Filter> filters = new ArrayList<>(List.of(Filter.builder().name("tag:" + MANAGED).values("true").build()));
         filters.add(Filter.builder().name("instance-state-name").values(states.isEmpty()
@@ -153,7 +167,7 @@ public final class Ec2Fleet {
         }
     }
 
-    /** One managed instance by id. */
+    @Override
     public ManagedInstance get(String id) {
         try {
             List<Instance> found = ec2.describeInstances(DescribeInstancesRequest.builder().instanceIds(id).build())
@@ -190,27 +204,46 @@ public final class Ec2Fleet {
         String ami = resolveAmi(spec.ami());
         Instant expiresAt = Instant.now().plus(spec.ttl()).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
 
-        List<BlockDeviceMapping> devices = new ArrayList<>();
-        for (int i = 0; i < spec.volumes().size(); i++) {
-            VolumeSpec v = spec.volumes().get(i);
-            if (i >= DEVICES.length()) {
-                throw new KilnException(ExitCodes.USAGE, "at most " + DEVICES.length() + " volumes per instance");
+        if (spec.volumes().size() > DEVICES.length()) {
+            throw new KilnException(ExitCodes.USAGE, "at most " + DEVICES.length() + " volumes per instance");
+        }
+        // Snapshots are resolved before anything is created, so a missing one costs nothing.
+        List<String> snapshotIds = new ArrayList<>();
+        for (VolumeSpec v : spec.volumes()) {
+            snapshotIds.add(v.latest() ? newestSnapshot(v.role()).map(Snapshot::snapshotId).orElseThrow(() -> new KilnException(
+                    ExitCodes.NOT_FOUND, "no Kiln snapshot of volume role '" + v.role() + "' yet; launch with "
+                    + v.role() + ":SIZE_GIB for a new volume first")) : v.snapshotId());
+        }
+        // Volumes are created before the instance, so user data can name them by id: the agent
+        // then mounts exactly these volumes, whatever device names the instance type gives them.
+        List<InstanceLayout.Volume> created = new ArrayList<>();
+        String zone;
+        try {
+            zone = spec.volumes().isEmpty() ? null : zone(spec.subnet());
+            for (int i = 0; i < spec.volumes().size(); i++) {
+                VolumeSpec v = spec.volumes().get(i);
+                String snapshot = snapshotIds.get(i);
+                var create = software.amazon.awssdk.services.ec2.model.CreateVolumeRequest.builder()
+                        .availabilityZone(zone).volumeType(VolumeType.GP3).encrypted(true)
+                        .clientToken(spec.clientToken() + "-" + i)
+                        .tagSpecifications(TagSpecification.builder().resourceType(ResourceType.VOLUME).tags(
+                                tag(MANAGED, "true"), tag(ROLE, spec.role()), tag(VOLUME_ROLE, v.role()),
+                                tag("Name", "kiln-" + v.role())).build());
+                if (snapshot != null) {
+                    create.snapshotId(snapshot);
+                }
+                if (v.sizeGiB() > 0) {
+                    create.size(v.sizeGiB());
+                }
+                String id = ec2.createVolume(create.build()).volumeId();
+                created.add(new InstanceLayout.Volume(v.role(), id, "/dev/sd" + DEVICES.charAt(i), snapshot == null));
             }
-            EbsBlockDevice.Builder ebs = EbsBlockDevice.builder().volumeType(VolumeType.GP3).deleteOnTermination(false)
-                    .encrypted(true);
-            String snapshot = v.snapshotId();
-            if (v.latest()) {
-                snapshot = newestSnapshot(v.role()).map(Snapshot::snapshotId).orElseThrow(() -> new KilnException(
-                        ExitCodes.NOT_FOUND, "no Kiln snapshot of volume role '" + v.role() + "' yet; launch with "
-                        + v.role() + ":SIZE_GIB for a new volume first"));
+            if (!created.isEmpty()) {
+                ec2.waiter().waitUntilVolumeAvailable(r -> r.volumeIds(created.stream().map(InstanceLayout.Volume::volumeId).toList()));
             }
-            if (snapshot != null) {
-                ebs.snapshotId(snapshot);
-            }
-            if (v.sizeGiB() > 0) {
-                ebs.volumeSize(v.sizeGiB());
-            }
-            devices.add(BlockDeviceMapping.builder().deviceName("/dev/sd" + DEVICES.charAt(i)).ebs(ebs.build()).build());
+        } catch (SdkException e) {
+            deleteNew(created);
+            throw AwsErrors.translate(e, "creating volumes for a " + spec.role());
         }
 
         List<Tag> instanceTags = new ArrayList<>(List.of(tag(MANAGED, "true"), tag(ROLE, spec.role()),
@@ -219,10 +252,6 @@ public final class Ec2Fleet {
         new TreeMap<>(spec.labels()).forEach((k, v) -> instanceTags.add(tag(LABEL + k, v)));
         List<TagSpecification> tagSpecs = new ArrayList<>(List.of(
                 TagSpecification.builder().resourceType(ResourceType.INSTANCE).tags(instanceTags).build()));
-        if (!devices.isEmpty()) {
-            tagSpecs.add(TagSpecification.builder().resourceType(ResourceType.VOLUME)
-                    .tags(tag(MANAGED, "true"), tag(ROLE, spec.role())).build());
-        }
 
         RunInstancesRequest.Builder run = RunInstancesRequest.builder()
                 .imageId(ami).instanceType(spec.instanceType()).minCount(1).maxCount(1)
@@ -230,9 +259,11 @@ public final class Ec2Fleet {
                 .metadataOptions(InstanceMetadataOptionsRequest.builder().httpTokens(HttpTokensState.REQUIRED)
                         .httpPutResponseHopLimit(1).build())
                 .instanceInitiatedShutdownBehavior(ShutdownBehavior.TERMINATE)
-                .userData(Base64.getEncoder().encodeToString(spec.userData().getBytes(StandardCharsets.UTF_8)))
-                .tagSpecifications(tagSpecs)
-                .blockDeviceMappings(devices);
+                .userData(Base64.getEncoder().encodeToString(spec.userData().apply(created).getBytes(StandardCharsets.UTF_8)))
+                .tagSpecifications(tagSpecs);
+        if (zone != null) {
+            run.placement(p -> p.availabilityZone(zone));
+        }
         if (spec.subnet() != null) {
             run.subnetId(spec.subnet());
         }
@@ -245,27 +276,47 @@ public final class Ec2Fleet {
         if (spec.instanceProfile() != null) {
             run.iamInstanceProfile(IamInstanceProfileSpecification.builder().name(spec.instanceProfile()).build());
         }
+        Instance launched;
         try {
-            Instance launched = ec2.runInstances(run.build()).instances().get(0);
-            // Volume roles go on each volume once EC2 has created them.
-            tagVolumeRoles(launched.instanceId(), spec.volumes());
-            return managed(launched);
+            launched = ec2.runInstances(run.build()).instances().get(0);
         } catch (SdkException e) {
+            deleteNew(created);
             throw AwsErrors.translate(e, "launching a " + spec.role());
         }
+        if (created.isEmpty()) {
+            return managed(launched);
+        }
+        // EC2 attaches volumes only to a running (or stopped) instance.
+        ManagedInstance up = awaitRunning(launched.instanceId(), Duration.ofMinutes(10));
+        for (InstanceLayout.Volume v : created) {
+            try {
+                ec2.attachVolume(a -> a.instanceId(launched.instanceId()).volumeId(v.volumeId()).device(v.device()));
+            } catch (SdkException e) {
+                throw AwsErrors.translate(e, "attaching " + v.volumeId() + " (" + v.role() + ") to " + launched.instanceId()
+                        + "; the instance runs and its agent reports the missing volume; it ends by its lease, or"
+                        + " `kiln terminate " + launched.instanceId() + "`");
+            }
+        }
+        return up;
     }
 
-    private void tagVolumeRoles(String instanceId, List<VolumeSpec> volumes) {
-        if (volumes.isEmpty()) {
-            return;
+    /** The availability zone of a subnet, or of the region's first zone when none is given. */
+    private String zone(String subnet) {
+        if (subnet != null) {
+            return ec2.describeSubnets(r -> r.subnetIds(subnet)).subnets().get(0).availabilityZone();
         }
-        List<Volume> attached = ec2.describeVolumes(DescribeVolumesRequest.builder()
-                .filters(Filter.builder().name("attachment.instance-id").values(instanceId).build()).build()).volumes();
-        for (int i = 0; i < volumes.size(); i++) {
-            String device = "/dev/sd" + DEVICES.charAt(i);
-            String role = volumes.get(i).role();
-            attached.stream().filter(v -> v.attachments().stream().anyMatch(a -> device.equals(a.device())))
-                    .forEach(v -> ec2.createTags(t -> t.resources(v.volumeId()).tags(tag(VOLUME_ROLE, role))));
+        return ec2.describeAvailabilityZones(r -> r.filters(Filter.builder().name("state").values("available").build()))
+                .availabilityZones().get(0).zoneName();
+    }
+
+    /** Deletes volumes this launch created and nothing used (the launch failed); best effort. */
+    private void deleteNew(List<InstanceLayout.Volume> created) {
+        for (InstanceLayout.Volume v : created) {
+            try {
+                ec2.deleteVolume(d -> d.volumeId(v.volumeId()));
+            } catch (SdkException ignored) {
+                // it is tagged kiln:managed and shows in the console; nothing was written to it
+            }
         }
     }
 
@@ -281,33 +332,35 @@ public final class Ec2Fleet {
         }
     }
 
-    /** The instance's volumes with their Kiln volume roles. */
-    public List<Volume> volumes(String instanceId) {
+    @Override
+    public List<FleetVolume> volumes(String instanceId) {
         try {
             return ec2.describeVolumes(DescribeVolumesRequest.builder()
-                    .filters(Filter.builder().name("attachment.instance-id").values(instanceId).build()).build()).volumes();
+                    .filters(Filter.builder().name("attachment.instance-id").values(instanceId).build()).build()).volumes()
+                    .stream().map(v -> new FleetVolume(v.volumeId(), tag(v.tags(), VOLUME_ROLE), null)).toList();
         } catch (SdkException e) {
             throw AwsErrors.translate(e, "listing the volumes of " + instanceId);
         }
     }
 
-    /** Starts a snapshot of a volume, tagged for retention. */
-    public Snapshot createSnapshot(Volume volume, ManagedInstance instance, String volumeRole, String buildId) {
+    @Override
+    public FleetSnapshot createSnapshot(FleetVolume volume, ManagedInstance instance, String buildId) {
+        String volumeRole = volume.roleOrId();
         List<Tag> tags = new ArrayList<>(List.of(tag(MANAGED, "true"), tag(VOLUME_ROLE, volumeRole),
-                tag(SOURCE_VOLUME, volume.volumeId()), tag(SOURCE_INSTANCE, instance.id()), tag(ROLE, instance.role())));
+                tag(SOURCE_VOLUME, volume.id()), tag(SOURCE_INSTANCE, instance.id()), tag(ROLE, instance.role())));
         if (buildId != null && !buildId.isEmpty()) {
             tags.add(tag(BUILD_ID, buildId));
         }
         new TreeMap<>(instance.labels()).forEach((k, v) -> tags.add(tag(LABEL + k, v)));
         try {
-            var r = ec2.createSnapshot(CreateSnapshotRequest.builder().volumeId(volume.volumeId())
+            var r = ec2.createSnapshot(CreateSnapshotRequest.builder().volumeId(volume.id())
                     .description("kiln " + volumeRole + " of " + instance.id())
                     .tagSpecifications(TagSpecification.builder().resourceType(ResourceType.SNAPSHOT).tags(tags).build())
                     .build());
-            return Snapshot.builder().snapshotId(r.snapshotId()).volumeId(r.volumeId()).startTime(r.startTime())
-                    .state(r.state()).tags(r.tags()).volumeSize(r.volumeSize()).build();
+            return new FleetSnapshot(r.snapshotId(), volumeRole, r.stateAsString(), r.progress() == null ? "" : r.progress(),
+                    r.volumeSize() == null ? 0 : r.volumeSize(), r.startTime(), instance.id(), buildId == null ? "" : buildId);
         } catch (SdkException e) {
-            throw AwsErrors.translate(e, "creating a snapshot of " + volume.volumeId());
+            throw AwsErrors.translate(e, "creating a snapshot of " + volume.id());
         }
     }
 
@@ -317,11 +370,12 @@ public final class Ec2Fleet {
      *
      * @return the deleted snapshot ids
      */
+    @Override
     public List<String> prune(String volumeRole, int keep) {
         if (keep < 1) {
             throw new KilnException(ExitCodes.USAGE, "--keep must be at least 1 (the newest snapshot is never deleted)");
         }
-        List<Snapshot> all = snapshots(volumeRole);
+        List<Snapshot> all = ec2Snapshots(volumeRole);
         List<String> deleted = new ArrayList<>();
         for (Snapshot s : all.subList(Math.min(keep, all.size()), all.size())) {
             boolean managed = s.tags().stream().anyMatch(t -> t.key().equals(MANAGED) && t.value().equals("true"));
@@ -338,7 +392,7 @@ public final class Ec2Fleet {
         return deleted;
     }
 
-    /** Terminates instances (only managed ones). */
+    @Override
     public void terminate(List<String> ids) {
         if (ids.isEmpty()) {
             return;
@@ -349,11 +403,6 @@ public final class Ec2Fleet {
         } catch (SdkException e) {
             throw AwsErrors.translate(e, "terminating " + ids);
         }
-    }
-
-    /** Managed instances whose lease passed more than {@code grace} ago, still pending or running. */
-    public List<ManagedInstance> expired(Instant now, Duration grace) {
-        return active().stream().filter(m -> m.expiresAt() != null && m.expiresAt().plus(grace).isBefore(now)).toList();
     }
 
     static ManagedInstance managed(Instance i) {

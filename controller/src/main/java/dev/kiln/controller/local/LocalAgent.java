@@ -58,8 +58,13 @@ public final class LocalAgent {
     private final Path dir;
 
     public LocalAgent(KilnPaths paths) {
+        this(paths, paths.localAgentDir());
+    }
+
+    /** A local agent kept in {@code dir} (the local provider keeps one per instance). */
+    public LocalAgent(KilnPaths paths, Path dir) {
         this.paths = paths;
-        this.dir = paths.localAgentDir();
+        this.dir = dir;
     }
 
     public Path dir() {
@@ -137,14 +142,7 @@ public final class LocalAgent {
         try {
             Files.createDirectories(dir.resolve("state"));
             int chosen = port == 0 ? freeLoopbackPort() : port;
-            AgentEndpoint endpoint = new AgentEndpoint("127.0.0.1", chosen, null);
-
-            Instant now = Instant.now();
-            IssuedCertificate cert = ca.issueServer("kiln-agent local", List.of("localhost"),
-                    List.of("127.0.0.1", "::1"), now.minus(Duration.ofMinutes(5)), now.plus(Duration.ofDays(365)));
-            Pem.writePublic(dir.resolve("agent.crt"), cert.certificatePem());
-            Pem.writePrivate(dir.resolve("agent.key"), cert.privateKeyPem());
-            Pem.writePublic(dir.resolve("fleet-ca.crt"), Pem.encode(ca.certificate()));
+            writeTls(ca);
             Path outputs = serve.outputs() != null ? serve.outputs().toAbsolutePath() : Files.createDirectories(dir.resolve("outputs"));
             if (!Files.isDirectory(outputs)) {
                 throw new KilnException(ExitCodes.USAGE, "--serve " + outputs + " is not a directory");
@@ -160,9 +158,23 @@ public final class LocalAgent {
                 yml.append("  lease:\n");
                 lease.forEach((k, v) -> yml.append("    ").append(k).append(": ").append(v).append('\n'));
             }
-            Files.writeString(dir.resolve("agent.yml"), yml.toString(), StandardCharsets.UTF_8);
+            return start(yml.toString(), chosen, agentJar, tls, wait, narrate);
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot start the local agent in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Starts an agent in this directory with the given settings (which must listen on 127.0.0.1
+     * at {@code port}, with state in {@link #stateDir()}), and waits until it answers.
+     */
+    public Running start(String settingsYaml, int port, Path agentJar, ClientTls tls, Duration wait, Consumer<String> narrate) {
+        AgentEndpoint endpoint = new AgentEndpoint("127.0.0.1", port, null);
+        try {
+            Files.createDirectories(stateDir());
+            Files.writeString(dir.resolve("agent.yml"), settingsYaml, StandardCharsets.UTF_8);
             // A new local agent is a new "instance": its lease starts now, not when the last one did.
-            Files.deleteIfExists(dir.resolve("state").resolve("lease.properties"));
+            Files.deleteIfExists(stateDir().resolve("lease.properties"));
 
             String java = ProcessHandle.current().info().command().orElse("java");
             List<String> command = new ArrayList<>();
@@ -190,6 +202,22 @@ public final class LocalAgent {
         } catch (IOException e) {
             throw new KilnException(ExitCodes.FAILURE, "cannot start the local agent in " + dir + ": " + e.getMessage(), e);
         }
+    }
+
+    /** The agent's own state directory. */
+    public Path stateDir() {
+        return dir.resolve("state");
+    }
+
+    /** Writes the agent's certificate (for localhost and 127.0.0.1), key and the fleet CA into this directory. */
+    public void writeTls(FleetCa ca) throws IOException {
+        Files.createDirectories(dir);
+        Instant now = Instant.now();
+        IssuedCertificate cert = ca.issueServer("kiln-agent local", List.of("localhost"),
+                List.of("127.0.0.1", "::1"), now.minus(Duration.ofMinutes(5)), now.plus(Duration.ofDays(365)));
+        Pem.writePublic(dir.resolve("agent.crt"), cert.certificatePem());
+        Pem.writePrivate(dir.resolve("agent.key"), cert.privateKeyPem());
+        Pem.writePublic(dir.resolve("fleet-ca.crt"), Pem.encode(ca.certificate()));
     }
 
     /**
@@ -220,7 +248,8 @@ public final class LocalAgent {
         }
     }
 
-    private Optional<ProcessHandle> process() {
+    /** The agent process, if it runs. */
+    public Optional<ProcessHandle> process() {
         long pid;
         try {
             if (!Files.exists(pidFile())) {
@@ -266,7 +295,8 @@ public final class LocalAgent {
                 + "; see " + logFile());
     }
 
-    private String settings(int port) {
+    /** The start of an agent.yml for this directory: local mode, its state, gRPC on 127.0.0.1:port, its TLS files. */
+    public String settings(int port) {
         return """
                 # Written by `kiln up --local`; rewritten on every start.
                 kiln:
@@ -333,7 +363,8 @@ public final class LocalAgent {
         }
     }
 
-    private static int freeLoopbackPort() throws IOException {
+    /** A free TCP port on 127.0.0.1 (free now; the agent binds it moments later). */
+    public static int freeLoopbackPort() throws IOException {
         try (ServerSocket s = new ServerSocket()) {
             s.setReuseAddress(true);
             s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));

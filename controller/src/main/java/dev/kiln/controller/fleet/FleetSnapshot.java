@@ -1,0 +1,19 @@
+package dev.kiln.controller.fleet;
+
+import java.time.Instant;
+
+/**
+ * A Kiln snapshot of a volume.
+ *
+ * @param id             snap-...
+ * @param volumeRole     the role of the volume it was taken from
+ * @param state          pending, completed, error
+ * @param progress       e.g. 100%
+ * @param sizeGiB        the volume's size, or 0 when unknown
+ * @param startTime      when it was taken (the point in time)
+ * @param sourceInstance the instance it was taken on
+ * @param buildId        the build it holds, or empty
+ */
+public record FleetSnapshot(String id, String volumeRole, String state, String progress, long sizeGiB, Instant startTime,
+                            String sourceInstance, String buildId) {
+}

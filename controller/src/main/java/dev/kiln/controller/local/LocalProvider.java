@@ -1,0 +1,559 @@
+package dev.kiln.controller.local;
+
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
+import dev.kiln.controller.client.ClientTls;
+import dev.kiln.controller.config.KilnPaths;
+import dev.kiln.controller.fleet.AgentUserData;
+import dev.kiln.controller.fleet.Fleet;
+import dev.kiln.controller.fleet.FleetSnapshot;
+import dev.kiln.controller.fleet.FleetVolume;
+import dev.kiln.controller.fleet.InstanceLayout;
+import dev.kiln.controller.fleet.ManagedInstance;
+import dev.kiln.controller.fleet.VolumeSpec;
+import dev.kiln.controller.pki.FleetCa;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.TreeMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * The embedded default provider: instances are kiln-agent processes on this machine, each in its
+ * own directory under {@code $KILN_STATE_DIR/fleet/instances}; volumes live under
+ * {@code fleet/volumes} and snapshots are copies under {@code fleet/snapshots} (reflinks where
+ * the filesystem has them), with EC2's retention rules.
+ *
+ * <p>As root, a volume is a sparse image file on a loop device, which the agent formats (only
+ * when provably blank), mounts, freezes for snapshots and joins by an overlay exactly as on EC2.
+ * Otherwise a volume is a plain directory: there is nothing to mount or freeze, and a worker with
+ * both sources and builds gets its sources copied into its builds volume's work tree (rsync
+ * --update: unchanged files keep their times, so tup sees no change; a pushed change is kept),
+ * since an unprivileged user cannot mount an overlay.
+ */
+public final class LocalProvider implements Fleet {
+
+    private static final String INSTANCE_FILE = "instance.properties";
+
+    private final KilnPaths paths;
+    private final Path root;
+
+    public LocalProvider(KilnPaths paths) {
+        this.paths = paths;
+        this.root = paths.stateDir().resolve("fleet");
+    }
+
+    /** Whether a name is a local instance id (local-XXXXXXXX). */
+    public static boolean isInstanceId(String s) {
+        return s.matches("local-[0-9a-f]{8}");
+    }
+
+    @Override
+    public String provider() {
+        return "local";
+    }
+
+    /**
+     * Volumes as loop devices (root, with losetup) or directories.
+     *
+     * @param setting KILN_LOCAL_VOLUMES: "dirs" forces directories, or null
+     */
+    public static boolean loopVolumes(String setting) {
+        if ("dirs".equals(setting)) {
+            return false;
+        }
+        try {
+            boolean root = ((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")) == 0;
+            boolean losetup = Files.isExecutable(Path.of("/usr/sbin/losetup")) || Files.isExecutable(Path.of("/sbin/losetup"));
+            return root && losetup;
+        } catch (IOException | UnsupportedOperationException e) {
+            return false;
+        }
+    }
+
+    /**
+     * What to launch locally.
+     *
+     * @param role      worker, server, or a template name
+     * @param ttl       the lease
+     * @param maxLife   cap of every extension
+     * @param labels    labels
+     * @param volumes   volumes to create or restore
+     * @param bootBuild whether to start a tup build of the work tree on boot
+     * @param profiles  the boot build's profiles (empty: all)
+     */
+    public record LaunchSpec(String role, Duration ttl, Duration maxLife, Map<String, String> labels, List<VolumeSpec> volumes,
+                             boolean bootBuild, List<String> profiles) {
+    }
+
+    /** Launches an instance: its volumes, its agent process; returns once the agent answers. */
+    public ManagedInstance launch(LaunchSpec spec, int maxInstances, boolean loops, FleetCa ca, ClientTls tls, Path agentJar,
+                                  Duration wait, Consumer<String> narrate) {
+        List<ManagedInstance> running = active();
+        if (maxInstances > 0 && running.size() >= maxInstances) {
+            StringBuilder b = new StringBuilder("the fleet cap is " + maxInstances + " and " + running.size()
+                    + " managed instances are pending or running:");
+            running.forEach(m -> b.append("\n  ").append(m.id()).append(' ').append(m.role()).append(' ').append(m.state())
+                    .append(m.labels().isEmpty() ? "" : " " + m.labels()));
+            b.append("\nend one (kiln terminate ID) or raise the cap (--max)");
+            throw new KilnException(ExitCodes.REFUSED, b.toString());
+        }
+        // Snapshots are resolved first, so a missing one costs nothing.
+        List<Path> from = new ArrayList<>();
+        for (VolumeSpec v : spec.volumes()) {
+            if (v.latest()) {
+                from.add(snapshotDir(snapshots(v.role()).stream().findFirst().orElseThrow(() -> new KilnException(
+                        ExitCodes.NOT_FOUND, "no Kiln snapshot of volume role '" + v.role() + "' yet; launch with "
+                        + v.role() + ":SIZE_GIB for a new volume first")).id()));
+            } else if (v.snapshotId() != null) {
+                Path s = snapshotDir(v.snapshotId());
+                if (!Files.isDirectory(s)) {
+                    throw new KilnException(ExitCodes.NOT_FOUND, "no local snapshot " + v.snapshotId() + " (see `kiln snapshots`)");
+                }
+                from.add(s);
+            } else {
+                from.add(null);
+            }
+        }
+        String id = "local-" + hex(4);
+        Path dir = instanceDir(id);
+        Instant now = Instant.now().truncatedTo(ChronoUnit.SECONDS);
+        try {
+            Files.createDirectories(dir);
+            List<InstanceLayout.Volume> attached = new ArrayList<>();
+            Properties p = new Properties();
+            for (int i = 0; i < spec.volumes().size(); i++) {
+                VolumeSpec v = spec.volumes().get(i);
+                String volumeId = "vol-local-" + hex(4);
+                Path vdir = Files.createDirectories(volumeDir(volumeId));
+                Properties vp = new Properties();
+                vp.setProperty("role", v.role());
+                vp.setProperty("created", now.toString());
+                vp.setProperty("kind", loops ? "image" : "dir");
+                if (from.get(i) != null) {
+                    vp.setProperty("from-snapshot", from.get(i).getFileName().toString());
+                }
+                long sizeGiB = v.sizeGiB();
+                if (loops) {
+                    Path image = vdir.resolve("volume.img");
+                    if (from.get(i) != null) {
+                        copy(from.get(i).resolve("volume.img"), image, narrate);
+                    } else {
+                        Files.createFile(image);
+                    }
+                    try (var ch = java.nio.channels.FileChannel.open(image, java.nio.file.StandardOpenOption.WRITE)) {
+                        if (sizeGiB > 0 && ch.size() < (sizeGiB << 30)) {
+                            ch.write(java.nio.ByteBuffer.wrap(new byte[1]), (sizeGiB << 30) - 1); // sparse
+                        }
+                        sizeGiB = ch.size() >> 30;
+                    }
+                    String device = run("losetup", "--find", "--show", image.toString()).strip();
+                    p.setProperty("volume." + i + ".device", device);
+                    // The agent finds it by device: a loop device has no EBS identity to check.
+                    attached.add(new InstanceLayout.Volume(v.role(), "", device, from.get(i) == null));
+                } else {
+                    Path data = vdir.resolve("data");
+                    if (from.get(i) != null) {
+                        copy(from.get(i).resolve("data"), data, narrate);
+                        if (holdsTupState(data) && !spec.role().equals("server")) {
+                            narrate.accept("warning: " + v.role() + " holds tup state, and without root a restored volume is a"
+                                    + " file copy: every file's change time (ctime) is new, so tup sees all of it as modified"
+                                    + " and will refuse to build over it. Serving it is fine; to build incrementally, run as"
+                                    + " root (volumes are then loop-device images, copied whole), or launch with a new "
+                                    + v.role() + " volume");
+                        }
+                    } else {
+                        Files.createDirectories(data);
+                        buildUserOwns(data);
+                    }
+                    Path mnt = Files.createDirectories(dir.resolve("mnt"));
+                    Files.createSymbolicLink(mnt.resolve(v.role()), data);
+                    attached.add(new InstanceLayout.Volume(v.role(), "", "", from.get(i) == null));
+                }
+                vp.setProperty("size-gib", Long.toString(sizeGiB));
+                store(vp, vdir.resolve("volume.properties"));
+                p.setProperty("volume." + i + ".id", volumeId);
+                p.setProperty("volume." + i + ".role", v.role());
+            }
+            InstanceLayout layout = InstanceLayout.plan(dir.toString(), spec.role(), attached);
+            if (!loops) {
+                layout = withoutMounts(dir, layout, narrate);
+            }
+            LocalAgent agent = new LocalAgent(paths, dir);
+            agent.writeTls(ca);
+            int port = LocalAgent.freeLoopbackPort();
+            String keys = AgentUserData.quote(paths.sshPublicKey().toString());
+            String yaml = agent.settings(port) + AgentUserData.sections(spec.ttl(), spec.maxLife(), layout, keys, keys,
+                    "    host: 127.0.0.1\n    port: 0\n", spec.bootBuild() && layout.workTree() != null
+                            ? new AgentUserData.BootBuild(layout.workTree(), spec.profiles(), List.of()) : null);
+            p.setProperty("role", spec.role());
+            p.setProperty("launched", now.toString());
+            p.setProperty("expires-at", now.plus(spec.ttl()).toString());
+            p.setProperty("grpc-port", Integer.toString(port));
+            p.setProperty("volumes", Integer.toString(spec.volumes().size()));
+            p.setProperty("state", "running");
+            if (layout.workTree() != null) {
+                p.setProperty("work-tree", layout.workTree());
+            }
+            new TreeMap<>(spec.labels()).forEach((k, v) -> p.setProperty("label." + k, v));
+            store(p, dir.resolve(INSTANCE_FILE));
+            try {
+                agent.start(yaml, port, agentJar, tls, wait, narrate);
+                if (layout.sources() != null) {
+                    narrate.accept(workTreeHint(id, layout.workTree()));
+                } else if (layout.outputs() != null) {
+                    narrate.accept("serves " + layout.outputs() + " as /outputs over SSH (`kiln pull " + id + " DEST --path /outputs/...`)");
+                }
+            } catch (KilnException e) {
+                agent.down(Duration.ofSeconds(10));
+                release(id, p);
+                throw new KilnException(e.exitCode(), e.getMessage() + "\n(" + id + " is terminated; its volumes are kept"
+                        + " in " + root.resolve("volumes") + ")", e);
+            }
+            return get(id);
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot launch a local " + spec.role() + " in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Whether a directory holds a tup database near its top (a built work tree). */
+    private static boolean holdsTupState(Path dir) {
+        try (Stream<Path> found = Files.find(dir, 4, (p, a) -> a.isDirectory() && p.getFileName().toString().equals(".tup"))) {
+            return found.findAny().isPresent();
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** How to use an instance's work tree, for the launch's output. */
+    public static String workTreeHint(String id, String workTree) {
+        return "work tree " + workTree + ": `kiln push DIR " + id + "` uploads DIR as " + workTree + "/DIR's name;"
+                + " `kiln build --agent " + id + " NAME` builds " + workTree + "/NAME";
+    }
+
+    /** Without mounts (directories): sources and builds are joined by copying sources into the work tree. */
+    private static InstanceLayout withoutMounts(Path dir, InstanceLayout planned, Consumer<String> narrate) throws IOException {
+        Path sources = dir.resolve("mnt/sources");
+        Path builds = dir.resolve("mnt/builds");
+        boolean both = Files.exists(sources) && Files.exists(builds);
+        String work = planned.workTree();
+        if (both) {
+            work = builds.resolve("work").toString();
+            Files.createDirectories(Path.of(work));
+            narrate.accept("no overlay without root: copying sources into the builds volume's work tree (rsync --update)");
+            run("rsync", "-a", "--update", sources.toRealPath() + "/", work + "/");
+        } else if (work != null) {
+            Files.createDirectories(Path.of(work));
+        }
+        if (work != null) {
+            buildUserOwns(Path.of(work));
+        }
+        return new InstanceLayout(List.of(), work, planned.sources() == null ? null : work, planned.outputs() == null ? null : work);
+    }
+
+    /**
+     * As root, the agent builds and takes uploads as its unprivileged user (`kiln`), so a new
+     * directory volume must be that user's, as a new filesystem's root is on a loop device.
+     * Without root everything is the caller's already.
+     */
+    private static void buildUserOwns(Path dir) throws IOException {
+        if (((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")) != 0) {
+            return;
+        }
+        String entry = run("getent", "passwd", "kiln").strip();
+        String[] f = entry.split(":");
+        run("chown", f[2] + ":" + f[3], dir.toString());
+    }
+
+    @Override
+    public List<ManagedInstance> list(List<String> states) {
+        List<ManagedInstance> out = new ArrayList<>();
+        Path dir = root.resolve("instances");
+        if (!Files.isDirectory(dir)) {
+            return out;
+        }
+        try (Stream<Path> all = Files.list(dir)) {
+            for (Path p : all.sorted().toList()) {
+                if (!Files.exists(p.resolve(INSTANCE_FILE))) {
+                    continue;
+                }
+                ManagedInstance m = read(p.getFileName().toString());
+                boolean wanted = states.isEmpty() ? !m.state().equals("terminated") : states.contains(m.state());
+                if (wanted) {
+                    out.add(m);
+                }
+            }
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
+        }
+        out.sort(Comparator.comparing(ManagedInstance::launchTime));
+        return out;
+    }
+
+    @Override
+    public ManagedInstance get(String id) {
+        if (!isInstanceId(id) || !Files.exists(instanceDir(id).resolve(INSTANCE_FILE))) {
+            throw new KilnException(ExitCodes.NOT_FOUND, "no local instance " + id + " (see `kiln ls`)");
+        }
+        return read(id);
+    }
+
+    /** Reads an instance; one whose agent is gone is terminated now (its mounts and loop devices released). */
+    private ManagedInstance read(String id) {
+        Path dir = instanceDir(id);
+        Properties p = load(dir.resolve(INSTANCE_FILE));
+        String state = p.getProperty("state", "running");
+        if (state.equals("running") && new LocalAgent(paths, dir).process().isEmpty()) {
+            release(id, p);
+            state = "terminated";
+        }
+        Map<String, String> labels = new TreeMap<>();
+        p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> labels.put(k.substring(6), p.getProperty(k)));
+        return new ManagedInstance(id, p.getProperty("role", ""), labels, state, "127.0.0.1", null,
+                Instant.parse(p.getProperty("expires-at")), "localhost", Integer.parseInt(p.getProperty("grpc-port")),
+                Instant.parse(p.getProperty("launched")));
+    }
+
+    /** After the agent is gone: unmount what is still mounted under the instance, detach its loop devices. */
+    private void release(String id, Properties p) {
+        Path dir = instanceDir(id);
+        try {
+            List<String> mine = new ArrayList<>();
+            for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+                String mp = line.split(" ")[4].replace("\\040", " ");
+                if (mp.startsWith(dir + "/")) {
+                    mine.add(mp);
+                }
+            }
+            Collections.reverse(mine);
+            for (String mp : mine) {
+                run("umount", mp);
+            }
+            int n = Integer.parseInt(p.getProperty("volumes", "0"));
+            for (int i = 0; i < n; i++) {
+                String device = p.getProperty("volume." + i + ".device");
+                if (device != null) {
+                    runQuietly("losetup", "-d", device);
+                }
+            }
+            p.setProperty("state", "terminated");
+            store(p, dir.resolve(INSTANCE_FILE));
+        } catch (IOException | KilnException e) {
+            // left as it is; the next command tries again
+        }
+    }
+
+    @Override
+    public List<FleetVolume> volumes(String instanceId) {
+        ManagedInstance m = get(instanceId);
+        Properties p = load(instanceDir(m.id()).resolve(INSTANCE_FILE));
+        List<FleetVolume> out = new ArrayList<>();
+        int n = Integer.parseInt(p.getProperty("volumes", "0"));
+        for (int i = 0; i < n; i++) {
+            String role = p.getProperty("volume." + i + ".role");
+            boolean device = p.getProperty("volume." + i + ".device") != null;
+            // A loop device is mounted (and frozen for snapshots) at mnt/ROLE; a directory has nothing to freeze ("").
+            out.add(new FleetVolume(p.getProperty("volume." + i + ".id"), role,
+                    device ? instanceDir(m.id()).resolve("mnt").resolve(role).toString() : ""));
+        }
+        return out;
+    }
+
+    @Override
+    public String workTree(String instanceId) {
+        get(instanceId);
+        return load(instanceDir(instanceId).resolve(INSTANCE_FILE)).getProperty("work-tree");
+    }
+
+    @Override
+    public FleetSnapshot createSnapshot(FleetVolume volume, ManagedInstance instance, String buildId) {
+        String id = "snap-local-" + hex(4);
+        Path vdir = volumeDir(volume.id());
+        Properties vp = load(vdir.resolve("volume.properties"));
+        Path dir = snapshotDir(id);
+        Instant now = Instant.now();
+        try {
+            Path tmp = Files.createDirectories(root.resolve("snapshots").resolve("." + id + ".partial"));
+            boolean image = vp.getProperty("kind").equals("image");
+            copy(vdir.resolve(image ? "volume.img" : "data"), tmp.resolve(image ? "volume.img" : "data"), s -> { });
+            Properties sp = new Properties();
+            sp.setProperty("volume-role", volume.roleOrId());
+            sp.setProperty("source-volume", volume.id());
+            sp.setProperty("source-instance", instance.id());
+            sp.setProperty("role", instance.role());
+            sp.setProperty("build-id", buildId == null ? "" : buildId);
+            sp.setProperty("started", now.toString());
+            sp.setProperty("size-gib", vp.getProperty("size-gib", "0"));
+            instance.labels().forEach((k, v) -> sp.setProperty("label." + k, v));
+            store(sp, tmp.resolve("snapshot.properties"));
+            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE); // a snapshot exists whole or not at all
+            return snapshot(dir);
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot snapshot " + volume.id() + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public List<FleetSnapshot> snapshots(String volumeRole) {
+        Path dir = root.resolve("snapshots");
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> all = Files.list(dir)) {
+            return all.filter(p -> p.getFileName().toString().startsWith("snap-local-"))
+                    .filter(p -> Files.exists(p.resolve("snapshot.properties")))
+                    .map(LocalProvider::snapshot)
+                    .filter(s -> volumeRole == null || s.volumeRole().equals(volumeRole))
+                    .sorted(Comparator.comparing(FleetSnapshot::startTime).reversed())
+                    .toList();
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static FleetSnapshot snapshot(Path dir) {
+        Properties p = load(dir.resolve("snapshot.properties"));
+        return new FleetSnapshot(dir.getFileName().toString(), p.getProperty("volume-role"), "completed", "100%",
+                Long.parseLong(p.getProperty("size-gib", "0")), Instant.parse(p.getProperty("started")),
+                p.getProperty("source-instance", ""), p.getProperty("build-id", ""));
+    }
+
+    @Override
+    public List<String> prune(String volumeRole, int keep) {
+        if (keep < 1) {
+            throw new KilnException(ExitCodes.USAGE, "--keep must be at least 1 (the newest snapshot is never deleted)");
+        }
+        List<FleetSnapshot> all = snapshots(volumeRole);
+        List<String> deleted = new ArrayList<>();
+        for (FleetSnapshot s : all.subList(Math.min(keep, all.size()), all.size())) {
+            if (s.equals(all.get(0))) {
+                continue;
+            }
+            Path dir = snapshotDir(s.id());
+            try {
+                // Out of sight first (a rename), then removed: a half-deleted snapshot is never listed.
+                Path gone = dir.resolveSibling("." + s.id() + ".deleting");
+                Files.move(dir, gone, StandardCopyOption.ATOMIC_MOVE);
+                run("rm", "-rf", "--one-file-system", gone.toString());
+                deleted.add(s.id());
+            } catch (IOException e) {
+                throw new KilnException(ExitCodes.FAILURE, "cannot delete snapshot " + s.id() + ": " + e.getMessage(), e);
+            }
+        }
+        return deleted;
+    }
+
+    @Override
+    public void terminate(List<String> ids) {
+        for (String id : ids) {
+            get(id);
+            new LocalAgent(paths, instanceDir(id)).down(Duration.ofSeconds(30));
+            read(id); // releases mounts and loop devices
+        }
+    }
+
+    /** Waits until the instance's agent has exited (after a Shutdown), then releases what it held. */
+    public ManagedInstance awaitTerminated(String id, Duration wait) {
+        Optional<ProcessHandle> p = new LocalAgent(paths, instanceDir(id)).process();
+        if (p.isPresent()) {
+            try {
+                p.get().onExit().get(wait.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (Exception e) {
+                throw new KilnException(ExitCodes.TIMEOUT, "the agent of " + id + " (pid " + p.get().pid()
+                        + ") is still draining after " + wait.toSeconds() + "s; `kiln terminate " + id + " --force` stops it");
+            }
+        }
+        return read(id);
+    }
+
+    /** The agent's log of a local instance. */
+    public Path logFile(String id) {
+        return new LocalAgent(paths, instanceDir(id)).logFile();
+    }
+
+    Path instanceDir(String id) {
+        return root.resolve("instances").resolve(id);
+    }
+
+    Path volumeDir(String id) {
+        return root.resolve("volumes").resolve(id);
+    }
+
+    Path snapshotDir(String id) {
+        return root.resolve("snapshots").resolve(id);
+    }
+
+    private static void copy(Path from, Path to, Consumer<String> narrate) throws IOException {
+        if (Files.isDirectory(from)) {
+            run("cp", "-a", "--reflink=auto", from.toString(), to.toString());
+        } else {
+            run("cp", "--sparse=always", "--reflink=auto", from.toString(), to.toString());
+        }
+    }
+
+    private static String hex(int bytes) {
+        byte[] b = new byte[bytes];
+        ThreadLocalRandom.current().nextBytes(b);
+        return HexFormat.of().formatHex(b);
+    }
+
+    static String run(String... argv) throws IOException {
+        ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
+        pb.environment().put("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        try {
+            if (p.waitFor() != 0) {
+                throw new IOException(String.join(" ", argv) + " failed (exit " + p.exitValue() + "): " + out.strip());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted: " + String.join(" ", argv), e);
+        }
+        return out;
+    }
+
+    private static void runQuietly(String... argv) {
+        try {
+            run(argv);
+        } catch (IOException ignored) {
+            // best effort
+        }
+    }
+
+    private static Properties load(Path file) {
+        Properties p = new Properties();
+        try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            p.load(r);
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot read " + file + ": " + e.getMessage(), e);
+        }
+        return p;
+    }
+
+    private static void store(Properties p, Path file) throws IOException {
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
+            p.store(w, "kiln local provider");
+        }
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+}

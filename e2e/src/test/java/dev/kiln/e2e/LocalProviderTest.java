@@ -1,0 +1,167 @@
+package dev.kiln.e2e;
+
+import dev.kiln.testkit.Prerequisites;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The fleet commands on the local provider (the default), as a user runs them: instances are
+ * real kiln-agent processes, volumes loop-device images (as root) or directories
+ * (KILN_LOCAL_VOLUMES=dirs, what a user without root gets), snapshots copies. The whole
+ * pipeline on loop devices runs in {@link QuickstartTest}.
+ */
+class LocalProviderTest {
+
+    @TempDir
+    Path dir;
+
+    Kiln kiln;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x")); // the build user walks in
+        kiln = new Kiln(dir.resolve("home"));
+        assertEquals(0, kiln.run("init").exitCode());
+    }
+
+    @AfterEach
+    void tearDown() {
+        Matcher m = Pattern.compile("\"id\": \"(local-[0-9a-f]+)\"").matcher(kiln.run("ls", "-o", "json").out());
+        while (m.find()) {
+            kiln.run("terminate", m.group(1), "--force");
+        }
+    }
+
+    String launch(Kiln k, String... args) {
+        Kiln.Run run = k.run(Stream.concat(Stream.of("launch"), Stream.of(args)).toArray(String[]::new));
+        assertEquals(0, run.exitCode(), run.toString());
+        return run.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+    }
+
+    static List<String> loopsOf(Path backing) throws Exception {
+        Process p = new ProcessBuilder("losetup", "-a").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        p.waitFor(10, TimeUnit.SECONDS);
+        return out.lines().filter(l -> l.contains(backing.toString())).toList();
+    }
+
+    @Test
+    void launchListSnapshotPruneRestoreAndTerminateOnLoopDevices() throws Exception {
+        Prerequisites.requireRoot("loop devices and mounts");
+        String a = launch(kiln, "--volume", "data:1", "--ttl", "30m", "--label", "box=dev");
+        Path fleet = dir.resolve("home/.local/state/kiln/fleet");
+        assertEquals(1, loopsOf(fleet).size(), "one loop device over the volume's image");
+
+        Kiln.Run ls = kiln.run("ls");
+        assertTrue(ls.out().matches("(?s).*" + a + "\\s+worker\\s+box=dev\\s+running\\s+ready\\s+-\\s+29m\\d\\ds\\s+127\\.0\\.0\\.1:\\d+.*"),
+                ls.out());
+        Kiln.Run volumes = kiln.run("volumes", "--agent", a);
+        assertTrue(volumes.out().matches("(?s).*/dev/loop\\d+\\s+-\\s+1G\\s+ext4\\s+\\S+/instances/" + a + "/mnt/data\\s+mounted.*"),
+                volumes.toString());
+
+        Kiln.Run capped = kiln.run("launch", "--max", "1");
+        assertEquals(5, capped.exitCode(), capped.toString());
+        assertTrue(capped.err().contains("the fleet cap is 1 and 1 managed instances are pending or running:\n  " + a
+                + " worker running {box=dev}"), capped.err());
+        Kiln.Run ec2Only = kiln.run("launch", "--ami", "ami-12345678", "--subnet", "subnet-1");
+        assertEquals(2, ec2Only.exitCode(), ec2Only.toString());
+        assertTrue(ec2Only.err().contains("--ami, --subnet are for the ec2 provider; this launch is on the local provider"),
+                ec2Only.err());
+
+        List<String> ids = new java.util.ArrayList<>();
+        for (int n = 0; n < 3; n++) {
+            Kiln.Run snap = kiln.run("snapshot", a, "data", "--keep", "2");
+            assertEquals(0, snap.exitCode(), snap.toString());
+            assertTrue(snap.err().contains("kiln: froze " + fleet.resolve("instances/" + a + "/mnt/data")), snap.err());
+            assertTrue(snap.err().contains("kiln: thawed "), snap.err());
+            ids.add(snap.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0]);
+        }
+        Kiln.Run list = kiln.run("snapshots", "--role", "data");
+        assertEquals(List.of(ids.get(2), ids.get(1)), list.out().lines().skip(1).map(l -> l.split("\\s+")[0]).toList(),
+                "the newest two, newest first; the oldest was pruned");
+        assertFalse(Files.exists(fleet.resolve("snapshots").resolve(ids.get(0))));
+
+        Kiln.Run term = kiln.run("terminate", a);
+        assertEquals(0, term.exitCode(), term.toString());
+        assertEquals(a + " terminated\n", term.out());
+        assertEquals(List.of(), loopsOf(fleet.resolve("volumes")), "its loop device was released");
+        assertFalse(kiln.run("ls").out().contains(a));
+
+        String b = launch(kiln, "--volume", "data:" + ids.get(1), "--ttl", "10m");
+        Kiln.Run restored = kiln.run("volumes", "--agent", b);
+        assertTrue(restored.out().matches("(?s).*/mnt/data\\s+mounted.*"), restored.toString());
+        Kiln.Run missing = kiln.run("launch", "--volume", "cache:latest");
+        assertEquals(6, missing.exitCode(), missing.toString());
+        assertTrue(missing.err().contains("no Kiln snapshot of volume role 'cache' yet"), missing.err());
+
+        // The controller-side backstop: an instance past its lease (and grace) is ended.
+        Path props = fleet.resolve("instances/" + b + "/instance.properties");
+        Files.writeString(props, Files.readString(props).replaceAll("expires-at=.*", "expires-at="
+                + Instant.now().minus(Duration.ofHours(1)).toString().replace(":", "\\\\:")));
+        Kiln.Run reap = kiln.run("reap", "--grace", "30m");
+        assertEquals(0, reap.exitCode(), reap.toString());
+        assertTrue(reap.out().matches("(?s).*" + b + "\\s+worker\\s+\\S+\\s+terminated.*"), reap.out());
+        assertTrue(kiln.run("ls", "-o", "json").out().strip().equals("[]"), "nothing left running");
+        assertEquals(List.of(), loopsOf(fleet.resolve("volumes")));
+    }
+
+    @Test
+    void withoutRootVolumesAreDirectoriesAndSourcesAreCopiedIntoTheWorkTree() throws Exception {
+        for (String tool : List.of("tup", "sox", "flac", "lame", "oggenc", "opusenc", "rsync")) {
+            Prerequisites.requireCommand(tool, "apt-get install tup fuse3 sox flac lame vorbis-tools opus-tools rsync");
+        }
+        Kiln dirs = kiln.env("KILN_LOCAL_VOLUMES", "dirs");
+        Path music = dir.resolve("vibes");
+        Process gen = new ProcessBuilder(VibesThroughAgentTest.EXAMPLE.resolve("generate").toString(), music.toString(), "--small")
+                .redirectErrorStream(true).start();
+        gen.getInputStream().readAllBytes();
+        assertTrue(gen.waitFor(120, TimeUnit.SECONDS) && gen.exitValue() == 0, "generate");
+
+        String ingest = launch(dirs, "--volume", "sources:1");
+        assertEquals(0, dirs.run("push", music.toString(), ingest).exitCode());
+        Kiln.Run snap = dirs.run("snapshot", ingest, "sources");
+        assertEquals(0, snap.exitCode(), snap.toString());
+        assertTrue(snap.err().contains("is a directory on this machine (no filesystem of its own to freeze); it is copied as it is"),
+                snap.err());
+        assertEquals(0, dirs.run("terminate", ingest).exitCode());
+
+        Kiln.Run worker = dirs.run("launch", "--volume", "sources:latest", "--volume", "builds:1");
+        assertEquals(0, worker.exitCode(), worker.toString());
+        assertTrue(worker.err().contains("no overlay without root: copying sources into the builds volume's work tree"), worker.err());
+        String w = worker.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        Kiln.Run build = dirs.run("build", "--agent", w, "vibes", "--profiles-dir", VibesThroughAgentTest.EXAMPLE.resolve("profiles").toString());
+        assertEquals(0, build.exitCode(), build.toString());
+        assertTrue(build.err().contains("/instances/" + w + "/mnt/builds/work/vibes"), build.err());
+        assertEquals(0, dirs.run("snapshot", w, "builds").exitCode());
+        assertEquals(0, dirs.run("terminate", w).exitCode());
+
+        Kiln.Run again = dirs.run("launch", "--volume", "sources:latest", "--volume", "builds:latest");
+        assertEquals(0, again.exitCode(), again.toString());
+        assertTrue(again.err().contains("warning: builds holds tup state, and without root a restored volume is a file copy"),
+                again.err());
+        String server = launch(dirs, "--role", "server", "--volume", "builds:latest");
+        Path pulled = dir.resolve("pulled");
+        Kiln.Run pull = dirs.run("pull", server, pulled.toString(), "--path", "/outputs/vibes/build-flac");
+        assertEquals(0, pull.exitCode(), pull.toString());
+        try (Stream<Path> files = Files.walk(pulled)) {
+            assertEquals(8, files.filter(f -> f.toString().endsWith(".flac")).count());
+        }
+    }
+}
