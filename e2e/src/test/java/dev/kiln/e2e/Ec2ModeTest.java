@@ -129,11 +129,14 @@ class Ec2ModeTest {
     }
 
     @Test
-    void stopsOnAnUnknownSettingInUserData() throws Exception {
+    void anUnknownSettingInUserDataIsReportedAndTheAgentStillEndsOnALease() throws Exception {
+        // Exiting 78 would leave the instance running forever; the agent runs degraded instead
+        // (BootTest has the details) and ends on the fallback lease.
         try (MetadataMock imds = MetadataMock.builder().instanceId(INSTANCE_ID)
                 .userData("kiln:\n  grpc:\n    prot: 7443\n").start();
-             AgentProcess agent = AgentProcess.start(settings(imds.endpoint().toString(), 0), Map.of())) {
-            assertEquals(78, agent.awaitExit(Duration.ofSeconds(60)), agent.output());
+             AgentProcess agent = AgentProcess.start(settings(imds.endpoint().toString(), 0), Map.of(
+                     "KILN_LEASE_FALLBACK_TTL", "3s", "KILN_LEASE_BACKSTOP", "none", "KILN_LEASE_POWER_OFF", "exit"))) {
+            assertEquals(0, agent.awaitExit(Duration.ofSeconds(60)), agent.output());
             assertTrue(agent.output().contains("unknown setting 'kiln.grpc.prot' in EC2 user data; did you mean 'kiln.grpc.port'?"),
                     agent.output());
         }
