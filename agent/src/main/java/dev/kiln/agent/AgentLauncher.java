@@ -121,7 +121,11 @@ public final class AgentLauncher {
      */
     private int start(InstanceIdentity identity, Optional<PropertySource> settings, Problems problems) {
         boolean degraded = problems.degraded();
-        boolean blameUserData = !degraded && identity.mode() == AgentMode.EC2 && settings.isPresent();
+        // In ec2 mode the user data completes the image's settings (TLS, lease): when the whole
+        // cannot be used, the user data is what is wrong or missing, and the instance must still end.
+        boolean blameUserData = !degraded && identity.mode() == AgentMode.EC2;
+        String userData = settings.isPresent() ? USER_DATA + ": "
+                : "the EC2 user data has no kiln settings (kiln launch writes them): ";
         ApplicationContext context;
         try {
             var builder = ApplicationContext.builder()
@@ -132,7 +136,7 @@ public final class AgentLauncher {
             context = builder.start();
         } catch (RuntimeException e) {
             if (blameUserData) {
-                throw new UserDataUnusable(USER_DATA + ": " + describe(e));
+                throw new UserDataUnusable(userData + describe(e));
             }
             err.println("kiln-agent: start-up failed: " + describe(e));
             return EXIT_CONFIG;
@@ -147,7 +151,6 @@ public final class AgentLauncher {
             return EXIT_CONFIG;
         }
         var log = LoggerFactory.getLogger(AgentLauncher.class);
-        problems.configuration().forEach(p -> log.error("configuration error: {}", p));
         String tlsProblem = null;
         try {
             // Check the TLS material first, so a missing or broken file is reported by its setting.
@@ -155,7 +158,7 @@ public final class AgentLauncher {
         } catch (IllegalArgumentException e) {
             if (blameUserData) {
                 context.close();
-                throw new UserDataUnusable(USER_DATA + ": " + e.getMessage());
+                throw new UserDataUnusable(userData + e.getMessage());
             }
             if (!degraded) {
                 err.println("kiln-agent: configuration error: " + e.getMessage());
@@ -172,7 +175,7 @@ public final class AgentLauncher {
         } catch (RuntimeException e) {
             context.close();
             if (blameUserData) {
-                throw new UserDataUnusable(USER_DATA + ": " + rootMessage(e));
+                throw new UserDataUnusable(userData + rootMessage(e));
             }
             err.println("kiln-agent: configuration error: " + rootMessage(e));
             return EXIT_CONFIG;
@@ -295,11 +298,9 @@ public final class AgentLauncher {
         fallback.put("kiln.lease.max-lifetime", ttl.toString());
         fallback.put("kiln.lease.forever", "false");
         fallback.put("kiln.ssh.enabled", "false");
-        List<String> reported = problems.stream().map(p -> p.startsWith(USER_DATA) || p.contains(" in " + USER_DATA)
-                ? p : USER_DATA + ": " + p).toList();
         // Below the environment (a KILN_* drop-in still wins), above the kept user data settings.
         PropertySource settings = PropertySource.of("ec2-user-data-degraded", merge(kept, fallback), USER_DATA_ORDER);
-        return start(identity, Optional.of(settings), new Problems(reported));
+        return start(identity, Optional.of(settings), new Problems(problems));
     }
 
     private static Map<String, Object> merge(Map<String, Object> a, Map<String, Object> b) {

@@ -229,6 +229,20 @@ class BootTest {
     }
 
     @Test
+    void anInstanceLaunchedWithoutUserDataStillEndsOnTheFallbackLease() throws Exception {
+        try (MetadataMock imds = MetadataMock.builder().instanceId(INSTANCE_ID).start();
+             AgentProcess agent = AgentProcess.start(settings(imds), testMachine(Map.of("KILN_LEASE_FALLBACK_TTL", "5s")))) {
+            int code = agent.awaitExit(Duration.ofSeconds(120));
+            String out = agent.output();
+            assertEquals(0, code, "the lease ended it (power-off: exit); output:\n" + out);
+            assertTrue(out.contains("kiln-agent: configuration error: the EC2 user data has no kiln settings (kiln launch"
+                    + " writes them): "), out);
+            assertTrue(out.contains("it ends the instance PT5S after its first start (kiln.lease.fallback-ttl"), out);
+            assertTrue(out.contains("powering off"), out);
+        }
+    }
+
+    @Test
     void anUnknownKeyInUserDataShowsInKilnStatusAndTheUserDatasLeaseStillEndsTheInstance() throws Exception {
         int port = FreePorts.loopbackPort();
         try (MetadataMock imds = MetadataMock.builder().instanceId(INSTANCE_ID)
