@@ -108,16 +108,17 @@ public final class AgentLauncher {
             return start(identity, userData, Problems.none());
         } catch (UserDataUnusable e) {
             // The settings passed every check one by one but not together (the lease, the TLS
-            // material, a type the binding refused): in ec2 mode with user data, that is the user
-            // data's problem as much as a typo is, and the instance must still end on time.
+            // material, a type the binding refused), or the user data has none: in ec2 mode that
+            // is the user data's problem as much as a typo is, and the instance must still end.
             return degraded(identity, List.of(e.getMessage()), userDataSettings);
         }
     }
 
     /**
-     * Starts the agent with these settings. In ec2 mode with user data, a configuration error
-     * throws {@link UserDataUnusable} (so the caller can run degraded) instead of returning
-     * {@link #EXIT_CONFIG}.
+     * Starts the agent with these settings. In ec2 mode, a configuration error throws
+     * {@link UserDataUnusable} (so the caller can run degraded) instead of returning
+     * {@link #EXIT_CONFIG}; a degraded start that cannot use its TLS material runs on its lease
+     * without the gRPC server.
      */
     private int start(InstanceIdentity identity, Optional<PropertySource> settings, Problems problems) {
         boolean degraded = problems.degraded();
@@ -219,7 +220,6 @@ public final class AgentLauncher {
             String message = "kiln-agent: cannot serve gRPC, so kiln status cannot reach this agent: " + tlsProblem
                     + "; " + ending + "; see the journal (journalctl -u kiln-agent) for the problems above";
             err.println(message);
-            log.error(message);
             keeper.start();
         } else {
             try {
@@ -271,7 +271,7 @@ public final class AgentLauncher {
         Duration ttl;
         String from;
         Object userTtl = userData.get("kiln.lease.ttl");
-        if (userTtl != null && positive(String.valueOf(userTtl))) {
+        if (userTtl != null && SettingsCatalog.isPositiveDuration(String.valueOf(userTtl))) {
             ttl = SettingsCatalog.parseDuration(String.valueOf(userTtl));
             from = "kiln.lease.ttl in the user data";
         } else {
@@ -279,7 +279,7 @@ public final class AgentLauncher {
                     .banner(false).deduceEnvironment(false).build()) {
                 Environment environment = settingsOnly.getEnvironment();
                 environment.start();
-                Optional<String> configured = environment.getProperty("kiln.lease.ttl", String.class).filter(AgentLauncher::positive);
+                Optional<String> configured = environment.getProperty("kiln.lease.ttl", String.class).filter(SettingsCatalog::isPositiveDuration);
                 if (configured.isPresent()) {
                     ttl = SettingsCatalog.parseDuration(configured.get());
                     from = "kiln.lease.ttl in agent.yml or the environment";
@@ -307,15 +307,6 @@ public final class AgentLauncher {
         Map<String, Object> m = new LinkedHashMap<>(a);
         m.putAll(b);
         return m;
-    }
-
-    private static boolean positive(String duration) {
-        try {
-            Duration d = SettingsCatalog.parseDuration(duration);
-            return !d.isNegative() && !d.isZero();
-        } catch (IllegalArgumentException e) {
-            return false;
-        }
     }
 
     /** Validates every settings source Micronaut found, and KILN_* environment variables. */

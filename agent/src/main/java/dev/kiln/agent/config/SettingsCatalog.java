@@ -315,6 +315,16 @@ public final class SettingsCatalog {
         }
     }
 
+    /** Whether {@code v} is a duration (as {@link #parseDuration} reads it) longer than zero. */
+    public static boolean isPositiveDuration(String v) {
+        try {
+            positiveDuration(v);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
+    }
+
     private static void oneOf(String v, String... allowed) {
         if (!java.util.Arrays.asList(allowed).contains(v.trim())) {
             throw new IllegalArgumentException("'" + v + "' is not one of " + String.join(", ", allowed));
