@@ -2,7 +2,6 @@ package dev.kiln.e2e;
 
 import com.google.protobuf.util.JsonFormat;
 import dev.kiln.controller.pki.FleetCa;
-import dev.kiln.controller.pki.IssuedCertificate;
 import dev.kiln.proto.agent.v1.AgentState;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.BuildState;
@@ -18,7 +17,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 
@@ -54,21 +52,7 @@ class BootTest {
 
     /** User data as `kiln launch` writes it (TLS inline, gRPC port), plus {@code more} under kiln:. */
     private String userData(int port, String more) {
-        Instant now = Instant.now();
-        IssuedCertificate cert = ca.issueServer("kiln-agent " + INSTANCE_ID, List.of("localhost"), List.of("127.0.0.1"),
-                now.minus(Duration.ofMinutes(5)), now.plus(Duration.ofDays(1)));
-        return "kiln:\n"
-                + "  grpc:\n"
-                + "    port: " + port + "\n"
-                + "  tls:\n"
-                + "    cert: |\n" + indent(cert.certificatePem())
-                + "    key: |\n" + indent(cert.privateKeyPem())
-                + "    ca: |\n" + indent(dev.kiln.controller.pki.Pem.encode(ca.certificate()))
-                + more;
-    }
-
-    private static String indent(String pem) {
-        return pem.lines().map(l -> "      " + l + "\n").reduce("", String::concat);
+        return Ec2ModeTest.userData(ca, INSTANCE_ID, port, more);
     }
 
     /** The image's settings as a test machine needs them: ec2 mode, a scratch state dir, the mock IMDS. */

@@ -45,18 +45,25 @@ class Ec2ModeTest {
 
     /** User data as `kiln launch` writes it: settings with the TLS material inline. */
     private String userData(int port) {
+        return userData(ca, INSTANCE_ID, port, "  lease:\n    ttl: 1h\n");
+    }
+
+    /**
+     * User data with an agent certificate for 127.0.0.1 from {@code ca}, the TLS material inline
+     * and gRPC on {@code port}, plus {@code more} (lines under {@code kiln:}, indented by two).
+     */
+    static String userData(FleetCa ca, String instanceId, int port, String more) {
         Instant now = Instant.now();
-        IssuedCertificate cert = ca.issueServer("kiln-agent " + INSTANCE_ID, List.of("localhost"), List.of("127.0.0.1"),
+        IssuedCertificate cert = ca.issueServer("kiln-agent " + instanceId, List.of("localhost"), List.of("127.0.0.1"),
                 now.minus(Duration.ofMinutes(5)), now.plus(Duration.ofDays(1)));
         return "kiln:\n"
-                + "  lease:\n"
-                + "    ttl: 1h\n"
                 + "  grpc:\n"
                 + "    port: " + port + "\n"
                 + "  tls:\n"
                 + "    cert: |\n" + indent(cert.certificatePem())
                 + "    key: |\n" + indent(cert.privateKeyPem())
-                + "    ca: |\n" + indent(dev.kiln.controller.pki.Pem.encode(ca.certificate()));
+                + "    ca: |\n" + indent(dev.kiln.controller.pki.Pem.encode(ca.certificate()))
+                + more;
     }
 
     private static String indent(String pem) {

@@ -4,10 +4,7 @@ import dev.kiln.testkit.Prerequisites;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.File;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -17,8 +14,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -246,44 +241,30 @@ class ProvisionInChrootTest {
         return out;
     }
 
-    record Result(List<String> command, int exitCode, String stdout, String stderr, double seconds) {
-        @Override
-        public String toString() {
-            return String.join(" ", command) + "\nexit " + exitCode + "\n--- stdout\n" + tail(stdout) + "--- stderr\n" + tail(stderr);
+    /** A command's outcome (ImageAndUnitTest's runner: no stdin, killed after the timeout) and how long it took. */
+    record Result(ImageAndUnitTest.Result result, double seconds) {
+        int exitCode() {
+            return result.exitCode();
         }
 
-        private static String tail(String s) {
-            List<String> lines = s.lines().toList();
-            return String.join("\n", lines.subList(Math.max(0, lines.size() - 60), lines.size())) + "\n";
+        String stdout() {
+            return result.stdout();
+        }
+
+        String stderr() {
+            return result.stderr();
+        }
+
+        @Override
+        public String toString() {
+            List<String> lines = result.toString().lines().toList();
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 80), lines.size())) + "\n";
         }
     }
 
     private static Result run(List<String> command, Duration timeout) {
         long start = System.nanoTime();
-        try {
-            ProcessBuilder pb = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-            pb.environment().putAll(Map.of("LANG", "C.UTF-8"));
-            Process p = pb.start();
-            CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
-            CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
-            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                p.destroyForcibly();
-                throw new AssertionError(String.join(" ", command) + " did not finish within " + timeout);
-            }
-            return new Result(command, p.exitValue(), out.join(), err.join(), (System.nanoTime() - start) / 1e9);
-        } catch (IOException e) {
-            throw new UncheckedIOException("could not run " + String.join(" ", command), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError("interrupted", e);
-        }
-    }
-
-    private static String read(java.io.InputStream in) {
-        try {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "";
-        }
+        ImageAndUnitTest.Result r = ImageAndUnitTest.run(command, Map.of("LANG", "C.UTF-8"), Path.of("/"), timeout);
+        return new Result(r, (System.nanoTime() - start) / 1e9);
     }
 }
