@@ -90,7 +90,10 @@ install -m 0644 -o root -g root "$STAGING/kiln-agent.jar" /opt/kiln/kiln-agent.j
 install -m 0644 -o root -g root "$STAGING/agent.yml" /etc/kiln/agent.yml
 install -m 0644 -o root -g root "$STAGING/kiln-agent.service" /etc/systemd/system/kiln-agent.service
 systemd-analyze verify /etc/systemd/system/kiln-agent.service
-systemctl daemon-reload
+# Only a running systemd has anything to reload; in a chroot (CI runs this script in one) there is none.
+if [[ -d /run/systemd/system ]]; then
+  systemctl daemon-reload
+fi
 # Enabled, not started (see the top of this file); it starts on the first boot of each instance.
 systemctl enable kiln-agent.service
 if [[ -d /var/lib/kiln ]] && [[ -n "$(ls -A /var/lib/kiln)" ]]; then
@@ -125,11 +128,44 @@ else
   # Debian's sshd_config includes sshd_config.d/*.conf first and has no Port line of its own.
   printf '# Written by Kiln'"'"'s provision.sh: the agent serves SSH on port 22.\nPort %s\n' \
     "$SYSTEM_SSHD_PORT" >"$KILN_SSHD_CONF"
-  ports=$(sshd -T 2>/dev/null | sed -n 's/^port //p' | tr '\n' ' ')
+  # A throwaway host key: the check must not depend on (or create) the image's own, removed below.
+  check_key=$(mktemp -d)
+  ssh-keygen -q -t ed25519 -N '' -f "$check_key/key"
+  # sshd -T wants its privilege separation directory, which systemd makes when ssh.service starts
+  # (a chroot, or a machine where sshd is not running, has none); a temporary one is removed again.
+  made_run_sshd=0
+  if [[ ! -d /run/sshd ]]; then
+    install -d -m 0755 /run/sshd
+    made_run_sshd=1
+  fi
+  config=$(sshd -T -h "$check_key/key" 2>&1) || die "sshd -T cannot read its configuration: $config"
+  ports=$(sed -n 's/^port //p' <<<"$config" | tr '\n' ' ')
+  if ((made_run_sshd)); then
+    rmdir /run/sshd
+  fi
+  rm -rf "$check_key"
   [[ $ports == "$SYSTEM_SSHD_PORT " ]] \
     || die "sshd would listen on port(s) '$ports', not only $SYSTEM_SSHD_PORT; check /etc/ssh/sshd_config"
   # Takes effect at the next boot; restarting sshd now would not help packer's session.
   systemctl enable ssh.service
+fi
+
+# ---- What this build instance leaves behind that must not be in every instance of the image. ----
+# SSH host keys: every instance would share them. Debian's cloud-init (ssh_deletekeys) makes new
+# ones at each instance's first boot, for the system sshd when it is kept.
+log "removing SSH host keys, shell history and cloud-init's instance state"
+rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub
+# Shell history of root and of every user with a home (packer's session ran as admin).
+rm -f /root/.bash_history /root/.lesshst /root/.viminfo
+for home in /home/*; do
+  [[ -d $home ]] && rm -f "$home/.bash_history" "$home/.lesshst" "$home/.viminfo"
+done
+# cloud-init's record of this build instance: without it, each instance runs cloud-init's
+# per-instance steps (SSH keys, user data, host name) for itself.
+if command -v cloud-init >/dev/null 2>&1; then
+  cloud-init clean --logs
+else
+  rm -rf /var/lib/cloud/instance /var/lib/cloud/instances /var/lib/cloud/data /var/lib/cloud/sem
 fi
 
 # ---- Done: the staging files are not part of the image. ----

@@ -15,6 +15,8 @@ import dev.kiln.agent.instance.SdkMetadataSource;
 import dev.kiln.agent.instance.UserData;
 import dev.kiln.agent.status.AgentInfo;
 import dev.kiln.agent.volume.BootMounts;
+import dev.kiln.agent.build.BootBuild;
+import dev.kiln.agent.status.Problems;
 import io.micronaut.context.ApplicationContext;
 import io.micronaut.context.env.Environment;
 import io.micronaut.context.env.EnvironmentPropertySource;
@@ -52,6 +54,14 @@ public final class AgentLauncher {
      */
     static final int USER_DATA_ORDER = EnvironmentPropertySource.POSITION - 1;
 
+    /** How settings from user data are named in messages. */
+    static final String USER_DATA = "EC2 user data";
+    /** kiln.lease.fallback-ttl's default. */
+    static final String DEFAULT_FALLBACK_TTL = "30m";
+    /** User data settings a degraded agent keeps (each only if valid): what it needs to be reached. */
+    private static final java.util.Set<String> KEPT_WHEN_DEGRADED = java.util.Set.of(
+            "kiln.tls.cert", "kiln.tls.key", "kiln.tls.ca", "kiln.grpc.host", "kiln.grpc.port", "kiln.name");
+
     private final Map<String, String> env;
     private final PrintStream err;
     private final CountDownLatch stopped = new CountDownLatch(1);
@@ -63,22 +73,21 @@ public final class AgentLauncher {
 
     /** Runs the agent until the JVM is asked to stop; returns the process exit code. */
     public int run() {
-        Optional<PropertySource> userData;
         InstanceIdentity identity;
+        Map<String, Object> userDataSettings = Map.of();
+        List<String> userDataProblems = List.of();
         try {
             AgentMode mode = validateAndReadMode();
             if (mode == AgentMode.EC2) {
                 identity = ec2Identity();
-                userData = identity.userData().flatMap(UserData::settings).map(settings -> {
-                    List<String> problems = SettingsCatalog.problems("EC2 user data", settings);
-                    if (!problems.isEmpty()) {
-                        throw new ConfigurationProblem(problems);
-                    }
-                    return PropertySource.of("ec2-user-data", settings, USER_DATA_ORDER);
-                });
+                try {
+                    userDataSettings = identity.userData().flatMap(UserData::settings).orElse(Map.of());
+                    userDataProblems = SettingsCatalog.problems(USER_DATA, userDataSettings);
+                } catch (IllegalArgumentException e) {
+                    userDataProblems = List.of(e.getMessage());
+                }
             } else {
                 identity = InstanceIdentity.local(AgentInfo.localHostname());
-                userData = Optional.empty();
             }
         } catch (ConfigurationProblem e) {
             e.problems.forEach(p -> err.println("kiln-agent: configuration error: " + p));
@@ -90,16 +99,46 @@ public final class AgentLauncher {
             err.println("kiln-agent: " + e.getMessage());
             return EXIT_UNAVAILABLE;
         }
+        if (!userDataProblems.isEmpty()) {
+            return degraded(identity, userDataProblems, userDataSettings);
+        }
+        Optional<PropertySource> userData = userDataSettings.isEmpty() ? Optional.empty()
+                : Optional.of(PropertySource.of("ec2-user-data", userDataSettings, USER_DATA_ORDER));
+        try {
+            return start(identity, userData, Problems.none());
+        } catch (UserDataUnusable e) {
+            // The settings passed every check one by one but not together (the lease, the TLS
+            // material, a type the binding refused), or the user data has none: in ec2 mode that
+            // is the user data's problem as much as a typo is, and the instance must still end.
+            return degraded(identity, List.of(e.getMessage()), userDataSettings);
+        }
+    }
 
+    /**
+     * Starts the agent with these settings. In ec2 mode, a configuration error throws
+     * {@link UserDataUnusable} (so the caller can run degraded) instead of returning
+     * {@link #EXIT_CONFIG}; a degraded start that cannot use its TLS material runs on its lease
+     * without the gRPC server.
+     */
+    private int start(InstanceIdentity identity, Optional<PropertySource> settings, Problems problems) {
+        boolean degraded = problems.degraded();
+        // In ec2 mode the user data completes the image's settings (TLS, lease): when the whole
+        // cannot be used, the user data is what is wrong or missing, and the instance must still end.
+        boolean blameUserData = !degraded && identity.mode() == AgentMode.EC2;
+        String userData = settings.isPresent() ? USER_DATA + ": "
+                : "the EC2 user data has no kiln settings (kiln launch writes them): ";
         ApplicationContext context;
         try {
             var builder = ApplicationContext.builder()
                     .banner(false)
                     .deduceEnvironment(false)
-                    .singletons(identity);
-            userData.ifPresent(builder::propertySources);
+                    .singletons(identity, problems);
+            settings.ifPresent(builder::propertySources);
             context = builder.start();
         } catch (RuntimeException e) {
+            if (blameUserData) {
+                throw new UserDataUnusable(userData + describe(e));
+            }
             err.println("kiln-agent: start-up failed: " + describe(e));
             return EXIT_CONFIG;
         }
@@ -112,13 +151,22 @@ public final class AgentLauncher {
             context.close();
             return EXIT_CONFIG;
         }
+        var log = LoggerFactory.getLogger(AgentLauncher.class);
+        String tlsProblem = null;
         try {
             // Check the TLS material first, so a missing or broken file is reported by its setting.
             MutualTls.serverContext(context.getBean(TlsSettings.class));
         } catch (IllegalArgumentException e) {
-            err.println("kiln-agent: configuration error: " + e.getMessage());
-            context.close();
-            return EXIT_CONFIG;
+            if (blameUserData) {
+                context.close();
+                throw new UserDataUnusable(userData + e.getMessage());
+            }
+            if (!degraded) {
+                err.println("kiln-agent: configuration error: " + e.getMessage());
+                context.close();
+                return EXIT_CONFIG;
+            }
+            tlsProblem = e.getMessage();
         }
         // The lease settings are checked before any volume is touched: a configuration error must
         // stop the agent before a boot mount could format anything.
@@ -126,44 +174,68 @@ public final class AgentLauncher {
         try {
             keeper = context.getBean(dev.kiln.agent.lease.LeaseKeeper.class);
         } catch (RuntimeException e) {
+            context.close();
+            if (blameUserData) {
+                throw new UserDataUnusable(userData + rootMessage(e));
+            }
             err.println("kiln-agent: configuration error: " + rootMessage(e));
-            context.close();
             return EXIT_CONFIG;
         }
-        // Boot-time mounts come before the server accepts requests, so nothing can use a mount
-        // point that is not mounted yet. A failed mount is logged and reported by ListVolumes;
-        // the agent keeps serving so that it can be seen and fixed.
-        try {
-            context.getBean(BootMounts.class).run();
-        } catch (RuntimeException e) {
-            err.println("kiln-agent: cannot set up volumes: " + describe(e));
-            context.close();
-            return EXIT_CONFIG;
+        BootBuild bootBuild = context.getBean(BootBuild.class);
+        if (degraded) {
+            // Nothing of the user data's intent is carried out: no volume is touched, no build runs.
+            bootBuild.notStarted("the agent runs degraded (its settings are unusable; see kiln status)");
+        } else {
+            // Boot-time mounts come before the server accepts requests, so nothing can use a mount
+            // point that is not mounted yet. A failed mount is logged and reported by ListVolumes;
+            // the agent keeps serving so that it can be seen and fixed.
+            BootMounts mounts;
+            try {
+                mounts = context.getBean(BootMounts.class);
+                mounts.run();
+            } catch (RuntimeException e) {
+                err.println("kiln-agent: cannot set up volumes: " + describe(e));
+                context.close();
+                return EXIT_CONFIG;
+            }
+            // The boot build starts once the mounts are there (or is refused, and says why, when
+            // its work tree's mount failed). It is an ordinary build from here on.
+            bootBuild.run(mounts.failures());
+            try {
+                context.getBean(dev.kiln.agent.serve.Serving.class).start();
+            } catch (IllegalArgumentException e) {
+                err.println("kiln-agent: configuration error: " + e.getMessage());
+                context.close();
+                return EXIT_CONFIG;
+            } catch (IOException | RuntimeException e) {
+                err.println("kiln-agent: cannot start the SSH server: " + describe(e));
+                context.close();
+                return EXIT_UNAVAILABLE;
+            }
         }
-        try {
-            context.getBean(dev.kiln.agent.serve.Serving.class).start();
-        } catch (IllegalArgumentException e) {
-            err.println("kiln-agent: configuration error: " + e.getMessage());
-            context.close();
-            return EXIT_CONFIG;
-        } catch (IOException | RuntimeException e) {
-            err.println("kiln-agent: cannot start the SSH server: " + describe(e));
-            context.close();
-            return EXIT_UNAVAILABLE;
-        }
-        try {
-            EmbeddedServer server = context.getBean(EmbeddedServer.class);
-            server.start();
-            AgentInfo info = context.getBean(AgentInfo.class);
-            String ready = "kiln-agent " + info.agentVersion() + " (" + identity.mode().settingValue() + ", "
-                    + identity.instanceId() + ") listening on " + server.getHost() + ":" + server.getPort()
-                    + " (gRPC, mutual TLS)";
-            LoggerFactory.getLogger(AgentLauncher.class).info(ready);
+        String ending = keeper.lease().deadline().map(d -> "it ends the instance at " + d + " (its lease)")
+                .orElse("its lease has no deadline");
+        if (tlsProblem != null) {
+            // Unreachable over gRPC, but still on a lease: the journal is the only place to look.
+            String message = "kiln-agent: cannot serve gRPC, so kiln status cannot reach this agent: " + tlsProblem
+                    + "; " + ending + "; see the journal (journalctl -u kiln-agent) for the problems above";
+            err.println(message);
             keeper.start();
-        } catch (RuntimeException e) {
-            err.println("kiln-agent: cannot start the gRPC server: " + describe(e));
-            context.close();
-            return EXIT_UNAVAILABLE;
+        } else {
+            try {
+                EmbeddedServer server = context.getBean(EmbeddedServer.class);
+                server.start();
+                AgentInfo info = context.getBean(AgentInfo.class);
+                String ready = "kiln-agent " + info.agentVersion() + " (" + identity.mode().settingValue() + ", "
+                        + identity.instanceId() + ") listening on " + server.getHost() + ":" + server.getPort()
+                        + " (gRPC, mutual TLS)" + (degraded ? " DEGRADED: kiln status shows why; " + ending : "");
+                log.info(ready);
+                keeper.start();
+            } catch (RuntimeException e) {
+                err.println("kiln-agent: cannot start the gRPC server: " + describe(e));
+                context.close();
+                return EXIT_UNAVAILABLE;
+            }
         }
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             // Interrupt builds first: their log streams then end at once with the builds' final
@@ -178,6 +250,63 @@ public final class AgentLauncher {
             Thread.currentThread().interrupt();
         }
         return 0;
+    }
+
+    /**
+     * Runs an ec2-mode agent whose user data cannot be used. Exiting with a configuration error
+     * would leave the instance running forever (nothing else ends it: the lease is the agent's),
+     * so it prints what is wrong, then keeps only what it needs to be reachable (the user data's
+     * TLS and gRPC settings, where each is valid on its own) and to end on time: the lease is the
+     * user data's kiln.lease.ttl if that is valid, else agent.yml's (or the environment's), else
+     * kiln.lease.fallback-ttl (30m); it cannot be extended. No boot mount, boot build or SSH.
+     */
+    private int degraded(InstanceIdentity identity, List<String> problems, Map<String, Object> userData) {
+        problems.forEach(p -> err.println("kiln-agent: configuration error: " + p));
+        Map<String, Object> kept = new LinkedHashMap<>();
+        userData.forEach((key, value) -> {
+            if (KEPT_WHEN_DEGRADED.contains(key) && SettingsCatalog.problems(USER_DATA, Map.of(key, value)).isEmpty()) {
+                kept.put(key, value);
+            }
+        });
+        Duration ttl;
+        String from;
+        Object userTtl = userData.get("kiln.lease.ttl");
+        if (userTtl != null && SettingsCatalog.isPositiveDuration(String.valueOf(userTtl))) {
+            ttl = SettingsCatalog.parseDuration(String.valueOf(userTtl));
+            from = "kiln.lease.ttl in the user data";
+        } else {
+            try (ApplicationContext settingsOnly = ApplicationContext.builder()
+                    .banner(false).deduceEnvironment(false).build()) {
+                Environment environment = settingsOnly.getEnvironment();
+                environment.start();
+                Optional<String> configured = environment.getProperty("kiln.lease.ttl", String.class).filter(SettingsCatalog::isPositiveDuration);
+                if (configured.isPresent()) {
+                    ttl = SettingsCatalog.parseDuration(configured.get());
+                    from = "kiln.lease.ttl in agent.yml or the environment";
+                } else {
+                    ttl = SettingsCatalog.parseDuration(environment.getProperty("kiln.lease.fallback-ttl", String.class)
+                            .orElse(DEFAULT_FALLBACK_TTL));
+                    from = "kiln.lease.fallback-ttl: no usable kiln.lease.ttl";
+                }
+            }
+        }
+        err.println("kiln-agent: the EC2 user data cannot be used, so the agent runs degraded: no boot mounts, no boot"
+                + " build, no SSH; it ends the instance " + ttl + " after its first start (" + from + "). Fix the user"
+                + " data (kiln launch writes it; see README: kiln-agent) and launch a new instance.");
+        Map<String, Object> fallback = new LinkedHashMap<>();
+        fallback.put("kiln.lease.ttl", ttl.toString());
+        fallback.put("kiln.lease.max-lifetime", ttl.toString());
+        fallback.put("kiln.lease.forever", "false");
+        fallback.put("kiln.ssh.enabled", "false");
+        // Below the environment (a KILN_* drop-in still wins), above the kept user data settings.
+        PropertySource settings = PropertySource.of("ec2-user-data-degraded", merge(kept, fallback), USER_DATA_ORDER);
+        return start(identity, Optional.of(settings), new Problems(problems));
+    }
+
+    private static Map<String, Object> merge(Map<String, Object> a, Map<String, Object> b) {
+        Map<String, Object> m = new LinkedHashMap<>(a);
+        m.putAll(b);
+        return m;
     }
 
     /** Validates every settings source Micronaut found, and KILN_* environment variables. */
@@ -268,6 +397,13 @@ public final class AgentLauncher {
         }
         String cause = root.getMessage() == null ? root.toString() : root.getMessage().lines().findFirst().orElse("");
         return top.contains(cause) ? top : top + ": " + cause;
+    }
+
+    /** The user data's settings passed each check but cannot be used together. */
+    static final class UserDataUnusable extends RuntimeException {
+        UserDataUnusable(String message) {
+            super(message);
+        }
     }
 
     /** Problems found in the settings, reported together. */

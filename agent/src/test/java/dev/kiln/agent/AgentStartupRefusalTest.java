@@ -97,4 +97,15 @@ class AgentStartupRefusalTest {
         assertTrue(r.output().contains("invalid value for setting 'kiln.volumes.mounts[0].options' in " + dir.resolve("agent.yml")
                 + ": unsupported mount option 'suid'"), r.output());
     }
+
+    @Test
+    void stopsOnABadBootBuildInTheConfigFileNamingTheKey() throws Exception {
+        Result r = start("kiln:\n  mode: local\n  boot-build:\n    work-tree: /srv/vibes\n    profiles: [flac]\n"
+                + "    command: [make]\n    labels: {trigger: boot}\n    workdir: /x\n", Map.of());
+        assertEquals(AgentLauncher.EXIT_CONFIG, r.exitCode(), r.output());
+        assertTrue(r.output().contains("unknown setting 'kiln.boot-build.workdir' in " + dir.resolve("agent.yml")
+                + "; kiln.boot-build has work-tree, profiles, profiles-dir, command, labels"), r.output());
+        assertTrue(r.output().contains("settings 'kiln.boot-build.command' and 'kiln.boot-build.profiles' in "
+                + dir.resolve("agent.yml") + " contradict each other"), r.output());
+    }
 }

@@ -45,18 +45,25 @@ class Ec2ModeTest {
 
     /** User data as `kiln launch` writes it: settings with the TLS material inline. */
     private String userData(int port) {
+        return userData(ca, INSTANCE_ID, port, "  lease:\n    ttl: 1h\n");
+    }
+
+    /**
+     * User data with an agent certificate for 127.0.0.1 from {@code ca}, the TLS material inline
+     * and gRPC on {@code port}, plus {@code more} (lines under {@code kiln:}, indented by two).
+     */
+    static String userData(FleetCa ca, String instanceId, int port, String more) {
         Instant now = Instant.now();
-        IssuedCertificate cert = ca.issueServer("kiln-agent " + INSTANCE_ID, List.of("localhost"), List.of("127.0.0.1"),
+        IssuedCertificate cert = ca.issueServer("kiln-agent " + instanceId, List.of("localhost"), List.of("127.0.0.1"),
                 now.minus(Duration.ofMinutes(5)), now.plus(Duration.ofDays(1)));
         return "kiln:\n"
-                + "  lease:\n"
-                + "    ttl: 1h\n"
                 + "  grpc:\n"
                 + "    port: " + port + "\n"
                 + "  tls:\n"
                 + "    cert: |\n" + indent(cert.certificatePem())
                 + "    key: |\n" + indent(cert.privateKeyPem())
-                + "    ca: |\n" + indent(dev.kiln.controller.pki.Pem.encode(ca.certificate()));
+                + "    ca: |\n" + indent(dev.kiln.controller.pki.Pem.encode(ca.certificate()))
+                + more;
     }
 
     private static String indent(String pem) {
@@ -129,11 +136,14 @@ class Ec2ModeTest {
     }
 
     @Test
-    void stopsOnAnUnknownSettingInUserData() throws Exception {
+    void anUnknownSettingInUserDataIsReportedAndTheAgentStillEndsOnALease() throws Exception {
+        // Exiting 78 would leave the instance running forever; the agent runs degraded instead
+        // (BootTest has the details) and ends on the fallback lease.
         try (MetadataMock imds = MetadataMock.builder().instanceId(INSTANCE_ID)
                 .userData("kiln:\n  grpc:\n    prot: 7443\n").start();
-             AgentProcess agent = AgentProcess.start(settings(imds.endpoint().toString(), 0), Map.of())) {
-            assertEquals(78, agent.awaitExit(Duration.ofSeconds(60)), agent.output());
+             AgentProcess agent = AgentProcess.start(settings(imds.endpoint().toString(), 0), Map.of(
+                     "KILN_LEASE_FALLBACK_TTL", "3s", "KILN_LEASE_BACKSTOP", "none", "KILN_LEASE_POWER_OFF", "exit"))) {
+            assertEquals(0, agent.awaitExit(Duration.ofSeconds(60)), agent.output());
             assertTrue(agent.output().contains("unknown setting 'kiln.grpc.prot' in EC2 user data; did you mean 'kiln.grpc.port'?"),
                     agent.output());
         }

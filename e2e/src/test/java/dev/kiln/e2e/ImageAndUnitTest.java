@@ -439,7 +439,7 @@ class ImageAndUnitTest {
     }
 
     /** Runs a command with no stdin, in {@code workDir}, with extra environment; kills it after {@code timeout}. */
-    private static Result run(List<String> command, Map<String, String> env, Path workDir, Duration timeout) {
+    static Result run(List<String> command, Map<String, String> env, Path workDir, Duration timeout) {
         try {
             ProcessBuilder pb = new ProcessBuilder(command).directory(workDir.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));

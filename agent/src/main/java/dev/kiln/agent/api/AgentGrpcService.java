@@ -32,7 +32,9 @@ import dev.kiln.proto.agent.v1.UnmountResponse;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import dev.kiln.agent.build.BootBuild;
 import dev.kiln.agent.build.BuildCodec;
+import dev.kiln.agent.status.Problems;
 import dev.kiln.agent.build.BuildManager;
 import dev.kiln.agent.config.AgentSettings;
 import dev.kiln.agent.logs.AgentLogFile;
@@ -77,10 +79,15 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
     private final LeaseKeeper lease;
     private final ActiveStreams activeStreams;
     private final dev.kiln.agent.serve.Serving serving;
+    private final Problems problems;
+    private final BootBuild bootBuild;
 
     public AgentGrpcService(AgentInfo info, BuildManager builds, VolumeService volumes, AgentSettings settings,
-                            LeaseKeeper lease, ActiveStreams activeStreams, dev.kiln.agent.serve.Serving serving) {
+                            LeaseKeeper lease, ActiveStreams activeStreams, dev.kiln.agent.serve.Serving serving,
+                            Problems problems, BootBuild bootBuild) {
         this.info = info;
+        this.problems = problems;
+        this.bootBuild = bootBuild;
         this.serving = serving;
         this.builds = builds;
         this.volumes = volumes;
@@ -109,7 +116,11 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                 .setRegion(info.identity().region())
                 .setStartedAt(ProtoTime.timestamp(info.startedAt()))
                 .setUptime(ProtoTime.duration(info.uptime()))
-                .setState(lease.state() == LeaseKeeper.State.READY ? AgentState.AGENT_STATE_READY : AgentState.AGENT_STATE_DRAINING)
+                .setState(lease.state() != LeaseKeeper.State.READY ? AgentState.AGENT_STATE_DRAINING
+                        : problems.degraded() ? AgentState.AGENT_STATE_DEGRADED : AgentState.AGENT_STATE_READY)
+                .addAllProblems(problems.configuration())
+                .addAllProblems(volumes.bootErrors())
+                .addAllProblems(bootBuild.errors())
                 .setLease(leaseMessage())
                 .addAllBusyReasons(lease.busyReasons())
                 .setHostname(info.hostname())
@@ -165,7 +176,8 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
     @Override
     public void listBuilds(ListBuildsRequest request, StreamObserver<ListBuildsResponse> response) {
         answer(response, () -> ListBuildsResponse.newBuilder()
-                .addAllBuilds(builds.list(request.getLimit()).stream().map(BuildCodec::build).toList()).build());
+                .addAllBuilds(builds.list(request.getLimit()).stream().map(BuildCodec::build).toList())
+                .addAllBootBuildErrors(bootBuild.errors()).build());
     }
 
     @Override

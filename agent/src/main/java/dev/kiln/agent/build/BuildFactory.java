@@ -1,6 +1,7 @@
 package dev.kiln.agent.build;
 
 import dev.kiln.agent.config.AgentSettings;
+import dev.kiln.agent.config.BootBuildSettings;
 import dev.kiln.agent.config.BuildSettings;
 import io.micronaut.context.annotation.Bean;
 import io.micronaut.context.annotation.Factory;
@@ -25,5 +26,10 @@ public class BuildFactory {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read build records in " + agent.stateDir() + ": " + e.getMessage(), e);
         }
+    }
+
+    @Singleton
+    BootBuild bootBuild(BuildManager builds, BootBuildSettings settings) {
+        return new BootBuild(builds, settings, BootBuild.BOOT_ID);
     }
 }

@@ -139,8 +139,7 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
     public synchronized BuildRecord start(BuildSpec spec) throws IOException {
         spec.validate();
         if (!spec.requestId().isEmpty()) {
-            Optional<BuildRecord> same = records.values().stream()
-                    .filter(r -> r.spec().requestId().equals(spec.requestId())).findFirst();
+            Optional<BuildRecord> same = byRequestId(spec.requestId());
             if (same.isPresent()) {
                 return same.get();
             }
@@ -167,6 +166,12 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
             return record;
         }
         return launch(record);
+    }
+
+    /** The build a request with this id started, if any (records survive agent restarts). */
+    public synchronized Optional<BuildRecord> byRequestId(String requestId) {
+        return records.values().stream().filter(r -> r.spec().requestId().equals(requestId)).findFirst()
+                .map(r -> get(r.id()));
     }
 
     /** One build's record. */
@@ -394,24 +399,34 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
     private List<BuildSpec.Profile> profiles(BuildSpec spec) throws IOException {
         Map<String, BuildSpec.Profile> byName = new TreeMap<>();
         if (profilesDir != null && Files.isDirectory(profilesDir)) {
-            try (var files = Files.list(profilesDir)) {
-                for (Path f : files.filter(f -> f.getFileName().toString().endsWith(".config")).sorted().toList()) {
-                    String name = f.getFileName().toString().replaceFirst("\\.config$", "");
-                    Map<String, String> config = new TreeMap<>();
-                    for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
-                        String l = line.strip();
-                        if (l.isEmpty() || l.startsWith("#") || !l.contains("=")) {
-                            continue;
-                        }
-                        config.put(l.substring(0, l.indexOf('=')).strip().replaceFirst("^CONFIG_", ""),
-                                l.substring(l.indexOf('=') + 1).strip());
-                    }
-                    byName.put(name, new BuildSpec.Profile(name, config));
-                }
-            }
+            readProfiles(profilesDir).forEach(p -> byName.put(p.name(), p));
         }
         spec.profileDefinitions().forEach(p -> byName.put(p.name(), p));
         return new ArrayList<>(byName.values());
+    }
+
+    /**
+     * The profiles a directory defines: each {@code NAME.config} file (tup.config lines,
+     * {@code CONFIG_KEY=value}; blank lines and # comments skipped) is profile NAME, in name order.
+     */
+    public static List<BuildSpec.Profile> readProfiles(Path dir) throws IOException {
+        List<BuildSpec.Profile> out = new ArrayList<>();
+        try (var files = Files.list(dir)) {
+            for (Path f : files.filter(f -> f.getFileName().toString().endsWith(".config")).sorted().toList()) {
+                String name = f.getFileName().toString().replaceFirst("\\.config$", "");
+                Map<String, String> config = new TreeMap<>();
+                for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
+                    String l = line.strip();
+                    if (l.isEmpty() || l.startsWith("#") || !l.contains("=")) {
+                        continue;
+                    }
+                    config.put(l.substring(0, l.indexOf('=')).strip().replaceFirst("^CONFIG_", ""),
+                            l.substring(l.indexOf('=') + 1).strip());
+                }
+                out.add(new BuildSpec.Profile(name, config));
+            }
+        }
+        return out;
     }
 
     private void writeProfile(Path tree, BuildSpec.Profile profile, BuildUser buildUser, Running run) throws IOException {

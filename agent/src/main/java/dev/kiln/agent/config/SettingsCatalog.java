@@ -48,6 +48,7 @@ public final class SettingsCatalog {
             new Setting("kiln.lease.ttl", "a positive duration such as 2h", SettingsCatalog::duration),
             new Setting("kiln.lease.max-lifetime", "a positive duration such as 12h", SettingsCatalog::positiveDuration),
             new Setting("kiln.lease.forever", "true or false", SettingsCatalog::bool),
+            new Setting("kiln.lease.fallback-ttl", "a positive duration such as 30m", SettingsCatalog::positiveDuration),
             new Setting("kiln.lease.idle-timeout", "a positive duration such as 30m", SettingsCatalog::positiveDuration),
             new Setting("kiln.lease.rebalance", "'warn' or 'drain'", v -> oneOf(v, "warn", "drain")),
             new Setting("kiln.lease.drain-budget", "a positive duration such as 100s", SettingsCatalog::positiveDuration),
@@ -106,6 +107,10 @@ public final class SettingsCatalog {
                 return; // micronaut.*, grpc.*, logger.*: Micronaut's own namespace
             }
             String normal = normalise(key);
+            if (normal.equals(BootBuildSettings.PREFIX) || normal.startsWith(BootBuildSettings.PREFIX + ".")
+                    || normal.startsWith(BootBuildSettings.PREFIX + "[")) {
+                return; // checked together below: one field needs another (work-tree), two exclude each other
+            }
             if (normal.equals(VolumeMountSettings.KEY)) {
                 problems.addAll(VolumeMountSettings.problems(source, value));
                 return;
@@ -122,6 +127,7 @@ public final class SettingsCatalog {
             }
             checkValue(source, setting.get(), key, value).ifPresent(problems::add);
         });
+        problems.addAll(BootBuildSettings.problems(source, settings));
         return problems;
     }
 
@@ -306,6 +312,16 @@ public final class SettingsCatalog {
     private static void positiveDuration(String v) {
         if (parseDuration(v).isNegative() || parseDuration(v).isZero()) {
             throw new IllegalArgumentException("'" + v + "' is not a positive duration");
+        }
+    }
+
+    /** Whether {@code v} is a duration (as {@link #parseDuration} reads it) longer than zero. */
+    public static boolean isPositiveDuration(String v) {
+        try {
+            positiveDuration(v);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
         }
     }
 

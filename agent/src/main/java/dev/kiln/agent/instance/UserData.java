@@ -4,6 +4,8 @@ import dev.kiln.agent.config.SettingsCatalog;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
 import org.yaml.snakeyaml.error.YAMLException;
 
 import java.util.Map;
@@ -34,8 +36,15 @@ public final class UserData {
         Object doc;
         try {
             doc = new Yaml(new SafeConstructor(new LoaderOptions())).load(text);
+        } catch (MarkedYAMLException e) {
+            // One line, for the journal: what is wrong and where (1-based, as editors count).
+            Mark mark = e.getProblemMark();
+            throw new IllegalArgumentException("EC2 user data is not valid YAML: " + e.getProblem()
+                    + (mark == null ? "" : " at line " + (mark.getLine() + 1) + ", column " + (mark.getColumn() + 1))
+                    + (e.getContext() == null ? "" : " (" + e.getContext() + ")"), e);
         } catch (YAMLException e) {
-            throw new IllegalArgumentException("EC2 user data is not valid YAML: " + e.getMessage(), e);
+            throw new IllegalArgumentException("EC2 user data is not valid YAML: "
+                    + String.join(" ", e.getMessage().strip().split("\\s*\\n\\s*")), e);
         }
         if (!(doc instanceof Map<?, ?> map) || !map.containsKey("kiln")) {
             return Optional.empty();

@@ -38,6 +38,14 @@ public final class AgentLogFile {
         appender.setImmediateFlush(true);
         appender.setEncoder(encoder);
         appender.start();
-        ctx.getLogger(Logger.ROOT_LOGGER_NAME).addAppender(appender);
+        ch.qos.logback.classic.Logger root = ctx.getLogger(Logger.ROOT_LOGGER_NAME);
+        // Attached again (a start-up that falls back to degraded settings starts a second
+        // context): replace the earlier appender rather than writing every line twice.
+        var earlier = root.getAppender(appender.getName());
+        if (earlier != null) {
+            root.detachAppender(earlier);
+            earlier.stop();
+        }
+        root.addAppender(appender);
     }
 }

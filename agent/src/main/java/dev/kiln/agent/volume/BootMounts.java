@@ -19,6 +19,7 @@ public final class BootMounts {
 
     private final VolumeService volumes;
     private final List<MountSpec> specs;
+    private final java.util.Map<java.nio.file.Path, String> failures = new java.util.concurrent.ConcurrentHashMap<>();
 
     public BootMounts(VolumeService volumes, List<MountSpec> specs) {
         this.volumes = volumes;
@@ -29,7 +30,6 @@ public final class BootMounts {
     public int run() {
         volumes.thawLeftovers();
         int failed = 0;
-        List<java.nio.file.Path> failedMountPoints = new java.util.ArrayList<>();
         for (int i = 0; i < specs.size(); i++) {
             MountSpec s = specs.get(i);
             String what = s.overlay() ? "overlay " + s.lowerDir() + " + " + s.upperDir() : s.ref().describe();
@@ -37,7 +37,7 @@ public final class BootMounts {
             try {
                 if (s.overlay()) {
                     // Never let an overlay fall through to the root disk's empty mount point.
-                    for (java.nio.file.Path f : failedMountPoints) {
+                    for (java.nio.file.Path f : failures.keySet()) {
                         if (s.lowerDir().startsWith(f) || s.upperDir().startsWith(f)) {
                             throw new VolumeRefusedException("it needs " + f + ", whose boot mount failed; nothing was mounted");
                         }
@@ -50,13 +50,18 @@ public final class BootMounts {
                         r.grown() ? " (grew the filesystem)" : "", s.overlay() ? "" : " from " + r.volume().device());
             } catch (Exception e) {
                 failed++;
-                failedMountPoints.add(s.mountPoint());
                 String message = "boot mount " + key + " (" + what + " at " + s.mountPoint() + ") failed: "
                         + (e.getMessage() == null ? e.toString() : e.getMessage());
                 LOG.error(message);
                 volumes.bootFailed(message);
+                failures.put(s.mountPoint(), message);
             }
         }
         return failed;
+    }
+
+    /** Mount points whose boot mount failed in {@link #run()}, each with its message. */
+    public java.util.Map<java.nio.file.Path, String> failures() {
+        return java.util.Map.copyOf(failures);
     }
 }

@@ -157,4 +157,54 @@ class SettingsCatalogTest {
         assertEquals(List.of(), SettingsCatalog.environmentProblems(Map.of("KILN_VOLUMES_ATTACH_TIMEOUT", "5m",
                 "KILN_VOLUMES_SYSFS_ROOT", "/sys")));
     }
+
+    private static Map<String, Object> userData(String yaml) {
+        return dev.kiln.agent.instance.UserData.settings(yaml).orElseThrow();
+    }
+
+    @Test
+    void acceptsTheBootBuildShapeTheControllerWrites() {
+        assertEquals(List.of(), SettingsCatalog.problems("EC2 user data", userData("""
+                kiln:
+                  boot-build:
+                    work-tree: /mnt/builds/vibes
+                    profiles: [flac, opus]
+                    profiles-dir: /mnt/sources/profiles
+                    labels: {trigger: boot}
+                """)));
+        assertEquals(List.of(), SettingsCatalog.problems("EC2 user data", userData("""
+                kiln:
+                  boot-build:
+                    work-tree: /mnt/builds/vibes
+                    command: ["make", "all"]
+                """)));
+    }
+
+    @Test
+    void bootBuildProblemsNameTheKey() {
+        assertEquals(List.of("setting 'kiln.boot-build.work-tree' in u is missing: a boot build needs its work tree (an"
+                        + " absolute path such as /mnt/builds/vibes)"),
+                SettingsCatalog.problems("u", userData("kiln:\n  boot-build:\n    profiles: [flac]\n")));
+        assertEquals(List.of("invalid value for setting 'kiln.boot-build.work-tree' in u: 'builds/vibes' is not an absolute"
+                        + " path other than / (expected an absolute path)"),
+                SettingsCatalog.problems("u", userData("kiln:\n  boot-build:\n    work-tree: builds/vibes\n")));
+        assertEquals(List.of("unknown setting 'kiln.boot-build.profile' in u; kiln.boot-build has work-tree, profiles,"
+                        + " profiles-dir, command, labels"),
+                SettingsCatalog.problems("u", userData("kiln:\n  boot-build:\n    work-tree: /w\n    profile: flac\n")));
+        assertEquals(List.of("invalid value for setting 'kiln.boot-build.profiles' in u: profile name '../x' must be 1-64"
+                        + " letters, digits, '.', '_' or '-', starting with a letter or digit (expected a list of profile"
+                        + " names such as [flac, opus])"),
+                SettingsCatalog.problems("u", userData("kiln:\n  boot-build:\n    work-tree: /w\n    profiles: [../x]\n")));
+        assertEquals(List.of("setting 'kiln.boot-build.command' in u must be a list (an argv list such as [\"make\", \"all\"])"),
+                SettingsCatalog.problems("u", userData("kiln:\n  boot-build:\n    work-tree: /w\n    command: make all\n")));
+        assertEquals(List.of("settings 'kiln.boot-build.command' and 'kiln.boot-build.profiles' in u contradict each other:"
+                        + " profiles are for a tup build, command replaces tup; set one"),
+                SettingsCatalog.problems("u", userData("kiln:\n  boot-build:\n    work-tree: /w\n    command: [make]\n"
+                        + "    profiles: [flac]\n")));
+        assertEquals(List.of("setting 'kiln.boot-build.labels.kiln:boot' in u: labels starting with kiln: are the agent's own"),
+                SettingsCatalog.problems("u", userData("kiln:\n  boot-build:\n    work-tree: /w\n    labels: {'kiln:boot': x}\n")));
+        assertEquals(List.of("setting 'kiln.boot-build' in u must be a map with work-tree, profiles, profiles-dir, command,"
+                        + " labels (work-tree required)"),
+                SettingsCatalog.problems("u", Map.of("kiln.boot-build", "yes")));
+    }
 }

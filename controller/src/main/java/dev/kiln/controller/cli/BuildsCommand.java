@@ -17,7 +17,8 @@ import java.time.Duration;
 import java.time.Instant;
 
 /** {@code kiln builds}: list an agent's builds, newest first. */
-@Command(name = "builds", mixinStandardHelpOptions = true, description = "List the agent's builds, newest first.")
+@Command(name = "builds", mixinStandardHelpOptions = true, description = {"List the agent's builds, newest first.",
+        "A boot build (kiln.boot-build) is one of them, labelled kiln:boot=true; when it was not started, the reason is on stderr."})
 public class BuildsCommand implements Runnable {
 
     @Inject
@@ -45,6 +46,9 @@ public class BuildsCommand implements Runnable {
             } catch (StatusRuntimeException e) {
                 throw GrpcErrors.translate(e, client.endpoint());
             }
+        }
+        for (String problem : list.getBootBuildErrorsList()) {
+            context.err().println("kiln: " + problem);
         }
         if (format == OutputFormat.json) {
             try {

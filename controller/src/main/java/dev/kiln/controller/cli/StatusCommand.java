@@ -55,7 +55,7 @@ public class StatusCommand implements Runnable {
             return;
         }
         Instant started = Instant.ofEpochSecond(status.getStartedAt().getSeconds(), status.getStartedAt().getNanos());
-        new Table("FIELD", "VALUE")
+        Table table = new Table("FIELD", "VALUE")
                 .row("agent", endpoint.toString())
                 .row("version", status.getAgentVersion())
                 .row("mode", status.getMode().name().replace("MODE_", "").toLowerCase(Locale.ROOT))
@@ -75,7 +75,9 @@ public class StatusCommand implements Runnable {
                         ? status.getCurrentBuild().getId() + " " + status.getCurrentBuild().getProgress().getDone() + "/"
                         + status.getCurrentBuild().getProgress().getTotal() : "")
                 .row("ssh", status.getSshPort() == 0 ? "not serving"
-                        : endpoint.host() + ":" + status.getSshPort() + " " + status.getSshHostKeyFingerprint())
-                .print(context.out());
+                        : endpoint.host() + ":" + status.getSshPort() + " " + status.getSshHostKeyFingerprint());
+        // What the operator must fix (broken user data, a failed boot mount, a boot build not started): one row each.
+        status.getProblemsList().forEach(p -> table.row("problem", p));
+        table.print(context.out());
     }
 }
