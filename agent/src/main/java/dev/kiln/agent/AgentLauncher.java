@@ -202,7 +202,11 @@ public final class AgentLauncher {
             // its work tree's mount failed). It is an ordinary build from here on.
             bootBuild.run(mounts.failures());
             try {
-                context.getBean(dev.kiln.agent.serve.Serving.class).start();
+                context.getBean(dev.kiln.agent.serve.Serving.class).start(mounts.failures());
+            } catch (dev.kiln.agent.serve.Serving.NotServing e) {
+                // Uploads must not land on the root disk under a failed mount: no SSH until it is fixed.
+                log.error(e.getMessage());
+                context.getBean(dev.kiln.agent.volume.VolumeService.class).reportBootProblem(e.getMessage());
             } catch (IllegalArgumentException e) {
                 err.println("kiln-agent: configuration error: " + e.getMessage());
                 context.close();

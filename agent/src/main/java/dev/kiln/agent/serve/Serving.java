@@ -15,6 +15,8 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Optional;
+import java.util.List;
+import java.util.Map;
 import java.util.function.Supplier;
 
 /**
@@ -41,15 +43,44 @@ public class Serving {
         this.builds = builds;
     }
 
+    /**
+     * The SSH server was not started because what it should serve is not there: its boot mount
+     * failed, or the directory cannot be made. The agent keeps running (and its lease counting),
+     * so the failure can be seen with {@code kiln volumes} and fixed.
+     */
+    public static final class NotServing extends Exception {
+        public NotServing(String message) {
+            super(message);
+        }
+    }
+
     /** The configuration {@code kiln.ssh.*} stands for. */
     ServeConfig config() {
+        try {
+            return config(Map.of());
+        } catch (NotServing e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The configuration {@code kiln.ssh.*} stands for, given the boot mounts that failed (mount
+     * point to message): nothing under a failed mount is served or created, since that would put
+     * uploads on the root disk. A served directory that is missing on a mounted volume (a new one)
+     * is created for the build user.
+     */
+    ServeConfig config(Map<Path, String> failedMounts) throws NotServing {
         if (ssh.outputs() == null || ssh.outputs().isBlank()) {
             throw new IllegalArgumentException("kiln.ssh.enabled is true but kiln.ssh.outputs is not set "
                     + "(the directory to serve read-only)");
         }
         Path outputs = Path.of(ssh.outputs());
-        if (!Files.isDirectory(outputs)) {
-            throw new IllegalArgumentException("kiln.ssh.outputs: " + outputs + " is not a directory");
+        for (Path p : ssh.sources() == null ? List.of(outputs) : List.of(outputs, Path.of(ssh.sources()))) {
+            for (Map.Entry<Path, String> f : failedMounts.entrySet()) {
+                if (p.startsWith(f.getKey())) {
+                    throw new NotServing("not serving over SSH: " + p + " is on " + f.getKey() + ", whose boot mount failed");
+                }
+            }
         }
         boolean ec2 = agent.mode() == AgentMode.EC2;
         String host = ssh.host() != null ? ssh.host() : ec2 ? "0.0.0.0" : "127.0.0.1";
@@ -73,6 +104,18 @@ public class Serving {
                 throw new IllegalArgumentException("kiln.ssh.sources: cannot create " + sources + ": " + e.getMessage(), e);
             }
         }
+        if (!Files.isDirectory(outputs)) {
+            if (failedMounts.isEmpty() && !Files.exists(outputs.getParent() == null ? outputs : outputs.getParent())) {
+                throw new IllegalArgumentException("kiln.ssh.outputs: " + outputs + " is not a directory");
+            }
+            try {
+                Files.createDirectories(outputs);
+                ownership.created(outputs);
+            } catch (IOException e) {
+                throw new NotServing("not serving over SSH: kiln.ssh.outputs " + outputs + " is not a directory and cannot be"
+                        + " made (" + e.getMessage() + ")");
+            }
+        }
         return new ServeConfig(host, port, hostKey, outputs, sources,
                 new AuthorizedKeys("kiln.ssh.owner-keys", ssh.ownerKeys()),
                 new AuthorizedKeys("kiln.ssh.reader-keys", ssh.readerKeys()),
@@ -86,10 +129,23 @@ public class Serving {
      * @throws IOException              when the host key cannot be used or the port cannot be bound
      */
     public synchronized void start() throws IOException {
+        try {
+            start(Map.of());
+        } catch (NotServing e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Starts the server when serving is enabled, unless what it serves is on a failed boot mount.
+     *
+     * @throws NotServing when it did not start for that reason (the caller reports it and carries on)
+     */
+    public synchronized void start(Map<Path, String> failedMounts) throws IOException, NotServing {
         if (!ssh.enabled() || server != null) {
             return;
         }
-        ServeConfig config = config();
+        ServeConfig config = config(failedMounts);
         if ((ssh.ownerKeys() == null || ssh.ownerKeys().isBlank()) && (ssh.readerKeys() == null || ssh.readerKeys().isBlank())) {
             LOG.warn("ssh: neither kiln.ssh.owner-keys nor kiln.ssh.reader-keys is set; nobody can log in");
         }

@@ -133,6 +133,11 @@ public final class VolumeService implements AutoCloseable {
         bootErrors.add(message);
     }
 
+    /** A start-up problem that follows from a failed boot mount (e.g. SSH not serving); shown with the boot errors. */
+    public void reportBootProblem(String message) {
+        bootErrors.add(message);
+    }
+
     /** Thaws whatever a previous (crashed) agent left frozen. */
     public void thawLeftovers() {
         freezer.thawAll();

@@ -18,7 +18,7 @@ import java.util.regex.Pattern;
  */
 public record VolumeSpec(String role, int sizeGiB, String snapshotId, boolean latest) {
 
-    private static final Pattern FORM = Pattern.compile("([a-z][a-z0-9-]{0,31}):(\\d+|snap-[0-9a-f]+|latest)");
+    private static final Pattern FORM = Pattern.compile("([a-z][a-z0-9-]{0,31}):(\\d+|snap-(?:local-)?[0-9a-f]+|latest)");
 
     public static VolumeSpec parse(String text) {
         Matcher m = FORM.matcher(text.trim());
