@@ -81,7 +81,7 @@ final class FleetSimulator implements AutoCloseable {
         this.machines = machines;
         this.moto = moto;
         try {
-            this.proxy = machines ? startProxy() : null;
+            this.proxy = moto != null ? startProxy() : null;
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
@@ -90,12 +90,27 @@ final class FleetSimulator implements AutoCloseable {
         this.thread.start();
     }
 
+    /** A simulator with the EC2 proxy in front of moto (to inject errors moto cannot make), without machines. */
+    static FleetSimulator withProxy(Ec2Client ec2, URI moto, Path dir) {
+        return new FleetSimulator(ec2, dir, false, moto);
+    }
+
+    /**
+     * Makes the proxy answer every request for {@code action} with this EC2 error until cleared
+     * (null code): for what moto cannot show, such as EC2 out of capacity or an exhausted quota.
+     */
+    void failEvery(String action, String code, String message, int status) {
+        injected = code == null ? null : new String[]{action, code, message, Integer.toString(status)};
+    }
+
+    private volatile String[] injected;
+
     /** A simulator whose instances are machines with volumes and snapshots (root only); see the class comment. */
     static FleetSimulator withMachines(Ec2Client ec2, URI moto, Path dir) {
         return new FleetSimulator(ec2, dir, true, moto);
     }
 
-    /** Where the controller should send EC2 requests (the snapshot-capturing proxy, or null without machines). */
+    /** Where the controller should send EC2 requests (the proxy, or null without one). */
     URI ec2Endpoint() {
         return proxy == null ? null : URI.create("http://127.0.0.1:" + proxy.getAddress().getPort());
     }
@@ -250,6 +265,16 @@ final class FleetSimulator implements AutoCloseable {
             try {
                 byte[] body = exchange.getRequestBody().readAllBytes();
                 Map<String, String> form = form(new String(body, StandardCharsets.UTF_8));
+                String[] fail = injected;
+                if (fail != null && fail[0].equals(form.get("Action"))) {
+                    byte[] error = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>" + fail[1]
+                            + "</Code><Message>" + fail[2] + "</Message></Error></Errors><RequestID>" + UUID.randomUUID()
+                            + "</RequestID></Response>").getBytes(StandardCharsets.UTF_8);
+                    exchange.getResponseHeaders().add("Content-Type", "text/xml;charset=UTF-8");
+                    exchange.sendResponseHeaders(Integer.parseInt(fail[3]), error.length);
+                    exchange.getResponseBody().write(error);
+                    return;
+                }
                 Path captured = null;
                 if ("CreateSnapshot".equals(form.get("Action"))) {
                     Path image = dir.resolve("volumes").resolve(form.get("VolumeId") + ".img");

@@ -247,6 +247,59 @@ class FleetTest {
     }
 
     @Test
+    void capacityQuotaCredentialsAndRegionErrorsSayWhatToDo() throws Exception {
+        // moto never runs out of capacity or quota: the proxy in front of it answers RunInstances
+        // with EC2's own error documents, which the real SDK parses as it would EC2's.
+        try (FleetSimulator proxy = FleetSimulator.withProxy(ec2, moto.endpoint(), dir.resolve("proxy"))) {
+            Kiln viaProxy = new Kiln(dir.resolve("home")).env("KILN_EC2_ENDPOINT", proxy.ec2Endpoint().toString())
+                    .env("KILN_REGION", "us-east-1").env("KILN_ADDRESS", "private").env("KILN_PROVIDER", "ec2");
+            proxy.failEvery("RunInstances", "InsufficientInstanceCapacity",
+                    "We currently do not have sufficient c5.2xlarge capacity in the Availability Zone you requested.", 500);
+            int volumesBefore = ec2.describeVolumes(r -> r.filters(Filter.builder().name("tag:kiln:managed").values("true").build()))
+                    .volumes().size();
+            Kiln.Run capacity = viaProxy.run("launch", "--ami", ami, "--subnet", subnet, "--type", "c5.2xlarge", "--volume", "builds:1");
+            assertEquals(5, capacity.exitCode(), capacity.toString());
+            assertTrue(capacity.err().contains("EC2 has no capacity for this request (InsufficientInstanceCapacity: We currently"
+                    + " do not have sufficient c5.2xlarge capacity") && capacity.err().contains("try another instance type or subnet"),
+                    capacity.err());
+            assertEquals(List.of("kiln: launching a worker (c5.2xlarge, lease 2h)...", "kiln: launching a worker: EC2 has no capacity"),
+                    capacity.err().lines().map(l -> l.replaceAll(" for this request.*", "")).toList(), "a one-line error");
+            assertEquals(volumesBefore, ec2.describeVolumes(r -> r.filters(Filter.builder().name("tag:kiln:managed").values("true")
+                    .build())).volumes().size(), "the volume the failed launch made is deleted again");
+            proxy.failEvery("RunInstances", "InstanceLimitExceeded", "You have requested more instances (21) than your current"
+                    + " instance limit of 20 allows.", 400);
+            Kiln.Run quota = viaProxy.run("launch", "--ami", ami, "--subnet", subnet);
+            assertEquals(5, quota.exitCode(), quota.toString());
+            assertTrue(quota.err().contains("the account's EC2 quota is used up (InstanceLimitExceeded")
+                    && quota.err().contains("end instances (kiln ls, kiln terminate) or ask AWS for a higher quota"), quota.err());
+        }
+        // A wrong region: this region has no such AMI.
+        Kiln.Run region = new Kiln(dir.resolve("home")).env("KILN_EC2_ENDPOINT", moto.endpoint().toString())
+                .env("KILN_REGION", "eu-west-3").env("KILN_PROVIDER", "ec2").run("launch", "--ami", ami);
+        assertEquals(6, region.exitCode(), region.toString());
+        assertTrue(region.err().contains("check the id and the region"), region.err());
+        // No credentials and no region: said before anything is sent (instance metadata is off, so
+        // the SDK's chain looks nowhere but this machine's environment and files).
+        String key = System.clearProperty("aws.accessKeyId");
+        String secret = System.clearProperty("aws.secretAccessKey");
+        System.setProperty("aws.disableEc2Metadata", "true");
+        try {
+            Kiln.Run noCredentials = kiln.run("ls");
+            assertEquals(3, noCredentials.exitCode(), noCredentials.toString());
+            assertTrue(noCredentials.err().contains("no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID"),
+                    noCredentials.err());
+            Kiln.Run noRegion = new Kiln(dir.resolve("home")).env("KILN_EC2_ENDPOINT", moto.endpoint().toString())
+                    .env("KILN_PROVIDER", "ec2").run("ls");
+            assertEquals(3, noRegion.exitCode(), noRegion.toString());
+            assertTrue(noRegion.err().contains("no AWS region; set AWS_REGION or `region`"), noRegion.err());
+        } finally {
+            System.setProperty("aws.accessKeyId", key);
+            System.setProperty("aws.secretAccessKey", secret);
+            System.clearProperty("aws.disableEc2Metadata");
+        }
+    }
+
+    @Test
     void clearErrorsForWhatCannotBeLaunched() {
         Kiln.Run noAmi = kiln.run("launch", "--ami", "ami-0000000000000dead", "--subnet", subnet);
         assertEquals(6, noAmi.exitCode(), noAmi.toString());

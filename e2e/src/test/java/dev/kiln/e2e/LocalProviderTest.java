@@ -142,10 +142,18 @@ class LocalProviderTest {
                 snap.err());
         assertEquals(0, dirs.run("terminate", ingest).exitCode());
 
-        Kiln.Run worker = dirs.run("launch", "--volume", "sources:latest", "--volume", "builds:1");
+        Kiln.Run worker = dirs.run("launch", "--volume", "sources:latest", "--volume", "builds:1", "--boot-tree", "vibes",
+                "--boot-profile", "opus");
         assertEquals(0, worker.exitCode(), worker.toString());
         assertTrue(worker.err().contains("no overlay without root: copying sources into the builds volume's work tree"), worker.err());
         String w = worker.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        // The boot build: the agent builds the Opus profile of vibes by itself once its volumes are there.
+        String boot = "";
+        for (int n = 0; n < 240 && !boot.contains("BUILD_STATE_SUCCEEDED"); n++) {
+            Thread.sleep(250);
+            boot = dirs.run("builds", "--agent", w, "-o", "json").out();
+        }
+        assertTrue(boot.contains("BUILD_STATE_SUCCEEDED") && boot.contains("kiln:boot") && boot.contains("/mnt/builds/work/vibes"), boot);
         Kiln.Run build = dirs.run("build", "--agent", w, "vibes", "--profiles-dir", VibesThroughAgentTest.EXAMPLE.resolve("profiles").toString());
         assertEquals(0, build.exitCode(), build.toString());
         assertTrue(build.err().contains("/instances/" + w + "/mnt/builds/work/vibes"), build.err());

@@ -99,6 +99,9 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--boot-profile", paramLabel = "NAME", description = "Profile the boot build builds (repeatable; implies --boot-build; default: all).")
     List<String> bootProfiles = new ArrayList<>();
 
+    @Option(names = "--boot-tree", paramLabel = "NAME", description = "Where in the work tree the boot build runs, e.g. vibes (implies --boot-build; default: the work tree itself).")
+    String bootTree;
+
     @Option(names = "--client-token", description = "Idempotency token; a retry with the same token launches nothing new (default: a new one).")
     String clientToken;
 
@@ -120,7 +123,10 @@ public class LaunchCommand implements Runnable {
         IssuedCertificate cert = ca.issueServer(certName, List.of(certName), List.of(), now.minus(Duration.ofMinutes(5)),
                 now.plus(cap).plus(Duration.ofDays(1)));
         String ownerKey = readOwnerKey();
-        boolean boot = bootBuild || !bootProfiles.isEmpty();
+        boolean boot = bootBuild || !bootProfiles.isEmpty() || bootTree != null;
+        if (bootTree != null && (bootTree.startsWith("/") || bootTree.contains(".."))) {
+            throw new KilnException(ExitCodes.USAGE, "--boot-tree is a path inside the work tree such as vibes, not '" + bootTree + "'");
+        }
         if (boot && vols.isEmpty()) {
             throw new KilnException(ExitCodes.USAGE, "--boot-build needs a volume to build on (--volume builds:SIZE, ...)");
         }
@@ -142,7 +148,7 @@ public class LaunchCommand implements Runnable {
                 instanceProfile, lease, labels, vols, created -> {
                     InstanceLayout layout = InstanceLayout.plan("", role, created);
                     return AgentUserData.yaml(cert, ca, port, lease, cap, layout, ownerKey,
-                            boot ? new AgentUserData.BootBuild(layout.workTree(), bootProfiles, List.of()) : null);
+                            boot ? new AgentUserData.BootBuild(bootWorkTree(layout.workTree()), bootProfiles, List.of()) : null);
                 }, certName, port,
                 clientToken != null ? clientToken : UUID.randomUUID().toString()), maxInstances);
         context.err().println("kiln: " + launched.id() + " is " + launched.state());
@@ -184,6 +190,7 @@ public class LaunchCommand implements Runnable {
         if (bootProfiles.isEmpty()) {
             bootProfiles.addAll(list(t, "boot-profile"));
         }
+        bootTree = bootTree != null ? bootTree : text(t, "boot-tree");
         bootBuild |= Boolean.parseBoolean(String.valueOf(t.getOrDefault("boot-build", "false")));
         if (grpcPort == null && t.containsKey("grpc-port")) {
             grpcPort = Integer.parseInt(String.valueOf(t.get("grpc-port")));
@@ -221,6 +228,10 @@ public class LaunchCommand implements Runnable {
         return List.of(String.valueOf(v));
     }
 
+    private String bootWorkTree(String workTree) {
+        return bootTree == null ? workTree : workTree + "/" + bootTree;
+    }
+
     /** The local provider: an agent process on this machine, its volumes under the state directory. */
     private void launchLocal(Duration lease, Duration cap, List<VolumeSpec> vols, boolean boot, int maxInstances, FleetCa ca,
                              ClientTls tls) {
@@ -250,7 +261,7 @@ public class LaunchCommand implements Runnable {
         }
         LocalProvider local = new LocalProvider(context.paths());
         context.err().println("kiln: launching a local " + role + " (lease " + ttl + ")...");
-        ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles),
+        ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree),
                 maxInstances, LocalProvider.loopVolumes(context.env().get("KILN_LOCAL_VOLUMES").orElse(null)), ca, tls, AgentJar.locate(context.env()), Durations.parse(wait), s -> context.err().println("kiln: " + s));
         context.err().println("kiln: agent on " + m.id() + " answers at " + fleetOptions.endpoint(context, m));
         new Table("INSTANCE", "ROLE", "STATE", "ADDRESS", "EXPIRES").row(m.id(), m.role(), m.state(),

@@ -22,6 +22,10 @@ public final class Ec2Clients {
         Ec2ClientBuilder b = Ec2Client.builder().httpClient(UrlConnectionHttpClient.create());
         settings.get("region", null).ifPresent(r -> b.region(Region.of(r)));
         settings.get("ec2-endpoint", null).ifPresent(e -> b.endpointOverride(URI.create(e)));
-        return b.build();
+        try {
+            return b.build();
+        } catch (software.amazon.awssdk.core.exception.SdkException e) {
+            throw AwsErrors.translate(e, "setting up the EC2 client");
+        }
     }
 }

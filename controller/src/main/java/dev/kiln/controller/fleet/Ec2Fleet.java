@@ -210,9 +210,21 @@ public final class Ec2Fleet implements Fleet {
         // Snapshots are resolved before anything is created, so a missing one costs nothing.
         List<String> snapshotIds = new ArrayList<>();
         for (VolumeSpec v : spec.volumes()) {
-            snapshotIds.add(v.latest() ? newestSnapshot(v.role()).map(Snapshot::snapshotId).orElseThrow(() -> new KilnException(
-                    ExitCodes.NOT_FOUND, "no Kiln snapshot of volume role '" + v.role() + "' yet; launch with "
-                    + v.role() + ":SIZE_GIB for a new volume first")) : v.snapshotId());
+            if (!v.latest()) {
+                snapshotIds.add(v.snapshotId());
+                continue;
+            }
+            Snapshot newest = newestSnapshot(v.role()).orElseThrow(() -> new KilnException(ExitCodes.NOT_FOUND,
+                    "no Kiln snapshot of volume role '" + v.role() + "' yet; launch with " + v.role()
+                    + ":SIZE_GIB for a new volume first"));
+            if (!"completed".equals(newest.stateAsString())) {
+                // Restoring an older one instead would be a silent surprise; EC2 restores only completed ones.
+                throw new KilnException(ExitCodes.REFUSED, "the newest snapshot of '" + v.role() + "', " + newest.snapshotId()
+                        + ", is " + newest.stateAsString() + (newest.progress() == null ? "" : " (" + newest.progress() + ")")
+                        + "; wait until `kiln snapshots --role " + v.role() + "` shows it completed, or name one: "
+                        + v.role() + ":snap-ID");
+            }
+            snapshotIds.add(newest.snapshotId());
         }
         // Volumes are created before the instance, so user data can name them by id: the agent
         // then mounts exactly these volumes, whatever device names the instance type gives them.

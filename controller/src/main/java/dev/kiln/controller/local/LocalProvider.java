@@ -99,9 +99,10 @@ public final class LocalProvider implements Fleet {
      * @param volumes   volumes to create or restore
      * @param bootBuild whether to start a tup build of the work tree on boot
      * @param profiles  the boot build's profiles (empty: all)
+     * @param bootTree  where in the work tree the boot build runs, or null for the work tree itself
      */
     public record LaunchSpec(String role, Duration ttl, Duration maxLife, Map<String, String> labels, List<VolumeSpec> volumes,
-                             boolean bootBuild, List<String> profiles) {
+                             boolean bootBuild, List<String> profiles, String bootTree) {
     }
 
     /** Launches an instance: its volumes, its agent process; returns once the agent answers. */
@@ -203,7 +204,8 @@ public final class LocalProvider implements Fleet {
             String keys = AgentUserData.quote(paths.sshPublicKey().toString());
             String yaml = agent.settings(port) + AgentUserData.sections(spec.ttl(), spec.maxLife(), layout, keys, keys,
                     "    host: 127.0.0.1\n    port: 0\n", spec.bootBuild() && layout.workTree() != null
-                            ? new AgentUserData.BootBuild(layout.workTree(), spec.profiles(), List.of()) : null);
+                            ? new AgentUserData.BootBuild(spec.bootTree() == null ? layout.workTree()
+                            : layout.workTree() + "/" + spec.bootTree(), spec.profiles(), List.of()) : null);
             p.setProperty("role", spec.role());
             p.setProperty("launched", now.toString());
             p.setProperty("expires-at", now.plus(spec.ttl()).toString());
