@@ -172,4 +172,26 @@ class LocalProviderTest {
             assertEquals(8, files.filter(f -> f.toString().endsWith(".flac")).count());
         }
     }
+
+    @Test
+    void aLaunchTemplateGivesWhatFlagsDoNotAndUnknownKeysAreRefused() throws Exception {
+        Path config = dir.resolve("home/.config/kiln/config.yml");
+        Files.writeString(config, "templates:\n  preview:\n    ttl: 45m\n    label: {app: shop, pr: '1'}\n");
+        Kiln.Run run = kiln.run("launch", "--role", "preview", "--label", "pr=7");
+        assertEquals(0, run.exitCode(), run.toString());
+        assertTrue(run.err().contains("kiln: using template 'preview' from " + config), run.err());
+        String id = run.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        Kiln.Run ls = kiln.run("ls");
+        assertTrue(ls.out().matches("(?s).*" + id + "\\s+preview\\s+app=shop,pr=7\\s+running\\s+ready\\s+-\\s+44m\\d\\ds.*"), ls.out());
+
+        Files.writeString(config, "templates:\n  preview:\n    volumes: [data:1]\n");
+        try {
+            Kiln.Run bad = kiln.run("launch", "--role", "preview");
+            assertEquals(3, bad.exitCode(), bad.toString());
+            assertTrue(bad.err().contains("unknown launch option 'volumes' in template 'preview' of " + config
+                    + " (known: ami, boot-build,"), bad.err());
+        } finally {
+            Files.delete(config); // tearDown's `kiln ls` reads it
+        }
+    }
 }

@@ -141,8 +141,9 @@ class PipelineTest {
         Path fromWorker = dir.resolve("pulled-from-worker");
         Kiln.Run pullWorker = kiln.run("pull", again, fromWorker.toString(), "--path", "/outputs/vibes/build-opus");
         assertEquals(0, pullWorker.exitCode(), pullWorker.toString());
-        Kiln.Run snapAgain = kiln.run("snapshot", again, "builds", "--keep", "2", "--build", second.getId());
+        Kiln.Run snapAgain = kiln.run("snapshot", again, "builds", "--keep", "2", "--build", second.getId(), "--wait");
         assertEquals(0, snapAgain.exitCode(), snapAgain.toString());
+        assertTrue(snapAgain.err().matches("(?s).*kiln: snap-[0-9a-f]+ completed 100%.*"), snapAgain.err());
         List<Snapshot> builds = ec2.describeSnapshots(r -> r.filters(f -> f.name("tag:kiln:volume-role").values("builds")))
                 .snapshots();
         assertEquals(2, builds.size(), "two builds snapshots: " + builds);

@@ -31,14 +31,16 @@ import java.util.UUID;
 
 /** {@code kiln launch}: launch an EC2 instance running kiln-agent. */
 @Command(name = "launch", mixinStandardHelpOptions = true,
-        description = {"Launch an instance running kiln-agent with its lease and volumes, and wait until its agent answers.",
-                "On the local provider (the default) it is an agent process on this machine, its volumes loop devices",
-                "(root) or directories. On EC2 (--provider ec2) it runs from a Kiln AMI with a fresh certificate,",
-                "IMDSv2 required and terminate-on-shutdown, its volumes created first and attached by id.",
-                "Example: kiln launch --volume sources:latest --volume builds:latest --ttl 1h",
-                "A --role that names a template in config.yml (templates: NAME: {option: value}) takes its options from it;",
-                "flags still win. EC2 example: kiln launch --provider ec2 --role worker --ami 'kiln-agent-*' --type c5.2xlarge \\",
-                "           --volume sources:latest --volume builds:latest --label collection=vibes"})
+        description = {"Launch an instance running kiln-agent with its lease and volumes, and wait",
+                "until its agent answers. On the local provider (the default) it is an agent",
+                "process on this machine, its volumes loop devices (root) or directories. On",
+                "EC2 (--provider ec2) it runs from a Kiln AMI with its own certificate, IMDSv2",
+                "required and terminate-on-shutdown, its volumes created first, attached by id.",
+                "A --role naming a template in config.yml (templates: NAME: {option: value})",
+                "takes its options from it; flags win. Examples:",
+                "  kiln launch --volume sources:latest --volume builds:latest --ttl 1h",
+                "  kiln launch --provider ec2 --ami 'kiln-agent-*' --type c5.2xlarge \\",
+                "      --volume sources:latest --volume builds:latest --label collection=vibes"})
 public class LaunchCommand implements Runnable {
 
     @Inject
@@ -47,7 +49,7 @@ public class LaunchCommand implements Runnable {
     @Mixin
     FleetMixin fleetOptions;
 
-    @Option(names = "--role", defaultValue = "worker",
+    @Option(names = "--role", paramLabel = "ROLE", defaultValue = "worker",
             description = "worker, server, a template's name from config.yml, or any name (default: ${DEFAULT-VALUE}).")
     String role;
 
@@ -69,10 +71,10 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--instance-profile", paramLabel = "NAME", description = "Instance profile (optional: the agent needs no AWS credentials).")
     String instanceProfile;
 
-    @Option(names = "--ttl", description = "Lease: the instance ends this long after launch unless extended (default: 2h).")
+    @Option(names = "--ttl", paramLabel = "DURATION", description = "Lease: the instance ends this long after launch unless extended (default: 2h).")
     String ttl;
 
-    @Option(names = "--max-lifetime", description = "Cap of every extension (default: 12h).")
+    @Option(names = "--max-lifetime", paramLabel = "DURATION", description = "Cap of every extension (default: 12h).")
     String maxLifetime;
 
     @Option(names = "--volume", paramLabel = "ROLE:SIZE|ROLE:snap-ID|ROLE:latest", description = "A volume (repeatable): new blank of SIZE GiB, from a snapshot, or from the newest snapshot of ROLE.")
@@ -84,10 +86,10 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--max", paramLabel = "N", description = "Refuse if N managed instances already run (default: max-instances in config.yml, else no cap).")
     Integer max;
 
-    @Option(names = "--grpc-port", description = "EC2: the agent's port (default: 7443).")
+    @Option(names = "--grpc-port", paramLabel = "PORT", description = "EC2: the agent's port (default: 7443).")
     Integer grpcPort;
 
-    @Option(names = "--wait", defaultValue = "10m", description = "How long to wait for the agent to answer (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--wait", paramLabel = "DURATION", defaultValue = "10m", description = "How long to wait for the agent to answer (default: ${DEFAULT-VALUE}).")
     String wait;
 
     @Option(names = "--no-wait", description = "Return once EC2 accepted the launch.")
@@ -102,7 +104,7 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--boot-tree", paramLabel = "NAME", description = "Where in the work tree the boot build runs, e.g. vibes (implies --boot-build; default: the work tree itself).")
     String bootTree;
 
-    @Option(names = "--client-token", description = "Idempotency token; a retry with the same token launches nothing new (default: a new one).")
+    @Option(names = "--client-token", paramLabel = "TOKEN", description = "Idempotency token; a retry with the same token launches nothing new (default: a new one).")
     String clientToken;
 
     @Override

@@ -49,6 +49,13 @@ public class SnapshotCommand implements Runnable {
     @Option(names = "--build", paramLabel = "BUILD_ID", description = "Tag the snapshot with the build it holds.")
     String build;
 
+    @Option(names = "--wait", description = "Wait until the snapshot has completed, showing its progress.")
+    boolean waitForIt;
+
+    @Option(names = "--wait-timeout", paramLabel = "DURATION", defaultValue = "2h",
+            description = "How long --wait waits (default: ${DEFAULT-VALUE}).")
+    String waitTimeout;
+
     @Option(names = "--freeze-lease", defaultValue = "30s", description = "Longest the filesystem may stay frozen (default: ${DEFAULT-VALUE}).")
     String freezeLease;
 
@@ -101,12 +108,48 @@ public class SnapshotCommand implements Runnable {
                 }
             }
         }
+        if (waitForIt) {
+            snapshot = awaitCompleted(fleet, snapshot, Durations.parse(waitTimeout));
+        }
         new Table("SNAPSHOT", "VOLUME", "VOLUME-ROLE", "STATE").row(snapshot.id(), v.id(), role,
                 snapshot.state()).print(context.out());
         if (keep != null) {
             List<String> deleted = fleet.prune(role, keep);
             context.err().println("kiln: kept the newest " + keep + " snapshot" + (keep == 1 ? "" : "s") + " of " + role
                     + "; deleted " + (deleted.isEmpty() ? "none" : String.join(", ", deleted)));
+        }
+    }
+
+    /** Polls until the snapshot completes (or fails), narrating its progress when it changes. */
+    private FleetSnapshot awaitCompleted(Fleet fleet, FleetSnapshot started, Duration timeout) {
+        java.time.Instant giveUp = java.time.Instant.now().plus(timeout);
+        String last = "";
+        FleetSnapshot s = started;
+        while (true) {
+            String id = s.id();
+            s = fleet.snapshots(s.volumeRole()).stream().filter(x -> x.id().equals(id)).findFirst()
+                    .orElseThrow(() -> new KilnException(ExitCodes.NOT_FOUND, "snapshot " + id + " disappeared while waiting for it"));
+            String now = s.state() + " " + s.progress();
+            if (!now.equals(last)) {
+                context.err().println("kiln: " + s.id() + " " + now);
+                last = now;
+            }
+            if (s.state().equals("completed")) {
+                return s;
+            }
+            if (s.state().equals("error")) {
+                throw new KilnException(ExitCodes.FAILURE, "snapshot " + s.id() + " failed (state error); take another");
+            }
+            if (java.time.Instant.now().isAfter(giveUp)) {
+                throw new KilnException(ExitCodes.TIMEOUT, "snapshot " + s.id() + " is still " + now + " after "
+                        + Durations.format(timeout) + "; it goes on without kiln (kiln snapshots shows it)");
+            }
+            try {
+                Thread.sleep(5000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return s;
+            }
         }
     }
 }
