@@ -23,7 +23,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%
 meets() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN { print ((op == "le" ? v <= l : v >= l) ? "yes" : "no") }'; }
 row() { printf '| %s | %s | %s | %s | %s | %s |\n' "$@"; }
 # resident memory of a process in MiB (VmRSS, or VmHWM = peak)
-rss_mib() { awk -v k="${2:-VmRSS}:" '$1 == k { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+rss_mib() { awk -v k="${2:-VmRSS}:" '$1 == k { printf "%.0f\n", $2 / 1024 }' "/proc/$1/status"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench.XXXXXX")
