@@ -3,7 +3,7 @@
 # starts what it needs on 127.0.0.1 only, and stops exactly the processes it started, by pid.
 # Results are printed as Markdown table rows:
 #   | benchmark | kiln (median) | alternative (median) | ratio | target | met |
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables set here are used by the scripts that source it
 set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 RUNS=${RUNS:-5}
