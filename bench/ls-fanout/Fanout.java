@@ -13,7 +13,8 @@ import java.util.concurrent.Executors;
 
 /**
  * The status fan-out of `kiln ls` (LsCommand.rows: a pool of min(16, N) threads, one AgentClient,
- * i.e. one channel and TLS handshake, per target, 3 s timeout) against N targets that are all the
+ * i.e. one channel and TLS handshake, per target, one TLS context for all, 3 s timeout;
+ * FANOUT_TLS=per-call builds a TLS context per target, as LsCommand did before) against N targets that are all the
  * same local agent, or the same N status calls one after another. Prints the fan-out's milliseconds.
  * Usage: java -cp kiln.jar:DIR Fanout parallel|sequential N HOST:PORT
  */
@@ -22,7 +23,10 @@ public class Fanout {
         boolean parallel = args[0].equals("parallel");
         int n = Integer.parseInt(args[1]);
         AgentEndpoint e = AgentEndpoint.parse(args[2]);
-        ClientTls tls = ClientTls.of(KilnPaths.from(CliEnvironment.system()));
+        boolean shared = !"per-call".equals(System.getenv("FANOUT_TLS"));
+        ClientTls material = ClientTls.of(KilnPaths.from(CliEnvironment.system()));
+        io.netty.handler.ssl.SslContext sharedContext = shared ? material.sslContext() : null;
+        java.util.function.Supplier<io.netty.handler.ssl.SslContext> tls = () -> shared ? sharedContext : material.sslContext();
         Duration timeout = Duration.ofSeconds(3);
         long t0 = System.nanoTime();
         int ok = 0;
@@ -31,7 +35,7 @@ public class Fanout {
             List<CompletableFuture<Boolean>> fs = new ArrayList<>();
             for (int i = 0; i < n; i++) {
                 fs.add(CompletableFuture.supplyAsync(() -> {
-                    try (AgentClient c = new AgentClient(e, tls, timeout)) {
+                    try (AgentClient c = new AgentClient(e, tls.get(), timeout)) {
                         return c.status() != null;
                     }
                 }, pool));
@@ -42,7 +46,7 @@ public class Fanout {
             pool.shutdownNow();
         } else {
             for (int i = 0; i < n; i++) {
-                try (AgentClient c = new AgentClient(e, tls, timeout)) {
+                try (AgentClient c = new AgentClient(e, tls.get(), timeout)) {
                     ok += c.status() != null ? 1 : 0;
                 }
             }
