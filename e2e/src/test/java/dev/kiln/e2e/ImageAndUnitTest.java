@@ -143,6 +143,27 @@ class ImageAndUnitTest {
         assertEquals(0, lint.exitCode(), lint.toString());
     }
 
+    /** The benchmarks (bench/) are not run in CI, too slow; their scripts must at least parse and lint clean. */
+    @Test
+    void benchScriptsParseAndPassShellcheck() throws Exception {
+        Path bash = Prerequisites.requireCommand("bash", "apt-get install bash");
+        List<String> scripts = new ArrayList<>(List.of("bench/run", "bench/lib.sh"));
+        try (var dirs = Files.list(ROOT.resolve("bench"))) {
+            dirs.filter(d -> Files.isRegularFile(d.resolve("run"))).sorted()
+                    .forEach(d -> scripts.add(ROOT.relativize(d.resolve("run")).toString()));
+        }
+        assertTrue(scripts.size() > 2, "bench/*/run scripts exist");
+        for (String script : scripts) {
+            Result syntax = run(List.of(bash.toString(), "-n", script), Map.of(), ROOT, Duration.ofSeconds(30));
+            assertEquals(0, syntax.exitCode(), script + ": " + syntax);
+        }
+        Path shellcheck = Prerequisites.requireCommand("shellcheck", "apt-get install shellcheck");
+        List<String> lint = new ArrayList<>(List.of(shellcheck.toString(), "-x", "--shell=bash", "--severity=style"));
+        lint.addAll(scripts);
+        Result result = run(lint, Map.of(), ROOT, Duration.ofSeconds(120));
+        assertEquals(0, result.exitCode(), result.toString());
+    }
+
     // ---------------------------------------------------------------- the systemd unit
 
     /**

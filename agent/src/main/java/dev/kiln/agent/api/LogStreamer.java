@@ -1,6 +1,6 @@
 package dev.kiln.agent.api;
 
-import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
 import dev.kiln.agent.logs.LogFile;
 import dev.kiln.agent.logs.LogSource;
 import dev.kiln.agent.logs.Segment;
@@ -24,6 +24,7 @@ import java.util.function.Supplier;
 final class LogStreamer {
 
     static final int CHUNK = 64 * 1024;
+    static final int READY_THRESHOLD = 4 * CHUNK;
 
     private final ServerCallStreamObserver<LogChunk> out;
     private final LogSource source;
@@ -63,6 +64,9 @@ final class LogStreamer {
     }
 
     void start() {
+        // Ready while up to four chunks wait in the transport (gRPC's default is 32 KiB, less than
+        // one chunk): without it every chunk waits for an on-ready hand-off between threads.
+        out.setOnReadyThreshold(READY_THRESHOLD);
         out.setOnCancelHandler(() -> {
             cancelled = true;
             ended();
@@ -106,7 +110,7 @@ final class LogStreamer {
                 List<Segment> segments = LogFile.read(source.file(), offset, CHUNK, source.defaultStream());
                 if (!segments.isEmpty()) {
                     for (Segment s : segments) {
-                        out.onNext(LogChunk.newBuilder().setOffset(s.offset()).setData(ByteString.copyFrom(s.data()))
+                        out.onNext(LogChunk.newBuilder().setOffset(s.offset()).setData(UnsafeByteOperations.unsafeWrap(s.data()))
                                 .setStream(stream(s.stream())).build());
                         offset = s.offset() + s.data().length;
                     }

@@ -464,11 +464,9 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
         Process p = launcher.start(argv, dir, buildUser, env);
         run.process = p;
         TupProgress progress = tupProgress ? new TupProgress() : null;
-        LineSplitter lines = new LineSplitter(line -> {
-            if (progress != null) {
-                progress.line(line).ifPresent(c -> updateProgress(record.id(), c));
-            }
-        });
+        // Only tup's output is parsed for progress; a command build's output is only logged.
+        LineSplitter lines = progress == null ? null
+                : new LineSplitter(line -> progress.line(line).ifPresent(c -> updateProgress(record.id(), c)));
         var stderrPump = workers.submit(() -> pump(p.getErrorStream(), OutputStream.STDERR, run, null));
         pump(p.getInputStream(), OutputStream.STDOUT, run, lines);
         try {
@@ -571,15 +569,25 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
         }
 
         void feed(byte[] b, int n) {
+            int start = 0; // the current line's bytes in b: start..i
             for (int i = 0; i < n; i++) {
                 if (b[i] == '\n' || b[i] == '\r') {
+                    keep(b, start, i);
                     if (line.size() > 0) {
                         sink.accept(line.toString(StandardCharsets.UTF_8));
                         line.reset();
                     }
-                } else if (line.size() < 4096) {
-                    line.write(b[i]);
+                    start = i + 1;
                 }
+            }
+            keep(b, start, n);
+        }
+
+        /** Appends b[from..to) to the line, up to 4096 bytes in all (the rest is cut). */
+        private void keep(byte[] b, int from, int to) {
+            int len = Math.min(to - from, 4096 - line.size());
+            if (len > 0) {
+                line.write(b, from, len);
             }
         }
     }

@@ -36,7 +36,9 @@ public final class BuildStore {
     public void save(BuildRecord record) throws IOException {
         Path dir = dir(record.id());
         Files.createDirectories(dir);
-        Path tmp = dir.resolve("build.pb.tmp");
+        // A temp file of this thread's own: two writers of one record (a build ending while a
+        // restarted agent marks it interrupted) must not rename each other's file away.
+        Path tmp = dir.resolve("build.pb.tmp." + ProcessHandle.current().pid() + "." + Thread.currentThread().getId());
         Files.write(tmp, BuildCodec.build(record).toByteArray());
         try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
             ch.force(true);

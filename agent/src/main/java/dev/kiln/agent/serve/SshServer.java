@@ -114,6 +114,9 @@ public final class SshServer {
         CoreModuleProperties.IDLE_TIMEOUT.set(s, java.time.Duration.ZERO);
         CoreModuleProperties.HEARTBEAT_INTERVAL.set(s, java.time.Duration.ofSeconds(60));
         CoreModuleProperties.SOCKET_KEEPALIVE.set(s, true);
+        // No Nagle delay: SFTP is request/response with small packets (open, stat, close, the
+        // last read of a file), which otherwise wait for the peer's delayed ACK (as OpenSSH does).
+        CoreModuleProperties.TCP_NODELAY.set(s, true);
         return s;
     }
 

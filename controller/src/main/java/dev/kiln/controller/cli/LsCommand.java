@@ -65,7 +65,8 @@ public class LsCommand implements Runnable {
 
     List<Row> rows() {
         List<ManagedInstance> instances = fleetOptions.fleet(context).list(List.of());
-        ClientTls tls = ClientTls.of(context.paths());
+        // One TLS context for every agent: building one reads and parses the PEM files each time.
+        io.netty.handler.ssl.SslContext tls = ClientTls.of(context.paths()).sslContext();
         Duration timeout = Durations.parse(agentTimeout);
         ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, Math.min(16, instances.size())));
         try {

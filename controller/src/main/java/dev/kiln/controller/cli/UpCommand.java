@@ -14,7 +14,8 @@ import picocli.CommandLine.Option;
 @Command(name = "up", mixinStandardHelpOptions = true,
         description = {"Start a kiln-agent in local mode as a background process on a loopback port,",
                 "with a certificate from the fleet CA (runs `kiln init` first if needed).",
-                "Its pid file, log and state live in ~/.local/state/kiln/local-agent."})
+                "Its pid file, log and state live in ~/.local/state/kiln/local-agent.",
+                "The agent's JVM options are the systemd unit's, or $AGENT_JAVA_OPTS when set."})
 public class UpCommand implements Runnable {
 
     @Inject
@@ -62,7 +63,7 @@ public class UpCommand implements Runnable {
             context.err().println("kiln: no fleet CA yet; initialising " + context.paths().configDir());
             init.run(false, FleetInit.defaultIdentity());
         }
-        LocalAgent agent = new LocalAgent(context.paths());
+        LocalAgent agent = new LocalAgent(context.paths()).javaOptions(context.env().get("AGENT_JAVA_OPTS"));
         java.util.Map<String, String> lease = new java.util.LinkedHashMap<>();
         if (ttl != null) {
             lease.put("ttl", Durations.parse(ttl).getSeconds() + "s");

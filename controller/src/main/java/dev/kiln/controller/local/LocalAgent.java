@@ -57,6 +57,16 @@ public final class LocalAgent {
     private final KilnPaths paths;
     private final Path dir;
 
+    /**
+     * The agent JVM's options unless AGENT_JAVA_OPTS says otherwise: the systemd unit's (a bounded
+     * heap: the agent streams from disk and needs little memory; without a cap the JVM grows
+     * towards a quarter of the machine's RAM).
+     */
+    public static final List<String> DEFAULT_JAVA_OPTIONS = List.of("-Xms32m", "-Xmx160m", "-XX:MaxMetaspaceSize=128m",
+            "-XX:ReservedCodeCacheSize=48m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError");
+
+    private List<String> javaOptions = DEFAULT_JAVA_OPTIONS;
+
     public LocalAgent(KilnPaths paths) {
         this(paths, paths.localAgentDir());
     }
@@ -65,6 +75,20 @@ public final class LocalAgent {
     public LocalAgent(KilnPaths paths, Path dir) {
         this.paths = paths;
         this.dir = dir;
+    }
+
+    /**
+     * Uses {@code agentJavaOpts} (AGENT_JAVA_OPTS, as in the systemd unit: options separated by
+     * spaces) for the agent's JVM instead of the defaults, when present and not blank.
+     */
+    public LocalAgent javaOptions(Optional<String> agentJavaOpts) {
+        this.javaOptions = agentJavaOpts.map(String::strip).filter(o -> !o.isEmpty())
+                .map(o -> List.of(o.split("\\s+"))).orElse(DEFAULT_JAVA_OPTIONS);
+        return this;
+    }
+
+    public List<String> javaOptions() {
+        return javaOptions;
     }
 
     public Path dir() {
@@ -181,9 +205,9 @@ public final class LocalAgent {
             if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
                 command.add("/usr/bin/setsid"); // leave the terminal's session: Ctrl-C there must not stop it
             }
-            // The same bounded heap as the systemd unit: the agent streams from disk and needs
-            // little memory; without a cap the JVM grows towards a quarter of the machine's RAM.
-            command.addAll(List.of(java, DIR_MARK + dir, "-Xmx160m", "-XX:+UseSerialGC", "-jar", agentJar.toString()));
+            command.addAll(List.of(java, DIR_MARK + dir));
+            command.addAll(javaOptions);
+            command.addAll(List.of("-jar", agentJar.toString()));
             ProcessBuilder pb = new ProcessBuilder(command)
                     .directory(dir.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))

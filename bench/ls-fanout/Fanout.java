@@ -1,0 +1,60 @@
+import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.AgentEndpoint;
+import dev.kiln.controller.client.ClientTls;
+import dev.kiln.controller.config.CliEnvironment;
+import dev.kiln.controller.config.KilnPaths;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/**
+ * The status fan-out of `kiln ls` (LsCommand.rows: a pool of min(16, N) threads, one AgentClient,
+ * i.e. one channel and TLS handshake, per target, one TLS context for all, 3 s timeout;
+ * FANOUT_TLS=per-call builds a TLS context per target, as LsCommand did before) against N targets that are all the
+ * same local agent, or the same N status calls one after another. Prints the fan-out's milliseconds.
+ * Usage: java -cp kiln.jar:DIR Fanout parallel|sequential N HOST:PORT
+ */
+public class Fanout {
+    public static void main(String[] args) throws Exception {
+        boolean parallel = args[0].equals("parallel");
+        int n = Integer.parseInt(args[1]);
+        AgentEndpoint e = AgentEndpoint.parse(args[2]);
+        boolean shared = !"per-call".equals(System.getenv("FANOUT_TLS"));
+        ClientTls material = ClientTls.of(KilnPaths.from(CliEnvironment.system()));
+        io.netty.handler.ssl.SslContext sharedContext = shared ? material.sslContext() : null;
+        java.util.function.Supplier<io.netty.handler.ssl.SslContext> tls = () -> shared ? sharedContext : material.sslContext();
+        Duration timeout = Duration.ofSeconds(3);
+        long t0 = System.nanoTime();
+        int ok = 0;
+        if (parallel) {
+            ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, Math.min(16, n)));
+            List<CompletableFuture<Boolean>> fs = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                fs.add(CompletableFuture.supplyAsync(() -> {
+                    try (AgentClient c = new AgentClient(e, tls.get(), timeout)) {
+                        return c.status() != null;
+                    }
+                }, pool));
+            }
+            for (CompletableFuture<Boolean> f : fs) {
+                ok += f.get() ? 1 : 0;
+            }
+            pool.shutdownNow();
+        } else {
+            for (int i = 0; i < n; i++) {
+                try (AgentClient c = new AgentClient(e, tls.get(), timeout)) {
+                    ok += c.status() != null ? 1 : 0;
+                }
+            }
+        }
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        if (ok != n) {
+            throw new IllegalStateException(ok + " of " + n + " status calls answered");
+        }
+        System.out.println(ms);
+    }
+}
