@@ -78,7 +78,7 @@ class QuickstartTest {
         }
         assertTrue(first.err().contains("pulled 14 Opus tracks into " + pulled), first.err());
         assertTrue(first.err().contains("rsync -a -e 'ssh -F "), first.err());
-        assertTrue(Files.readString(home.resolve(".config/kiln/ssh_config")).contains("Host kiln-"));
+        assertTrue(Files.readString(home.resolve(".config/kiln/ssh_config")).contains("Host kiln-local-"), "the Host alias names the server instance");
         Result snapshots = run(ROOT.resolve("bin/kiln").toString(), "snapshots");
         assertEquals(2, snapshots.out().lines().filter(l -> l.startsWith("snap-local-")).count(), snapshots.out());
 

@@ -45,6 +45,9 @@ final class SshSupport {
         try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), context.timeout(timeout))) {
             status = client.status();
         }
-        return SshTarget.from(status, endpoint, local, SshTarget.user(user), context.paths().sshKey(), context.paths().knownHosts());
+        // A managed instance is named by its id: several local instances share 127.0.0.1.
+        String id = instance != null ? instance : context.settings().get("agent", agent.agent).orElse(null);
+        String alias = local ? "kiln-local" : id != null && AgentMixin.isInstanceId(id) ? "kiln-" + id : null;
+        return SshTarget.from(status, endpoint, alias, SshTarget.user(user), context.paths().sshKey(), context.paths().knownHosts());
     }
 }

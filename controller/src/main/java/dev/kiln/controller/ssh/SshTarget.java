@@ -48,9 +48,15 @@ public record SshTarget(String alias, String host, int port, String user, Path i
      */
     public static SshTarget from(StatusResponse status, AgentEndpoint endpoint, boolean local, String user,
                                  Path identity, Path knownHosts) {
+        return from(status, endpoint, local ? "kiln-local" : null, user, identity, knownHosts);
+    }
+
+    /** As above, with the Host alias to use ({@code kiln-local}, {@code kiln-ID}), or null for {@code kiln-HOST}. */
+    public static SshTarget from(StatusResponse status, AgentEndpoint endpoint, String alias, String user,
+                                 Path identity, Path knownHosts) {
         if (status.getSshPort() == 0) {
             throw new KilnException(ExitCodes.UNSUPPORTED, "the agent at " + endpoint + " does not serve over SSH "
-                    + "(kiln.ssh.enabled is not true in its settings" + (local ? "; restart it with `kiln down --local` and `kiln up --local`" : "") + ")");
+                    + "(kiln.ssh.enabled is not true in its settings" + ("kiln-local".equals(alias) ? "; restart it with `kiln down --local` and `kiln up --local`" : "") + ")");
         }
         if (status.getSshHostPublicKey().isEmpty()) {
             throw new KilnException(ExitCodes.UNSUPPORTED, "the agent at " + endpoint + " does not report its SSH host key "
@@ -65,8 +71,8 @@ public record SshTarget(String alias, String host, int port, String user, Path i
         if (!Files.isRegularFile(identity)) {
             throw new KilnException(ExitCodes.CONFIG, "no SSH key at " + identity + "; run `kiln init`");
         }
-        String alias = local ? "kiln-local" : "kiln-" + endpoint.host().replaceAll("[^A-Za-z0-9._-]", "-");
-        SshTarget target = new SshTarget(alias, endpoint.host(), status.getSshPort(), user, identity, knownHosts);
+        String name = alias != null ? alias : "kiln-" + endpoint.host().replaceAll("[^A-Za-z0-9._-]", "-");
+        SshTarget target = new SshTarget(name, endpoint.host(), status.getSshPort(), user, identity, knownHosts);
         target.writeKnownHost(status.getSshHostPublicKey());
         return target;
     }
