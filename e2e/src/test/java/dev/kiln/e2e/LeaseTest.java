@@ -255,12 +255,16 @@ class LeaseTest {
     }
 
     @Test
-    void ec2ModeWithoutATtlRefusesToStart() throws Exception {
+    void ec2ModeWithoutATtlRunsDegradedAndItsFallbackLeaseStillEndsIt() throws Exception {
+        // No lease in the settings: the agent does not exit (systemd would not restart it and no
+        // backstop would be armed); it says why, arms its backstop and ends on the fallback lease.
         try (MetadataMock imds = MetadataMock.builder().instanceId("i-0nottl000000000001").start();
-             AgentProcess agent = AgentProcess.start(settings("ec2", imds.endpoint().toString(), ""), Map.of())) {
-            assertEquals(78, agent.awaitExit(Duration.ofSeconds(60)), agent.output());
+             AgentProcess agent = AgentProcess.start(settings("ec2", imds.endpoint().toString(), ""),
+                     Map.of("KILN_LEASE_FALLBACK_TTL", "5s"))) {
+            assertEquals(0, agent.awaitExit(Duration.ofSeconds(60)), agent.output());
             assertTrue(agent.output().contains("kiln.lease.ttl is not set: in ec2 mode every instance needs a lease"),
                     agent.output());
+            assertTrue(agent.output().contains("runs degraded") && agent.output().contains("backstop armed"), agent.output());
         }
     }
 
