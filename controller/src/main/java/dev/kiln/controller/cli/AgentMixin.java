@@ -5,7 +5,6 @@ import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.config.ControllerSettings;
 import dev.kiln.controller.config.KilnPaths;
-import dev.kiln.controller.fleet.Ec2Clients;
 import dev.kiln.controller.fleet.Ec2Fleet;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.controller.local.LocalAgent;
@@ -30,8 +29,7 @@ public class AgentMixin {
 
     /** Where a managed instance's agent listens, by the address rule (--address / KILN_ADDRESS / config). */
     static AgentEndpoint instanceEndpoint(ControllerSettings settings, KilnPaths paths, String instanceId) {
-        ManagedInstance m = LocalProvider.isInstanceId(instanceId) ? new LocalProvider(paths).get(instanceId)
-                : new Ec2Fleet(Ec2Clients.create(settings)).get(instanceId);
+        ManagedInstance m = FleetMixin.owning(settings, paths, instanceId).get(instanceId);
         String rule = settings.get("address", null).orElse("auto");
         AgentEndpoint e = m.endpoint(rule);
         if (e == null) {

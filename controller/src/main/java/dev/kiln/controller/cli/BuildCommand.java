@@ -2,9 +2,6 @@ package dev.kiln.controller.cli;
 
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
-import dev.kiln.controller.fleet.Ec2Clients;
-import dev.kiln.controller.fleet.Ec2Fleet;
-import dev.kiln.controller.local.LocalProvider;
 import dev.kiln.controller.build.BuildExit;
 import dev.kiln.controller.build.LogFollower;
 import dev.kiln.controller.build.ProgressDisplay;
@@ -85,8 +82,7 @@ public class BuildCommand implements Callable<Integer> {
                 throw new KilnException(ExitCodes.USAGE, "WORK_TREE '" + workTree + "' is relative; give an absolute path on the"
                         + " agent, or --agent INSTANCE to build in that instance's work tree");
             }
-            String root = (LocalProvider.isInstanceId(instance) ? new LocalProvider(context.paths())
-                    : new Ec2Fleet(Ec2Clients.create(context.settings()))).workTree(instance);
+            String root = FleetMixin.owning(context.settings(), context.paths(), instance).workTree(instance);
             if (root == null) {
                 throw new KilnException(ExitCodes.USAGE, instance + " has no volumes, so no work tree; give an absolute WORK_TREE");
             }

@@ -3,6 +3,8 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentEndpoint;
+import dev.kiln.controller.config.ControllerSettings;
+import dev.kiln.controller.config.KilnPaths;
 import dev.kiln.controller.fleet.Ec2Clients;
 import dev.kiln.controller.fleet.Ec2Fleet;
 import dev.kiln.controller.fleet.Fleet;
@@ -54,13 +56,22 @@ public class FleetMixin {
 
     /** The fleet an instance id belongs to: local-... is the local provider's, i-... EC2's. */
     Fleet fleet(Context context, String instanceId) {
+        if (region != null) {
+            context.overrideSetting("region", region);
+        }
+        Fleet owner = owning(context.settings(), context.paths(), instanceId);
+        return owner != null ? owner : fleet(context);
+    }
+
+    /** The fleet whose instance id this is (local-... or i-...), or null when it is neither. */
+    static Fleet owning(ControllerSettings settings, KilnPaths paths, String instanceId) {
         if (instanceId != null && LocalProvider.isInstanceId(instanceId)) {
-            return new LocalProvider(context.paths());
+            return new LocalProvider(paths);
         }
         if (instanceId != null && Ec2Fleet.isInstanceId(instanceId)) {
-            return ec2(context);
+            return new Ec2Fleet(Ec2Clients.create(settings));
         }
-        return fleet(context);
+        return null;
     }
 
     Ec2Fleet ec2(Context context) {

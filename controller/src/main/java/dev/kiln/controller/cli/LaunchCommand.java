@@ -163,8 +163,7 @@ public class LaunchCommand implements Runnable {
         if (workTree[0] != null) {
             context.err().println("kiln: " + LocalProvider.workTreeHint(m.id(), workTree[0]));
         }
-        new Table("INSTANCE", "ROLE", "STATE", "ADDRESS", "EXPIRES").row(m.id(), m.role(), m.state(),
-                String.valueOf(fleetOptions.endpoint(context, m)), String.valueOf(m.expiresAt())).print(context.out());
+        printLaunched(m);
     }
 
     /** Options the config.yml template named by --role gives, for those not given as flags. */
@@ -266,6 +265,11 @@ public class LaunchCommand implements Runnable {
         ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree),
                 maxInstances, LocalProvider.loopVolumes(context.env().get("KILN_LOCAL_VOLUMES").orElse(null)), ca, tls, AgentJar.locate(context.env()), Durations.parse(wait), s -> context.err().println("kiln: " + s));
         context.err().println("kiln: agent on " + m.id() + " answers at " + fleetOptions.endpoint(context, m));
+        printLaunched(m);
+    }
+
+    /** The launched instance, as a one-row table on stdout (scripts take its id from the second line). */
+    private void printLaunched(ManagedInstance m) {
         new Table("INSTANCE", "ROLE", "STATE", "ADDRESS", "EXPIRES").row(m.id(), m.role(), m.state(),
                 String.valueOf(fleetOptions.endpoint(context, m)), String.valueOf(m.expiresAt())).print(context.out());
     }

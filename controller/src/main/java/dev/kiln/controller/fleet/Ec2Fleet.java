@@ -128,7 +128,8 @@ public final class Ec2Fleet implements Fleet {
     public List<FleetSnapshot> snapshots(String volumeRole) {
         return ec2Snapshots(volumeRole).stream().map(s -> new FleetSnapshot(s.snapshotId(), tag(s.tags(), VOLUME_ROLE),
                 s.stateAsString(), s.progress() == null ? "" : s.progress(), s.volumeSize() == null ? 0 : s.volumeSize(),
-                s.startTime(), tag(s.tags(), SOURCE_INSTANCE), tag(s.tags(), BUILD_ID))).toList();
+                s.startTime(), tag(s.tags(), SOURCE_INSTANCE), tag(s.tags(), BUILD_ID), "true".equals(tag(s.tags(), MANAGED))))
+                .toList();
     }
 
     private static String tag(List<Tag> tags, String key) {
@@ -192,15 +193,7 @@ public final class Ec2Fleet implements Fleet {
      * @return the instance as EC2 reported it at launch
      */
     public ManagedInstance launch(LaunchSpec spec, int maxInstances) {
-        List<ManagedInstance> running = active();
-        if (maxInstances > 0 && running.size() >= maxInstances) {
-            StringBuilder b = new StringBuilder("the fleet cap is " + maxInstances + " and " + running.size()
-                    + " managed instances are pending or running:");
-            running.forEach(m -> b.append("\n  ").append(m.id()).append(' ').append(m.role()).append(' ').append(m.state())
-                    .append(m.labels().isEmpty() ? "" : " " + m.labels()));
-            b.append("\nend one (kiln terminate ID) or raise the cap (--max)");
-            throw new KilnException(ExitCodes.REFUSED, b.toString());
-        }
+        refuseAtCap(maxInstances);
         String ami = resolveAmi(spec.ami());
         Instant expiresAt = Instant.now().plus(spec.ttl()).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
 
@@ -370,7 +363,7 @@ public final class Ec2Fleet implements Fleet {
                     .tagSpecifications(TagSpecification.builder().resourceType(ResourceType.SNAPSHOT).tags(tags).build())
                     .build());
             return new FleetSnapshot(r.snapshotId(), volumeRole, r.stateAsString(), r.progress() == null ? "" : r.progress(),
-                    r.volumeSize() == null ? 0 : r.volumeSize(), r.startTime(), instance.id(), buildId == null ? "" : buildId);
+                    r.volumeSize() == null ? 0 : r.volumeSize(), r.startTime(), instance.id(), buildId == null ? "" : buildId, true);
         } catch (SdkException e) {
             throw AwsErrors.translate(e, "creating a snapshot of " + volume.id());
         }
@@ -383,25 +376,12 @@ public final class Ec2Fleet implements Fleet {
      * @return the deleted snapshot ids
      */
     @Override
-    public List<String> prune(String volumeRole, int keep) {
-        if (keep < 1) {
-            throw new KilnException(ExitCodes.USAGE, "--keep must be at least 1 (the newest snapshot is never deleted)");
+    public void deleteSnapshot(FleetSnapshot s) {
+        try {
+            ec2.deleteSnapshot(d -> d.snapshotId(s.id()));
+        } catch (SdkException e) {
+            throw AwsErrors.translate(e, "deleting snapshot " + s.id());
         }
-        List<Snapshot> all = ec2Snapshots(volumeRole);
-        List<String> deleted = new ArrayList<>();
-        for (Snapshot s : all.subList(Math.min(keep, all.size()), all.size())) {
-            boolean managed = s.tags().stream().anyMatch(t -> t.key().equals(MANAGED) && t.value().equals("true"));
-            if (!managed || s.equals(all.get(0))) {
-                continue;
-            }
-            try {
-                ec2.deleteSnapshot(d -> d.snapshotId(s.snapshotId()));
-                deleted.add(s.snapshotId());
-            } catch (SdkException e) {
-                throw AwsErrors.translate(e, "deleting snapshot " + s.snapshotId());
-            }
-        }
-        return deleted;
     }
 
     @Override

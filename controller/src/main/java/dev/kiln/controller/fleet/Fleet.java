@@ -1,7 +1,11 @@
 package dev.kiln.controller.fleet;
 
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
+
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -47,7 +51,40 @@ public interface Fleet {
      *
      * @return the deleted snapshot ids
      */
-    List<String> prune(String volumeRole, int keep);
+    default List<String> prune(String volumeRole, int keep) {
+        if (keep < 1) {
+            throw new KilnException(ExitCodes.USAGE, "--keep must be at least 1 (the newest snapshot is never deleted)");
+        }
+        List<FleetSnapshot> all = snapshots(volumeRole);
+        List<String> deleted = new ArrayList<>();
+        for (FleetSnapshot s : all.subList(Math.min(keep, all.size()), all.size())) {
+            if (!s.managed() || s.equals(all.get(0))) {
+                continue;
+            }
+            deleteSnapshot(s);
+            deleted.add(s.id());
+        }
+        return deleted;
+    }
+
+    /** Deletes one snapshot that {@link #prune} chose. */
+    void deleteSnapshot(FleetSnapshot snapshot);
+
+    /**
+     * Refuses a launch when {@code maxInstances} (0: no cap) managed instances are already pending
+     * or running, listing them.
+     */
+    default void refuseAtCap(int maxInstances) {
+        List<ManagedInstance> running = active();
+        if (maxInstances > 0 && running.size() >= maxInstances) {
+            StringBuilder b = new StringBuilder("the fleet cap is " + maxInstances + " and " + running.size()
+                    + " managed instances are pending or running:");
+            running.forEach(m -> b.append("\n  ").append(m.id()).append(' ').append(m.role()).append(' ').append(m.state())
+                    .append(m.labels().isEmpty() ? "" : " " + m.labels()));
+            b.append("\nend one (kiln terminate ID) or raise the cap (--max)");
+            throw new KilnException(ExitCodes.REFUSED, b.toString());
+        }
+    }
 
     /** Ends instances without asking their agents (the --force and reap path). */
     void terminate(List<String> ids);

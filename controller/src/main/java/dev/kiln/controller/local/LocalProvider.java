@@ -108,15 +108,7 @@ public final class LocalProvider implements Fleet {
     /** Launches an instance: its volumes, its agent process; returns once the agent answers. */
     public ManagedInstance launch(LaunchSpec spec, int maxInstances, boolean loops, FleetCa ca, ClientTls tls, Path agentJar,
                                   Duration wait, Consumer<String> narrate) {
-        List<ManagedInstance> running = active();
-        if (maxInstances > 0 && running.size() >= maxInstances) {
-            StringBuilder b = new StringBuilder("the fleet cap is " + maxInstances + " and " + running.size()
-                    + " managed instances are pending or running:");
-            running.forEach(m -> b.append("\n  ").append(m.id()).append(' ').append(m.role()).append(' ').append(m.state())
-                    .append(m.labels().isEmpty() ? "" : " " + m.labels()));
-            b.append("\nend one (kiln terminate ID) or raise the cap (--max)");
-            throw new KilnException(ExitCodes.REFUSED, b.toString());
-        }
+        refuseAtCap(maxInstances);
         // Snapshots are resolved first, so a missing one costs nothing.
         List<Path> from = new ArrayList<>();
         for (VolumeSpec v : spec.volumes()) {
@@ -156,7 +148,7 @@ public final class LocalProvider implements Fleet {
                 if (loops) {
                     Path image = vdir.resolve("volume.img");
                     if (from.get(i) != null) {
-                        copy(from.get(i).resolve("volume.img"), image, narrate);
+                        copy(from.get(i).resolve("volume.img"), image);
                     } else {
                         Files.createFile(image);
                     }
@@ -173,7 +165,7 @@ public final class LocalProvider implements Fleet {
                 } else {
                     Path data = vdir.resolve("data");
                     if (from.get(i) != null) {
-                        copy(from.get(i).resolve("data"), data, narrate);
+                        copy(from.get(i).resolve("data"), data);
                         if (holdsTupState(data) && !spec.role().equals("server")) {
                             narrate.accept("warning: " + v.role() + " holds tup state, and without root a restored volume is a"
                                     + " file copy: every file's change time (ctime) is new, so tup sees all of it as modified"
@@ -395,7 +387,7 @@ public final class LocalProvider implements Fleet {
         try {
             Path tmp = Files.createDirectories(root.resolve("snapshots").resolve("." + id + ".partial"));
             boolean image = vp.getProperty("kind").equals("image");
-            copy(vdir.resolve(image ? "volume.img" : "data"), tmp.resolve(image ? "volume.img" : "data"), s -> { });
+            copy(vdir.resolve(image ? "volume.img" : "data"), tmp.resolve(image ? "volume.img" : "data"));
             Properties sp = new Properties();
             sp.setProperty("volume-role", volume.roleOrId());
             sp.setProperty("source-volume", volume.id());
@@ -435,32 +427,20 @@ public final class LocalProvider implements Fleet {
         Properties p = load(dir.resolve("snapshot.properties"));
         return new FleetSnapshot(dir.getFileName().toString(), p.getProperty("volume-role"), "completed", "100%",
                 Long.parseLong(p.getProperty("size-gib", "0")), Instant.parse(p.getProperty("started")),
-                p.getProperty("source-instance", ""), p.getProperty("build-id", ""));
+                p.getProperty("source-instance", ""), p.getProperty("build-id", ""), true);
     }
 
     @Override
-    public List<String> prune(String volumeRole, int keep) {
-        if (keep < 1) {
-            throw new KilnException(ExitCodes.USAGE, "--keep must be at least 1 (the newest snapshot is never deleted)");
+    public void deleteSnapshot(FleetSnapshot s) {
+        Path dir = snapshotDir(s.id());
+        try {
+            // Out of sight first (a rename), then removed: a half-deleted snapshot is never listed.
+            Path gone = dir.resolveSibling("." + s.id() + ".deleting");
+            Files.move(dir, gone, StandardCopyOption.ATOMIC_MOVE);
+            run("rm", "-rf", "--one-file-system", gone.toString());
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot delete snapshot " + s.id() + ": " + e.getMessage(), e);
         }
-        List<FleetSnapshot> all = snapshots(volumeRole);
-        List<String> deleted = new ArrayList<>();
-        for (FleetSnapshot s : all.subList(Math.min(keep, all.size()), all.size())) {
-            if (s.equals(all.get(0))) {
-                continue;
-            }
-            Path dir = snapshotDir(s.id());
-            try {
-                // Out of sight first (a rename), then removed: a half-deleted snapshot is never listed.
-                Path gone = dir.resolveSibling("." + s.id() + ".deleting");
-                Files.move(dir, gone, StandardCopyOption.ATOMIC_MOVE);
-                run("rm", "-rf", "--one-file-system", gone.toString());
-                deleted.add(s.id());
-            } catch (IOException e) {
-                throw new KilnException(ExitCodes.FAILURE, "cannot delete snapshot " + s.id() + ": " + e.getMessage(), e);
-            }
-        }
-        return deleted;
     }
 
     @Override
@@ -503,7 +483,7 @@ public final class LocalProvider implements Fleet {
         return root.resolve("snapshots").resolve(id);
     }
 
-    private static void copy(Path from, Path to, Consumer<String> narrate) throws IOException {
+    private static void copy(Path from, Path to) throws IOException {
         if (Files.isDirectory(from)) {
             run("cp", "-a", "--reflink=auto", from.toString(), to.toString());
         } else {
