@@ -79,7 +79,9 @@ class LogResumeTest {
             assertTrue(result.err().contains("build " + id + " interrupted"), result.err());
             assertEquals(sha256(onAgent), sha256(printed.toByteArray()), "printed bytes equal the agent's log file");
             byte[] full = expected(2000);
-            assertTrue(onAgent.length > 71 * 20 && onAgent.length < full.length,
+            // The follower had 20 lines before the crash, so the log holds at least those; on a
+            // loaded machine the crash can land before the 21st line is written (CI saw exactly 1420).
+            assertTrue(onAgent.length >= 71 * 20 && onAgent.length < full.length,
                     "the build was cut in the middle: " + onAgent.length + " of " + full.length + " bytes");
             assertEquals(sha256(java.util.Arrays.copyOf(full, onAgent.length)), sha256(onAgent),
                     "the log is exactly the stream the build printed, up to the interruption");
