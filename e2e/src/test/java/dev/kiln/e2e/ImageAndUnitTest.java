@@ -211,6 +211,9 @@ class ImageAndUnitTest {
         assertTrue(execStart.matches("/usr/bin/java \\$AGENT_JAVA_OPTS -jar /opt/kiln/kiln-agent\\.jar"), execStart);
         assertEquals("/etc/kiln/agent.yml", environment().get("MICRONAUT_CONFIG_FILES"));
         assertTrue(environment().get("AGENT_JAVA_OPTS").contains("-Xmx"), "the heap is capped in the JVM");
+        assertEquals(dev.kiln.controller.local.LocalAgent.DEFAULT_JAVA_OPTIONS,
+                List.of(environment().get("AGENT_JAVA_OPTS").trim().split("\\s+")),
+                "`kiln up --local` and the local provider start their agents with the unit's JVM options");
         assertTrue(environment().keySet().stream().noneMatch(k -> k.startsWith("KILN_")),
                 "KILN_* variables are agent settings; the unit sets none");
 
