@@ -1,0 +1,57 @@
+package dev.kiln.controller.client;
+
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
+import dev.kiln.controller.config.CliEnvironment;
+import dev.kiln.controller.config.KilnPaths;
+import dev.kiln.controller.pki.FleetInit;
+import dev.kiln.controller.pki.Pem;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
+import java.time.Clock;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The controller's TLS material, read with the JDK alone, matches what BouncyCastle reads. */
+class ClientTlsTest {
+
+    @TempDir
+    Path home;
+
+    KilnPaths initialised() {
+        KilnPaths p = KilnPaths.from(new CliEnvironment(Map.of(), home, System.out, System.err));
+        new FleetInit(p, Clock.systemUTC()).run(false, "alice@laptop");
+        return p;
+    }
+
+    @Test
+    void readsKilnInitsKeyAndCertificatesAsBouncyCastleDoes() throws Exception {
+        KilnPaths p = initialised();
+        PrivateKey key = ClientTls.privateKey(p.clientKey());
+        assertEquals("EC", key.getAlgorithm());
+        assertArrayEquals(Pem.readPrivateKey(p.clientKey()).getEncoded(), key.getEncoded());
+        X509Certificate[] chain = ClientTls.certificates(p.clientCert());
+        assertEquals(Pem.readCertificate(p.clientCert()), chain[0]);
+        assertEquals(Pem.readCertificate(p.caCert()), ClientTls.certificates(p.caCert())[0]);
+        assertTrue(ClientTls.of(p).sslContext().isClient());
+    }
+
+    @Test
+    void brokenMaterialIsAConfigurationErrorNamingTheFiles() throws Exception {
+        KilnPaths p = initialised();
+        Files.writeString(p.clientCert(), "not a certificate\n");
+        KilnException e = assertThrows(KilnException.class, () -> ClientTls.of(p).sslContext());
+        assertEquals(ExitCodes.CONFIG, e.exitCode());
+        assertTrue(e.getMessage().contains(p.clientCert().toString()), e.getMessage());
+        assertTrue(e.getMessage().startsWith("cannot use the controller's TLS material"), e.getMessage());
+    }
+}
