@@ -1,9 +1,11 @@
 package dev.kiln.agent.tls;
 
 import dev.kiln.agent.config.TlsSettings;
+import dev.kiln.tls.PemMaterial;
 import io.grpc.netty.GrpcSslContexts;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
 
 import javax.net.ssl.SSLException;
 import java.io.ByteArrayInputStream;
@@ -12,6 +14,9 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.PrivateKey;
+import java.util.Optional;
 
 /**
  * Builds the gRPC server's TLS context: the agent's certificate and key, and a trust store of
@@ -30,14 +35,24 @@ public final class MutualTls {
         byte[] cert = material("kiln.tls.cert", tls.cert());
         byte[] key = material("kiln.tls.key", tls.key());
         byte[] ca = material("kiln.tls.ca", tls.ca());
-        try (InputStream certIn = new ByteArrayInputStream(cert);
-             InputStream keyIn = new ByteArrayInputStream(key);
-             InputStream caIn = new ByteArrayInputStream(ca)) {
-            return GrpcSslContexts.forServer(certIn, keyIn)
-                    .trustManager(caIn)
+        try {
+            // Objects in a JKS store rather than streams: see PemMaterial for what that saves.
+            Optional<PrivateKey> pkcs8 = PemMaterial.pkcs8Key(key, "kiln.tls.key");
+            if (pkcs8.isEmpty()) {
+                // Another PEM key form (a traditional EC or RSA key): Netty reads it.
+                try (InputStream certIn = new ByteArrayInputStream(cert);
+                     InputStream keyIn = new ByteArrayInputStream(key);
+                     InputStream caIn = new ByteArrayInputStream(ca)) {
+                    return GrpcSslContexts.forServer(certIn, keyIn).trustManager(caIn)
+                            .clientAuth(ClientAuth.REQUIRE).build();
+                }
+            }
+            return GrpcSslContexts.configure(SslContextBuilder.forServer(pkcs8.get(), PemMaterial.certificates(cert, "kiln.tls.cert")))
+                    .keyStoreType("JKS")
+                    .trustManager(PemMaterial.certificates(ca, "kiln.tls.ca"))
                     .clientAuth(ClientAuth.REQUIRE)
                     .build();
-        } catch (SSLException | IllegalArgumentException e) {
+        } catch (SSLException | GeneralSecurityException | IllegalArgumentException e) {
             throw new IllegalArgumentException("the TLS material in kiln.tls.cert/kiln.tls.key/kiln.tls.ca "
                     + "cannot be used: " + rootMessage(e), e);
         } catch (IOException e) {

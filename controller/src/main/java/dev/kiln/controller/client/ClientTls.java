@@ -5,24 +5,17 @@ import dev.kiln.controller.KilnException;
 import dev.kiln.controller.config.KilnPaths;
 import dev.kiln.controller.pki.FleetInit;
 import dev.kiln.controller.pki.Pem;
+import dev.kiln.tls.PemMaterial;
 import io.grpc.netty.GrpcSslContexts;
 import io.netty.handler.ssl.SslContext;
 
-import dev.kiln.controller.pki.Pem;
-
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
-import java.security.KeyFactory;
 import java.security.PrivateKey;
-import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
-import java.security.spec.InvalidKeySpecException;
-import java.security.spec.PKCS8EncodedKeySpec;
-import java.util.Base64;
+import java.util.Optional;
 
 /**
  * The controller's side of mutual TLS: its client certificate and key, and the fleet CA that
@@ -42,13 +35,7 @@ public record ClientTls(Path ca, Path cert, Path key) {
         return new ClientTls(paths.caCert(), paths.clientCert(), paths.clientKey());
     }
 
-    /**
-     * Builds the client TLS context. The PEM files are read with the JDK alone and handed to Netty
-     * as objects in a JKS key store: given file names, Netty parses them with BouncyCastle when it
-     * is on the class path (registering its whole provider, about 800 classes) and stores the key
-     * in a PKCS#12 key store (PBKDF2, 10,000 rounds); together that was a third of a second of
-     * every {@code kiln} command that talks to an agent (docs/benchmarks.md).
-     */
+    /** Builds the client TLS context (the material read as {@link PemMaterial} says why). */
     public SslContext sslContext() {
         try {
             return GrpcSslContexts.forClient()
@@ -64,39 +51,12 @@ public record ClientTls(Path ca, Path cert, Path key) {
 
     /** Every certificate in a PEM file, in order. */
     static X509Certificate[] certificates(Path pem) throws IOException, GeneralSecurityException {
-        try (InputStream in = Files.newInputStream(pem)) {
-            X509Certificate[] certs = CertificateFactory.getInstance("X.509").generateCertificates(in).stream()
-                    .map(X509Certificate.class::cast).toArray(X509Certificate[]::new);
-            if (certs.length == 0) {
-                throw new IOException(pem + " holds no PEM certificate");
-            }
-            return certs;
-        }
+        return PemMaterial.certificates(Files.readAllBytes(pem), pem.toString());
     }
 
-    /**
-     * An unencrypted PKCS#8 private key ({@code BEGIN PRIVATE KEY}, as {@code kiln init} writes it),
-     * read with the JDK; any other PEM key form goes through {@link Pem#readPrivateKey(Path)}.
-     */
+    /** The key in a PEM file: PKCS#8 read with the JDK, any other form through {@link Pem#readPrivateKey(Path)}. */
     static PrivateKey privateKey(Path pem) throws IOException, GeneralSecurityException {
-        String text = Files.readString(pem, StandardCharsets.US_ASCII);
-        String begin = "-----BEGIN PRIVATE KEY-----";
-        String end = "-----END PRIVATE KEY-----";
-        int from = text.indexOf(begin);
-        int to = text.indexOf(end);
-        if (from < 0 || to < from) {
-            return Pem.readPrivateKey(pem);
-        }
-        byte[] der = Base64.getMimeDecoder().decode(text.substring(from + begin.length(), to));
-        PKCS8EncodedKeySpec spec = new PKCS8EncodedKeySpec(der);
-        GeneralSecurityException last = null;
-        for (String algorithm : new String[] {"EC", "RSA", "Ed25519"}) {
-            try {
-                return KeyFactory.getInstance(algorithm).generatePrivate(spec);
-            } catch (InvalidKeySpecException e) {
-                last = e;
-            }
-        }
-        throw new InvalidKeySpecException(pem + " holds a PKCS#8 key that is not EC, RSA or Ed25519", last);
+        Optional<PrivateKey> pkcs8 = PemMaterial.pkcs8Key(Files.readAllBytes(pem), pem.toString());
+        return pkcs8.isPresent() ? pkcs8.get() : Pem.readPrivateKey(pem);
     }
 }
