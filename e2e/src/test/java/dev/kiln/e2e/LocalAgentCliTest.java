@@ -63,6 +63,52 @@ class LocalAgentCliTest {
         assertTrue(downAgain.err().contains("no local agent was running"), downAgain.toString());
     }
 
+    /**
+     * A local agent maps an AppCDS archive of its classes: the first `up` after a new agent jar
+     * makes it (a training agent started and stopped once), later ones only map it, and
+     * KILN_NO_CDS=1 goes without. The jar is copied into this test's directory so the archive made
+     * here is this test's own.
+     */
+    @Test
+    void theAgentMapsAClassDataArchiveMadeOncePerJar() throws Exception {
+        Path jarDir = Files.createDirectories(home.resolve("jar"));
+        Path jar = Files.copy(AgentProcess.jar(), jarDir.resolve("kiln-agent.jar"));
+        kiln = new Kiln(home).env("KILN_AGENT_JAR", jar.toString());
+        Kiln.Run first = kiln.run("up", "--local", "--ssh-port", "0");
+        assertEquals(0, first.exitCode(), first.toString());
+        assertTrue(first.err().contains("making the agent's class-data archive"), first.toString());
+        Path archive;
+        try (var files = Files.list(jarDir)) {
+            archive = files.filter(f -> f.getFileName().toString().endsWith(".jsa")).findFirst().orElseThrow();
+        }
+        assertTrue(archive.getFileName().toString().startsWith("kiln-agent-" + Files.size(jar) + "-"), archive.toString());
+        assertTrue(mapped(agentPid()).contains(archive.toString()), "the agent's JVM maps " + archive);
+        assertEquals(0, kiln.run("down", "--local").exitCode());
+
+        Kiln.Run second = kiln.run("up", "--local", "--ssh-port", "0");
+        assertEquals(0, second.exitCode(), second.toString());
+        assertFalse(second.err().contains("making the agent's class-data archive"), second.toString());
+        assertTrue(mapped(agentPid()).contains(archive.toString()), "the second agent maps the same archive");
+        assertEquals(0, kiln.run("down", "--local").exitCode());
+
+        Kiln without = kiln.env("KILN_NO_CDS", "1");
+        Kiln.Run third = without.run("up", "--local", "--ssh-port", "0");
+        assertEquals(0, third.exitCode(), third.toString());
+        assertFalse(mapped(agentPid()).contains(archive.toString()), "KILN_NO_CDS=1: the archive is not mapped");
+        try (var files = Files.list(home.resolve(".local/state/kiln"))) {
+            assertTrue(files.noneMatch(f -> f.getFileName().toString().startsWith("cds-training-")),
+                    "the training agent's directory is gone");
+        }
+    }
+
+    long agentPid() throws Exception {
+        return Long.parseLong(Files.readString(kiln.stateDir().resolve("local-agent/agent.pid")).trim());
+    }
+
+    static String mapped(long pid) throws Exception {
+        return Files.readString(Path.of("/proc", Long.toString(pid), "maps"));
+    }
+
     @Test
     void downNeverStopsAProcessThatIsNotItsAgent() throws Exception {
         kiln = new Kiln(home);

@@ -63,7 +63,8 @@ public class UpCommand implements Runnable {
             context.err().println("kiln: no fleet CA yet; initialising " + context.paths().configDir());
             init.run(false, FleetInit.defaultIdentity());
         }
-        LocalAgent agent = new LocalAgent(context.paths()).javaOptions(context.env().get("AGENT_JAVA_OPTS"));
+        LocalAgent agent = new LocalAgent(context.paths()).javaOptions(context.env().get("AGENT_JAVA_OPTS"))
+                .classArchive(context.env().get("KILN_NO_CDS").filter(v -> !v.isEmpty()).isEmpty());
         java.util.Map<String, String> lease = new java.util.LinkedHashMap<>();
         if (ttl != null) {
             lease.put("ttl", Durations.parse(ttl).getSeconds() + "s");

@@ -67,6 +67,7 @@ public final class LocalAgent {
             "-XX:+ExitOnOutOfMemoryError", "-XX:+UnlockExperimentalVMOptions", "-XX:TrimNativeHeapInterval=5000");
 
     private List<String> javaOptions = DEFAULT_JAVA_OPTIONS;
+    private boolean classArchive = true;
 
     public LocalAgent(KilnPaths paths) {
         this(paths, paths.localAgentDir());
@@ -85,6 +86,12 @@ public final class LocalAgent {
     public LocalAgent javaOptions(Optional<String> agentJavaOpts) {
         this.javaOptions = agentJavaOpts.map(String::strip).filter(o -> !o.isEmpty())
                 .map(o -> List.of(o.split("\\s+"))).orElse(DEFAULT_JAVA_OPTIONS);
+        return this;
+    }
+
+    /** Whether the agent maps an AppCDS archive of its classes, made on first use (KILN_NO_CDS turns it off). */
+    public LocalAgent classArchive(boolean use) {
+        this.classArchive = use;
         return this;
     }
 
@@ -197,28 +204,13 @@ public final class LocalAgent {
         AgentEndpoint endpoint = new AgentEndpoint("127.0.0.1", port, null);
         try {
             Files.createDirectories(stateDir());
+            List<String> options = new ArrayList<>(javaOptions);
+            options.addAll(classArchiveOptions(agentJar, tls, narrate));
             Files.writeString(dir.resolve("agent.yml"), settingsYaml, StandardCharsets.UTF_8);
             // A new local agent is a new "instance": its lease starts now, not when the last one did.
             Files.deleteIfExists(stateDir().resolve("lease.properties"));
-
-            String java = ProcessHandle.current().info().command().orElse("java");
-            List<String> command = new ArrayList<>();
-            if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
-                command.add("/usr/bin/setsid"); // leave the terminal's session: Ctrl-C there must not stop it
-            }
-            command.addAll(List.of(java, DIR_MARK + dir));
-            command.addAll(javaOptions);
-            command.addAll(List.of("-jar", agentJar.toString()));
-            ProcessBuilder pb = new ProcessBuilder(command)
-                    .directory(dir.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile().toFile()))
-                    .redirectErrorStream(true);
-            Map<String, String> env = pb.environment();
-            env.keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("MICRONAUT_"));
-            env.put("MICRONAUT_CONFIG_FILES", dir.resolve("agent.yml").toString());
             narrate.accept("starting kiln-agent (local mode) on " + endpoint + "; log: " + logFile());
-            Process process = pb.start();
+            Process process = spawn(options, agentJar);
             Files.writeString(pidFile(), process.pid() + "\n", StandardCharsets.US_ASCII);
             Files.writeString(endpointFile(), endpoint + "\n", StandardCharsets.US_ASCII);
 
@@ -226,6 +218,103 @@ public final class LocalAgent {
             return new Running(process.pid(), endpoint);
         } catch (IOException e) {
             throw new KilnException(ExitCodes.FAILURE, "cannot start the local agent in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Starts the agent JVM in this directory with these options, detached from the terminal. */
+    private Process spawn(List<String> options, Path agentJar) throws IOException {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> command = new ArrayList<>();
+        if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
+            command.add("/usr/bin/setsid"); // leave the terminal's session: Ctrl-C there must not stop it
+        }
+        command.addAll(List.of(java, DIR_MARK + dir));
+        command.addAll(options);
+        command.addAll(List.of("-jar", agentJar.toString()));
+        ProcessBuilder pb = new ProcessBuilder(command)
+                .directory(dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile().toFile()))
+                .redirectErrorStream(true);
+        Map<String, String> env = pb.environment();
+        env.keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("MICRONAUT_"));
+        env.put("MICRONAUT_CONFIG_FILES", dir.resolve("agent.yml").toString());
+        return pb.start();
+    }
+
+    /**
+     * The options that map the agent's AppCDS archive ({@link AgentClassArchive}); when there is
+     * none yet for this jar and JDK, first makes one with a training agent: a throwaway agent (its
+     * own directory, port and empty SSH directories, this directory's certificates) started with
+     * {@code -XX:ArchiveClassesAtExit}, asked for its status and stopped with TERM, whose JVM writes
+     * the archive as it exits. It is moved into place only after a clean exit, so a half-written
+     * archive is never used. Any failure costs only the speed-up: the agent then starts without.
+     */
+    private List<String> classArchiveOptions(Path agentJar, ClientTls tls, Consumer<String> narrate) throws IOException {
+        if (!classArchive) {
+            return List.of();
+        }
+        Optional<Path> archive = AgentClassArchive.of(agentJar, paths.stateDir(), javaOptions);
+        if (archive.isEmpty()) {
+            return List.of();
+        }
+        Path jsa = archive.get();
+        if (Files.isRegularFile(jsa)) {
+            return AgentClassArchive.useOptions(jsa);
+        }
+        narrate.accept("making the agent's class-data archive (once per agent jar; later agents start faster): " + jsa);
+        Files.createDirectories(jsa.getParent());
+        Path training = Files.createTempDirectory(paths.stateDir(), "cds-training-");
+        Path tmp = jsa.resolveSibling(jsa.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
+        Process process = null;
+        try {
+            LocalAgent trainer = new LocalAgent(paths, training);
+            trainer.javaOptions = javaOptions;
+            trainer.classArchive = false;
+            for (String f : List.of("agent.crt", "agent.key", "fleet-ca.crt")) {
+                Files.copy(dir.resolve(f), training.resolve(f));
+            }
+            int port = freeLoopbackPort();
+            Files.createDirectories(training.resolve("state"));
+            Path outputs = Files.createDirectories(training.resolve("outputs"));
+            Files.writeString(training.resolve("agent.yml"),
+                    trainer.settings(port) + trainer.sshSettings(outputs, training.resolve("sources"), 0), StandardCharsets.UTF_8);
+            List<String> options = new ArrayList<>(javaOptions);
+            options.addAll(List.of("-XX:ArchiveClassesAtExit=" + tmp, "-Xlog:cds=off", "-Xlog:cds+dynamic=off"));
+            process = trainer.spawn(options, agentJar);
+            trainer.awaitReady(process, new AgentEndpoint("127.0.0.1", port, null), tls, Duration.ofSeconds(60));
+            process.destroy(); // TERM: the JVM writes the archive on its way out
+            if (!process.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)) {
+                throw new KilnException(ExitCodes.TIMEOUT, "the training agent did not exit within 60 s of TERM");
+            }
+            int exit = process.exitValue();
+            if ((exit != 0 && exit != 143) || !Files.isRegularFile(tmp) || Files.size(tmp) == 0) {
+                throw new KilnException(ExitCodes.FAILURE, "the training agent exited with status " + exit
+                        + (Files.isRegularFile(tmp) ? "" : " and wrote no archive"));
+            }
+            Files.move(tmp, jsa, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            AgentClassArchive.removeOthers(jsa);
+            return AgentClassArchive.useOptions(jsa);
+        } catch (KilnException | IOException e) {
+            narrate.accept("no class-data archive (" + e.getMessage() + "); the agent starts without it");
+            return List.of();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new KilnException(ExitCodes.FAILURE, "interrupted");
+        } finally {
+            if (process != null && process.isAlive()) {
+                process.destroyForcibly();
+            }
+            Files.deleteIfExists(tmp);
+            deleteTree(training);
+        }
+    }
+
+    private static void deleteTree(Path root) {
+        try (java.util.stream.Stream<Path> all = Files.walk(root)) {
+            all.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // A leftover training directory under the state directory is harmless.
         }
     }
 

@@ -55,10 +55,19 @@ public final class LocalProvider implements Fleet {
 
     private final KilnPaths paths;
     private final Path root;
+    private Optional<String> agentJavaOpts = Optional.empty();
+    private boolean classArchive = true;
 
     public LocalProvider(KilnPaths paths) {
         this.paths = paths;
         this.root = paths.stateDir().resolve("fleet");
+    }
+
+    /** How launched agents' JVMs start: AGENT_JAVA_OPTS (as `kiln up --local`), and whether they use an AppCDS archive. */
+    public LocalProvider agentJvm(Optional<String> agentJavaOpts, boolean classArchive) {
+        this.agentJavaOpts = agentJavaOpts;
+        this.classArchive = classArchive;
+        return this;
     }
 
     /** Whether a name is a local instance id (local-XXXXXXXX). */
@@ -190,7 +199,7 @@ public final class LocalProvider implements Fleet {
             if (!loops) {
                 layout = withoutMounts(dir, layout, narrate);
             }
-            LocalAgent agent = new LocalAgent(paths, dir);
+            LocalAgent agent = new LocalAgent(paths, dir).javaOptions(agentJavaOpts).classArchive(classArchive);
             agent.writeTls(ca);
             int port = LocalAgent.freeLoopbackPort();
             String keys = AgentUserData.quote(paths.sshPublicKey().toString());
