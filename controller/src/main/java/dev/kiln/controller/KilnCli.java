@@ -25,6 +25,7 @@ public final class KilnCli {
                 .singletons(env)
                 .start()) {
             CommandLine cli = new CommandLine(KilnCommand.class, new MicronautFactory(context));
+            KilnCommand.addSubcommands(cli, args);
             cli.setOut(new PrintWriter(env.out(), true));
             cli.setErr(new PrintWriter(env.err(), true));
             cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {

@@ -58,6 +58,25 @@ class KilnCliTest {
     }
 
     @Test
+    void helpAndCompletionCoverEverySubcommandAndACommandsOwnHelpStillWorks() {
+        // Only the command a line runs is added to picocli's model (KilnCommand.addSubcommands);
+        // help and completion must still see them all.
+        Run help = kiln("help");
+        Run completion = kiln("completion");
+        for (Class<?> c : KilnCommand.SUBCOMMANDS) {
+            String name = c.getAnnotation(picocli.CommandLine.Command.class).name();
+            assertTrue(help.out().contains("  " + name + " "), name + " missing from help:\n" + help.out());
+            assertTrue(completion.out().contains(name), name + " missing from the completion script");
+        }
+        Run status = kiln("status", "--help");
+        assertEquals(0, status.code(), status.err());
+        assertTrue(status.out().startsWith("Usage: kiln status "), status.out());
+        Run misspelt = kiln("statu");
+        assertEquals(ExitCodes.USAGE, misspelt.code());
+        assertTrue(misspelt.err().contains("Did you mean: kiln status"), misspelt.err());
+    }
+
+    @Test
     void anUnknownCommandIsAUsageError() {
         Run r = kiln("lauch");
         assertEquals(ExitCodes.USAGE, r.code());
