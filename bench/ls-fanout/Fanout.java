@@ -15,14 +15,18 @@ import java.util.concurrent.Executors;
  * The status fan-out of `kiln ls` (LsCommand.rows: a pool of min(16, N) threads, one AgentClient,
  * i.e. one channel and TLS handshake, per target, one TLS context for all, 3 s timeout;
  * FANOUT_TLS=per-call builds a TLS context per target, as LsCommand did before) against N targets that are all the
- * same local agent, or the same N status calls one after another. Prints the fan-out's milliseconds.
- * Usage: java -cp kiln.jar:DIR Fanout parallel|sequential N HOST:PORT
+ * same local agent (or round-robin over a comma-separated list of agents), or the same N status
+ * calls one after another. Prints the fan-out's milliseconds.
+ * Usage: java -cp kiln.jar:DIR Fanout parallel|sequential N HOST:PORT[,HOST:PORT...]
  */
 public class Fanout {
     public static void main(String[] args) throws Exception {
         boolean parallel = args[0].equals("parallel");
         int n = Integer.parseInt(args[1]);
-        AgentEndpoint e = AgentEndpoint.parse(args[2]);
+        List<AgentEndpoint> targets = new ArrayList<>();
+        for (String a : args[2].split(",")) {
+            targets.add(AgentEndpoint.parse(a));
+        }
         boolean shared = !"per-call".equals(System.getenv("FANOUT_TLS"));
         ClientTls material = ClientTls.of(KilnPaths.from(CliEnvironment.system()));
         io.netty.handler.ssl.SslContext sharedContext = shared ? material.sslContext() : null;
@@ -34,6 +38,7 @@ public class Fanout {
             ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, Math.min(16, n)));
             List<CompletableFuture<Boolean>> fs = new ArrayList<>();
             for (int i = 0; i < n; i++) {
+                AgentEndpoint e = targets.get(i % targets.size());
                 fs.add(CompletableFuture.supplyAsync(() -> {
                     try (AgentClient c = new AgentClient(e, tls.get(), timeout)) {
                         return c.status() != null;
@@ -46,7 +51,7 @@ public class Fanout {
             pool.shutdownNow();
         } else {
             for (int i = 0; i < n; i++) {
-                try (AgentClient c = new AgentClient(e, tls.get(), timeout)) {
+                try (AgentClient c = new AgentClient(targets.get(i % targets.size()), tls.get(), timeout)) {
                     ok += c.status() != null ? 1 : 0;
                 }
             }
