@@ -29,6 +29,7 @@ public final class LogFollower {
     private final Consumer<String> narrate;
     private final Duration reconnectFor;
     private long offset;
+    private AgentClient borrowed;
 
     /**
      * @param connect      opens a client (called again after each lost connection, so a local
@@ -42,6 +43,15 @@ public final class LogFollower {
         this.narrate = narrate;
         this.reconnectFor = reconnectFor;
         this.offset = from;
+    }
+
+    /**
+     * Streams over {@code client} first (a connection the caller already has and closes itself,
+     * saving a TLS handshake), and over new connections from {@code connect} after it is lost.
+     */
+    public LogFollower startingWith(AgentClient client) {
+        this.borrowed = client;
+        return this;
     }
 
     /** Bytes written so far (plus the starting offset). */
@@ -58,8 +68,10 @@ public final class LogFollower {
         long backoff = 250;
         while (true) {
             AgentClient client = null;
+            boolean own = borrowed == null;
             try {
-                client = connect.get();
+                client = own ? connect.get() : borrowed;
+                borrowed = null;
                 Iterator<LogChunk> chunks = client.streamingStub().streamLogs(StreamLogsRequest.newBuilder()
                         .setBuildId(buildId).setFromOffset(offset).setFollow(follow).build());
                 while (chunks.hasNext()) {
@@ -99,7 +111,7 @@ public final class LogFollower {
                     throw e;
                 }
             } finally {
-                if (client != null) {
+                if (client != null && own) {
                     client.close();
                 }
             }

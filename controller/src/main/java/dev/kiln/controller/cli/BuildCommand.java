@@ -100,32 +100,42 @@ public class BuildCommand implements Callable<Integer> {
             }
             request.setCommand(CommandBuild.newBuilder().addAllArgv(command).putAllEnv(env));
         }
-        Build build;
+        // One connection (one TLS handshake) for the start, the progress polls and the log: a
+        // fresh JVM pays a tenth of a second or more of CPU per handshake.
         try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
+            Build build;
             try {
                 build = client.stub().startBuild(request.build());
             } catch (StatusRuntimeException e) {
                 throw GrpcErrors.translate(e, client.endpoint());
             }
+            context.err().println("kiln: build " + build.getId() + " " + state(build) + " in " + workTree);
+            if (detach) {
+                context.out().println(build.getId());
+                return ExitCodes.OK;
+            }
+            return follow(context, agent, build.getId(), 0, timeout, client);
         }
-        context.err().println("kiln: build " + build.getId() + " " + state(build) + " in " + workTree);
-        if (detach) {
-            context.out().println(build.getId());
-            return ExitCodes.OK;
-        }
-        return follow(context, agent, build.getId(), 0, timeout);
     }
 
     /** Follows a build's log to stdout with a progress display; returns the build's exit status. */
     static int follow(Context context, AgentMixin agent, String id, long from, String timeout) throws IOException {
+        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
+            return follow(context, agent, id, from, timeout, client);
+        }
+    }
+
+    /**
+     * {@link #follow(Context, AgentMixin, String, long, String)} over a connection the caller has
+     * (new ones only after it is lost).
+     */
+    static int follow(Context context, AgentMixin agent, String id, long from, String timeout, AgentClient client)
+            throws IOException {
         Build end;
-        try (ProgressDisplay progress = new ProgressDisplay(context.err(), context.terminal(), () -> {
-            try (AgentClient c = context.connect(agent, context.timeout(timeout))) {
-                return c.stub().getBuild(GetBuildRequest.newBuilder().setId(id).build());
-            }
-        }).start()) {
+        try (ProgressDisplay progress = new ProgressDisplay(context.err(), context.terminal(),
+                () -> client.stub().getBuild(GetBuildRequest.newBuilder().setId(id).build())).start()) {
             LogFollower follower = new LogFollower(() -> context.connect(agent, context.timeout(timeout)),
-                    m -> context.err().println("kiln: " + m), Durations.parse("5m"), from);
+                    m -> context.err().println("kiln: " + m), Durations.parse("5m"), from).startingWith(client);
             end = follower.copy(id, true, context.out());
         }
         if (end == null) {
