@@ -109,16 +109,16 @@ public final class LogFollower {
     }
 
     private void write(LogChunk c, OutputStream out) throws IOException {
-        byte[] data = c.getData().toByteArray();
+        com.google.protobuf.ByteString data = c.getData(); // written from where it is, not copied first
         long start = c.getOffset();
         if (start > offset) {
             throw new KilnException(ExitCodes.FAILURE, "the agent skipped bytes " + offset + ".." + start
                     + " of the log; refusing to print a log with a hole");
         }
-        int skip = (int) Math.min(data.length, offset - start); // bytes we already have
-        if (skip < data.length) {
-            out.write(data, skip, data.length - skip);
-            offset += data.length - skip;
+        int skip = (int) Math.min(data.size(), offset - start); // bytes we already have
+        if (skip < data.size()) {
+            (skip == 0 ? data : data.substring(skip)).writeTo(out);
+            offset += data.size() - skip;
         }
     }
 
