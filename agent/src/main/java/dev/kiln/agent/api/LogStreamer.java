@@ -1,7 +1,7 @@
 package dev.kiln.agent.api;
 
 import com.google.protobuf.UnsafeByteOperations;
-import dev.kiln.agent.logs.LogFile;
+import dev.kiln.agent.logs.LogReader;
 import dev.kiln.agent.logs.LogSource;
 import dev.kiln.agent.logs.Segment;
 import dev.kiln.proto.agent.v1.Build;
@@ -28,6 +28,7 @@ final class LogStreamer {
 
     private final ServerCallStreamObserver<LogChunk> out;
     private final LogSource source;
+    private final LogReader reader; // the file stays open, its index read once, for the stream's life
     private final boolean follow;
     private final Supplier<Build> endRecord;
     private final Executor executor;
@@ -41,6 +42,7 @@ final class LogStreamer {
                 Supplier<Build> endRecord, Executor executor) {
         this.out = out;
         this.source = source;
+        this.reader = new LogReader(source.file(), source.defaultStream());
         this.offset = from;
         this.follow = follow;
         this.endRecord = endRecord;
@@ -59,6 +61,11 @@ final class LogStreamer {
 
     private void ended() {
         if (endReported.compareAndSet(false, true)) {
+            try {
+                reader.close();
+            } catch (IOException e) {
+                // read-only: nothing is lost
+            }
             onEnd.run();
         }
     }
@@ -107,7 +114,7 @@ final class LogStreamer {
         try {
             while (!cancelled && !done.get() && out.isReady()) {
                 boolean ended = source.ended(); // read before the size: no byte can slip in between
-                List<Segment> segments = LogFile.read(source.file(), offset, CHUNK, source.defaultStream());
+                List<Segment> segments = reader.read(offset, CHUNK);
                 if (!segments.isEmpty()) {
                     for (Segment s : segments) {
                         out.onNext(LogChunk.newBuilder().setOffset(s.offset()).setData(UnsafeByteOperations.unsafeWrap(s.data()))

@@ -481,7 +481,9 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
     }
 
     private Void pump(InputStream in, OutputStream stream, Running run, LineSplitter lines) {
-        byte[] buf = new byte[16384];
+        // As large as a pipe's buffer (64 KiB on Linux): a busy build's output is taken in one
+        // read, one write to the log and one wake-up of its followers, not four.
+        byte[] buf = new byte[65536];
         try (in) {
             int n;
             while ((n = in.read(buf)) > 0) {

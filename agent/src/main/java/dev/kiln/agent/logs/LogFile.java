@@ -8,7 +8,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.TreeMap;
 
 /**
@@ -19,7 +18,7 @@ import java.util.TreeMap;
  */
 public final class LogFile implements AutoCloseable, LogSource {
 
-    private static final int INDEX_RECORD = 9; // long offset + byte stream
+    private static final int INDEX_RECORD = LogReader.INDEX_RECORD;
 
     private final Path file;
     private final FileChannel data;
@@ -162,40 +161,16 @@ public final class LogFile implements AutoCloseable, LogSource {
     }
 
     /**
-     * Reads up to {@code max} bytes from {@code offset}, split where the stream changes.
+     * Reads up to {@code max} bytes from {@code offset}, split where the stream changes. Opens the
+     * log and reads its whole index: for one read; a reader that goes on reading uses a
+     * {@link LogReader}.
      *
      * @param defaultStream the stream of bytes not covered by an index (e.g. the agent's own log)
      */
     public static List<Segment> read(Path file, long offset, int max, OutputStream defaultStream) throws IOException {
-        List<Segment> out = new ArrayList<>();
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            long end = Math.min(ch.size(), offset + max);
-            if (end <= offset) {
-                return out;
-            }
-            ByteBuffer buf = ByteBuffer.allocate((int) (end - offset));
-            while (buf.hasRemaining()) {
-                if (ch.read(buf, offset + buf.position()) < 0) {
-                    break;
-                }
-            }
-            byte[] bytes = new byte[buf.position()];
-            buf.flip().get(bytes);
-            TreeMap<Long, OutputStream> index = readIndex(file);
-            long pos = offset;
-            long stop = offset + bytes.length;
-            while (pos < stop) {
-                Map.Entry<Long, OutputStream> at = index.floorEntry(pos);
-                OutputStream stream = at == null ? defaultStream : at.getValue();
-                Long next = index.higherKey(pos);
-                long segEnd = next == null ? stop : Math.min(stop, next);
-                byte[] part = new byte[(int) (segEnd - pos)];
-                System.arraycopy(bytes, (int) (pos - offset), part, 0, part.length);
-                out.add(new Segment(pos, part, stream));
-                pos = segEnd;
-            }
+        try (LogReader reader = new LogReader(file, defaultStream)) {
+            return reader.read(offset, max);
         }
-        return out;
     }
 
     private static TreeMap<Long, OutputStream> readIndex(Path file) throws IOException {

@@ -121,16 +121,53 @@ public final class LogFollower {
     }
 
     private void write(LogChunk c, OutputStream out) throws IOException {
-        byte[] data = c.getData().toByteArray();
+        com.google.protobuf.ByteString data = c.getData();
         long start = c.getOffset();
         if (start > offset) {
             throw new KilnException(ExitCodes.FAILURE, "the agent skipped bytes " + offset + ".." + start
                     + " of the log; refusing to print a log with a hole");
         }
-        int skip = (int) Math.min(data.length, offset - start); // bytes we already have
-        if (skip < data.length) {
-            out.write(data, skip, data.length - skip);
-            offset += data.length - skip;
+        int skip = (int) Math.min(data.size(), offset - start); // bytes we already have
+        if (skip < data.size()) {
+            // ByteString.writeTo(OutputStream) copies the bytes first; this hands over its array.
+            com.google.protobuf.UnsafeByteOperations.unsafeWriteTo(skip == 0 ? data : data.substring(skip), new ToStream(out));
+            offset += data.size() - skip;
+        }
+    }
+
+    /** Writes a ByteString's own array to the output; nothing here keeps or changes it. */
+    private static final class ToStream extends com.google.protobuf.ByteOutput {
+        private final OutputStream out;
+
+        ToStream(OutputStream out) {
+            this.out = out;
+        }
+
+        @Override
+        public void write(byte value) throws IOException {
+            out.write(value);
+        }
+
+        @Override
+        public void write(byte[] value, int offset, int length) throws IOException {
+            out.write(value, offset, length);
+        }
+
+        @Override
+        public void writeLazy(byte[] value, int offset, int length) throws IOException {
+            out.write(value, offset, length);
+        }
+
+        @Override
+        public void write(java.nio.ByteBuffer value) throws IOException {
+            byte[] b = new byte[value.remaining()];
+            value.get(b);
+            out.write(b);
+        }
+
+        @Override
+        public void writeLazy(java.nio.ByteBuffer value) throws IOException {
+            write(value);
         }
     }
 

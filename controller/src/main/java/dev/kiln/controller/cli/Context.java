@@ -65,8 +65,34 @@ public class Context {
      * agent restarted by `kiln up --local` may listen on a new port).
      */
     public dev.kiln.controller.client.AgentClient connect(AgentMixin agent, java.time.Duration timeout) {
-        return new dev.kiln.controller.client.AgentClient(agent.resolve(settings(), paths),
-                dev.kiln.controller.client.ClientTls.of(paths), timeout);
+        return new dev.kiln.controller.client.AgentClient(agent.resolve(settings(), paths), sslContext(), timeout);
+    }
+
+    private Object sslFor;
+    private io.netty.handler.ssl.SslContext ssl;
+
+    /**
+     * The client TLS context, built once and reused while the TLS files are unchanged: a followed
+     * build polls its progress on a new connection every second, and building the context reads the
+     * PEM files and derives a key-store password (PBKDF2) each time.
+     */
+    private synchronized io.netty.handler.ssl.SslContext sslContext() {
+        dev.kiln.controller.client.ClientTls tls = dev.kiln.controller.client.ClientTls.of(paths);
+        java.util.List<Object> key = new java.util.ArrayList<>();
+        key.add(tls);
+        for (java.nio.file.Path p : java.util.List.of(tls.ca(), tls.cert(), tls.key())) {
+            try {
+                key.add(java.nio.file.Files.getLastModifiedTime(p));
+                key.add(java.nio.file.Files.size(p));
+            } catch (java.io.IOException e) {
+                key.add(null); // unreadable: building the context reports it
+            }
+        }
+        if (ssl == null || !key.equals(sslFor)) {
+            ssl = tls.sslContext();
+            sslFor = key;
+        }
+        return ssl;
     }
 
     /** The request timeout: --timeout, KILN_TIMEOUT, config.yml, or 10s. */
