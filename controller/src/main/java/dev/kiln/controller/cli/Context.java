@@ -72,9 +72,9 @@ public class Context {
     private io.netty.handler.ssl.SslContext ssl;
 
     /**
-     * The client TLS context, built once and reused while the TLS files are unchanged: a followed
-     * build polls its progress on a new connection every second, and building the context reads the
-     * PEM files and derives a key-store password (PBKDF2) each time.
+     * The client TLS context, built once per command and reused while the TLS files are unchanged:
+     * a followed build that loses its connection reconnects with it, and each build of a context
+     * reads and parses the PEM files again.
      */
     private synchronized io.netty.handler.ssl.SslContext sslContext() {
         dev.kiln.controller.client.ClientTls tls = dev.kiln.controller.client.ClientTls.of(paths);
