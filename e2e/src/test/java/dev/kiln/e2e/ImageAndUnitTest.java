@@ -208,7 +208,7 @@ class ImageAndUnitTest {
 
         assertEquals(List.of("root"), service.get("User"), "root: mount, fsfreeze, losetup; builds drop to `kiln`");
         String execStart = single(service, "ExecStart");
-        assertTrue(execStart.matches("/usr/bin/java \\$AGENT_JAVA_OPTS -jar /opt/kiln/kiln-agent\\.jar"), execStart);
+        assertTrue(execStart.matches("/usr/bin/java \\$AGENT_JAVA_OPTS \\$AGENT_CDS_OPTS -jar /opt/kiln/kiln-agent\\.jar"), execStart);
         assertEquals("/etc/kiln/agent.yml", environment().get("MICRONAUT_CONFIG_FILES"));
         assertTrue(environment().get("AGENT_JAVA_OPTS").contains("-Xmx"), "the heap is capped in the JVM");
         assertEquals(dev.kiln.controller.local.LocalAgent.DEFAULT_JAVA_OPTIONS,
@@ -262,7 +262,10 @@ class ImageAndUnitTest {
                 now.minus(Duration.ofMinutes(5)), now.plus(Duration.ofDays(1)));
         String userData = AgentUserData.yaml(cert, ca, 7443, Duration.ofHours(2), Duration.ofHours(12));
 
-        List<String> jvmOptions = List.of(environment().get("AGENT_JAVA_OPTS").trim().split("\\s+"));
+        // The unit's options as ExecStart passes them, the class-data archive's included: this host
+        // has no /opt/kiln/kiln-agent.jsa, which the JVM must shrug off (as after a JDK upgrade).
+        List<String> jvmOptions = new ArrayList<>(List.of(environment().get("AGENT_JAVA_OPTS").trim().split("\\s+")));
+        jvmOptions.addAll(List.of(environment().get("AGENT_CDS_OPTS").trim().split("\\s+")));
         int port = FreePorts.loopbackPort();
         try (MetadataMock imds = MetadataMock.builder().instanceId(instanceId).region("eu-west-1").userData(userData).start();
              AgentProcess agent = AgentProcess.start(jvmOptions, IMAGE_SETTINGS, Map.of(

@@ -145,6 +145,16 @@ class ProvisionInChrootTest {
             assertEquals(0, which.exitCode(), tool + " is installed:\n" + which);
         }
 
+        // The class-data archive the training agent wrote: valid for this JDK and this jar (with
+        // -Xshare:on a JVM that cannot map it fails instead of ignoring it), and nothing of the
+        // training run (its state, certificate, log) left in the image.
+        assertEquals("rw-r--r--", permissions(root.resolve("opt/kiln/kiln-agent.jsa")));
+        Result mapped = inChroot(chroot, root, List.of("/usr/bin/java", "-Xshare:on",
+                "-XX:SharedArchiveFile=/opt/kiln/kiln-agent.jsa", "-cp", "/opt/kiln/kiln-agent.jar", "-version"));
+        assertEquals(0, mapped.exitCode(), "the JVM maps /opt/kiln/kiln-agent.jsa:\n" + mapped);
+        assertEquals(List.of(), glob(root.resolve("tmp"), "tmp.*"), "the training directory is removed");
+        assertEquals(List.of(), glob(root.resolve("opt/kiln"), "*.tmp"));
+
         // Nothing of the build instance: no host keys, no history, no cloud-init instance, no staging, no apt lists.
         assertEquals(List.of(), glob(root.resolve("etc/ssh"), "ssh_host_*"));
         assertFalse(Files.exists(root.resolve("root/.bash_history")));

@@ -64,7 +64,8 @@ public final class LocalAgent {
      */
     public static final List<String> DEFAULT_JAVA_OPTIONS = List.of("-Xms8m", "-Xmx160m", "-XX:MinHeapFreeRatio=10",
             "-XX:MaxHeapFreeRatio=30", "-XX:MaxMetaspaceSize=128m", "-XX:ReservedCodeCacheSize=48m", "-XX:+UseSerialGC",
-            "-XX:+ExitOnOutOfMemoryError", "-XX:+UnlockExperimentalVMOptions", "-XX:TrimNativeHeapInterval=5000");
+            "-XX:+ExitOnOutOfMemoryError", "-Dio.netty.allocator.type=unpooled", "-XX:+UnlockExperimentalVMOptions",
+            "-XX:TrimNativeHeapInterval=5000");
 
     private List<String> javaOptions = DEFAULT_JAVA_OPTIONS;
     private boolean classArchive = true;
