@@ -62,9 +62,9 @@ public final class LocalAgent {
      * heap: the agent streams from disk and needs little memory; without a cap the JVM grows
      * towards a quarter of the machine's RAM).
      */
-    public static final List<String> DEFAULT_JAVA_OPTIONS = List.of("-Xms32m", "-Xmx160m", "-XX:MaxMetaspaceSize=128m", "-XX:ReservedCodeCacheSize=48m", "-XX:+UseSerialGC",
-            "-XX:+ExitOnOutOfMemoryError", "-Dio.netty.allocator.type=unpooled", "-XX:+UnlockExperimentalVMOptions",
-            "-XX:TrimNativeHeapInterval=5000");
+    public static final List<String> DEFAULT_JAVA_OPTIONS = List.of("-Xms32m", "-Xmx160m", "-XX:MaxMetaspaceSize=128m",
+            "-XX:ReservedCodeCacheSize=48m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError",
+            "-Dio.netty.allocator.type=unpooled", "-XX:+UnlockExperimentalVMOptions", "-XX:TrimNativeHeapInterval=5000");
 
     private List<String> javaOptions = DEFAULT_JAVA_OPTIONS;
     private boolean classArchive = true;
