@@ -212,7 +212,11 @@ public final class LocalProvider implements Fleet {
             p.setProperty("expires-at", now.plus(spec.ttl()).toString());
             p.setProperty("grpc-port", Integer.toString(port));
             p.setProperty("volumes", Integer.toString(spec.volumes().size()));
-            p.setProperty("state", "running");
+            // Pending until its agent answers, with this launch's pid: another kiln command that
+            // reads the instance meanwhile (a concurrent launch's cap check, kiln ls) must not take
+            // the missing agent for a dead one and release the instance's loop devices.
+            p.setProperty("state", "pending");
+            p.setProperty("launcher-pid", Long.toString(ProcessHandle.current().pid()));
             if (layout.workTree() != null) {
                 p.setProperty("work-tree", layout.workTree());
             }
@@ -220,6 +224,9 @@ public final class LocalProvider implements Fleet {
             store(p, dir.resolve(INSTANCE_FILE));
             try {
                 agent.start(yaml, port, agentJar, tls, wait, narrate);
+                p.setProperty("state", "running");
+                p.remove("launcher-pid");
+                store(p, dir.resolve(INSTANCE_FILE));
                 if (layout.sources() != null) {
                     narrate.accept(workTreeHint(id, layout.workTree()));
                 } else if (layout.outputs() != null) {
@@ -324,7 +331,12 @@ public final class LocalProvider implements Fleet {
         Path dir = instanceDir(id);
         Properties p = load(dir.resolve(INSTANCE_FILE));
         String state = p.getProperty("state", "running");
-        if (state.equals("running") && new LocalAgent(paths, dir).process().isEmpty()) {
+        boolean gone = switch (state) {
+            case "running" -> new LocalAgent(paths, dir).process().isEmpty();
+            case "pending" -> !launching(p) && new LocalAgent(paths, dir).process().isEmpty();
+            default -> false;
+        };
+        if (gone) {
             release(id, p);
             state = "terminated";
         }
@@ -333,6 +345,23 @@ public final class LocalProvider implements Fleet {
         return new ManagedInstance(id, p.getProperty("role", ""), labels, state, "127.0.0.1", null,
                 Instant.parse(p.getProperty("expires-at")), "localhost", Integer.parseInt(p.getProperty("grpc-port")),
                 Instant.parse(p.getProperty("launched")));
+    }
+
+    /**
+     * Whether the `kiln launch` that wrote a pending instance still runs: its pid is alive and that
+     * process started before the instance was launched (so it is not a later process with a reused pid).
+     */
+    static boolean launching(Properties p) {
+        long pid;
+        try {
+            pid = Long.parseLong(p.getProperty("launcher-pid", ""));
+        } catch (NumberFormatException e) {
+            return false;
+        }
+        Instant launched = Instant.parse(p.getProperty("launched"));
+        return ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
+                .map(h -> h.info().startInstant().map(started -> !started.isAfter(launched)).orElse(true))
+                .orElse(false);
     }
 
     /** After the agent is gone: unmount what is still mounted under the instance, detach its loop devices. */
