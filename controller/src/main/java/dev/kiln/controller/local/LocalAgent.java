@@ -263,11 +263,12 @@ public final class LocalAgent {
             return AgentClassArchive.useOptions(jsa);
         }
         narrate.accept("making the agent's class-data archive (once per agent jar; later agents start faster): " + jsa);
-        Files.createDirectories(jsa.getParent());
-        Path training = Files.createTempDirectory(paths.stateDir(), "cds-training-");
         Path tmp = jsa.resolveSibling(jsa.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
+        Path training = null;
         Process process = null;
         try {
+            Files.createDirectories(jsa.getParent());
+            training = Files.createTempDirectory(Files.createDirectories(paths.stateDir()), "cds-training-");
             LocalAgent trainer = new LocalAgent(paths, training);
             trainer.javaOptions = javaOptions;
             trainer.classArchive = false;
@@ -306,7 +307,9 @@ public final class LocalAgent {
                 process.destroyForcibly();
             }
             Files.deleteIfExists(tmp);
-            deleteTree(training);
+            if (training != null) {
+                deleteTree(training);
+            }
         }
     }
 

@@ -19,6 +19,7 @@ import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.time.Instant;
@@ -58,9 +59,44 @@ public final class LocalProvider implements Fleet {
     private Optional<String> agentJavaOpts = Optional.empty();
     private boolean classArchive = true;
 
+    /** Root's fleet when its own state directory is closed to the build user (see {@link #fleetRoot}). */
+    static final Path SYSTEM_FLEET = Path.of("/var/lib/kiln-fleet");
+
     public LocalProvider(KilnPaths paths) {
         this.paths = paths;
-        this.root = paths.stateDir().resolve("fleet");
+        this.root = fleetRoot(paths.stateDir(), isRoot());
+    }
+
+    /**
+     * Where the instances, volumes and snapshots live: {@code STATE_DIR/fleet}, except for root
+     * when a directory above it is closed to other users (root's home is mode 0700 on Debian). As
+     * root the agents run builds as the unprivileged build user, who must reach the work trees
+     * inside the instances; so root's fleet then lives in {@link #SYSTEM_FLEET} instead. Kiln never
+     * changes the permissions of a home directory to make room.
+     */
+    static Path fleetRoot(Path stateDir, boolean root) {
+        Path mine = stateDir.toAbsolutePath().resolve("fleet");
+        if (!root) {
+            return mine;
+        }
+        for (Path d = stateDir.toAbsolutePath(); d != null; d = d.getParent()) {
+            try {
+                if (Files.isDirectory(d) && !Files.getPosixFilePermissions(d).contains(PosixFilePermission.OTHERS_EXECUTE)) {
+                    return SYSTEM_FLEET;
+                }
+            } catch (IOException | UnsupportedOperationException e) {
+                return mine;
+            }
+        }
+        return mine;
+    }
+
+    private static boolean isRoot() {
+        try {
+            return ((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")) == 0;
+        } catch (IOException | UnsupportedOperationException e) {
+            return false;
+        }
     }
 
     /** How launched agents' JVMs start: AGENT_JAVA_OPTS (as `kiln up --local`), and whether they use an AppCDS archive. */

@@ -28,6 +28,12 @@ class LocalProviderPendingTest {
     @TempDir
     Path home;
 
+    @org.junit.jupiter.api.BeforeEach
+    void openHome() throws IOException {
+        // As root, a home closed to others moves the fleet to /var/lib/kiln-fleet (FleetRootTest).
+        Files.setPosixFilePermissions(home, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+
     LocalProvider provider() {
         return new LocalProvider(KilnPaths.from(new CliEnvironment(Map.of(), home, System.out, System.err)));
     }
