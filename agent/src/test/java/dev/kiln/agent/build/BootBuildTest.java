@@ -8,12 +8,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -77,19 +75,11 @@ class BootBuildTest {
     }
 
     BuildRecord awaitEnd(String id) throws InterruptedException {
-        Instant giveUp = Instant.now().plusSeconds(60);
-        while (Instant.now().isBefore(giveUp)) {
-            BuildRecord r = builds.get(id);
-            if (r.state().ended()) {
-                return r;
-            }
-            Thread.sleep(50);
-        }
-        throw new AssertionError("build " + id + " did not end within 60 s");
+        return BuildManagerTest.awaitEnd(builds, id);
     }
 
     String log(String id) throws IOException {
-        return Files.readString(state.resolve("builds").resolve(id).resolve("log"), StandardCharsets.UTF_8);
+        return BuildManagerTest.log(state, id);
     }
 
     @Test

@@ -82,6 +82,11 @@ class BuildManagerTest {
     }
 
     BuildRecord awaitEnd(String id) throws InterruptedException {
+        return awaitEnd(builds, id);
+    }
+
+    /** Waits (at most 60 s) for a build of {@code builds} to end; BootBuildTest shares it. */
+    static BuildRecord awaitEnd(BuildManager builds, String id) throws InterruptedException {
         Instant giveUp = Instant.now().plusSeconds(60);
         while (Instant.now().isBefore(giveUp)) {
             BuildRecord r = builds.get(id);
@@ -94,6 +99,11 @@ class BuildManagerTest {
     }
 
     String log(String id) throws IOException {
+        return log(state, id);
+    }
+
+    /** A build's log file under an agent state directory. */
+    static String log(Path state, String id) throws IOException {
         return Files.readString(state.resolve("builds").resolve(id).resolve("log"), StandardCharsets.UTF_8);
     }
 

@@ -125,13 +125,7 @@ public final class LocalProvider implements Fleet {
         if ("dirs".equals(setting)) {
             return false;
         }
-        try {
-            boolean root = ((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")) == 0;
-            boolean losetup = Files.isExecutable(Path.of("/usr/sbin/losetup")) || Files.isExecutable(Path.of("/sbin/losetup"));
-            return root && losetup;
-        } catch (IOException | UnsupportedOperationException e) {
-            return false;
-        }
+        return isRoot() && (Files.isExecutable(Path.of("/usr/sbin/losetup")) || Files.isExecutable(Path.of("/sbin/losetup")));
     }
 
     /**
@@ -321,7 +315,7 @@ public final class LocalProvider implements Fleet {
      * Without root everything is the caller's already.
      */
     private static void buildUserOwns(Path dir) throws IOException {
-        if (((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")) != 0) {
+        if (!isRoot()) {
             return;
         }
         String entry = run("getent", "passwd", "kiln").strip();
