@@ -19,7 +19,7 @@ import java.util.Optional;
  * Handed file names or streams, Netty parses PEM with BouncyCastle when it is on the class path
  * (instantiating its whole JCA provider, about 800 classes) and keeps the key in a PKCS#12 store
  * (PBKDF2, 10,000 rounds): a third of a second of every CLI command and of the agent's start
- * (docs/benchmarks.md). Give Netty these objects and {@code keyStoreType("JKS")} instead.
+ * (docs/benchmarks.md). {@link GrpcTls} builds the contexts from these objects instead.
  */
 public final class PemMaterial {
 

@@ -1,11 +1,11 @@
 package dev.kiln.agent.tls;
 
 import dev.kiln.agent.config.TlsSettings;
+import dev.kiln.tls.GrpcTls;
 import dev.kiln.tls.PemMaterial;
 import io.grpc.netty.GrpcSslContexts;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.SslContext;
-import io.netty.handler.ssl.SslContextBuilder;
 
 import javax.net.ssl.SSLException;
 import java.io.ByteArrayInputStream;
@@ -36,7 +36,7 @@ public final class MutualTls {
         byte[] key = material("kiln.tls.key", tls.key());
         byte[] ca = material("kiln.tls.ca", tls.ca());
         try {
-            // Objects in a JKS store rather than streams: see PemMaterial for what that saves.
+            // The JDK's own TLS context: see GrpcTls for what that saves.
             Optional<PrivateKey> pkcs8 = PemMaterial.pkcs8Key(key, "kiln.tls.key");
             if (pkcs8.isEmpty()) {
                 // Another PEM key form (a traditional EC or RSA key): Netty reads it.
@@ -47,11 +47,8 @@ public final class MutualTls {
                             .clientAuth(ClientAuth.REQUIRE).build();
                 }
             }
-            return GrpcSslContexts.configure(SslContextBuilder.forServer(pkcs8.get(), PemMaterial.certificates(cert, "kiln.tls.cert")))
-                    .keyStoreType("JKS")
-                    .trustManager(PemMaterial.certificates(ca, "kiln.tls.ca"))
-                    .clientAuth(ClientAuth.REQUIRE)
-                    .build();
+            return GrpcTls.server(pkcs8.get(), PemMaterial.certificates(cert, "kiln.tls.cert"),
+                    PemMaterial.certificates(ca, "kiln.tls.ca"));
         } catch (SSLException | GeneralSecurityException | IllegalArgumentException e) {
             throw new IllegalArgumentException("the TLS material in kiln.tls.cert/kiln.tls.key/kiln.tls.ca "
                     + "cannot be used: " + rootMessage(e), e);

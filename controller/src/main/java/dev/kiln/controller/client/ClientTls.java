@@ -5,8 +5,8 @@ import dev.kiln.controller.KilnException;
 import dev.kiln.controller.config.KilnPaths;
 import dev.kiln.controller.pki.FleetInit;
 import dev.kiln.controller.pki.Pem;
+import dev.kiln.tls.GrpcTls;
 import dev.kiln.tls.PemMaterial;
-import io.grpc.netty.GrpcSslContexts;
 import io.netty.handler.ssl.SslContext;
 
 import java.io.IOException;
@@ -35,14 +35,10 @@ public record ClientTls(Path ca, Path cert, Path key) {
         return new ClientTls(paths.caCert(), paths.clientCert(), paths.clientKey());
     }
 
-    /** Builds the client TLS context (the material read as {@link PemMaterial} says why). */
+    /** Builds the client TLS context (with the JDK's own, as {@link GrpcTls} says why). */
     public SslContext sslContext() {
         try {
-            return GrpcSslContexts.forClient()
-                    .keyStoreType("JKS")
-                    .trustManager(certificates(ca))
-                    .keyManager(privateKey(key), certificates(cert))
-                    .build();
+            return GrpcTls.client(privateKey(key), certificates(cert), certificates(ca));
         } catch (IOException | GeneralSecurityException | IllegalArgumentException e) {
             throw new KilnException(ExitCodes.CONFIG, "cannot use the controller's TLS material (" + cert + ", "
                     + key + ", " + ca + "): " + e.getMessage(), e);
