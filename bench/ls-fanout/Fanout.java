@@ -63,5 +63,7 @@ public class Fanout {
             throw new IllegalStateException(ok + " of " + n + " status calls answered");
         }
         System.out.println(ms);
+        // As kiln's Main does: stop the event loops, so the JVM's exit does not wait for them.
+        dev.kiln.controller.client.ClientEventLoops.shutdown();
     }
 }

@@ -1,5 +1,6 @@
 package dev.kiln.controller;
 
+import dev.kiln.controller.client.ClientEventLoops;
 import dev.kiln.controller.config.CliEnvironment;
 
 /** The {@code kiln} command's entry point. */
@@ -15,7 +16,11 @@ public final class Main {
             System.out.println("kiln " + Version.get());
             return;
         }
-        System.exit(KilnCli.run(CliEnvironment.system(), args));
+        int code = KilnCli.run(CliEnvironment.system(), args);
+        // No event loop thread may still sit in epoll_wait when the JVM exits, or the exit
+        // itself waits up to 0.3 s for it (ClientEventLoops says why).
+        ClientEventLoops.shutdown();
+        System.exit(code);
     }
 
     /** Whether the command line asks only for the version ({@code --version} or {@code -V}). */

@@ -6,6 +6,7 @@ import dev.kiln.proto.agent.v1.StatusResponse;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.NettyChannelBuilder;
+import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.ssl.SslContext;
 
 import java.time.Duration;
@@ -30,6 +31,8 @@ public final class AgentClient implements AutoCloseable {
         this.endpoint = endpoint;
         this.timeout = timeout;
         NettyChannelBuilder builder = NettyChannelBuilder.forAddress(endpoint.host(), endpoint.port())
+                .eventLoopGroup(ClientEventLoops.group())
+                .channelType(NioSocketChannel.class)
                 .sslContext(sslContext);
         if (endpoint.serverName() != null) {
             builder.overrideAuthority(endpoint.serverName());
