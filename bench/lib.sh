@@ -102,9 +102,10 @@ ssh_opts() {
 }
 
 machine() {
-  printf 'machine: %s cores, %s, %s GiB RAM; %s; %s; shared with two other workers\n' "$(nproc)" \
+  printf 'machine: %s cores, %s, %s GiB RAM; %s; %s\n' "$(nproc)" \
     "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" \
     "$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)" \
     "$(java -version 2>&1 | head -1)" "$(ssh -V 2>&1)"
-  printf 'load average at the start: %s (other workers'"'"' builds and tests)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+  # Anything else running on the machine shows here; the figures are only as quiet as this is.
+  printf 'load average at the start: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
