@@ -27,6 +27,9 @@ rss_mib() { awk -v k="${2:-VmRSS}:" '$1 == k { printf "%.0f\n", $2 / 1024 }' "/p
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench.XXXXXX")
+# mktemp makes it 0700; root's local fleet would then move to /var/lib/kiln-fleet (LocalProvider:
+# the build user must reach the instances), out of this HOME and out of reach of the cleanup.
+chmod 0711 "$WORK"
 export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/home/.config XDG_STATE_HOME=$WORK/home/.local/state
 mkdir -p "$HOME"
 AGENT_DIR=$XDG_STATE_HOME/kiln/local-agent
