@@ -1,5 +1,7 @@
 package dev.kiln.agent;
 
+import dev.kiln.netty.NettyProperties;
+
 /** kiln-agent's entry point. */
 public final class Main {
 
@@ -7,6 +9,7 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        NettyProperties.applyDefaults();
         int code = new AgentLauncher(System.getenv(), System.err).run();
         if (code != 0) {
             System.exit(code);

@@ -2,6 +2,7 @@ package dev.kiln.controller;
 
 import dev.kiln.controller.client.ClientEventLoops;
 import dev.kiln.controller.config.CliEnvironment;
+import dev.kiln.netty.NettyProperties;
 
 /** The {@code kiln} command's entry point. */
 public final class Main {
@@ -16,6 +17,7 @@ public final class Main {
             System.out.println("kiln " + Version.get());
             return;
         }
+        NettyProperties.applyDefaults();
         int code = KilnCli.run(CliEnvironment.system(), args);
         // No event loop thread may still sit in epoll_wait when the JVM exits, or the exit
         // itself waits up to 0.3 s for it (ClientEventLoops says why).
