@@ -241,11 +241,14 @@ public final class AgentLauncher {
                 return EXIT_UNAVAILABLE;
             }
         }
+        var grpcLoops = context.getBean(dev.kiln.agent.api.GrpcServerEventLoops.class);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             // Interrupt builds first: their log streams then end at once with the builds' final
             // records, instead of holding the gRPC server's shutdown until the builds finish.
             context.getBean(dev.kiln.agent.build.BuildManager.class).close();
             context.close();
+            // After the server: no event loop thread may be left in epoll_wait when the JVM exits.
+            grpcLoops.shutdown();
             stopped.countDown();
         }, "kiln-agent-shutdown"));
         try {
