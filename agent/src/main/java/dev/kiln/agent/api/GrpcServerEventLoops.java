@@ -43,8 +43,9 @@ public final class GrpcServerEventLoops implements BeanCreatedEventListener<Serv
         if (boss == null) {
             boss = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("kiln-grpc-boss", true),
                     NioIoHandler.newFactory());
-            workers = new MultiThreadIoEventLoopGroup(Math.max(2, Runtime.getRuntime().availableProcessors()),
-                    new DefaultThreadFactory("kiln-grpc-worker", true), NioIoHandler.newFactory());
+            // 0: Netty's default thread count (twice the cores), as gRPC's shared worker group has.
+            workers = new MultiThreadIoEventLoopGroup(0, new DefaultThreadFactory("kiln-grpc-worker", true),
+                    NioIoHandler.newFactory());
         }
         return netty.bossEventLoopGroup(boss).workerEventLoopGroup(workers).channelType(NioServerSocketChannel.class);
     }
