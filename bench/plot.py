@@ -95,14 +95,14 @@ def sftp_svg(sftp):
             y = top + panel_h - tick / ymax * panel_h
             out.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + panel_w}" y2="{y:.1f}" stroke="#eee"/>')
             out.append(text(x0 - 4, y + 4, str(tick), 10, anchor="end"))
+        n = max(len(runs) for runs in servers.values())
         for server, runs in servers.items():
-            n = len(runs)
             pts = [(x0 + (i + 0.5) * panel_w / n, top + panel_h - v / ymax * panel_h) for i, v in enumerate(runs)]
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
             out.append(f'<polyline points="{path}" fill="none" stroke="{colors.get(server, "#555")}" stroke-width="2"/>')
             for x, y in pts:
                 out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colors.get(server, "#555")}"/>')
-        for i in range(len(next(iter(servers.values())))):
+        for i in range(n):
             out.append(text(x0 + (i + 0.5) * panel_w / n, top + panel_h + 14, f"run {i + 1}", 10, anchor="middle"))
     ly = top + panel_h + 38
     for k, (server, color) in enumerate(colors.items()):
