@@ -7,7 +7,10 @@ import io.netty.handler.ssl.ApplicationProtocolConfig.SelectedListenerFailureBeh
 import io.netty.handler.ssl.ApplicationProtocolConfig.SelectorFailureBehavior;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.JdkSslContext;
+import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
 import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 
 import javax.net.ssl.KeyManagerFactory;
@@ -21,17 +24,26 @@ import java.security.cert.X509Certificate;
 
 /**
  * The TLS contexts of Kiln's gRPC connections (mutual TLS, the fleet CA as the only trust anchor),
- * built from the JDK's own {@link SSLContext} and handed to Netty whole.
+ * on OpenSSL (BoringSSL, from netty-tcnative) where it loads, on the JDK's own TLS otherwise.
  *
- * <p>Why not Netty's {@code SslContextBuilder}: on the server side its {@code JdkSslServerContext}
- * class, when first used, checks what the JDK supports by loading a built-in RSA test key (through
- * BouncyCastle when it is on the class path) into a PKCS#12 store, and it keeps the real key in
- * another PKCS#12 store; each store entry costs PBKDF2 with 10,000 rounds, run cold. A JFR profile
- * of the agent's start put 0.25 s of its 1.2 s there (docs/benchmarks.md). Here the key sits in
- * an in-memory JKS store, read by the JDK's key manager; the gRPC settings are those of
- * {@code GrpcSslContexts.configure} for the JDK provider: HTTP/2's cipher suites and ALPN "h2".
+ * <p>Why OpenSSL: a handshake and AES-GCM in native code need no JIT warm-up. Measured on 2 cores
+ * (docs/benchmarks.md, fifth round): an agent's side of 50 handshakes took 0.2 to 0.5 CPU-seconds
+ * against 0.9 to 1.0 on the JDK's, a 50-agent status fan-out's CLI 1.6 to 2.0 against 2.1 to 2.4,
+ * and a CLI following a log on C1 alone 133 to 149 MB/s against 21 (the JDK's AES-GCM is fast only
+ * once C2 has compiled it). Both providers speak the same TLS 1.3, so agents and controllers of
+ * either kind work together. {@code -Dkiln.tls.provider=jdk} chooses the JDK's on purpose.
+ *
+ * <p>Either way the key sits in an in-memory JKS store read by the JDK's key manager, not in the
+ * PKCS#12 store Netty's {@code SslContextBuilder} would make from a bare key (every PKCS#12 entry
+ * costs PBKDF2 with 10,000 rounds, run cold: a JFR profile of the agent's start once put 0.25 s of
+ * its 1.2 s there, with the built-in RSA test key Netty's {@code JdkSslServerContext} loads). For the
+ * JDK's TLS, the JDK's {@link SSLContext} is handed to Netty whole. The gRPC settings are those of
+ * {@code GrpcSslContexts.configure}: HTTP/2's cipher suites and ALPN "h2".
  */
 public final class GrpcTls {
+
+    /** The system property that chooses the provider: {@code openssl} (the default) or {@code jdk}. */
+    public static final String PROVIDER_PROPERTY = "kiln.tls.provider";
 
     /** gRPC speaks HTTP/2, negotiated by ALPN (as grpc-netty's GrpcSslContexts configures it). */
     private static final ApplicationProtocolConfig ALPN_H2 = new ApplicationProtocolConfig(Protocol.ALPN,
@@ -43,31 +55,96 @@ public final class GrpcTls {
     private GrpcTls() {
     }
 
+    /**
+     * The provider this process uses: OpenSSL unless {@value #PROVIDER_PROPERTY} says {@code jdk}
+     * or netty-tcnative cannot load here (another platform, a {@code noexec} temporary directory).
+     *
+     * @throws IllegalArgumentException for any other value of the property
+     */
+    public static SslProvider provider() {
+        String wanted = System.getProperty(PROVIDER_PROPERTY, "openssl").strip();
+        return switch (wanted) {
+            case "openssl" -> OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
+            case "jdk" -> SslProvider.JDK;
+            default -> throw new IllegalArgumentException("-D" + PROVIDER_PROPERTY + "=" + wanted
+                    + " is not a TLS provider; use openssl (the default) or jdk");
+        };
+    }
+
+    /** One line for logs: which TLS this process uses, and why when it is not OpenSSL. */
+    public static String describe() {
+        if (provider() == SslProvider.OPENSSL) {
+            return "OpenSSL (" + OpenSsl.versionString() + ", netty-tcnative)";
+        }
+        if (!OpenSsl.isAvailable()) {
+            Throwable cause = OpenSsl.unavailabilityCause();
+            return "the JDK's (OpenSSL is unavailable here: " + (cause == null ? "unknown cause" : cause) + ")";
+        }
+        return "the JDK's (-D" + PROVIDER_PROPERTY + "=jdk)";
+    }
+
     /** The agent's side: its key and certificate chain; clients must present a certificate from {@code trusted}. */
     public static SslContext server(PrivateKey key, X509Certificate[] chain, X509Certificate[] trusted)
             throws GeneralSecurityException, IOException {
-        return new JdkSslContext(jdkContext(key, chain, trusted), false, Http2SecurityUtil.CIPHERS,
-                SupportedCipherSuiteFilter.INSTANCE, ALPN_H2, ClientAuth.REQUIRE, null, false);
+        return server(provider(), key, chain, trusted);
+    }
+
+    /** {@link #server(PrivateKey, X509Certificate[], X509Certificate[])} with an explicit provider. */
+    public static SslContext server(SslProvider provider, PrivateKey key, X509Certificate[] chain, X509Certificate[] trusted)
+            throws GeneralSecurityException, IOException {
+        check(chain, trusted);
+        if (provider == SslProvider.JDK) {
+            return new JdkSslContext(jdkContext(key, chain, trusted), false, Http2SecurityUtil.CIPHERS,
+                    SupportedCipherSuiteFilter.INSTANCE, ALPN_H2, ClientAuth.REQUIRE, null, false);
+        }
+        return SslContextBuilder.forServer(keyManagers(key, chain)).trustManager(trustManagers(trusted))
+                .sslProvider(provider).ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
+                .applicationProtocolConfig(ALPN_H2).clientAuth(ClientAuth.REQUIRE).build();
     }
 
     /** The controller's side: its client key and chain; servers must present a certificate from {@code trusted}. */
     public static SslContext client(PrivateKey key, X509Certificate[] chain, X509Certificate[] trusted)
             throws GeneralSecurityException, IOException {
-        return new JdkSslContext(jdkContext(key, chain, trusted), true, Http2SecurityUtil.CIPHERS,
-                SupportedCipherSuiteFilter.INSTANCE, ALPN_H2, ClientAuth.NONE, null, false);
+        return client(provider(), key, chain, trusted);
+    }
+
+    /** {@link #client(PrivateKey, X509Certificate[], X509Certificate[])} with an explicit provider. */
+    public static SslContext client(SslProvider provider, PrivateKey key, X509Certificate[] chain, X509Certificate[] trusted)
+            throws GeneralSecurityException, IOException {
+        check(chain, trusted);
+        if (provider == SslProvider.JDK) {
+            return new JdkSslContext(jdkContext(key, chain, trusted), true, Http2SecurityUtil.CIPHERS,
+                    SupportedCipherSuiteFilter.INSTANCE, ALPN_H2, ClientAuth.NONE, null, false);
+        }
+        return SslContextBuilder.forClient().keyManager(keyManagers(key, chain)).trustManager(trustManagers(trusted))
+                .sslProvider(provider).ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
+                .applicationProtocolConfig(ALPN_H2).build();
+    }
+
+    private static void check(X509Certificate[] chain, X509Certificate[] trusted) {
+        if (chain.length == 0 || trusted.length == 0) {
+            throw new IllegalArgumentException("TLS needs a certificate and at least one trusted CA certificate");
+        }
     }
 
     private static SSLContext jdkContext(PrivateKey key, X509Certificate[] chain, X509Certificate[] trusted)
             throws GeneralSecurityException, IOException {
-        if (chain.length == 0 || trusted.length == 0) {
-            throw new IllegalArgumentException("TLS needs a certificate and at least one trusted CA certificate");
-        }
+        SSLContext context = SSLContext.getInstance("TLS");
+        context.init(keyManagers(key, chain).getKeyManagers(), trustManagers(trusted).getTrustManagers(), null);
+        return context;
+    }
+
+    private static KeyManagerFactory keyManagers(PrivateKey key, X509Certificate[] chain)
+            throws GeneralSecurityException, IOException {
         KeyStore keys = KeyStore.getInstance("JKS");
         keys.load(null, null);
         keys.setKeyEntry("kiln", key, STORE_PASSWORD, chain);
         KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
         kmf.init(keys, STORE_PASSWORD);
+        return kmf;
+    }
 
+    private static TrustManagerFactory trustManagers(X509Certificate[] trusted) throws GeneralSecurityException, IOException {
         KeyStore anchors = KeyStore.getInstance("JKS");
         anchors.load(null, null);
         for (int i = 0; i < trusted.length; i++) {
@@ -75,9 +152,6 @@ public final class GrpcTls {
         }
         TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
         tmf.init(anchors);
-
-        SSLContext context = SSLContext.getInstance("TLS");
-        context.init(kmf.getKeyManagers(), tmf.getTrustManagers(), null);
-        return context;
+        return tmf;
     }
 }

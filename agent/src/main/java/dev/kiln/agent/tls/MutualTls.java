@@ -6,6 +6,8 @@ import dev.kiln.tls.PemMaterial;
 import io.grpc.netty.GrpcSslContexts;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
 
 import javax.net.ssl.SSLException;
 import java.io.ByteArrayInputStream;
@@ -16,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.PrivateKey;
+import java.util.Arrays;
 import java.util.Optional;
 
 /**
@@ -35,19 +38,41 @@ public final class MutualTls {
         byte[] cert = material("kiln.tls.cert", tls.cert());
         byte[] key = material("kiln.tls.key", tls.key());
         byte[] ca = material("kiln.tls.ca", tls.ca());
+        SslProvider provider = GrpcTls.provider(); // a wrong -Dkiln.tls.provider is its own error, not the material's
+        Built built = last;
+        if (built != null && built.provider == provider && Arrays.equals(built.cert, cert)
+                && Arrays.equals(built.key, key) && Arrays.equals(built.ca, ca)) {
+            return built.context;
+        }
+        SslContext context = build(provider, cert, key, ca);
+        last = new Built(provider, cert, key, ca, context);
+        return context;
+    }
+
+    /**
+     * The last context built, with what it was built from: the launcher checks the material at
+     * start-up and the gRPC server then asks for its context; the same material gives the same
+     * context instead of a second native one (OpenSSL's, which is freed only when collected).
+     */
+    private static volatile Built last;
+
+    private record Built(SslProvider provider, byte[] cert, byte[] key, byte[] ca, SslContext context) {
+    }
+
+    private static SslContext build(SslProvider provider, byte[] cert, byte[] key, byte[] ca) {
         try {
-            // The JDK's own TLS context: see GrpcTls for what that saves.
+            // GrpcTls builds it (OpenSSL, or the JDK's), with the key in an in-memory JKS store.
             Optional<PrivateKey> pkcs8 = PemMaterial.pkcs8Key(key, "kiln.tls.key");
             if (pkcs8.isEmpty()) {
                 // Another PEM key form (a traditional EC or RSA key): Netty reads it.
                 try (InputStream certIn = new ByteArrayInputStream(cert);
                      InputStream keyIn = new ByteArrayInputStream(key);
                      InputStream caIn = new ByteArrayInputStream(ca)) {
-                    return GrpcSslContexts.forServer(certIn, keyIn).trustManager(caIn)
-                            .clientAuth(ClientAuth.REQUIRE).build();
+                    return GrpcSslContexts.configure(SslContextBuilder.forServer(certIn, keyIn), provider)
+                            .trustManager(caIn).clientAuth(ClientAuth.REQUIRE).build();
                 }
             }
-            return GrpcTls.server(pkcs8.get(), PemMaterial.certificates(cert, "kiln.tls.cert"),
+            return GrpcTls.server(provider, pkcs8.get(), PemMaterial.certificates(cert, "kiln.tls.cert"),
                     PemMaterial.certificates(ca, "kiln.tls.ca"));
         } catch (SSLException | GeneralSecurityException | IllegalArgumentException e) {
             throw new IllegalArgumentException("the TLS material in kiln.tls.cert/kiln.tls.key/kiln.tls.ca "

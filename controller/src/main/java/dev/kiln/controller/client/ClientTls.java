@@ -8,6 +8,7 @@ import dev.kiln.controller.pki.Pem;
 import dev.kiln.tls.GrpcTls;
 import dev.kiln.tls.PemMaterial;
 import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslProvider;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -35,10 +36,16 @@ public record ClientTls(Path ca, Path cert, Path key) {
         return new ClientTls(paths.caCert(), paths.clientCert(), paths.clientKey());
     }
 
-    /** Builds the client TLS context (with the JDK's own, as {@link GrpcTls} says why). */
+    /** Builds the client TLS context ({@link GrpcTls}: OpenSSL where it loads, else the JDK's). */
     public SslContext sslContext() {
+        SslProvider provider;
         try {
-            return GrpcTls.client(privateKey(key), certificates(cert), certificates(ca));
+            provider = GrpcTls.provider();
+        } catch (IllegalArgumentException e) {
+            throw new KilnException(ExitCodes.CONFIG, e.getMessage() + " (set in KILN_JAVA_OPTS)", e);
+        }
+        try {
+            return GrpcTls.client(provider, privateKey(key), certificates(cert), certificates(ca));
         } catch (IOException | GeneralSecurityException | IllegalArgumentException e) {
             throw new KilnException(ExitCodes.CONFIG, "cannot use the controller's TLS material (" + cert + ", "
                     + key + ", " + ca + "): " + e.getMessage(), e);

@@ -7,6 +7,7 @@ import io.grpc.StatusRuntimeException;
 
 import javax.net.ssl.SSLException;
 import java.net.ConnectException;
+import java.security.cert.CertificateException;
 
 /** Translates gRPC failures into one-line messages and exit codes, in one place. */
 public final class GrpcErrors {
@@ -36,7 +37,7 @@ public final class GrpcErrors {
         for (Throwable t = e.getCause(); t != null; t = t.getCause()) {
             if (t instanceof SSLException) {
                 return new KilnException(ExitCodes.UNREACHABLE, "TLS handshake with agent " + target + " failed ("
-                        + t.getMessage() + "); is its certificate issued by this controller's fleet CA, and valid for '"
+                        + tlsReason(t) + "); is its certificate issued by this controller's fleet CA, and valid for '"
                         + (target.serverName() == null ? target.host() : target.serverName()) + "'?", e);
             }
             if (t instanceof ConnectException) {
@@ -46,5 +47,19 @@ public final class GrpcErrors {
         }
         return new KilnException(ExitCodes.UNREACHABLE, "agent " + target + " is unreachable"
                 + (description.isEmpty() ? "" : ": " + description), e);
+    }
+
+    /**
+     * Why a handshake failed: the certificate check's own words where there is one (OpenSSL's
+     * engine reports a refused certificate as "General OpenSslEngine problem", with the trust
+     * manager's reason as its cause; the JDK's puts the reason in its own message too).
+     */
+    private static String tlsReason(Throwable ssl) {
+        for (Throwable t = ssl; t != null; t = t.getCause()) {
+            if (t instanceof CertificateException && t.getMessage() != null) {
+                return t.getMessage();
+            }
+        }
+        return ssl.getMessage();
     }
 }

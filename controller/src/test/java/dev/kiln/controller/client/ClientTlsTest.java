@@ -54,4 +54,27 @@ class ClientTlsTest {
         assertTrue(e.getMessage().contains(p.clientCert().toString()), e.getMessage());
         assertTrue(e.getMessage().startsWith("cannot use the controller's TLS material"), e.getMessage());
     }
+
+    @Test
+    void usesOpenSslWhereItLoadsAndTheJdksWhenAsked() throws Exception {
+        KilnPaths p = initialised();
+        assertTrue(io.netty.handler.ssl.OpenSsl.isAvailable(), String.valueOf(io.netty.handler.ssl.OpenSsl.unavailabilityCause()));
+        assertTrue(ClientTls.of(p).sslContext() instanceof io.netty.handler.ssl.OpenSslContext);
+        String before = System.getProperty("kiln.tls.provider");
+        try {
+            System.setProperty("kiln.tls.provider", "jdk");
+            assertTrue(ClientTls.of(p).sslContext() instanceof io.netty.handler.ssl.JdkSslContext);
+            System.setProperty("kiln.tls.provider", "boringssl");
+            KilnException e = assertThrows(KilnException.class, () -> ClientTls.of(p).sslContext());
+            assertEquals(ExitCodes.CONFIG, e.exitCode());
+            assertEquals("-Dkiln.tls.provider=boringssl is not a TLS provider; use openssl (the default) or jdk "
+                    + "(set in KILN_JAVA_OPTS)", e.getMessage());
+        } finally {
+            if (before == null) {
+                System.clearProperty("kiln.tls.provider");
+            } else {
+                System.setProperty("kiln.tls.provider", before);
+            }
+        }
+    }
 }
