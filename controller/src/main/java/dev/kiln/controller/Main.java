@@ -3,6 +3,7 @@ package dev.kiln.controller;
 import dev.kiln.controller.client.ClientEventLoops;
 import dev.kiln.controller.config.CliEnvironment;
 import dev.kiln.netty.NettyProperties;
+import dev.kiln.tls.GrpcTls;
 
 /** The {@code kiln} command's entry point. */
 public final class Main {
@@ -18,6 +19,8 @@ public final class Main {
             return;
         }
         NettyProperties.applyDefaults();
+        // Most commands talk to an agent; the rest run long enough for the loader to finish.
+        GrpcTls.preload();
         int code = KilnCli.run(CliEnvironment.system(), args);
         // No event loop thread may still sit in epoll_wait when the JVM exits, or the exit
         // itself waits up to 0.3 s for it (ClientEventLoops says why).

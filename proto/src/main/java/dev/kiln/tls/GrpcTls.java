@@ -8,6 +8,7 @@ import io.netty.handler.ssl.ApplicationProtocolConfig.SelectorFailureBehavior;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.JdkSslContext;
 import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.OpenSslCachingX509KeyManagerFactory;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
@@ -33,8 +34,8 @@ import java.security.cert.X509Certificate;
  * once C2 has compiled it). Both providers speak the same TLS 1.3, so agents and controllers of
  * either kind work together. {@code -Dkiln.tls.provider=jdk} chooses the JDK's on purpose.
  *
- * <p>Either way the key sits in an in-memory JKS store read by the JDK's key manager, not in the
- * PKCS#12 store Netty's {@code SslContextBuilder} would make from a bare key (every PKCS#12 entry
+ * <p>Either way the key sits in an in-memory JKS store read by the JDK's key manager (cached for
+ * OpenSSL), not in the PKCS#12 store Netty's {@code SslContextBuilder} would make from a bare key (every PKCS#12 entry
  * costs PBKDF2 with 10,000 rounds, run cold: a JFR profile of the agent's start once put 0.25 s of
  * its 1.2 s there, with the built-in RSA test key Netty's {@code JdkSslServerContext} loads). For the
  * JDK's TLS, the JDK's {@link SSLContext} is handed to Netty whole. The gRPC settings are those of
@@ -62,13 +63,42 @@ public final class GrpcTls {
      * @throws IllegalArgumentException for any other value of the property
      */
     public static SslProvider provider() {
+        return requested() == SslProvider.OPENSSL && OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
+    }
+
+    /**
+     * The provider {@value #PROVIDER_PROPERTY} asks for, checked without loading anything.
+     *
+     * @throws IllegalArgumentException for a value other than {@code openssl} or {@code jdk}
+     */
+    public static SslProvider requested() {
         String wanted = System.getProperty(PROVIDER_PROPERTY, "openssl").strip();
         return switch (wanted) {
-            case "openssl" -> OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
+            case "openssl" -> SslProvider.OPENSSL;
             case "jdk" -> SslProvider.JDK;
             default -> throw new IllegalArgumentException("-D" + PROVIDER_PROPERTY + "=" + wanted
                     + " is not a TLS provider; use openssl (the default) or jdk");
         };
+    }
+
+    /**
+     * Loads OpenSSL (when it is asked for) on a daemon thread, so that the process finds it ready
+     * when it builds its first TLS context: netty-tcnative's class initialisation, extracting and
+     * loading its library and BoringSSL's own set-up take about 0.1 s of a cold JVM, which a
+     * process at start-up can spend on its other core. A wrong property value is left for
+     * {@link #provider()} to report.
+     */
+    public static void preload() {
+        try {
+            if (requested() != SslProvider.OPENSSL) {
+                return;
+            }
+        } catch (IllegalArgumentException e) {
+            return;
+        }
+        Thread loader = new Thread(OpenSsl::isAvailable, "kiln-tls-preload");
+        loader.setDaemon(true);
+        loader.start();
     }
 
     /** One line for logs: which TLS this process uses, and why when it is not OpenSSL. */
@@ -76,11 +106,21 @@ public final class GrpcTls {
         if (provider() == SslProvider.OPENSSL) {
             return "OpenSSL (" + OpenSsl.versionString() + ", netty-tcnative)";
         }
-        if (!OpenSsl.isAvailable()) {
-            Throwable cause = OpenSsl.unavailabilityCause();
-            return "the JDK's (OpenSSL is unavailable here: " + (cause == null ? "unknown cause" : cause) + ")";
+        if (chosenJdk()) {
+            return "the JDK's (-D" + PROVIDER_PROPERTY + "=jdk)";
         }
-        return "the JDK's (-D" + PROVIDER_PROPERTY + "=jdk)";
+        Throwable cause = OpenSsl.unavailabilityCause();
+        return "the JDK's, as OpenSSL is unavailable here (" + (cause == null ? "no cause given"
+                : cause.getMessage() == null ? cause.toString() : cause.getMessage()) + ")";
+    }
+
+    /** True when the JDK's TLS is used although {@value #PROVIDER_PROPERTY} did not ask for it. */
+    public static boolean fellBack() {
+        return provider() == SslProvider.JDK && !chosenJdk();
+    }
+
+    private static boolean chosenJdk() {
+        return requested() == SslProvider.JDK;
     }
 
     /** The agent's side: its key and certificate chain; clients must present a certificate from {@code trusted}. */
@@ -97,7 +137,7 @@ public final class GrpcTls {
             return new JdkSslContext(jdkContext(key, chain, trusted), false, Http2SecurityUtil.CIPHERS,
                     SupportedCipherSuiteFilter.INSTANCE, ALPN_H2, ClientAuth.REQUIRE, null, false);
         }
-        return SslContextBuilder.forServer(keyManagers(key, chain)).trustManager(trustManagers(trusted))
+        return SslContextBuilder.forServer(openSslKeyManagers(key, chain)).trustManager(trustManagers(trusted))
                 .sslProvider(provider).ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                 .applicationProtocolConfig(ALPN_H2).clientAuth(ClientAuth.REQUIRE).build();
     }
@@ -116,7 +156,7 @@ public final class GrpcTls {
             return new JdkSslContext(jdkContext(key, chain, trusted), true, Http2SecurityUtil.CIPHERS,
                     SupportedCipherSuiteFilter.INSTANCE, ALPN_H2, ClientAuth.NONE, null, false);
         }
-        return SslContextBuilder.forClient().keyManager(keyManagers(key, chain)).trustManager(trustManagers(trusted))
+        return SslContextBuilder.forClient().keyManager(openSslKeyManagers(key, chain)).trustManager(trustManagers(trusted))
                 .sslProvider(provider).ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                 .applicationProtocolConfig(ALPN_H2).build();
     }
@@ -132,6 +172,15 @@ public final class GrpcTls {
         SSLContext context = SSLContext.getInstance("TLS");
         context.init(keyManagers(key, chain).getKeyManagers(), trustManagers(trusted).getTrustManagers(), null);
         return context;
+    }
+
+    /**
+     * For OpenSSL, the key manager wrapped in Netty's caching factory: otherwise each handshake
+     * encodes the key and chain again for BoringSSL to parse.
+     */
+    private static KeyManagerFactory openSslKeyManagers(PrivateKey key, X509Certificate[] chain)
+            throws GeneralSecurityException, IOException {
+        return new OpenSslCachingX509KeyManagerFactory(keyManagers(key, chain));
     }
 
     private static KeyManagerFactory keyManagers(PrivateKey key, X509Certificate[] chain)

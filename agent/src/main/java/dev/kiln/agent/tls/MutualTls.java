@@ -64,7 +64,8 @@ public final class MutualTls {
             // GrpcTls builds it (OpenSSL, or the JDK's), with the key in an in-memory JKS store.
             Optional<PrivateKey> pkcs8 = PemMaterial.pkcs8Key(key, "kiln.tls.key");
             if (pkcs8.isEmpty()) {
-                // Another PEM key form (a traditional EC or RSA key): Netty reads it.
+                // Another PEM key form (a traditional EC or RSA key): Netty reads it (into a PKCS#12
+                // store of its own: slower to build, the same TLS).
                 try (InputStream certIn = new ByteArrayInputStream(cert);
                      InputStream keyIn = new ByteArrayInputStream(key);
                      InputStream caIn = new ByteArrayInputStream(ca)) {

@@ -64,6 +64,11 @@ public final class LogFollower {
      * (null); with it, returns the build as it ended (null for the agent's log, which never ends).
      */
     public Build copy(String buildId, boolean follow, OutputStream out) throws IOException {
+        if (dev.kiln.tls.GrpcTls.fellBack()) {
+            // bin/kiln runs the CLI on C1 alone, on which the JDK's AES-GCM is slow (about 20 MB/s).
+            narrate.accept("note: gRPC TLS runs on " + dev.kiln.tls.GrpcTls.describe() + "; for faster log "
+                    + "streaming, give the CLI its optimising compiler back: KILN_JAVA_OPTS=-XX:TieredStopAtLevel=4");
+        }
         Instant lostSince = null;
         long backoff = 250;
         while (true) {
