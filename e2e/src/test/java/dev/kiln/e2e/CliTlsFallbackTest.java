@@ -1,0 +1,88 @@
+package dev.kiln.e2e;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * bin/kiln runs the CLI on C1 alone, which suits OpenSSL; where OpenSSL cannot load, the CLI's
+ * gRPC TLS falls back to the JDK's, whose AES-GCM is slow without C2, and `kiln build` says so
+ * on stderr, with the way out. The real CLI and a real local agent, as a user runs them; the
+ * fallback is forced with Netty's own switch, as a platform without BoringSSL would see it.
+ */
+class CliTlsFallbackTest {
+
+    static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
+
+    @TempDir
+    Path home;
+
+    record Result(int code, String out, String err) {
+    }
+
+    Result kiln(Map<String, String> env, String... args) throws IOException, InterruptedException {
+        Path out = home.resolve("out.txt");
+        Path err = home.resolve("err.txt");
+        String[] command = new String[args.length + 1];
+        command[0] = ROOT.resolve("bin/kiln").toString();
+        System.arraycopy(args, 0, command, 1, args.length);
+        ProcessBuilder pb = new ProcessBuilder(command).directory(ROOT.toFile())
+                .redirectOutput(out.toFile()).redirectError(err.toFile());
+        pb.environment().keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("XDG_"));
+        pb.environment().put("HOME", home.toString());
+        pb.environment().put("KILN_NO_BUILD", "1"); // the jars were just built by this very Maven run
+        pb.environment().put("KILN_NO_CDS", "1");
+        pb.environment().putAll(env);
+        Process p = pb.start();
+        if (!p.waitFor(120, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("timed out: " + Files.readString(err));
+        }
+        return new Result(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
+    }
+
+    @AfterEach
+    void down() throws Exception {
+        kiln(Map.of(), "down", "--local");
+    }
+
+    @Test
+    void buildSaysWhenTheClisTlsFellBackToTheJdks() throws Exception {
+        // The build user must reach the tree: the home is made 0700 by JUnit.
+        Files.setPosixFilePermissions(home, PosixFilePermissions.fromString("rwx--x--x"));
+        Path tree = Files.createDirectories(home.resolve("tree"));
+        Files.setPosixFilePermissions(tree, PosixFilePermissions.fromString("rwxrwxrwx"));
+        Result up = kiln(Map.of(), "up", "--local", "--ssh-port", "0");
+        assertEquals(0, up.code(), up.err());
+
+        Result fallback = kiln(Map.of("KILN_JAVA_OPTS", "-Dio.netty.handler.ssl.noOpenSsl=true"),
+                "build", tree.toString(), "--", "echo", "hello from the build");
+        assertEquals(0, fallback.code(), fallback.err());
+        assertTrue(fallback.out().contains("hello from the build"), fallback.out());
+        assertTrue(fallback.err().contains("kiln: note: gRPC TLS runs on the JDK's, as OpenSSL is unavailable here "
+                + "(OpenSSL was explicit disabled with -Dio.netty.handler.ssl.noOpenSsl=true); for faster log streaming, "
+                + "give the CLI its optimising compiler back: KILN_JAVA_OPTS=-XX:TieredStopAtLevel=4"), fallback.err());
+
+        Result chosen = kiln(Map.of("KILN_JAVA_OPTS", "-Dkiln.tls.provider=jdk"),
+                "build", tree.toString(), "--", "echo", "hello again");
+        assertEquals(0, chosen.code(), chosen.err());
+        assertFalse(chosen.err().contains("note: gRPC TLS"), "a chosen JDK TLS needs no note: " + chosen.err());
+
+        Result usual = kiln(Map.of(), "build", tree.toString(), "--", "echo", "hello once more");
+        assertEquals(0, usual.code(), usual.err());
+        assertTrue(usual.out().contains("hello once more"), usual.out());
+        assertFalse(usual.err().contains("note: gRPC TLS"), usual.err());
+    }
+}
