@@ -133,14 +133,7 @@ public final class GrpcTls {
     /** {@link #server(PrivateKey, X509Certificate[], X509Certificate[])} with an explicit provider. */
     public static SslContext server(SslProvider provider, PrivateKey key, X509Certificate[] chain, X509Certificate[] trusted)
             throws GeneralSecurityException, IOException {
-        check(chain, trusted);
-        if (provider == SslProvider.JDK) {
-            return new JdkSslContext(jdkContext(key, chain, trusted), false, Http2SecurityUtil.CIPHERS,
-                    SupportedCipherSuiteFilter.INSTANCE, ALPN_H2, ClientAuth.REQUIRE, null, false);
-        }
-        return SslContextBuilder.forServer(openSslKeyManagers(key, chain)).trustManager(trustManagers(trusted))
-                .sslProvider(provider).ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
-                .applicationProtocolConfig(ALPN_H2).clientAuth(ClientAuth.REQUIRE).build();
+        return build(true, provider, key, chain, trusted);
     }
 
     /** The controller's side: its client key and chain; servers must present a certificate from {@code trusted}. */
@@ -152,13 +145,22 @@ public final class GrpcTls {
     /** {@link #client(PrivateKey, X509Certificate[], X509Certificate[])} with an explicit provider. */
     public static SslContext client(SslProvider provider, PrivateKey key, X509Certificate[] chain, X509Certificate[] trusted)
             throws GeneralSecurityException, IOException {
+        return build(false, provider, key, chain, trusted);
+    }
+
+    /** One side of mutual TLS: the agent's requires the client's certificate. */
+    private static SslContext build(boolean agent, SslProvider provider, PrivateKey key, X509Certificate[] chain,
+            X509Certificate[] trusted) throws GeneralSecurityException, IOException {
         check(chain, trusted);
         if (provider == SslProvider.JDK) {
-            return new JdkSslContext(jdkContext(key, chain, trusted), true, Http2SecurityUtil.CIPHERS,
-                    SupportedCipherSuiteFilter.INSTANCE, ALPN_H2, ClientAuth.NONE, null, false);
+            return new JdkSslContext(jdkContext(key, chain, trusted), !agent, Http2SecurityUtil.CIPHERS,
+                    SupportedCipherSuiteFilter.INSTANCE, ALPN_H2, agent ? ClientAuth.REQUIRE : ClientAuth.NONE, null, false);
         }
-        return SslContextBuilder.forClient().keyManager(openSslKeyManagers(key, chain)).trustManager(trustManagers(trusted))
-                .sslProvider(provider).ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
+        SslContextBuilder builder = agent
+                ? SslContextBuilder.forServer(openSslKeyManagers(key, chain)).clientAuth(ClientAuth.REQUIRE)
+                : SslContextBuilder.forClient().keyManager(openSslKeyManagers(key, chain));
+        return builder.trustManager(trustManagers(trusted)).sslProvider(provider)
+                .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                 .applicationProtocolConfig(ALPN_H2).build();
     }
 
