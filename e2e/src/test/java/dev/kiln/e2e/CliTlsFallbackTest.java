@@ -1,16 +1,17 @@
 package dev.kiln.e2e;
 
+import dev.kiln.e2e.RepoScript.Result;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -24,33 +25,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CliTlsFallbackTest {
 
-    static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
-
     @TempDir
     Path home;
 
-    record Result(int code, String out, String err) {
-    }
-
     Result kiln(Map<String, String> env, String... args) throws IOException, InterruptedException {
-        Path out = home.resolve("out.txt");
-        Path err = home.resolve("err.txt");
         String[] command = new String[args.length + 1];
-        command[0] = ROOT.resolve("bin/kiln").toString();
+        command[0] = RepoScript.ROOT.resolve("bin/kiln").toString();
         System.arraycopy(args, 0, command, 1, args.length);
-        ProcessBuilder pb = new ProcessBuilder(command).directory(ROOT.toFile())
-                .redirectOutput(out.toFile()).redirectError(err.toFile());
-        pb.environment().keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("XDG_"));
-        pb.environment().put("HOME", home.toString());
-        pb.environment().put("KILN_NO_BUILD", "1"); // the jars were just built by this very Maven run
-        pb.environment().put("KILN_NO_CDS", "1");
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        if (!p.waitFor(120, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new AssertionError("timed out: " + Files.readString(err));
-        }
-        return new Result(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
+        Map<String, String> all = new HashMap<>(env);
+        all.putIfAbsent("KILN_NO_CDS", "1");
+        return RepoScript.run(home, all, Duration.ofSeconds(120), command);
     }
 
     @AfterEach

@@ -1,17 +1,18 @@
 package dev.kiln.e2e;
 
+import dev.kiln.e2e.RepoScript.Result;
 import dev.kiln.testkit.Prerequisites;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.Map;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -20,29 +21,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The README's first command, `bin/quickstart`, as a new user runs it (in a throwaway home). */
 class QuickstartTest {
 
-    static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
+    static final Path ROOT = RepoScript.ROOT;
 
     @TempDir
     Path home;
 
-    record Result(int code, String out, String err) {
-    }
-
     Result run(String... command) throws IOException, InterruptedException {
-        Path out = home.resolve("out.txt");
-        Path err = home.resolve("err.txt");
-        ProcessBuilder pb = new ProcessBuilder(command).directory(ROOT.toFile())
-                .redirectOutput(out.toFile()).redirectError(err.toFile());
-        pb.environment().keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("XDG_"));
-        pb.environment().put("HOME", home.toString());
-        pb.environment().put("KILN_DEMO_DIR", home.resolve("demo").toString());
-        pb.environment().put("KILN_NO_BUILD", "1"); // the jars were just built by this very Maven run
-        Process p = pb.start();
-        if (!p.waitFor(300, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new AssertionError("timed out: " + Files.readString(err));
-        }
-        return new Result(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
+        return RepoScript.run(home, Map.of("KILN_DEMO_DIR", home.resolve("demo").toString()), Duration.ofSeconds(300), command);
     }
 
     @AfterEach

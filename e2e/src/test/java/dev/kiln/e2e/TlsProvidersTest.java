@@ -127,9 +127,7 @@ class TlsProvidersTest {
         TestFleet other = new TestFleet(Files.createDirectories(dir.resolve("other-" + agent + "-" + client)));
         ClientTls intruder = other.client("intruder");
         // It trusts our agents' CA, so only its own certificate is wrong.
-        SslContext tls = GrpcTls.client(client, PemMaterial.pkcs8Key(Files.readAllBytes(intruder.key()), "key").orElseThrow(),
-                PemMaterial.certificates(Files.readAllBytes(intruder.cert()), "cert"),
-                PemMaterial.certificates(Files.readAllBytes(fleet.caCert()), "ca"));
+        SslContext tls = context(client, new ClientTls(fleet.caCert(), intruder.cert(), intruder.key()));
         try (AgentClient c = new AgentClient(new AgentEndpoint("127.0.0.1", port(agent), null), tls, Duration.ofSeconds(10))) {
             KilnException e = assertThrows(KilnException.class, c::status);
             assertEquals(ExitCodes.UNREACHABLE, e.exitCode(), e.getMessage());
@@ -141,9 +139,7 @@ class TlsProvidersTest {
     void everyClientRefusesAnAgentFromAnotherFleet(SslProvider client) throws Exception {
         TestFleet other = new TestFleet(Files.createDirectories(dir.resolve("impostor-" + client)));
         ClientTls mine = fleet.client("controller-trusting-others-" + client);
-        SslContext trustsOther = GrpcTls.client(client, PemMaterial.pkcs8Key(Files.readAllBytes(mine.key()), "key").orElseThrow(),
-                PemMaterial.certificates(Files.readAllBytes(mine.cert()), "cert"),
-                PemMaterial.certificates(Files.readAllBytes(other.caCert()), "ca"));
+        SslContext trustsOther = context(client, new ClientTls(other.caCert(), mine.cert(), mine.key()));
         try (AgentClient c = new AgentClient(new AgentEndpoint("127.0.0.1", opensslPort, null), trustsOther, Duration.ofSeconds(10))) {
             KilnException e = assertThrows(KilnException.class, c::status);
             assertEquals(ExitCodes.UNREACHABLE, e.exitCode(), e.getMessage());
@@ -180,6 +176,7 @@ class TlsProvidersTest {
         return agent.equals("jdk") ? jdkPort : opensslPort;
     }
 
+    /** A client context on {@code provider} from {@code tls}'s files (its CA is the one it trusts). */
     private static SslContext context(SslProvider provider, ClientTls tls) throws Exception {
         return GrpcTls.client(provider, PemMaterial.pkcs8Key(Files.readAllBytes(tls.key()), "key").orElseThrow(),
                 PemMaterial.certificates(Files.readAllBytes(tls.cert()), "cert"),
