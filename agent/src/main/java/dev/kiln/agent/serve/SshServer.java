@@ -76,15 +76,22 @@ public final class SshServer {
         this.sshd = build();
     }
 
+    /** OpenSSH's preference order; the post-quantum hybrids need BouncyCastle's lightweight classes. */
+    private static final List<BuiltinDHFactories> KEY_EXCHANGES = List.of(BuiltinDHFactories.mlkem768x25519,
+            BuiltinDHFactories.sntrup761x25519_openssh, BuiltinDHFactories.sntrup761x25519,
+            BuiltinDHFactories.curve25519, BuiltinDHFactories.curve25519_libssh);
+
     private org.apache.sshd.server.SshServer build() {
+        // Offer only what this build can compute: a key exchange offered but not computable fails
+        // the connection of every client that prefers it (with a BouncyCastle older than MINA SSHD's
+        // own, ML-KEM was offered and OpenSSH 9.9+ clients, which prefer it, could not connect).
+        KEY_EXCHANGES.stream().filter(k -> !k.isSupported()).forEach(k -> LOG.warn(
+                "ssh: key exchange {} cannot run in this build (BouncyCastle missing or too old); not offered", k.getName()));
         org.apache.sshd.server.SshServer s = ServerBuilder.builder()
                 .cipherFactories(List.of(BuiltinCiphers.aes128gcm, BuiltinCiphers.aes256gcm, BuiltinCiphers.cc20p1305_openssh))
                 .macFactories(List.of(BuiltinMacs.hmacsha256etm, BuiltinMacs.hmacsha512etm, BuiltinMacs.hmacsha256,
                         BuiltinMacs.hmacsha512))
-                .keyExchangeFactories(NamedFactory.setUpTransformedFactories(false, List.of(
-                        BuiltinDHFactories.mlkem768x25519, BuiltinDHFactories.sntrup761x25519_openssh,
-                        BuiltinDHFactories.sntrup761x25519, BuiltinDHFactories.curve25519,
-                        BuiltinDHFactories.curve25519_libssh), ServerBuilder.DH2KEX))
+                .keyExchangeFactories(NamedFactory.setUpTransformedFactories(true, KEY_EXCHANGES, ServerBuilder.DH2KEX))
                 .signatureFactories(List.of(BuiltinSignatures.ed25519, BuiltinSignatures.rsaSHA512,
                         BuiltinSignatures.rsaSHA256, BuiltinSignatures.nistp256, BuiltinSignatures.nistp384,
                         BuiltinSignatures.nistp521))
