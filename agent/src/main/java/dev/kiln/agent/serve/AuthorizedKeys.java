@@ -27,6 +27,10 @@ import java.util.Set;
  */
 public final class AuthorizedKeys {
 
+    static {
+        JdkEd25519.install(); // before MINA's SecurityUtils reads its registrars
+    }
+
     /** Options that only forbid what the server never allows anyway. */
     private static final Set<String> HARMLESS_OPTIONS = Set.of("restrict", "no-pty", "no-port-forwarding",
             "no-agent-forwarding", "no-x11-forwarding", "no-user-rc");

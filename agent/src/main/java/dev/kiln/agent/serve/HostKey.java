@@ -19,6 +19,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
+import java.security.KeyPairGenerator;
 import java.util.Iterator;
 
 /**
@@ -28,6 +29,10 @@ import java.util.Iterator;
  * can write {@code known_hosts}.
  */
 public final class HostKey {
+
+    static {
+        JdkEd25519.install(); // before MINA's SecurityUtils reads its registrars
+    }
 
     private final KeyPair keyPair;
 
@@ -47,7 +52,7 @@ public final class HostKey {
         }
         KeyPair kp;
         try {
-            kp = KeyUtils.generateKeyPair(KeyPairType.ED25519, 256);
+            kp = KeyPairGenerator.getInstance("Ed25519").generateKeyPair(); // the JDK's (JdkEd25519)
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot generate an ed25519 host key: " + e.getMessage(), e);
         }
@@ -104,10 +109,5 @@ public final class HostKey {
     /** The public key in OpenSSH's one-line form without a comment: {@code ssh-ed25519 AAAA...}. */
     public String publicKeyLine() {
         return PublicKeyEntry.toString(keyPair.getPublic());
-    }
-
-    /** Key type names MINA understands. */
-    private static final class KeyPairType {
-        static final String ED25519 = org.apache.sshd.common.keyprovider.KeyPairProvider.SSH_ED25519;
     }
 }

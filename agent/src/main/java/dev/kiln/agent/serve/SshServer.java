@@ -36,9 +36,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>Algorithms: modern only. Key exchange curve25519 (and the hybrid post-quantum ones OpenSSH
  * prefers when both sides have them); ciphers AES-GCM first (hardware accelerated, the fastest
  * here) then chacha20-poly1305; encrypt-then-MAC SHA-2 MACs; host key ed25519; user keys ed25519,
- * RSA with SHA-2 signatures, ECDSA.
+ * RSA with SHA-2 signatures, ECDSA. All on the JDK's providers ({@link JdkEd25519} for ed25519)
+ * except the post-quantum hybrids, which use BouncyCastle's lightweight classes.
  */
 public final class SshServer {
+
+    static {
+        JdkEd25519.install(); // before MINA's SecurityUtils reads its registrars
+    }
 
     private static final Logger LOG = LoggerFactory.getLogger(SshServer.class);
 
