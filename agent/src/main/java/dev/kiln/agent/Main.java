@@ -1,5 +1,6 @@
 package dev.kiln.agent;
 
+import dev.kiln.micronaut.JarServices;
 import dev.kiln.netty.NettyProperties;
 
 /** kiln-agent's entry point. */
@@ -10,6 +11,7 @@ public final class Main {
 
     public static void main(String[] args) {
         NettyProperties.applyDefaults();
+        JarServices.install();
         int code = new AgentLauncher(System.getenv(), System.err).run();
         if (code != 0) {
             System.exit(code);

@@ -2,6 +2,7 @@ package dev.kiln.controller;
 
 import dev.kiln.controller.client.ClientEventLoops;
 import dev.kiln.controller.config.CliEnvironment;
+import dev.kiln.micronaut.JarServices;
 import dev.kiln.netty.NettyProperties;
 import dev.kiln.tls.GrpcTls;
 
@@ -19,6 +20,7 @@ public final class Main {
             return;
         }
         NettyProperties.applyDefaults();
+        JarServices.install();
         // Most commands talk to an agent; the rest run long enough for the loader to finish.
         GrpcTls.preload();
         int code = KilnCli.run(CliEnvironment.system(), args);
