@@ -1,5 +1,6 @@
 package dev.kiln.agent;
 
+import dev.kiln.agent.config.AgentDefaults;
 import dev.kiln.agent.config.AgentMode;
 import dev.kiln.agent.config.AgentSettings;
 import dev.kiln.agent.logs.AgentLogFile;
@@ -139,10 +140,7 @@ public final class AgentLauncher {
                 : "the EC2 user data has no kiln settings (kiln launch writes them): ";
         ApplicationContext context;
         try {
-            var builder = ApplicationContext.builder()
-                    .banner(false)
-                    .deduceEnvironment(false)
-                    .singletons(identity, problems);
+            var builder = AgentDefaults.contextBuilder().singletons(identity, problems);
             settings.ifPresent(builder::propertySources);
             context = builder.start();
         } catch (RuntimeException e) {
@@ -292,8 +290,7 @@ public final class AgentLauncher {
             ttl = SettingsCatalog.parseDuration(String.valueOf(userTtl));
             from = "kiln.lease.ttl in the user data";
         } else {
-            try (ApplicationContext settingsOnly = ApplicationContext.builder()
-                    .banner(false).deduceEnvironment(false).build()) {
+            try (ApplicationContext settingsOnly = AgentDefaults.contextBuilder().build()) {
                 Environment environment = settingsOnly.getEnvironment();
                 environment.start();
                 Optional<String> configured = environment.getProperty("kiln.lease.ttl", String.class).filter(SettingsCatalog::isPositiveDuration);
@@ -329,8 +326,7 @@ public final class AgentLauncher {
     /** Validates every settings source Micronaut found, and KILN_* environment variables. */
     private AgentMode validateAndReadMode() {
         List<String> problems = new ArrayList<>();
-        try (ApplicationContext settingsOnly = ApplicationContext.builder()
-                .banner(false).deduceEnvironment(false).build()) {
+        try (ApplicationContext settingsOnly = AgentDefaults.contextBuilder().build()) {
             Environment environment = settingsOnly.getEnvironment();
             environment.start();
             for (PropertySource source : environment.getPropertySources()) {
@@ -355,8 +351,7 @@ public final class AgentLauncher {
     private InstanceIdentity ec2Identity() throws IOException {
         String endpoint = env.getOrDefault("KILN_IMDS_ENDPOINT", null);
         Duration timeout = SettingsCatalog.parseDuration(env.getOrDefault("KILN_IMDS_TIMEOUT", "30s"));
-        try (ApplicationContext settingsOnly = ApplicationContext.builder()
-                .banner(false).deduceEnvironment(false).build()) {
+        try (ApplicationContext settingsOnly = AgentDefaults.contextBuilder().build()) {
             Environment environment = settingsOnly.getEnvironment();
             environment.start();
             endpoint = environment.getProperty("kiln.imds.endpoint", String.class).orElse(endpoint);
