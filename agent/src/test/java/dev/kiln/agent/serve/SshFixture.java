@@ -113,6 +113,15 @@ final class SshFixture implements AutoCloseable {
         return String.join(" ", parts);
     }
 
+    /** ssh with exactly these options (no defaults added), as {@code user}, running {@code command}. */
+    Run sshWith(List<String> options, String user, String... command) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("ssh", "-p", Integer.toString(port())));
+        cmd.addAll(options);
+        cmd.add(user + "@127.0.0.1");
+        cmd.addAll(List.of(command));
+        return run(cmd, 60);
+    }
+
     Run ssh(Path key, String user, String... command) throws Exception {
         List<String> cmd = new ArrayList<>(List.of("ssh", "-p", Integer.toString(port())));
         cmd.addAll(sshOptions(key));

@@ -51,14 +51,6 @@ class SshKeyExchangeTest {
         f.close();
     }
 
-    private SshFixture.Run sshWith(List<String> extra, String user, String... command) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of("ssh", "-p", Integer.toString(f.port())));
-        cmd.addAll(extra);
-        cmd.add(user + "@127.0.0.1");
-        cmd.addAll(List.of(command));
-        return SshFixture.run(cmd, 60);
-    }
-
     @Test
     void openSshNegotiatesEveryKeyExchangeItSharesWithTheServer() throws Exception {
         // The server's list (SshServer); OpenSSH 9.2 has all but mlkem768x25519-sha256 (9.9 and later).
@@ -71,7 +63,7 @@ class SshKeyExchangeTest {
         // What the server offers, as the client logs the server's KEXINIT: all five, whatever this client knows.
         List<String> debug = new ArrayList<>(f.sshOptions(f.ownerKey));
         debug.set(debug.indexOf("LogLevel=ERROR"), "LogLevel=DEBUG3");
-        SshFixture.Run offer = sshWith(debug, "owner", "sha256sum", "/outputs/file.txt");
+        SshFixture.Run offer = f.sshWith(debug, "owner", "sha256sum", "/outputs/file.txt");
         String proposal = offer.err().substring(offer.err().indexOf("peer server KEXINIT proposal"));
         String offered = proposal.lines().filter(l -> l.contains("KEX algorithms: ")).findFirst().orElseThrow();
         // (less the extension markers: ext-info-s, kex-strict-s-v00@openssh.com)
@@ -81,7 +73,7 @@ class SshKeyExchangeTest {
             List<String> opts = new ArrayList<>(f.sshOptions(f.ownerKey));
             opts.set(opts.indexOf("LogLevel=ERROR"), "LogLevel=DEBUG"); // ssh names the key exchange it agreed on
             opts.addAll(List.of("-o", "KexAlgorithms=" + kex, "-o", "HostKeyAlgorithms=ssh-ed25519"));
-            SshFixture.Run r = sshWith(opts, "owner", "sha256sum", "/outputs/file.txt");
+            SshFixture.Run r = f.sshWith(opts, "owner", "sha256sum", "/outputs/file.txt");
             assertEquals(0, r.code(), kex + ": " + r);
             assertTrue(r.err().contains("kex: algorithm: " + kex), kex + ": " + r.err());
             assertTrue(r.out().contains("file.txt"), kex + ": " + r);

@@ -34,14 +34,6 @@ class SshRefusalTest {
         f.close();
     }
 
-    private SshFixture.Run sshWith(List<String> extra, String user, String... command) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of("ssh", "-p", Integer.toString(f.port())));
-        cmd.addAll(extra);
-        cmd.add(user + "@127.0.0.1");
-        cmd.addAll(List.of(command));
-        return SshFixture.run(cmd, 60);
-    }
-
     private List<String> noKeyOptions() {
         return List.of("-F", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                 "-o", "UserKnownHostsFile=" + f.knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
@@ -50,7 +42,7 @@ class SshRefusalTest {
 
     @Test
     void refusesAClientWithNoKey() throws Exception {
-        SshFixture.Run r = sshWith(noKeyOptions(), "reader", "sha256sum", "/outputs/file.txt");
+        SshFixture.Run r = f.sshWith(noKeyOptions(), "reader", "sha256sum", "/outputs/file.txt");
         assertEquals(255, r.code(), r.toString());
         assertTrue(r.err().contains("Permission denied (publickey)"), r.toString());
     }
@@ -68,7 +60,7 @@ class SshRefusalTest {
     void offersOnlyPublickeyAuthenticationSoPasswordsAreNeverAsked() throws Exception {
         List<String> opts = new ArrayList<>(noKeyOptions());
         opts.addAll(List.of("-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "PubkeyAuthentication=no"));
-        SshFixture.Run r = sshWith(opts, "reader", "true");
+        SshFixture.Run r = f.sshWith(opts, "reader", "true");
         assertEquals(255, r.code(), r.toString());
         assertTrue(r.err().contains("Permission denied (publickey)"), "only publickey is offered: " + r);
     }
@@ -86,7 +78,7 @@ class SshRefusalTest {
     void refusesAShellAndEveryOtherCommand() throws Exception {
         List<String> opts = new ArrayList<>(f.sshOptions(f.ownerKey));
         opts.add("-tt");
-        SshFixture.Run shell = sshWith(opts, "owner");
+        SshFixture.Run shell = f.sshWith(opts, "owner");
         assertNotEquals(0, shell.code(), shell.toString());
         assertTrue((shell.out() + shell.err()).contains("no shell here"), shell.toString());
 
@@ -126,20 +118,20 @@ class SshRefusalTest {
 
         List<String> remote = new ArrayList<>(f.sshOptions(f.ownerKey));
         remote.addAll(List.of("-o", "ExitOnForwardFailure=yes", "-N", "-R", "127.0.0.1:" + port + ":127.0.0.1:22"));
-        SshFixture.Run rr = sshWith(remote, "owner");
+        SshFixture.Run rr = f.sshWith(remote, "owner");
         assertNotEquals(0, rr.code(), rr.toString());
         assertTrue(rr.err().toLowerCase().contains("remote port forwarding failed"), rr.toString());
 
         // -W asks the server to open a TCP connection for us: refused.
         List<String> direct = new ArrayList<>(f.sshOptions(f.ownerKey));
         direct.addAll(List.of("-W", "127.0.0.1:" + f.port()));
-        SshFixture.Run d = sshWith(direct, "owner");
+        SshFixture.Run d = f.sshWith(direct, "owner");
         assertNotEquals(0, d.code(), d.toString());
 
         // Agent and X11 forwarding requests are refused; the (allowed) command still runs and says nothing was forwarded.
         List<String> agent = new ArrayList<>(f.sshOptions(f.ownerKey));
         agent.addAll(List.of("-o", "ForwardAgent=yes", "-o", "IdentityAgent=none", "-X"));
-        SshFixture.Run a = sshWith(agent, "owner", "sha256sum", "/outputs/file.txt");
+        SshFixture.Run a = f.sshWith(agent, "owner", "sha256sum", "/outputs/file.txt");
         assertEquals(0, a.code(), a.toString());
     }
 
@@ -206,22 +198,22 @@ class SshRefusalTest {
             List<String> opts = new ArrayList<>(f.sshOptions(f.ownerKey));
             opts.set(opts.indexOf("LogLevel=ERROR"), "LogLevel=INFO"); // ssh says "no matching ..." at INFO
             opts.addAll(List.of(weak));
-            SshFixture.Run r = sshWith(opts, "owner", "sha256sum", "/outputs/file.txt");
+            SshFixture.Run r = f.sshWith(opts, "owner", "sha256sum", "/outputs/file.txt");
             assertEquals(255, r.code(), String.join(" ", weak) + ": " + r);
             assertTrue(r.err().contains("no matching"), String.join(" ", weak) + ": " + r);
         }
         for (String cipher : List.of("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com")) {
             List<String> opts = new ArrayList<>(f.sshOptions(f.ownerKey));
             opts.addAll(List.of("-c", cipher));
-            SshFixture.Run r = sshWith(opts, "owner", "sha256sum", "/outputs/file.txt");
+            SshFixture.Run r = f.sshWith(opts, "owner", "sha256sum", "/outputs/file.txt");
             assertEquals(0, r.code(), cipher + ": " + r);
         }
         // An RSA user key signs with SHA-2 only: refusing ssh-rsa (SHA-1) signatures still lets it in.
         List<String> sha2 = new ArrayList<>(f.sshOptions(f.readerKey));
         sha2.addAll(List.of("-o", "PubkeyAcceptedAlgorithms=rsa-sha2-512,rsa-sha2-256"));
-        assertEquals(0, sshWith(sha2, "reader", "sha256sum", "/outputs/file.txt").code());
+        assertEquals(0, f.sshWith(sha2, "reader", "sha256sum", "/outputs/file.txt").code());
         List<String> sha1 = new ArrayList<>(f.sshOptions(f.readerKey));
         sha1.addAll(List.of("-o", "PubkeyAcceptedAlgorithms=ssh-rsa"));
-        assertEquals(255, sshWith(sha1, "reader", "sha256sum", "/outputs/file.txt").code());
+        assertEquals(255, f.sshWith(sha1, "reader", "sha256sum", "/outputs/file.txt").code());
     }
 }
