@@ -47,9 +47,6 @@ import java.util.Optional;
  */
 public final class JdkEd25519 implements EdDSASupport<EdECPublicKey, EdECPrivateKey> {
 
-    /** MINA's system property naming its security provider registrars (read once, at its first use). */
-    static final String REGISTRARS_PROPERTY = SecurityUtils.SECURITY_PROVIDER_REGISTRARS;
-
     private static final String ALGORITHM = "Ed25519";
     private static final int SEED_BYTES = 32;
 
@@ -61,10 +58,10 @@ public final class JdkEd25519 implements EdDSASupport<EdECPublicKey, EdECPrivate
      * @return true when this call chose the registrars
      */
     public static synchronized boolean install() {
-        if (System.getProperty(REGISTRARS_PROPERTY) != null) {
+        if (System.getProperty(SecurityUtils.SECURITY_PROVIDER_REGISTRARS) != null) {
             return false;
         }
-        System.setProperty(REGISTRARS_PROPERTY,
+        System.setProperty(SecurityUtils.SECURITY_PROVIDER_REGISTRARS,
                 SunJCESecurityProviderRegistrar.class.getName() + "," + Registrar.class.getName());
         return true;
     }
@@ -101,11 +98,15 @@ public final class JdkEd25519 implements EdDSASupport<EdECPublicKey, EdECPrivate
 
     @Override
     public boolean compareEDDSAPPublicKeys(PublicKey k1, PublicKey k2) {
-        return isEd25519(k1) && isEd25519(k2) && Arrays.equals(k1.getEncoded(), k2.getEncoded());
+        return sameEd25519Key(k1, k2);
     }
 
     @Override
     public boolean compareEDDSAPrivateKeys(PrivateKey k1, PrivateKey k2) {
+        return sameEd25519Key(k1, k2);
+    }
+
+    private static boolean sameEd25519Key(Key k1, Key k2) {
         return isEd25519(k1) && isEd25519(k2) && Arrays.equals(k1.getEncoded(), k2.getEncoded());
     }
 

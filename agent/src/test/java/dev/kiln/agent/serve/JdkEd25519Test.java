@@ -64,10 +64,7 @@ class JdkEd25519Test {
         HostKey key = HostKey.loadOrCreate(file);
         assertInstanceOf(EdECPublicKey.class, key.keyPair().getPublic());
         assertInstanceOf(EdECPrivateKey.class, key.keyPair().getPrivate());
-        SshFixture.Run derived = SshFixture.run(List.of("ssh-keygen", "-y", "-f", file.toString()), 30);
-        assertEquals(0, derived.code(), derived.toString());
-        String[] words = derived.out().trim().split(" ");
-        assertEquals(key.publicKeyLine(), words[0] + " " + words[1],
+        assertEquals(key.publicKeyLine(), publicKeyOpenSshDerives(file),
                 "ssh-keygen derives the same public key from the private key file");
         SshFixture.Run fp = SshFixture.run(List.of("ssh-keygen", "-l", "-f", file.toString()), 30);
         assertTrue(fp.out().contains(key.fingerprint()), fp + " vs " + key.fingerprint());
@@ -119,10 +116,7 @@ class JdkEd25519Test {
                 assertArrayEquals(java.util.Arrays.copyOfRange(der, der.length - 32, der.length), rawPublic(key));
                 continue;
             }
-            SshFixture.Run derived = SshFixture.run(List.of("ssh-keygen", "-y", "-f", file.toString()), 30);
-            assertEquals(0, derived.code(), derived.toString());
-            String[] words = derived.out().trim().split(" ");
-            assertEquals(words[0] + " " + words[1], key.publicKeyLine(), String.join(" ", maker));
+            assertEquals(publicKeyOpenSshDerives(file), key.publicKeyLine(), String.join(" ", maker));
         }
     }
 
@@ -193,6 +187,14 @@ class JdkEd25519Test {
         }
         KeyPair rsa = KeyPairGenerator.getInstance("RSA").generateKeyPair();
         assertThrows(java.security.InvalidKeyException.class, () -> support.recoverEDDSAPublicKey(rsa.getPrivate()));
+    }
+
+    /** {@code ssh-keygen -y}'s public key line for a private key file, without its comment. */
+    private static String publicKeyOpenSshDerives(Path file) throws Exception {
+        SshFixture.Run derived = SshFixture.run(List.of("ssh-keygen", "-y", "-f", file.toString()), 30);
+        assertEquals(0, derived.code(), derived.toString());
+        String[] words = derived.out().trim().split(" ");
+        return words[0] + " " + words[1];
     }
 
     private static byte[] rawPublic(HostKey key) {
