@@ -1,8 +1,13 @@
 package dev.kiln.agent.serve;
 
+import org.apache.sshd.common.SshConstants;
+import org.apache.sshd.common.session.helpers.PacketBuffer;
+import org.apache.sshd.common.util.ValidateUtils;
 import org.apache.sshd.common.util.buffer.Buffer;
+import org.apache.sshd.common.util.buffer.BufferUtils;
 import org.apache.sshd.server.channel.ChannelSession;
 import org.apache.sshd.server.command.Command;
+import org.apache.sshd.sftp.SftpModuleProperties;
 import org.apache.sshd.sftp.client.extensions.openssh.OpenSSHStatExtensionInfo;
 import org.apache.sshd.sftp.common.SftpConstants;
 import org.apache.sshd.sftp.common.extensions.openssh.AbstractOpenSSHExtensionParser.OpenSSHExtension;
@@ -12,17 +17,29 @@ import org.apache.sshd.sftp.server.SftpSubsystemConfigurator;
 import org.apache.sshd.sftp.server.SftpSubsystemFactory;
 import org.apache.sshd.server.session.ServerSession;
 
+import java.io.EOFException;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * MINA's SFTP subsystem plus OpenSSH's {@code statvfs@openssh.com} and
  * {@code fstatvfs@openssh.com} extensions (sftp's {@code df}, sshfs's {@code statfs}), which MINA
  * does not implement. Read-only areas report {@code ST_RDONLY}.
+ *
+ * <p>Reads are answered without copying the data. MINA builds a read's reply in a buffer of its
+ * size, copies it whole to keep it while it splits it into packets of the client's packet size
+ * (32 KiB for OpenSSH; MINA's reads are up to 63 KiB), and copies it again into each packet:
+ * three allocations and three copies of every byte served, which kept the agent's small young
+ * generation collecting, and promoting the replies in flight into full collections, during a
+ * download. Here the file's bytes are read straight into packet buffers of the client's packet
+ * size with room for what MINA adds around them (header, padding, tag), which MINA encrypts and
+ * sends as they are (docs/benchmarks.md, seventh round).
  */
 final class ServeSftp extends SftpSubsystemFactory {
 
@@ -34,9 +51,120 @@ final class ServeSftp extends SftpSubsystemFactory {
         return new Subsystem(channel, this);
     }
 
+    /**
+     * What MINA writes in front of a {@link PacketBuffer} it sends in place as channel data: the
+     * packet's length and padding length, SSH_MSG_CHANNEL_DATA, the recipient channel, the data's
+     * length.
+     */
+    private static final int CHANNEL_DATA_HEADER = SshConstants.SSH_PACKET_HEADER_LEN + 1 + Integer.BYTES + Integer.BYTES;
+    /** SSH_FXP_DATA's fields before the data: the message's length, its type, the request id, the data's length. */
+    private static final int FXP_DATA_HEADER = Integer.BYTES + 1 + Integer.BYTES + Integer.BYTES;
+    /**
+     * Room after a reply for the packet's padding (at most 4 bytes plus a cipher block) and its
+     * MAC or authentication tag (at most 64 bytes), so that encrypting it never grows (copies) it.
+     */
+    private static final int PACKET_TRAILER = 128;
+    /** Packet sizes below this (no real client's) leave reads to MINA's own code. */
+    private static final long MIN_PACKET = 1024;
+    /** Packet sizes above this (1 MiB) are read as this. */
+    private static final long MAX_PACKET = 1 << 20;
+
     private static final class Subsystem extends SftpSubsystem {
         Subsystem(ChannelSession channel, SftpSubsystemConfigurator configurator) {
             super(channel, configurator);
+        }
+
+        /**
+         * MINA's SSH_FXP_READ (the same limits, listener calls, errors and end-of-file flag), with
+         * the reply built in packet buffers of at most the client's packet size each, which MINA
+         * encrypts and sends as they are.
+         */
+        @Override
+        protected void doRead(Buffer buffer, int id) throws IOException {
+            long packet = getServerChannelSession().getRemoteWindow().getPacketSize();
+            if (packet < MIN_PACKET) {
+                super.doRead(buffer, id);
+                return;
+            }
+            String handle = buffer.getString(StandardCharsets.ISO_8859_1);
+            long offset = buffer.getLong();
+            int requested = buffer.getInt();
+            int length = Math.min(requested, SftpModuleProperties.MAX_READDATA_PACKET_LENGTH.getRequired(getServerSession()));
+            List<Buffer> packets;
+            try {
+                ValidateUtils.checkTrue(length >= 0, "Illegal requested read length: %d", length);
+                packets = readIntoPackets(id, handle, offset, length, (int) Math.min(packet, MAX_PACKET));
+            } catch (IOException | RuntimeException e) {
+                sendStatus(prepareReply(buffer), id, e, SftpConstants.SSH_FXP_READ, hex(handle), offset, requested);
+                return;
+            }
+            for (Buffer p : packets) {
+                out.writeBuffer(p);
+            }
+        }
+
+        /**
+         * The SSH_FXP_DATA reply to a read of up to {@code length} bytes at {@code offset}, as
+         * channel data packets of at most {@code packet} bytes each, the file's bytes read
+         * straight into them.
+         */
+        private List<Buffer> readIntoPackets(int id, String handle, long offset, int length, int packet) throws IOException {
+            List<Buffer> packets = new ArrayList<>(length / packet + 2);
+            Buffer first = packetBuffer(Math.min(FXP_DATA_HEADER + length, packet));
+            first.putUInt(0L); // the message's length, filled in below
+            first.putByte((byte) SftpConstants.SSH_FXP_DATA);
+            first.putInt(id);
+            first.putUInt(0L); // the data's length, filled in below
+            packets.add(first);
+            AtomicReference<Boolean> eof = new AtomicReference<>();
+            Buffer current = first;
+            int total = 0;
+            while (true) {
+                if (current.available() == packet) {
+                    current = packetBuffer(Math.min(length - total, packet));
+                    packets.add(current);
+                }
+                int room = Math.min(length - total, packet - current.available());
+                int n = doRead(id, handle, offset + total, room, current.array(), current.wpos(), eof); // MINA refuses room 0
+                if (n < 0) {
+                    if (total == 0) {
+                        throw new EOFException("Unable to read " + length + " bytes from offset=" + offset + " of " + hex(handle));
+                    }
+                    break;
+                }
+                current.wpos(current.wpos() + n);
+                total += n;
+                if (n < room || total == length) {
+                    break;
+                }
+            }
+            if (current.available() == 0) {
+                packets.remove(packets.size() - 1); // the file ended where a packet began
+                current = packets.get(packets.size() - 1);
+            }
+            Boolean atEnd = eof.get();
+            if (total < length && getVersion() >= SftpConstants.SFTP_V6 && atEnd != null) {
+                current.putBoolean(atEnd);
+            }
+            long message = -Integer.BYTES;
+            for (Buffer p : packets) {
+                message += p.available();
+            }
+            BufferUtils.updateLengthPlaceholder(first, CHANNEL_DATA_HEADER, message);
+            BufferUtils.updateLengthPlaceholder(first, CHANNEL_DATA_HEADER + FXP_DATA_HEADER - Integer.BYTES, total);
+            return packets;
+        }
+
+        /** An empty packet buffer for {@code content} bytes of channel data, with room around them for what MINA adds. */
+        private static Buffer packetBuffer(int content) {
+            Buffer b = new PacketBuffer(new byte[CHANNEL_DATA_HEADER + content + 1 + PACKET_TRAILER], false);
+            b.rpos(CHANNEL_DATA_HEADER);
+            b.wpos(CHANNEL_DATA_HEADER);
+            return b;
+        }
+
+        private static String hex(String handle) {
+            return BufferUtils.toHex(handle.getBytes(StandardCharsets.ISO_8859_1));
         }
 
         @Override
