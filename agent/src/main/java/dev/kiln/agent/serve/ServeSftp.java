@@ -60,7 +60,7 @@ final class ServeSftp extends SftpSubsystemFactory {
     /** SSH_FXP_DATA's fields before the data: the message's length, its type, the request id, the data's length. */
     private static final int FXP_DATA_HEADER = Integer.BYTES + 1 + Integer.BYTES + Integer.BYTES;
     /**
-     * Room after a reply for the packet's padding (at most 4 bytes plus a cipher block) and its
+     * Room after a reply for the packet's padding (at most two cipher blocks less a byte) and its
      * MAC or authentication tag (at most 64 bytes), so that encrypting it never grows (copies) it.
      */
     private static final int PACKET_TRAILER = 128;
@@ -75,9 +75,10 @@ final class ServeSftp extends SftpSubsystemFactory {
         }
 
         /**
-         * MINA's SSH_FXP_READ (the same limits, listener calls, errors and end-of-file flag), with
-         * the reply built in packet buffers of at most the client's packet size each, which MINA
-         * encrypts and sends as they are.
+         * MINA's SSH_FXP_READ (the same limits, errors and end-of-file flag), with the reply built
+         * in packet buffers of at most the client's packet size each, which MINA encrypts and sends
+         * as they are. An {@code SftpEventListener} (the agent registers none) sees a
+         * {@code reading}/{@code read} pair per packet rather than per request.
          */
         @Override
         protected void doRead(Buffer buffer, int id) throws IOException {
@@ -110,7 +111,7 @@ final class ServeSftp extends SftpSubsystemFactory {
          */
         private List<Buffer> readIntoPackets(int id, String handle, long offset, int length, int packet) throws IOException {
             List<Buffer> packets = new ArrayList<>(length / packet + 2);
-            Buffer first = packetBuffer(Math.min(FXP_DATA_HEADER + length, packet));
+            Buffer first = packetBuffer((int) Math.min((long) FXP_DATA_HEADER + length, packet));
             first.putUInt(0L); // the message's length, filled in below
             first.putByte((byte) SftpConstants.SSH_FXP_DATA);
             first.putInt(id);
@@ -125,7 +126,7 @@ final class ServeSftp extends SftpSubsystemFactory {
                     packets.add(current);
                 }
                 int room = Math.min(length - total, packet - current.available());
-                int n = doRead(id, handle, offset + total, room, current.array(), current.wpos(), eof); // MINA refuses room 0
+                int n = doRead(id, handle, offset + total, room, current.array(), current.wpos(), eof);
                 if (n < 0) {
                     if (total == 0) {
                         throw new EOFException("Unable to read " + length + " bytes from offset=" + offset + " of " + hex(handle));
