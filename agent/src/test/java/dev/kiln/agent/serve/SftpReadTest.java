@@ -2,10 +2,7 @@ package dev.kiln.agent.serve;
 
 import org.apache.sshd.client.SshClient;
 import org.apache.sshd.client.session.ClientSession;
-import org.apache.sshd.common.NamedResource;
-import org.apache.sshd.common.config.keys.FilePasswordProvider;
 import org.apache.sshd.common.config.keys.KeyUtils;
-import org.apache.sshd.common.util.security.SecurityUtils;
 import org.apache.sshd.core.CoreModuleProperties;
 import org.apache.sshd.sftp.client.SftpClient;
 import org.apache.sshd.sftp.client.SftpClientFactory;
@@ -17,10 +14,8 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyPair;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -84,7 +79,7 @@ class SftpReadTest {
             client.setServerKeyVerifier((session, address, key) -> KeyUtils.compareKeys(key, f.server.hostKey().keyPair().getPublic()));
             client.start();
             try (ClientSession session = client.connect("reader", "127.0.0.1", f.port()).verify(Duration.ofSeconds(20)).getSession()) {
-                session.addPublicKeyIdentity(readerKey());
+                session.addPublicKeyIdentity(SshFixture.keyPair(f.readerKey));
                 session.auth().verify(Duration.ofSeconds(20));
                 try (SftpClient sftp = SftpClientFactory.instance().createSftpClient(session)) {
                     for (int chunk : new int[]{8_179, 200_000}) {
@@ -118,12 +113,5 @@ class SftpReadTest {
             }
         }
         return all.toByteArray();
-    }
-
-    private KeyPair readerKey() throws Exception {
-        try (InputStream in = Files.newInputStream(f.readerKey)) {
-            return SecurityUtils.loadKeyPairIdentities(null, NamedResource.ofName(f.readerKey.toString()), in,
-                    FilePasswordProvider.EMPTY).iterator().next();
-        }
     }
 }

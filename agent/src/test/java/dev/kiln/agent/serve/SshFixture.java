@@ -2,12 +2,17 @@ package dev.kiln.agent.serve;
 
 import dev.kiln.agent.build.BuildUser;
 import dev.kiln.testkit.Prerequisites;
+import org.apache.sshd.common.NamedResource;
+import org.apache.sshd.common.config.keys.FilePasswordProvider;
+import org.apache.sshd.common.util.security.SecurityUtils;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.security.KeyPair;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -96,6 +101,14 @@ final class SshFixture implements AutoCloseable {
             throw new IllegalStateException("ssh-keygen: " + r);
         }
         return key;
+    }
+
+    /** One of the fixture's private key files as a key pair, for MINA's own client. */
+    static KeyPair keyPair(Path keyFile) throws Exception {
+        try (InputStream in = Files.newInputStream(keyFile)) {
+            return SecurityUtils.loadKeyPairIdentities(null, NamedResource.ofName(keyFile.toString()), in,
+                    FilePasswordProvider.EMPTY).iterator().next();
+        }
     }
 
     /** Options every client gets: batch mode, strict host key checking against our known_hosts. */

@@ -4,21 +4,16 @@ import org.apache.sshd.client.ClientBuilder;
 import org.apache.sshd.client.SshClient;
 import org.apache.sshd.client.session.ClientSession;
 import org.apache.sshd.common.NamedFactory;
-import org.apache.sshd.common.NamedResource;
-import org.apache.sshd.common.config.keys.FilePasswordProvider;
 import org.apache.sshd.common.config.keys.KeyUtils;
 import org.apache.sshd.common.kex.BuiltinDHFactories;
 import org.apache.sshd.common.kex.KexProposalOption;
-import org.apache.sshd.common.util.security.SecurityUtils;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyPair;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -90,20 +85,13 @@ class SshKeyExchangeTest {
                 client.start();
                 try (ClientSession session = client.connect("owner", "127.0.0.1", f.port())
                         .verify(Duration.ofSeconds(20)).getSession()) {
-                    session.addPublicKeyIdentity(ownerKey());
+                    session.addPublicKeyIdentity(SshFixture.keyPair(f.ownerKey));
                     session.auth().verify(Duration.ofSeconds(20));
                     assertEquals(kex.getName(), session.getNegotiatedKexParameter(KexProposalOption.ALGORITHMS));
                     String out = session.executeRemoteCommand("sha256sum /outputs/file.txt");
                     assertTrue(out.contains("file.txt"), kex + ": " + out);
                 }
             }
-        }
-    }
-
-    private KeyPair ownerKey() throws Exception {
-        try (InputStream in = Files.newInputStream(f.ownerKey)) {
-            return SecurityUtils.loadKeyPairIdentities(null, NamedResource.ofName(f.ownerKey.toString()), in,
-                    FilePasswordProvider.EMPTY).iterator().next();
         }
     }
 }
