@@ -2,7 +2,6 @@ package dev.kiln.agent.serve;
 
 import org.apache.sshd.client.SshClient;
 import org.apache.sshd.client.session.ClientSession;
-import org.apache.sshd.common.config.keys.KeyUtils;
 import org.apache.sshd.core.CoreModuleProperties;
 import org.apache.sshd.sftp.client.SftpClient;
 import org.apache.sshd.sftp.client.SftpClientFactory;
@@ -16,7 +15,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -76,11 +74,8 @@ class SftpReadTest {
         try (SshClient client = SshClient.setUpDefaultClient()) {
             CoreModuleProperties.MAX_PACKET_SIZE.set(client, 8_192L);
             CoreModuleProperties.WINDOW_SIZE.set(client, 48_000L);
-            client.setServerKeyVerifier((session, address, key) -> KeyUtils.compareKeys(key, f.server.hostKey().keyPair().getPublic()));
             client.start();
-            try (ClientSession session = client.connect("reader", "127.0.0.1", f.port()).verify(Duration.ofSeconds(20)).getSession()) {
-                session.addPublicKeyIdentity(SshFixture.keyPair(f.readerKey));
-                session.auth().verify(Duration.ofSeconds(20));
+            try (ClientSession session = f.minaSession(client, "reader", f.readerKey)) {
                 try (SftpClient sftp = SftpClientFactory.instance().createSftpClient(session)) {
                     for (int chunk : new int[]{8_179, 200_000}) {
                         for (long size : SIZES) {

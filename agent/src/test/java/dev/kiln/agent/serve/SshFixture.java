@@ -2,8 +2,11 @@ package dev.kiln.agent.serve;
 
 import dev.kiln.agent.build.BuildUser;
 import dev.kiln.testkit.Prerequisites;
+import org.apache.sshd.client.SshClient;
+import org.apache.sshd.client.session.ClientSession;
 import org.apache.sshd.common.NamedResource;
 import org.apache.sshd.common.config.keys.FilePasswordProvider;
+import org.apache.sshd.common.config.keys.KeyUtils;
 import org.apache.sshd.common.util.security.SecurityUtils;
 
 import java.io.IOException;
@@ -12,8 +15,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.security.KeyPair;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -103,11 +106,21 @@ final class SshFixture implements AutoCloseable {
         return key;
     }
 
-    /** One of the fixture's private key files as a key pair, for MINA's own client. */
-    static KeyPair keyPair(Path keyFile) throws Exception {
+    /**
+     * A session of MINA's own {@code client} (already started) as {@code user} with one of the
+     * fixture's private key files, authenticated, the server's host key checked.
+     */
+    ClientSession minaSession(SshClient client, String user, Path keyFile) throws Exception {
+        client.setServerKeyVerifier((session, address, key) -> KeyUtils.compareKeys(key, server.hostKey().keyPair().getPublic()));
+        ClientSession session = client.connect(user, "127.0.0.1", port()).verify(Duration.ofSeconds(20)).getSession();
         try (InputStream in = Files.newInputStream(keyFile)) {
-            return SecurityUtils.loadKeyPairIdentities(null, NamedResource.ofName(keyFile.toString()), in,
-                    FilePasswordProvider.EMPTY).iterator().next();
+            session.addPublicKeyIdentity(SecurityUtils.loadKeyPairIdentities(null, NamedResource.ofName(keyFile.toString()), in,
+                    FilePasswordProvider.EMPTY).iterator().next());
+            session.auth().verify(Duration.ofSeconds(20));
+            return session;
+        } catch (Exception | Error e) {
+            session.close();
+            throw e;
         }
     }
 
@@ -136,11 +149,7 @@ final class SshFixture implements AutoCloseable {
     }
 
     Run ssh(Path key, String user, String... command) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of("ssh", "-p", Integer.toString(port())));
-        cmd.addAll(sshOptions(key));
-        cmd.add(user + "@127.0.0.1");
-        cmd.addAll(List.of(command));
-        return run(cmd, 60);
+        return sshWith(sshOptions(key), user, command);
     }
 
     /** sftp in batch mode with the given commands on stdin. */

@@ -4,7 +4,6 @@ import org.apache.sshd.client.ClientBuilder;
 import org.apache.sshd.client.SshClient;
 import org.apache.sshd.client.session.ClientSession;
 import org.apache.sshd.common.NamedFactory;
-import org.apache.sshd.common.config.keys.KeyUtils;
 import org.apache.sshd.common.kex.BuiltinDHFactories;
 import org.apache.sshd.common.kex.KexProposalOption;
 import org.junit.jupiter.api.AfterEach;
@@ -14,7 +13,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -80,13 +78,8 @@ class SshKeyExchangeTest {
         for (BuiltinDHFactories kex : List.of(BuiltinDHFactories.mlkem768x25519, BuiltinDHFactories.sntrup761x25519_openssh)) {
             try (SshClient client = SshClient.setUpDefaultClient()) {
                 client.setKeyExchangeFactories(NamedFactory.setUpTransformedFactories(false, List.of(kex), ClientBuilder.DH2KEX));
-                client.setServerKeyVerifier((session, address, key) ->
-                        KeyUtils.compareKeys(key, f.server.hostKey().keyPair().getPublic()));
                 client.start();
-                try (ClientSession session = client.connect("owner", "127.0.0.1", f.port())
-                        .verify(Duration.ofSeconds(20)).getSession()) {
-                    session.addPublicKeyIdentity(SshFixture.keyPair(f.ownerKey));
-                    session.auth().verify(Duration.ofSeconds(20));
+                try (ClientSession session = f.minaSession(client, "owner", f.ownerKey)) {
                     assertEquals(kex.getName(), session.getNegotiatedKexParameter(KexProposalOption.ALGORITHMS));
                     String out = session.executeRemoteCommand("sha256sum /outputs/file.txt");
                     assertTrue(out.contains("file.txt"), kex + ": " + out);
