@@ -1,6 +1,10 @@
 package dev.kiln.e2e;
 
+import dev.kiln.agent.Main;
+import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.micronaut.JarServices;
+import dev.kiln.proto.agent.v1.Mode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -16,6 +20,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -26,7 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Both packaged programs hand Micronaut the services their jar lists (JarServices) instead of
  * letting it open the jar as a zip file system to find them: the lists must be what that scan
- * finds, and the programs must no longer open a zip file system at all.
+ * finds, and the programs must no longer open a zip file system at all. The agent leaves out the
+ * Micronaut modules it does not use: it creates none of their services, and still starts and answers.
  */
 class JarServicesTest {
 
@@ -58,6 +65,35 @@ class JarServicesTest {
         assertTrue(classes.contains("dev.kiln.micronaut.JarServices "), "JarServices ran");
         assertTrue(classes.contains("io.micronaut.context.DefaultApplicationContext "), "Micronaut started");
         assertFalse(classes.contains("jdk.nio.zipfs.ZipFileSystem "), "no zip file system opened");
+    }
+
+    @Test
+    void theAgentCreatesNoServiceOfTheMicronautModulesItLeavesOutAndStillAnswers() throws Exception {
+        // The services (bean definitions, introspections) that the jar lists in those packages.
+        Set<String> leftOut = new TreeSet<>();
+        JarServices.list(AgentProcess.jar()).values().forEach(names -> names.stream()
+                .filter(n -> Main.UNUSED_MICRONAUT_PACKAGES.contains(JarServices.packageOf(n)))
+                .forEach(leftOut::add));
+        assertTrue(leftOut.size() > 50, "the jar carries the modules the agent leaves out: " + leftOut);
+        assertTrue(leftOut.contains("io.micronaut.http.ssl.$ServerSslConfiguration$Definition"), leftOut.toString());
+        TestFleet fleet = new TestFleet(home);
+        Path settings = home.resolve("agent.yml");
+        Files.writeString(settings, fleet.localAgentSettings(home.resolve("state"), fleet.agentCert("agent")));
+        Path log = home.resolve("agent-classes.txt");
+        try (AgentProcess agent = AgentProcess.start(List.of("-Xlog:class+load=info:file=" + log), settings, Map.of())) {
+            AgentEndpoint endpoint = new AgentEndpoint("127.0.0.1", agent.awaitListening(Duration.ofSeconds(60)), null);
+            try (AgentClient client = new AgentClient(endpoint, fleet.client("controller").sslContext(), Duration.ofSeconds(10))) {
+                assertEquals(Mode.MODE_LOCAL, client.status().getMode());
+            }
+        }
+        Set<String> loaded = new TreeSet<>();
+        Matcher m = Pattern.compile("^\\S+ (\\S+) source:", Pattern.MULTILINE).matcher(Files.readString(log, StandardCharsets.UTF_8));
+        while (m.find()) {
+            loaded.add(m.group(1));
+        }
+        assertTrue(loaded.contains("io.micronaut.grpc.server.$GrpcEmbeddedServer$Definition"), "the gRPC server's definition loaded");
+        loaded.retainAll(leftOut);
+        assertTrue(loaded.isEmpty(), "services of modules the agent leaves out, loaded all the same: " + loaded);
     }
 
     /** The META-INF/micronaut/SERVICE/NAME entries, found as Micronaut finds them: a zip file system's walk. */

@@ -42,6 +42,12 @@ import java.util.stream.Stream;
  * per service type; {@link AllServices} answers for every type Micronaut asks about, with the class
  * names its scan would have found, and creates them as the scan would. Only when the class path is
  * exactly one jar, which then holds every service; otherwise (tests, IDEs) nothing changes.
+ *
+ * <p>A program may also name packages of Micronaut modules that its jar carries but it never uses
+ * ({@link #install(Set)}): their services (bean definitions, introspections, converters) are not
+ * created at all. Micronaut creates every listed bean definition at start-up to test its
+ * conditions, so each unused module costs classes loaded, class-data archive and heap in every
+ * process, for nothing.
  */
 public final class JarServices {
 
@@ -58,6 +64,18 @@ public final class JarServices {
      *         not running from one jar (nothing changed)
      */
     public static int install() {
+        return install(Set.of());
+    }
+
+    /**
+     * As {@link #install()}, leaving out every service implementation whose class is in one of
+     * these packages (exactly these: not their subpackages). Only for modules the program never
+     * uses: a bean that something does need and that is left out makes Micronaut fail at start-up
+     * with "No bean of type [...] exists", which the programs' end-to-end tests would show.
+     *
+     * @param unusedPackages package names, such as {@code io.micronaut.http.body}
+     */
+    public static int install(Set<String> unusedPackages) {
         Path jar = singleJar(System.getProperty("java.class.path", ""));
         if (jar == null) {
             return 0;
@@ -70,7 +88,7 @@ public final class JarServices {
         }
         try {
             StaticOptimizations.set(new SoftServiceLoader.Optimizations(new AllServices(meta,
-                    JarServices.class.getClassLoader())));
+                    JarServices.class.getClassLoader(), unusedPackages)));
         } catch (IllegalStateException e) {
             return 0; // Micronaut already read its optimisations: it scans, as it always did
         }
@@ -117,11 +135,13 @@ public final class JarServices {
     private static final class AllServices extends AbstractMap<String, SoftServiceLoader.StaticServiceLoader<?>> {
         private final Map<String, List<String>> meta;
         private final ClassLoader loader;
+        private final Set<String> unusedPackages;
         private final Map<String, SoftServiceLoader.StaticServiceLoader<?>> made = new ConcurrentHashMap<>();
 
-        AllServices(Map<String, List<String>> meta, ClassLoader loader) {
+        AllServices(Map<String, List<String>> meta, ClassLoader loader, Set<String> unusedPackages) {
             this.meta = meta;
             this.loader = loader;
+            this.unusedPackages = unusedPackages;
         }
 
         @Override
@@ -150,8 +170,32 @@ public final class JarServices {
                 throw new UncheckedIOException("cannot read the service files of " + type + ": " + e.getMessage(), e);
             }
             names.addAll(meta.getOrDefault(type, List.of()));
-            return new Listed<>(names, loader);
+            return new Listed<>(used(names, unusedPackages), loader);
         }
+    }
+
+    /** These class names without those whose package is one of the unused packages. */
+    static List<String> used(List<String> classNames, Set<String> unusedPackages) {
+        if (unusedPackages.isEmpty()) {
+            return classNames;
+        }
+        List<String> used = new ArrayList<>(classNames.size());
+        for (String name : classNames) {
+            if (!unusedPackages.contains(packageOf(name))) {
+                used.add(name);
+            }
+        }
+        return used;
+    }
+
+    /**
+     * The package of a binary class name: everything before its last dot. Generated names such as
+     * {@code io.micronaut.http.body.$TextPlainObjectBodyReader$Definition} keep their nesting in
+     * the simple name, after that dot.
+     */
+    public static String packageOf(String className) {
+        int dot = className.lastIndexOf('.');
+        return dot < 0 ? "" : className.substring(0, dot);
     }
 
     /** The class names in one {@code META-INF/services} file: one a line, {@code #} comments. */
