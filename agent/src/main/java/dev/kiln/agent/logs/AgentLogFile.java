@@ -2,7 +2,6 @@ package dev.kiln.agent.logs;
 
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.LoggerContext;
-import ch.qos.logback.classic.encoder.PatternLayoutEncoder;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.FileAppender;
 import org.slf4j.LoggerFactory;
@@ -26,17 +25,13 @@ public final class AgentLogFile {
     public static void attach(Path file) throws IOException {
         Files.createDirectories(file.getParent());
         LoggerContext ctx = (LoggerContext) LoggerFactory.getILoggerFactory();
-        PatternLayoutEncoder encoder = new PatternLayoutEncoder();
-        encoder.setContext(ctx);
-        encoder.setPattern(AgentLogging.PATTERN);
-        encoder.start();
         FileAppender<ILoggingEvent> appender = new FileAppender<>();
         appender.setContext(ctx);
         appender.setName("agent-log-file");
         appender.setFile(file.toString());
         appender.setAppend(true);
         appender.setImmediateFlush(true);
-        appender.setEncoder(encoder);
+        appender.setEncoder(AgentLogLayout.encoder(ctx));
         appender.start();
         ch.qos.logback.classic.Logger root = ctx.getLogger(Logger.ROOT_LOGGER_NAME);
         // Attached again (a start-up that falls back to degraded settings starts a second

@@ -3,7 +3,6 @@ package dev.kiln.agent.logs;
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.LoggerContext;
-import ch.qos.logback.classic.encoder.PatternLayoutEncoder;
 import ch.qos.logback.classic.spi.Configurator;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.ConsoleAppender;
@@ -13,28 +12,22 @@ import ch.qos.logback.core.spi.ContextAwareBase;
  * The agent's logging set up in code (registered in META-INF/services): every line to stderr (the
  * journal, under systemd), INFO and up, libraries at WARN. This replaces a logback.xml: parsing
  * XML loaded about 400 classes (logback's Joran and the JDK's XML parser) and took a fifth of a
- * second of every start (docs/benchmarks.md). {@code -Dlogback.configurationFile=FILE} still
- * wins: with it set, this configurator steps aside.
+ * second of every start (docs/benchmarks.md); {@link AgentLogLayout} writes the lines, for the
+ * same reason. {@code -Dlogback.configurationFile=FILE} still wins: with it set, this configurator
+ * steps aside.
  */
 public final class AgentLogging extends ContextAwareBase implements Configurator {
-
-    /** The line format, shared with the agent's log file ({@link AgentLogFile}). */
-    public static final String PATTERN = "%d{yyyy-MM-dd'T'HH:mm:ss.SSSXXX} %-5level %logger{24} - %msg%n";
 
     @Override
     public ExecutionStatus configure(LoggerContext ctx) {
         if (System.getProperty("logback.configurationFile") != null) {
             return ExecutionStatus.INVOKE_NEXT_IF_ANY;
         }
-        PatternLayoutEncoder encoder = new PatternLayoutEncoder();
-        encoder.setContext(ctx);
-        encoder.setPattern(PATTERN);
-        encoder.start();
         ConsoleAppender<ILoggingEvent> stderr = new ConsoleAppender<>();
         stderr.setContext(ctx);
         stderr.setName("STDERR");
         stderr.setTarget("System.err");
-        stderr.setEncoder(encoder);
+        stderr.setEncoder(AgentLogLayout.encoder(ctx)); // the line AgentLogLayout.PATTERN describes
         stderr.start();
         for (String library : new String[] {"io.micronaut", "io.grpc", "io.netty", "software.amazon"}) {
             ctx.getLogger(library).setLevel(Level.WARN);
