@@ -62,7 +62,7 @@ public final class LocalAgent {
      * heap: the agent streams from disk and needs little memory; without a cap the JVM grows
      * towards a quarter of the machine's RAM).
      */
-    public static final List<String> DEFAULT_JAVA_OPTIONS = List.of("-Xms32m", "-Xmx160m", "-XX:MaxMetaspaceSize=128m",
+    public static final List<String> DEFAULT_JAVA_OPTIONS = List.of("-Xms24m", "-Xmx160m", "-XX:MaxMetaspaceSize=128m",
             "-XX:ReservedCodeCacheSize=48m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError",
             "-Dio.netty.allocator.type=unpooled", "-XX:+UnlockExperimentalVMOptions", "-XX:TrimNativeHeapInterval=5000");
 
