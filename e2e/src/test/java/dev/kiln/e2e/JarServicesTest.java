@@ -15,11 +15,14 @@ import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.jar.JarEntry;
+import java.util.jar.JarFile;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -69,13 +72,15 @@ class JarServicesTest {
 
     @Test
     void theAgentCreatesNoServiceOfTheMicronautModulesItLeavesOutAndStillAnswers() throws Exception {
-        // The services (bean definitions, introspections) that the jar lists in those packages.
+        // The services that the jar lists in those packages: bean definitions and introspections
+        // under META-INF/micronaut, converters and type information under META-INF/services.
         Set<String> leftOut = new TreeSet<>();
-        JarServices.list(AgentProcess.jar()).values().forEach(names -> names.stream()
-                .filter(n -> Main.UNUSED_MICRONAUT_PACKAGES.contains(JarServices.packageOf(n)))
-                .forEach(leftOut::add));
-        assertTrue(leftOut.size() > 50, "the jar carries the modules the agent leaves out: " + leftOut);
+        JarServices.list(AgentProcess.jar()).values().forEach(leftOut::addAll);
+        leftOut.addAll(serviceFileNames(AgentProcess.jar()));
+        leftOut.removeIf(n -> !Main.UNUSED_MICRONAUT_PACKAGES.contains(JarServices.packageOf(n)));
+        assertTrue(leftOut.size() > 60, "the jar carries the modules the agent leaves out: " + leftOut);
         assertTrue(leftOut.contains("io.micronaut.http.ssl.$ServerSslConfiguration$Definition"), leftOut.toString());
+        assertTrue(leftOut.contains("io.micronaut.http.HttpTypeConverterRegistrar"), leftOut.toString());
         TestFleet fleet = new TestFleet(home);
         Path settings = home.resolve("agent.yml");
         Files.writeString(settings, fleet.localAgentSettings(home.resolve("state"), fleet.agentCert("agent")));
@@ -94,6 +99,24 @@ class JarServicesTest {
         assertTrue(loaded.contains("io.micronaut.grpc.server.$GrpcEmbeddedServer$Definition"), "the gRPC server's definition loaded");
         loaded.retainAll(leftOut);
         assertTrue(loaded.isEmpty(), "services of modules the agent leaves out, loaded all the same: " + loaded);
+    }
+
+    /** The class names in the jar's META-INF/services files: one a line, # comments. */
+    private static Set<String> serviceFileNames(Path jar) throws IOException {
+        Set<String> names = new TreeSet<>();
+        try (JarFile file = new JarFile(jar.toFile())) {
+            for (JarEntry e : Collections.list(file.entries())) {
+                if (e.getName().startsWith("META-INF/services/") && !e.isDirectory()) {
+                    for (String line : new String(file.getInputStream(e).readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
+                        String name = line.replaceAll("#.*", "").trim();
+                        if (!name.isEmpty()) {
+                            names.add(name);
+                        }
+                    }
+                }
+            }
+        }
+        return names;
     }
 
     /** The META-INF/micronaut/SERVICE/NAME entries, found as Micronaut finds them: a zip file system's walk. */

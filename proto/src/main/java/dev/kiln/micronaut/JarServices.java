@@ -70,8 +70,10 @@ public final class JarServices {
     /**
      * As {@link #install()}, leaving out every service implementation whose class is in one of
      * these packages (exactly these: not their subpackages). Only for modules the program never
-     * uses: a bean that something does need and that is left out makes Micronaut fail at start-up
-     * with "No bean of type [...] exists", which the programs' end-to-end tests would show.
+     * uses: a bean that something does need and that is left out makes Micronaut fail with "No
+     * bean of type [...] exists" where it is first asked for (at start-up for most, later for a
+     * bean created on first use), and only when running from the one jar: in-process tests still
+     * see every bean, so the programs' end-to-end tests, which run the jars, are the check.
      *
      * @param unusedPackages package names, such as {@code io.micronaut.http.body}
      */

@@ -16,9 +16,9 @@ import java.time.ZoneOffset;
 
 /**
  * The agent's log line, written out in code: the line logback's {@code PatternLayout} makes of
- * {@link #PATTERN}, character for character (AgentLogLayoutTest compares the two). The pattern's
- * parser, converters and {@code java.time} formatter are about 190 classes loaded at every start,
- * for one fixed format (docs/benchmarks.md).
+ * {@link #PATTERN}, character for character (AgentLogLayoutTest compares the two), without
+ * loading the pattern's parser and converters at every start for one fixed format
+ * (docs/benchmarks.md, eighth round).
  */
 public final class AgentLogLayout extends LayoutBase<ILoggingEvent> {
 
@@ -81,12 +81,12 @@ public final class AgentLogLayout extends LayoutBase<ILoggingEvent> {
         digits(out, t.getSecond(), 2).append('.');
         digits(out, millis, 3);
         int seconds = offset.getTotalSeconds();
-        if (seconds == 0) {
-            out.append('Z');
+        int abs = Math.abs(seconds);
+        if (abs < 60) {
+            out.append('Z'); // as the JDK's XXX: no hours and no minutes to show (seconds are dropped)
             return;
         }
         out.append(seconds < 0 ? '-' : '+');
-        int abs = Math.abs(seconds);
         digits(out, abs / 3600, 2).append(':');
         digits(out, abs / 60 % 60, 2);
     }

@@ -10,6 +10,8 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.time.Instant;
 import java.time.ZoneId;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -58,6 +60,22 @@ class AgentLogLayoutTest {
             }
         }
         assertEquals(6 * 6 * 8 * 5 * 2, lines);
+    }
+
+    @Test
+    void anOffsetOfSecondsOnlyIsWrittenAsTheJdksXxxWritesIt() {
+        // No time zone id has such an offset today (PatternLayout takes ids), so the JDK's
+        // formatter, which PatternLayout's date uses, is the reference here.
+        for (int seconds : new int[] {0, 30, -30, 59, 60, -60, 3599, -3661}) {
+            ZoneOffset offset = ZoneOffset.ofTotalSeconds(seconds);
+            AgentLogLayout layout = new AgentLogLayout(offset);
+            layout.setContext(ctx);
+            LoggingEvent event = new LoggingEvent("x", logger("a.B"), Level.INFO, "m", null, null);
+            event.setTimeStamp(Instant.parse("2026-12-03T21:13:33.429Z").toEpochMilli());
+            String expected = DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSSXXX").withZone(offset)
+                    .format(Instant.ofEpochMilli(event.getTimeStamp()));
+            assertEquals(expected + " INFO  a.B - m" + System.lineSeparator(), layout.doLayout(event), "offset " + seconds + " s");
+        }
     }
 
     @Test
