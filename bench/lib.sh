@@ -19,6 +19,8 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 # a / b with 2 decimals
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
+# the ratio unrounded, for judging a target: 0.897 is not >= 0.9 even though it prints as 0.90
+exact_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.6f", a / b }'; }
 # yes/no: is value OP limit (OP: le or ge)
 meets() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN { print ((op == "le" ? v <= l : v >= l) ? "yes" : "no") }'; }
 row() { printf '| %s | %s | %s | %s | %s | %s |\n' "$@"; }
