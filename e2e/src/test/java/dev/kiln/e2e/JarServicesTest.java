@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.net.URL;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystem;
 import java.nio.file.FileSystems;
@@ -101,18 +102,13 @@ class JarServicesTest {
         assertTrue(loaded.isEmpty(), "services of modules the agent leaves out, loaded all the same: " + loaded);
     }
 
-    /** The class names in the jar's META-INF/services files: one a line, # comments. */
+    /** The class names in the jar's META-INF/services files, read as JarServices reads them. */
     private static Set<String> serviceFileNames(Path jar) throws IOException {
         Set<String> names = new TreeSet<>();
         try (JarFile file = new JarFile(jar.toFile())) {
             for (JarEntry e : Collections.list(file.entries())) {
                 if (e.getName().startsWith("META-INF/services/") && !e.isDirectory()) {
-                    for (String line : new String(file.getInputStream(e).readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
-                        String name = line.replaceAll("#.*", "").trim();
-                        if (!name.isEmpty()) {
-                            names.add(name);
-                        }
-                    }
+                    names.addAll(JarServices.serviceFileNames(new URL("jar:" + jar.toUri() + "!/" + e.getName())));
                 }
             }
         }

@@ -201,7 +201,7 @@ public final class JarServices {
     }
 
     /** The class names in one {@code META-INF/services} file: one a line, {@code #} comments. */
-    static List<String> serviceFileNames(URL file) throws IOException {
+    public static List<String> serviceFileNames(URL file) throws IOException {
         List<String> names = new ArrayList<>();
         try (BufferedReader in = new BufferedReader(new InputStreamReader(file.openStream(), StandardCharsets.UTF_8))) {
             for (String line = in.readLine(); line != null; line = in.readLine()) {
