@@ -1,0 +1,104 @@
+package dev.kiln.e2e;
+
+import dev.kiln.e2e.RepoScript.Result;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * bin/kiln's class-data archive for the CLI: the first command after a build that talks to an
+ * agent and succeeds lists its classes, a static archive is dumped from that list in the
+ * background, and later commands map it, picocli's classes included (a dynamic archive leaves
+ * them out: they are class-file version 49). A failing command leaves no archive and no list.
+ * The archive is a cache beside the repository's own kiln.jar; this test clears it first.
+ */
+class CliClassArchiveTest {
+
+    static final Path ROOT = RepoScript.ROOT;
+    static final Path TARGET = ROOT.resolve("controller/target");
+    static final Duration DUMP = Duration.ofSeconds(120);
+
+    @TempDir
+    Path home;
+
+    Result kiln(Map<String, String> env, String... args) throws IOException, InterruptedException {
+        String[] command = new String[args.length + 1];
+        command[0] = ROOT.resolve("bin/kiln").toString();
+        System.arraycopy(args, 0, command, 1, args.length);
+        return RepoScript.run(home, env, Duration.ofSeconds(120), command);
+    }
+
+    @AfterEach
+    void down() throws Exception {
+        kiln(Map.of(), "down", "--local");
+    }
+
+    @Test
+    void theFirstSuccessfulAgentCommandLeavesAStaticArchiveThatLaterCommandsMap() throws Exception {
+        waitForNoDump(); // another test's command may still be dumping the archive
+        deleteArchives();
+
+        Result unreachable = kiln(Map.of(), "status", "--agent", "127.0.0.1:1");
+        assertTrue(unreachable.code() != 0, unreachable.err());
+        assertEquals(List.of(), cacheFiles(), "a failed command starts no dump and leaves no class list");
+
+        Result up = kiln(Map.of(), "up", "--local", "--ssh-port", "0");
+        assertEquals(0, up.code(), up.err());
+        waitForNoDump();
+        List<Path> archives = cacheFiles();
+        assertEquals(1, archives.size(), "one archive and nothing else: " + archives);
+        String name = archives.get(0).getFileName().toString();
+        assertTrue(name.matches("kiln-" + Files.size(TARGET.resolve("kiln.jar")) + "-\\d+-jvm\\d+-\\d+\\.jsa"), name);
+
+        Path classes = home.resolve("classes.txt");
+        Result status = kiln(Map.of("KILN_JAVA_OPTS", "-Xlog:class+load=info:file=" + classes), "status");
+        assertEquals(0, status.code(), status.err());
+        assertTrue(status.out().matches("(?s).*state\\s+ready\n.*"), status.out());
+        List<String> loaded = Files.readAllLines(classes);
+        assertTrue(loaded.stream().anyMatch(l -> l.contains(" picocli.CommandLine source: shared objects file")),
+                "picocli comes from the archive");
+        // The archive was listed by `up`, so `status` loads a few dozen classes of its own from the
+        // jar; picocli's (about 180, all from the jar with a dynamic archive) are in it, but for a
+        // few interfaces that the CLI's lambdas implement.
+        List<String> fromJar = loaded.stream().filter(l -> l.contains("source: file:")).toList();
+        assertTrue(fromJar.size() < 60, fromJar.size() + " classes from the jar: " + fromJar);
+        List<String> picocliFromJar = fromJar.stream().filter(l -> l.contains(" picocli.")).toList();
+        assertTrue(picocliFromJar.size() <= 5, "picocli's classes come from the archive: " + picocliFromJar);
+        assertEquals(archives, cacheFiles(), "a command that finds its archive writes nothing");
+    }
+
+    /** The CLI archives, class lists, locks and temporary files beside kiln.jar. */
+    static List<Path> cacheFiles() throws IOException {
+        try (Stream<Path> files = Files.list(TARGET)) {
+            return files.filter(f -> f.getFileName().toString().matches("kiln-.*\\.(jsa|classlist|lock|tmp)")).sorted().toList();
+        }
+    }
+
+    static void deleteArchives() throws IOException {
+        for (Path f : cacheFiles()) {
+            Files.delete(f);
+        }
+    }
+
+    /** Waits (bounded) until no dump holds its lock. */
+    static void waitForNoDump() throws Exception {
+        long end = System.nanoTime() + DUMP.toNanos();
+        while (cacheFiles().stream().anyMatch(f -> f.toString().endsWith(".lock"))) {
+            if (System.nanoTime() > end) {
+                throw new AssertionError("a class-data dump still holds its lock after " + DUMP + ": " + cacheFiles());
+            }
+            Thread.sleep(200);
+        }
+    }
+}
