@@ -1,6 +1,7 @@
 package dev.kiln.controller;
 
 import dev.kiln.controller.client.ClientEventLoops;
+import dev.kiln.controller.client.EarlyConnect;
 import dev.kiln.controller.config.CliEnvironment;
 import dev.kiln.micronaut.JarServices;
 import dev.kiln.netty.NettyProperties;
@@ -23,7 +24,11 @@ public final class Main {
         JarServices.install();
         // Most commands talk to an agent; the rest run long enough for the loader to finish.
         GrpcTls.preload();
-        int code = KilnCli.run(CliEnvironment.system(), args);
+        CliEnvironment env = CliEnvironment.system();
+        // The agent's handshakes while Micronaut and picocli start (EarlyConnect says when).
+        EarlyConnect.start(env, args);
+        int code = KilnCli.run(env, args);
+        EarlyConnect.close();
         // No event loop thread may still sit in epoll_wait when the JVM exits, or the exit
         // itself waits up to 0.3 s for it (ClientEventLoops says why).
         ClientEventLoops.shutdown();

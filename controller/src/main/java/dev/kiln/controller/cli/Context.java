@@ -65,7 +65,10 @@ public class Context {
      * agent restarted by `kiln up --local` may listen on a new port).
      */
     public dev.kiln.controller.client.AgentClient connect(AgentMixin agent, java.time.Duration timeout) {
-        return new dev.kiln.controller.client.AgentClient(agent.resolve(settings(), paths), sslContext(), timeout);
+        dev.kiln.controller.client.AgentEndpoint endpoint = agent.resolve(settings(), paths);
+        return dev.kiln.controller.client.EarlyConnect.claim(endpoint, dev.kiln.controller.client.ClientTls.of(paths))
+                .map(channel -> new dev.kiln.controller.client.AgentClient(endpoint, channel, timeout))
+                .orElseGet(() -> new dev.kiln.controller.client.AgentClient(endpoint, sslContext(), timeout));
     }
 
     private Object sslFor;

@@ -22,14 +22,25 @@ public final class AgentClient implements AutoCloseable {
     private final ManagedChannel channel;
     private final Duration timeout;
 
+    /** A client with the controller's TLS material: the {@link EarlyConnect} channel when it was opened for this. */
     public AgentClient(AgentEndpoint endpoint, ClientTls tls, Duration timeout) {
-        this(endpoint, tls.sslContext(), timeout);
+        this(endpoint, EarlyConnect.claim(endpoint, tls).orElseGet(() -> channel(endpoint, tls.sslContext())), timeout);
     }
 
     /** A client with an explicit TLS context (tests use it to present wrong certificates). */
     public AgentClient(AgentEndpoint endpoint, SslContext sslContext, Duration timeout) {
+        this(endpoint, channel(endpoint, sslContext), timeout);
+    }
+
+    /** A client over a channel to {@code endpoint} that it now owns (closes). */
+    public AgentClient(AgentEndpoint endpoint, ManagedChannel channel, Duration timeout) {
         this.endpoint = endpoint;
         this.timeout = timeout;
+        this.channel = channel;
+    }
+
+    /** A new channel to the agent (it connects at the first call, or when asked to). */
+    static ManagedChannel channel(AgentEndpoint endpoint, SslContext sslContext) {
         NettyChannelBuilder builder = NettyChannelBuilder.forAddress(endpoint.host(), endpoint.port())
                 .eventLoopGroup(ClientEventLoops.group())
                 .channelType(NioSocketChannel.class)
@@ -37,7 +48,7 @@ public final class AgentClient implements AutoCloseable {
         if (endpoint.serverName() != null) {
             builder.overrideAuthority(endpoint.serverName());
         }
-        this.channel = builder.build();
+        return builder.build();
     }
 
     public AgentEndpoint endpoint() {
