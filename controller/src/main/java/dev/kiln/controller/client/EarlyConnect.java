@@ -34,11 +34,15 @@ public final class EarlyConnect {
     /** The commands that talk to one agent named by {@code --agent} or the defaults. */
     static final Set<String> COMMANDS = Set.of("status", "build", "logs", "builds", "cancel");
 
-    record Early(AgentEndpoint endpoint, ClientTls tls, ManagedChannel channel) {
+    /** The early channel; {@code taken} once a client claimed it or it was closed. */
+    record Early(AgentEndpoint endpoint, ClientTls tls, ManagedChannel channel, AtomicBoolean taken) {
     }
 
     private static CompletableFuture<Early> early;
-    private static final AtomicBoolean claimed = new AtomicBoolean();
+    /** Set by {@link #close()}: the early thread makes no channel after it. */
+    private static boolean closed;
+    /** The channel the early thread made, for {@link #close()} to find before its future completes. */
+    private static Early made;
 
     private EarlyConnect() {
     }
@@ -49,7 +53,8 @@ public final class EarlyConnect {
         if (target.isEmpty() || early != null) {
             return;
         }
-        claimed.set(false);
+        closed = false;
+        made = null;
         CompletableFuture<Early> f = new CompletableFuture<>();
         Thread t = new Thread(() -> {
             try {
@@ -76,6 +81,9 @@ public final class EarlyConnect {
             String a = args[i];
             if (a.equals("--")) {
                 break; // a build's own command follows
+            }
+            if (a.equals("-h") || a.equals("--help") || a.equals("-V") || a.equals("--version")) {
+                return Optional.empty(); // answered without an agent
             }
             if (command == null) {
                 if (!a.startsWith("-")) {
@@ -114,9 +122,17 @@ public final class EarlyConnect {
             endpoint = endpoint.withServerName(target.serverName());
         }
         ClientTls tls = ClientTls.of(paths);
-        ManagedChannel channel = AgentClient.channel(endpoint, tls.sslContext());
-        channel.getState(true); // connect now, not at the first call
-        return new Early(endpoint, tls, channel);
+        io.netty.handler.ssl.SslContext ssl = tls.sslContext();
+        Early e;
+        synchronized (EarlyConnect.class) {
+            if (closed) {
+                return null; // the command has ended: no channel, no new event loops
+            }
+            e = new Early(endpoint, tls, AgentClient.channel(endpoint, ssl), new AtomicBoolean());
+            made = e;
+        }
+        e.channel().getState(true); // connect now, not at the first call
+        return e;
     }
 
     /**
@@ -135,13 +151,16 @@ public final class EarlyConnect {
         Early e;
         try {
             e = f.get(1, TimeUnit.SECONDS);
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+            return Optional.empty();
         } catch (Exception ex) {
             return Optional.empty();
         }
         if (e == null || !e.endpoint().equals(endpoint) || !e.tls().equals(tls)) {
             return Optional.empty();
         }
-        if (!claimed.compareAndSet(false, true)) {
+        if (!e.taken().compareAndSet(false, true)) {
             return Optional.empty();
         }
         if (e.channel().getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
@@ -151,20 +170,21 @@ public final class EarlyConnect {
         return Optional.of(e.channel());
     }
 
-    /** Closes the early channel unless a client claimed it (that client closes it). */
+    /**
+     * Closes the early channel unless a client claimed it (that client closes it), and keeps the
+     * early thread from making one if it has not yet: called when the command has ended, before
+     * the event loops stop.
+     */
     public static void close() {
-        CompletableFuture<Early> f;
+        Early e;
         synchronized (EarlyConnect.class) {
-            f = early;
+            closed = true;
             early = null;
+            e = made;
+            made = null;
         }
-        if (f == null) {
-            return;
+        if (e != null && e.taken().compareAndSet(false, true)) {
+            e.channel().shutdownNow();
         }
-        f.thenAccept(e -> {
-            if (e != null && claimed.compareAndSet(false, true)) {
-                e.channel().shutdownNow();
-            }
-        });
     }
 }

@@ -2,6 +2,7 @@ package dev.kiln.controller.client;
 
 import dev.kiln.controller.config.CliEnvironment;
 import dev.kiln.controller.config.KilnPaths;
+import dev.kiln.controller.local.LocalAgent;
 import dev.kiln.controller.pki.FleetInit;
 import io.grpc.ManagedChannel;
 import org.junit.jupiter.api.AfterEach;
@@ -62,6 +63,7 @@ class EarlyConnectTest {
         assertEquals(Optional.empty(), EarlyConnect.target(new String[] {"ls"}), "ls talks to many agents");
         assertEquals(Optional.empty(), EarlyConnect.target(new String[] {"launch", "--agent", "h:1"}));
         assertEquals(Optional.empty(), EarlyConnect.target(new String[] {"--help"}));
+        assertEquals(Optional.empty(), EarlyConnect.target(new String[] {"status", "--help"}), "help needs no agent");
         assertEquals(Optional.empty(), EarlyConnect.target(new String[] {}));
     }
 
@@ -100,8 +102,11 @@ class EarlyConnectTest {
 
     @Test
     void leavesInstanceIdsAndOtherCommandsAlone() throws Exception {
-        initialised();
+        KilnPaths paths = initialised();
         int port = listen();
+        // The local agent's endpoint names the listener too: an instance id must not fall back to it.
+        java.nio.file.Files.createDirectories(new LocalAgent(paths).endpointFile().getParent());
+        java.nio.file.Files.writeString(new LocalAgent(paths).endpointFile(), "127.0.0.1:" + port + "\n");
         EarlyConnect.start(env(Map.of("KILN_AGENT", "127.0.0.1:" + port)), new String[] {"status", "--agent", "local-0123abcd"});
         assertNull(acceptWithin(1000), "an instance id is resolved by the command, not guessed");
         EarlyConnect.close();
