@@ -34,10 +34,7 @@ class CliClassArchiveTest {
     Path home;
 
     Result kiln(Map<String, String> env, String... args) throws IOException, InterruptedException {
-        String[] command = new String[args.length + 1];
-        command[0] = ROOT.resolve("bin/kiln").toString();
-        System.arraycopy(args, 0, command, 1, args.length);
-        return RepoScript.run(home, env, Duration.ofSeconds(120), command);
+        return RepoScript.kiln(home, env, args);
     }
 
     @AfterEach

@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -29,12 +28,9 @@ class CliTlsFallbackTest {
     Path home;
 
     Result kiln(Map<String, String> env, String... args) throws IOException, InterruptedException {
-        String[] command = new String[args.length + 1];
-        command[0] = RepoScript.ROOT.resolve("bin/kiln").toString();
-        System.arraycopy(args, 0, command, 1, args.length);
         Map<String, String> all = new HashMap<>(env);
         all.putIfAbsent("KILN_NO_CDS", "1");
-        return RepoScript.run(home, all, Duration.ofSeconds(120), command);
+        return RepoScript.kiln(home, all, args);
     }
 
     @AfterEach

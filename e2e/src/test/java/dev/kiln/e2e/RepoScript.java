@@ -23,6 +23,14 @@ final class RepoScript {
     private RepoScript() {
     }
 
+    /** Runs {@code bin/kiln ARGS} as {@link #run} does, with two minutes to finish. */
+    static Result kiln(Path home, Map<String, String> env, String... args) throws IOException, InterruptedException {
+        String[] command = new String[args.length + 1];
+        command[0] = ROOT.resolve("bin/kiln").toString();
+        System.arraycopy(args, 0, command, 1, args.length);
+        return run(home, env, Duration.ofSeconds(120), command);
+    }
+
     /** Runs {@code command} with {@code home} as HOME plus {@code env}; stdout and stderr go to files in the home. */
     static Result run(Path home, Map<String, String> env, Duration timeout, String... command)
             throws IOException, InterruptedException {
