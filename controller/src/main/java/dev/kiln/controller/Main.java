@@ -1,7 +1,7 @@
 package dev.kiln.controller;
 
+import dev.kiln.controller.cli.EarlyConnect;
 import dev.kiln.controller.client.ClientEventLoops;
-import dev.kiln.controller.client.EarlyConnect;
 import dev.kiln.controller.config.CliEnvironment;
 import dev.kiln.micronaut.JarServices;
 import dev.kiln.netty.NettyProperties;

@@ -46,10 +46,23 @@ public class AgentMixin {
             AgentEndpoint e = instanceEndpoint(settings, paths, given);
             return serverName == null ? e : e.withServerName(serverName);
         }
-        AgentEndpoint endpoint = java.util.Optional.ofNullable(given).map(AgentEndpoint::parse)
-                .or(() -> new LocalAgent(paths).endpoint())
-                .orElseThrow(() -> new KilnException(ExitCodes.CONFIG,
-                        "no agent given and no local agent started; pass --agent HOST:PORT or run `kiln up --local`"));
-        return serverName == null ? endpoint : endpoint.withServerName(serverName);
+        return direct(given, paths).orElseThrow(() -> new KilnException(ExitCodes.CONFIG,
+                "no agent given and no local agent started; pass --agent HOST:PORT or run `kiln up --local`"));
+    }
+
+    /**
+     * As {@link #resolve}, without looking anything up in the fleet: empty for an instance id, and
+     * when nothing names an agent ({@link EarlyConnect}'s guess).
+     */
+    java.util.Optional<AgentEndpoint> resolveDirect(ControllerSettings settings, KilnPaths paths) {
+        String given = settings.get("agent", agent).orElse(null);
+        return given != null && isInstanceId(given) ? java.util.Optional.empty() : direct(given, paths);
+    }
+
+    /** HOST:PORT as given, else the local agent's endpoint; with --tls-server-name applied. */
+    private java.util.Optional<AgentEndpoint> direct(String given, KilnPaths paths) {
+        java.util.Optional<AgentEndpoint> endpoint = java.util.Optional.ofNullable(given).map(AgentEndpoint::parse)
+                .or(() -> new LocalAgent(paths).endpoint());
+        return serverName == null ? endpoint : endpoint.map(e -> e.withServerName(serverName));
     }
 }

@@ -65,8 +65,13 @@ public class Context {
      * agent restarted by `kiln up --local` may listen on a new port).
      */
     public dev.kiln.controller.client.AgentClient connect(AgentMixin agent, java.time.Duration timeout) {
-        dev.kiln.controller.client.AgentEndpoint endpoint = agent.resolve(settings(), paths);
-        return dev.kiln.controller.client.EarlyConnect.claim(endpoint, dev.kiln.controller.client.ClientTls.of(paths))
+        return client(agent.resolve(settings(), paths), timeout);
+    }
+
+    /** A client to this agent: over the channel {@link EarlyConnect} opened to it, if it did. */
+    public dev.kiln.controller.client.AgentClient client(dev.kiln.controller.client.AgentEndpoint endpoint,
+                                                         java.time.Duration timeout) {
+        return EarlyConnect.claim(endpoint, dev.kiln.controller.client.ClientTls.of(paths))
                 .map(channel -> new dev.kiln.controller.client.AgentClient(endpoint, channel, timeout))
                 .orElseGet(() -> new dev.kiln.controller.client.AgentClient(endpoint, sslContext(), timeout));
     }

@@ -4,7 +4,6 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.controller.client.ClientTls;
 import dev.kiln.proto.agent.v1.StatusResponse;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
@@ -43,7 +42,7 @@ public class StatusCommand implements Runnable {
         AgentEndpoint endpoint = agent.resolve(context.settings(), context.paths());
         OutputFormat format = output.format(context.settings());
         StatusResponse status;
-        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), Durations.parse(context.settings().get("timeout", timeout).orElse("10s")))) {
+        try (AgentClient client = context.client(endpoint, context.timeout(timeout))) {
             status = client.status();
         }
         if (format == OutputFormat.json) {

@@ -22,9 +22,8 @@ public final class AgentClient implements AutoCloseable {
     private final ManagedChannel channel;
     private final Duration timeout;
 
-    /** A client with the controller's TLS material: the {@link EarlyConnect} channel when it was opened for this. */
     public AgentClient(AgentEndpoint endpoint, ClientTls tls, Duration timeout) {
-        this(endpoint, EarlyConnect.claim(endpoint, tls).orElseGet(() -> channel(endpoint, tls.sslContext())), timeout);
+        this(endpoint, tls.sslContext(), timeout);
     }
 
     /** A client with an explicit TLS context (tests use it to present wrong certificates). */
@@ -40,7 +39,7 @@ public final class AgentClient implements AutoCloseable {
     }
 
     /** A new channel to the agent (it connects at the first call, or when asked to). */
-    static ManagedChannel channel(AgentEndpoint endpoint, SslContext sslContext) {
+    public static ManagedChannel channel(AgentEndpoint endpoint, SslContext sslContext) {
         NettyChannelBuilder builder = NettyChannelBuilder.forAddress(endpoint.host(), endpoint.port())
                 .eventLoopGroup(ClientEventLoops.group())
                 .channelType(NioSocketChannel.class)

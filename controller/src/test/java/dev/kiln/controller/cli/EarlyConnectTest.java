@@ -1,5 +1,7 @@
-package dev.kiln.controller.client;
+package dev.kiln.controller.cli;
 
+import dev.kiln.controller.client.AgentEndpoint;
+import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.config.CliEnvironment;
 import dev.kiln.controller.config.KilnPaths;
 import dev.kiln.controller.local.LocalAgent;

@@ -1,11 +1,11 @@
-package dev.kiln.controller.client;
+package dev.kiln.controller.cli;
 
+import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.client.AgentEndpoint;
+import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.config.CliEnvironment;
 import dev.kiln.controller.config.ControllerSettings;
 import dev.kiln.controller.config.KilnPaths;
-import dev.kiln.controller.fleet.Ec2Fleet;
-import dev.kiln.controller.local.LocalAgent;
-import dev.kiln.controller.local.LocalProvider;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 
@@ -21,9 +21,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * main thread), so that the TCP and TLS handshakes are done or under way when the command makes
  * its first call (docs/benchmarks.md).
  *
- * <p>It is a guess made from the command line alone, by the rule {@code AgentMixin} applies
- * (--agent, KILN_AGENT, config.yml, else the local agent), for the commands that talk to one agent
- * named by HOST:PORT or by default; an instance id is left to the command. Nothing depends on it:
+ * <p>It is a guess made from the command line alone, by {@link AgentMixin}'s own rule (--agent,
+ * KILN_AGENT, config.yml, else the local agent), for the commands that talk to one agent named by
+ * HOST:PORT or by default; an instance id is left to the command ({@link AgentMixin#resolveDirect}). Nothing depends on it:
  * a client {@link #claim claims} the channel only when its endpoint and TLS material are exactly
  * the guessed ones and the channel has not already failed, and otherwise makes its own as before;
  * an unclaimed channel is closed at exit. Any failure here is ignored, the command reports it
@@ -110,16 +110,12 @@ public final class EarlyConnect {
     /** The guessed endpoint's channel, connecting; null when there is no guess. */
     private static Early open(CliEnvironment env, Target target) {
         KilnPaths paths = KilnPaths.from(env);
-        String given = ControllerSettings.load(env, paths).get("agent", target.agent()).orElse(null);
-        if (given != null && (Ec2Fleet.isInstanceId(given) || LocalProvider.isInstanceId(given))) {
-            return null;
-        }
-        AgentEndpoint endpoint = given != null ? AgentEndpoint.parse(given) : new LocalAgent(paths).endpoint().orElse(null);
+        AgentMixin named = new AgentMixin();
+        named.agent = target.agent();
+        named.serverName = target.serverName();
+        AgentEndpoint endpoint = named.resolveDirect(ControllerSettings.load(env, paths), paths).orElse(null);
         if (endpoint == null) {
             return null;
-        }
-        if (target.serverName() != null) {
-            endpoint = endpoint.withServerName(target.serverName());
         }
         ClientTls tls = ClientTls.of(paths);
         io.netty.handler.ssl.SslContext ssl = tls.sslContext();
