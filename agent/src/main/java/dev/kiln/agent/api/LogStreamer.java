@@ -20,11 +20,25 @@ import java.util.function.Supplier;
  * Streams a log from a byte offset under gRPC flow control: it reads the next chunk from disk only
  * while the transport is ready for it, so memory stays bounded however slow the client is. In
  * follow mode it waits for the log to grow instead of polling, and ends with the build's record.
+ *
+ * <p>Once a follower has caught up, the next bytes wait a moment (the linger) before they are
+ * read, so that the lines a build prints in quick succession go out as one message: every message
+ * costs both ends CPU (a frame, a TLS record, a write, a wake-up), taken from the build on a small
+ * machine. The log's end is sent at once, without lingering.
  */
 final class LogStreamer {
 
     static final int CHUNK = 64 * 1024;
     static final int READY_THRESHOLD = 4 * CHUNK;
+
+    /** Runs a task after a delay. */
+    @FunctionalInterface
+    interface Timer {
+        void schedule(Runnable task, long delayMillis);
+    }
+
+    /** No timer: bytes are sent as soon as they arrive. */
+    static final Timer NO_LINGER = (task, delay) -> task.run();
 
     private final ServerCallStreamObserver<LogChunk> out;
     private final LogSource source;
@@ -32,6 +46,9 @@ final class LogStreamer {
     private final boolean follow;
     private final Supplier<Build> endRecord;
     private final Executor executor;
+    private final Timer timer;
+    private final long lingerMillis;
+    private volatile Runnable forgetEnd = () -> { };
     private final AtomicBoolean draining = new AtomicBoolean();
     private final AtomicBoolean done = new AtomicBoolean();
     private final AtomicBoolean rerun = new AtomicBoolean();
@@ -40,7 +57,19 @@ final class LogStreamer {
 
     LogStreamer(ServerCallStreamObserver<LogChunk> out, LogSource source, long from, boolean follow,
                 Supplier<Build> endRecord, Executor executor) {
+        this(out, source, from, follow, endRecord, executor, NO_LINGER, 0);
+    }
+
+    /**
+     * @param timer        schedules the linger
+     * @param lingerMillis how long bytes that arrive after the follower caught up wait before they
+     *                     are read, so that more join them; 0 sends each at once
+     */
+    LogStreamer(ServerCallStreamObserver<LogChunk> out, LogSource source, long from, boolean follow,
+                Supplier<Build> endRecord, Executor executor, Timer timer, long lingerMillis) {
         this.out = out;
+        this.timer = timer;
+        this.lingerMillis = lingerMillis;
         this.source = source;
         this.reader = new LogReader(source.file(), source.defaultStream());
         this.offset = from;
@@ -61,6 +90,7 @@ final class LogStreamer {
 
     private void ended() {
         if (endReported.compareAndSet(false, true)) {
+            forgetEnd.run();
             try {
                 reader.close();
             } catch (IOException e) {
@@ -80,6 +110,13 @@ final class LogStreamer {
         });
         out.setOnReadyHandler(this::schedule);
         schedule();
+        if (follow && lingerMillis > 0) {
+            // The end cuts a linger short: the last lines and the build's record go out at once.
+            forgetEnd = source.whenEnded(this::schedule);
+            if (endReported.get()) {
+                forgetEnd.run();
+            }
+        }
     }
 
     private void schedule() {
@@ -128,7 +165,7 @@ final class LogStreamer {
                     return;
                 }
                 long known = offset;
-                source.whenBeyond(known, this::schedule, () -> !cancelled);
+                source.whenBeyond(known, lingerMillis > 0 ? this::linger : this::schedule, () -> !cancelled);
                 return;
             }
         } catch (IOException | RuntimeException e) {
@@ -136,6 +173,18 @@ final class LogStreamer {
                 out.onError(Status.INTERNAL.withDescription("reading the log failed: " + e.getMessage()).asRuntimeException());
                 ended();
             }
+        }
+    }
+
+    /** The log grew after the follower caught up: lets more bytes join these before sending. */
+    private void linger() {
+        if (cancelled || done.get()) {
+            return;
+        }
+        if (source.ended()) {
+            schedule();
+        } else {
+            timer.schedule(this::schedule, lingerMillis);
         }
     }
 

@@ -24,6 +24,7 @@ public final class LogFile implements AutoCloseable, LogSource {
     private final FileChannel data;
     private final FileChannel index;
     private final List<Runnable> waiters = new ArrayList<>();
+    private final List<Runnable> endWaiters = new ArrayList<>();
     private long size;
     private OutputStream lastStream;
     private boolean closed;
@@ -126,6 +127,23 @@ public final class LogFile implements AutoCloseable, LogSource {
         }
     }
 
+    /** Runs {@code r} once when the log is closed, at once if it is already. */
+    @Override
+    public Runnable whenEnded(Runnable r) {
+        synchronized (this) {
+            if (!closed) {
+                endWaiters.add(r);
+                return () -> {
+                    synchronized (this) {
+                        endWaiters.remove(r);
+                    }
+                };
+            }
+        }
+        r.run();
+        return () -> { };
+    }
+
     public synchronized boolean isClosed() {
         return closed;
     }
@@ -144,6 +162,12 @@ public final class LogFile implements AutoCloseable, LogSource {
             closed = true;
         }
         wake();
+        List<Runnable> atEnd;
+        synchronized (this) {
+            atEnd = new ArrayList<>(endWaiters);
+            endWaiters.clear();
+        }
+        atEnd.forEach(Runnable::run);
     }
 
     private void wake() {

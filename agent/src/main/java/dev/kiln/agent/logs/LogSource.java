@@ -22,4 +22,18 @@ public interface LogSource {
      * up quietly once {@code wanted} says the reader has gone.
      */
     void whenBeyond(long knownSize, Runnable r, java.util.function.BooleanSupplier wanted);
+
+    /**
+     * Runs {@code r} once when the log ends (at once if it has), where the source can tell; a
+     * source that cannot (a polled file) does nothing and its readers find the end at their next
+     * look.
+     *
+     * @return forgets {@code r}, for a reader that leaves before the end
+     */
+    default Runnable whenEnded(Runnable r) {
+        if (ended()) {
+            r.run();
+        }
+        return () -> { };
+    }
 }

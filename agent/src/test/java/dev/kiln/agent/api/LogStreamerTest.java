@@ -60,7 +60,9 @@ class LogStreamerTest {
         @Override public void onError(Throwable t) { throw new AssertionError(t); }
         @Override public void onCompleted() { completed = true; }
         @Override public boolean isCancelled() { return false; }
-        @Override public void setOnCancelHandler(Runnable r) { }
+        Runnable cancel;
+
+        @Override public void setOnCancelHandler(Runnable r) { cancel = r; }
         @Override public void setCompression(String c) { }
         @Override public void disableAutoInboundFlowControl() { }
         @Override public void request(int n) { }
@@ -115,5 +117,68 @@ class LogStreamerTest {
         log.close();
         assertTrue(t.completed, "the stream ends when the build's log closes");
         assertTrue(t.sent.get(2).getEndOfLog());
+    }
+
+    /** A timer the test fires by hand. */
+    static final class HandTimer implements LogStreamer.Timer {
+        final List<Runnable> due = new ArrayList<>();
+        final List<Long> delays = new ArrayList<>();
+
+        @Override
+        public void schedule(Runnable task, long delayMillis) {
+            due.add(task);
+            delays.add(delayMillis);
+        }
+
+        void fire() {
+            List<Runnable> now = new ArrayList<>(due);
+            due.clear();
+            now.forEach(Runnable::run);
+        }
+    }
+
+    @Test
+    void linesPrintedWithinTheLingerGoOutAsOneMessage() throws Exception {
+        LogFile log = LogFile.open(dir.resolve("lingered"));
+        Transport t = new Transport();
+        t.budget = 1000;
+        HandTimer timer = new HandTimer();
+        new LogStreamer(t, log, 0, true, () -> Build.newBuilder().setId("b-3").build(), INLINE, timer, 40).start();
+        log.append(OutputStream.STDOUT, "[1/3] flac\n".getBytes(), 0, 11);
+        log.append(OutputStream.STDOUT, "[2/3] mp3\n".getBytes(), 0, 10);
+        assertEquals(0, t.sent.size(), "the first line waits for the linger, and the second joins it");
+        assertEquals(List.of(40L), timer.delays, "one linger, however many lines arrive in it");
+        timer.fire();
+        assertEquals(1, t.sent.size());
+        assertEquals("[1/3] flac\n[2/3] mp3\n", t.sent.get(0).getData().toStringUtf8());
+
+        log.append(OutputStream.STDOUT, "[3/3] opus\n".getBytes(), 0, 11);
+        assertEquals(1, t.sent.size(), "caught up again: the next line lingers too");
+        log.close();
+        assertEquals(3, t.sent.size(), "the end cuts the linger short: last line and record at once");
+        assertEquals("[3/3] opus\n", t.sent.get(1).getData().toStringUtf8());
+        assertEquals(21, t.sent.get(1).getOffset());
+        assertTrue(t.sent.get(2).getEndOfLog());
+        assertEquals("b-3", t.sent.get(2).getBuild().getId());
+        assertTrue(t.completed);
+        timer.fire();
+        assertEquals(3, t.sent.size(), "the linger's timer firing after the end sends nothing more");
+    }
+
+    @Test
+    void aFollowerThatLeavesBeforeTheEndIsForgotten() throws Exception {
+        LogFile log = LogFile.open(dir.resolve("left"));
+        Transport t = new Transport();
+        t.budget = 1000;
+        HandTimer timer = new HandTimer();
+        boolean[] ended = {false};
+        new LogStreamer(t, log, 0, true, () -> null, INLINE, timer, 40).onEnd(() -> ended[0] = true).start();
+        t.cancel.run();
+        assertTrue(ended[0]);
+        log.append(OutputStream.STDOUT, "late\n".getBytes(), 0, 5);
+        log.close();
+        timer.fire();
+        assertEquals(0, t.sent.size(), "nothing is sent to a follower that has gone");
+        assertTrue(!t.completed);
     }
 }
