@@ -77,10 +77,34 @@ class CliClassArchiveTest {
         assertEquals(archives, cacheFiles(), "a command that finds its archive writes nothing");
     }
 
-    /** The CLI archives, class lists, locks and temporary files beside kiln.jar. */
+    @Test
+    void aCommandRunWithAJvmtiAgentDumpsNothingSoTheArchiveIsNotMarkedFailed() throws Exception {
+        waitForNoDump();
+        deleteArchives();
+        // A debugger, as a user would attach one: the JVM cannot dump an archive with a JVMTI agent
+        // loaded, so a dump from this command would fail and mark the archive failed for a day.
+        Map<String, String> debugger = Map.of("KILN_JAVA_OPTS",
+                "-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:0");
+        Result up = kiln(debugger, "up", "--local", "--ssh-port", "0");
+        assertEquals(0, up.code(), up.err());
+        Result status = kiln(debugger, "status");
+        assertEquals(0, status.code(), status.err());
+        assertTrue(status.out().contains("Listening for transport dt_socket"), "the debugger was loaded: " + status.out());
+        waitForNoDump();
+        assertEquals(List.of(), cacheFiles(), "no class list, no dump, no failure mark");
+
+        Result plain = kiln(Map.of(), "status");
+        assertEquals(0, plain.code(), plain.err());
+        waitForNoDump();
+        List<Path> archives = cacheFiles();
+        assertEquals(1, archives.size(), "the next command without one makes the archive: " + archives);
+        assertTrue(archives.get(0).toString().endsWith(".jsa"), archives.toString());
+    }
+
+    /** The CLI archives, class lists, locks, temporary files and failure marks beside kiln.jar. */
     static List<Path> cacheFiles() throws IOException {
         try (Stream<Path> files = Files.list(TARGET)) {
-            return files.filter(f -> f.getFileName().toString().matches("kiln-.*\\.(jsa|classlist|lock|tmp)")).sorted().toList();
+            return files.filter(f -> f.getFileName().toString().matches("kiln-.*\\.(jsa|classlist|lock|tmp|failed)")).sorted().toList();
         }
     }
 
