@@ -166,7 +166,7 @@ class LogStreamerTest {
     }
 
     @Test
-    void aFollowerThatLeavesBeforeTheEndIsForgotten() throws Exception {
+    void aFollowerThatLeavesIsSentNothingMore() throws Exception {
         LogFile log = LogFile.open(dir.resolve("left"));
         Transport t = new Transport();
         t.budget = 1000;
