@@ -162,19 +162,19 @@ public final class LogFile implements AutoCloseable, LogSource {
             closed = true;
         }
         wake();
-        List<Runnable> atEnd;
-        synchronized (this) {
-            atEnd = new ArrayList<>(endWaiters);
-            endWaiters.clear();
-        }
-        atEnd.forEach(Runnable::run);
+        runAndClear(endWaiters);
     }
 
     private void wake() {
+        runAndClear(waiters);
+    }
+
+    /** Runs what is in {@code list} now, outside the lock: a waiter may register again. */
+    private void runAndClear(List<Runnable> list) {
         List<Runnable> toRun;
         synchronized (this) {
-            toRun = new ArrayList<>(waiters);
-            waiters.clear();
+            toRun = new ArrayList<>(list);
+            list.clear();
         }
         toRun.forEach(Runnable::run);
     }

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Executor;
+import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -137,13 +138,18 @@ class LogStreamerTest {
         }
     }
 
+    /** A follower of {@code log} from its start, lingering 40 ms on {@code timer}, inline. */
+    private static LogStreamer lingering(Transport t, LogFile log, Supplier<Build> end, HandTimer timer) {
+        return new LogStreamer(t, log, 0, true, end, INLINE, timer, 40);
+    }
+
     @Test
     void linesPrintedWithinTheLingerGoOutAsOneMessage() throws Exception {
         LogFile log = LogFile.open(dir.resolve("lingered"));
         Transport t = new Transport();
         t.budget = 1000;
         HandTimer timer = new HandTimer();
-        new LogStreamer(t, log, 0, true, () -> Build.newBuilder().setId("b-3").build(), INLINE, timer, 40).start();
+        lingering(t, log, () -> Build.newBuilder().setId("b-3").build(), timer).start();
         log.append(OutputStream.STDOUT, "[1/3] flac\n".getBytes(), 0, 11);
         log.append(OutputStream.STDOUT, "[2/3] mp3\n".getBytes(), 0, 10);
         assertEquals(0, t.sent.size(), "the first line waits for the linger, and the second joins it");
@@ -172,7 +178,7 @@ class LogStreamerTest {
         t.budget = 1000;
         HandTimer timer = new HandTimer();
         boolean[] ended = {false};
-        new LogStreamer(t, log, 0, true, () -> null, INLINE, timer, 40).onEnd(() -> ended[0] = true).start();
+        lingering(t, log, () -> null, timer).onEnd(() -> ended[0] = true).start();
         t.cancel.run();
         assertTrue(ended[0]);
         log.append(OutputStream.STDOUT, "late\n".getBytes(), 0, 5);
