@@ -366,8 +366,9 @@ class VibesExampleTest {
     /**
      * Rewrites a file that tup has scanned, as an edit made later would. tup 0.7.11 (Debian's) notices
      * a changed file by its status-change time (ctime) in whole seconds: a rewrite within the second of
-     * the write tup recorded looks unchanged ("No commands to execute."), whatever its mtime. Small
-     * collections build in under a second, so without this the test failed in 1 of 15 to 20 runs.
+     * the write tup recorded looks unchanged ("No commands to execute."), whatever its mtime. The rest
+     * of a small collection's generation, tup init and its first build can all finish within the
+     * second the generator wrote the file, so without this the test failed in 1 of 15 to 20 runs.
      * Bounded: the second turns over within about one second.
      */
     private static void rewriteInALaterSecond(Path file, String content) throws IOException, InterruptedException {
