@@ -243,7 +243,7 @@ final class ScpCommand extends SessionCommand {
         }
         // Refuse at once when nothing here could be written.
         try {
-            ((TreeFileSystemProvider) fs.provider()).changing(target, true);
+            ((TreeFileSystemProvider) fs.provider()).changing(target, true).close();
         } catch (IOException e) {
             fatal("scp: " + shown + ": " + (e instanceof AccessDeniedException ? "Permission denied"
                     : e instanceof NoSuchFileException ? "No such file or directory" : "cannot write here"));

@@ -205,7 +205,9 @@ final class ServeSftp extends SftpSubsystemFactory {
             FileStore store = Files.getFileStore(p);
             boolean writable = true;
             if (p.getFileSystem().provider() instanceof TreeFileSystemProvider tp) {
-                writable = tp.resolve(p, true).writable();
+                try (ServedTree.Located r = tp.locate(p, true)) {
+                    writable = r.writable();
+                }
             }
             long bsize = 4096;
             try {

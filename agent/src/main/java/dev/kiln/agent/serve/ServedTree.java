@@ -1,15 +1,13 @@
 package dev.kiln.agent.serve;
 
+import dev.kiln.agent.fs.Beneath;
+
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
-import java.nio.file.FileSystemLoopException;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -19,14 +17,13 @@ import java.util.Optional;
  * What one user sees: a {@code /} that holds only its areas ({@code outputs}, and for the owner
  * {@code sources}), each mapped to a real directory. Resolving a path never leaves an area:
  * {@code ..} stops at {@code /}, and a symbolic link is followed only while it stays inside the
- * area it is in; one that leads anywhere else is refused with permission denied.
+ * area it is in; one that leads anywhere else is refused with permission denied. Paths are
+ * reached with file descriptors ({@link Beneath}), so a tree that changes meanwhile cannot send
+ * an operation elsewhere.
  *
  * <p>Real paths are never shown to the user: {@link Resolved#virtualPath()} is what messages use.
  */
 public final class ServedTree {
-
-    /** At most this many symbolic links are followed while resolving one path (as Linux's ELOOP). */
-    static final int MAX_LINKS = 40;
 
     private final Map<String, Area> areas;
 
@@ -63,20 +60,38 @@ public final class ServedTree {
     }
 
     /**
-     * A resolved path.
+     * A path of the tree, reached: its area's directory entry held open (see {@link Beneath}).
+     * Close it when the operation is done.
      *
      * @param area        the area it is in; null for {@code /} itself
-     * @param real        the real path (null for {@code /}); only its last component may be a
-     *                    symbolic link, and only when links were not to be followed
+     * @param entry       the entry (null for {@code /}); its last name is a link only when links
+     *                    were not to be followed
      * @param virtualPath the path as the user sees it, e.g. {@code /outputs/a/b}
      */
-    public record Resolved(Area area, Path real, String virtualPath) {
+    public record Located(Area area, Beneath.Entry entry, String virtualPath) implements AutoCloseable {
         public boolean isRoot() {
             return area == null;
         }
 
         public boolean writable() {
             return area != null && area.writable();
+        }
+
+        /** Whether this is an area's own directory. */
+        public boolean isArea() {
+            return entry != null && entry.isBase();
+        }
+
+        /** The entry as a path for operations with {@code NOFOLLOW_LINKS} (see {@link Beneath.Entry#path()}). */
+        public Path path() {
+            return entry.path();
+        }
+
+        @Override
+        public void close() {
+            if (entry != null) {
+                entry.close();
+            }
         }
     }
 
@@ -109,80 +124,31 @@ public final class ServedTree {
     }
 
     /**
-     * Resolves a path of the user's tree to a real path.
+     * Reaches a path of the user's tree, never leaving its area (see {@link Beneath}).
      *
      * @param names       the path's names from {@code /} (normalised here)
      * @param followFinal whether a symbolic link in the last component is followed
      * @throws NoSuchFileException   when the first name is not an area
      * @throws AccessDeniedException when a symbolic link leads outside the area
      */
-    public Resolved resolve(List<String> names, boolean followFinal) throws IOException {
+    public Located locate(List<String> names, boolean followFinal) throws IOException {
         List<String> clean = normalise(names);
         String virtual = virtual(clean);
         if (clean.isEmpty()) {
-            return new Resolved(null, null, "/");
+            return new Located(null, null, "/");
         }
         Area area = areas.get(clean.get(0));
         if (area == null) {
             throw new NoSuchFileException(virtual);
         }
-        Path base = area.base();
-        Path current = base;
-        Deque<String> todo = new ArrayDeque<>(clean.subList(1, clean.size()));
-        int links = 0;
-        while (!todo.isEmpty()) {
-            String n = todo.pollFirst();
-            if (n.isEmpty() || n.equals(".")) {
-                continue;
-            }
-            if (n.equals("..")) {
-                // Only symbolic link targets bring ".." here: the user's own were removed above.
-                if (current.equals(base)) {
-                    throw new AccessDeniedException(virtual, null, "symbolic link leads outside " + "/" + area.name());
-                }
-                current = current.getParent();
-                continue;
-            }
-            if (n.contains("/") || n.indexOf('\0') >= 0) {
-                throw new NoSuchFileException(virtual);
-            }
-            Path next = current.resolve(n);
-            boolean last = todo.isEmpty();
-            if ((!last || followFinal) && Files.isSymbolicLink(next)) {
-                if (++links > MAX_LINKS) {
-                    throw new FileSystemLoopException(virtual);
-                }
-                Path target = Files.readSymbolicLink(next);
-                List<String> targetNames = new ArrayList<>();
-                for (Path t : target) {
-                    targetNames.add(t.toString());
-                }
-                if (target.isAbsolute()) {
-                    Path norm = target.normalize();
-                    if (!norm.startsWith(base)) {
-                        throw new AccessDeniedException(virtual, null, "symbolic link leads outside /" + area.name());
-                    }
-                    current = base;
-                    targetNames.clear();
-                    for (Path t : base.relativize(norm)) {
-                        if (!t.toString().isEmpty()) {
-                            targetNames.add(t.toString());
-                        }
-                    }
-                }
-                for (int i = targetNames.size() - 1; i >= 0; i--) {
-                    todo.addFirst(targetNames.get(i));
-                }
-                continue;
-            }
-            current = next;
-        }
-        return new Resolved(area, current, virtual);
+        Beneath.Entry entry = Beneath.reach(area.base(), clean.subList(1, clean.size()), followFinal, virtual,
+                "symbolic link leads outside /" + area.name());
+        return new Located(area, entry, virtual);
     }
 
-    /** {@link #resolve(List, boolean)} of a slash-separated path. */
-    public Resolved resolve(String path, boolean followFinal) throws IOException {
-        return resolve(List.of(path.split("/")), followFinal);
+    /** {@link #locate(List, boolean)} of a slash-separated path. */
+    public Located locate(String path, boolean followFinal) throws IOException {
+        return locate(List.of(path.split("/")), followFinal);
     }
 
     /** The user's view of a real path inside one of the areas, if it is inside one. */

@@ -1,5 +1,6 @@
 package dev.kiln.agent.serve;
 
+import dev.kiln.agent.fs.Beneath;
 import org.apache.sshd.common.file.root.RootedFileSystem;
 import org.apache.sshd.common.file.root.RootedFileSystemProvider;
 import org.apache.sshd.common.file.root.RootedPath;
@@ -24,7 +25,6 @@ import java.nio.file.FileStore;
 import java.nio.file.FileSystemException;
 import java.nio.file.FileSystemLoopException;
 import java.nio.file.Files;
-import java.nio.file.InvalidPathException;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
@@ -50,22 +50,27 @@ import java.util.concurrent.ExecutorService;
  * Maps the paths of a {@link TreeFileSystem} onto real files, enforcing the serving rules in one
  * place, for SFTP, scp and the checksum commands alike:
  * <ul>
- *   <li>every path is resolved by {@link ServedTree#resolve}, so {@code ..} cannot climb out and
- *       symbolic links that lead outside their area are refused;</li>
+ *   <li>every path is reached by {@link ServedTree#locate}, with file descriptors, so {@code ..}
+ *       cannot climb out, symbolic links that lead outside their area are refused, and a tree
+ *       that changes meanwhile (a directory swapped for a link) cannot send an operation
+ *       elsewhere;</li>
  *   <li>anything that would change a read-only area ({@code /} itself and {@code /outputs}):
  *       opening for writing, creating, deleting, renaming, changing attributes, linking, is
  *       refused with {@link AccessDeniedException} ("permission denied" to SFTP and scp);</li>
  *   <li>error messages carry the user's paths, never the real ones;</li>
+ *   <li>nobody changes a file's owner or group;</li>
  *   <li>files and directories created in a writable area are handed to {@code ownership} (the
  *       agent, when root, gives them to the build user).</li>
  * </ul>
- * The real operation runs on a fully resolved path with {@link LinkOption#NOFOLLOW_LINKS}.
+ * The real operation runs on the reached entry ({@link ServedTree.Located#path()}) with
+ * {@link LinkOption#NOFOLLOW_LINKS}.
  */
 public final class TreeFileSystemProvider extends RootedFileSystemProvider {
 
     /** What happens to a file or directory created in a writable area. */
     @FunctionalInterface
     public interface Ownership {
+        /** Called with a path to use with {@link LinkOption#NOFOLLOW_LINKS} only. */
         void created(Path real) throws IOException;
     }
 
@@ -102,13 +107,14 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
         return names;
     }
 
-    /** Resolves a path; the root resolves to the file system's empty directory. */
-    ServedTree.Resolved resolve(Path p, boolean follow) throws IOException {
-        return fs(p).tree().resolve(names(p), follow);
+    /** Reaches a path; close the result when done. */
+    ServedTree.Located locate(Path p, boolean follow) throws IOException {
+        return fs(p).tree().locate(names(p), follow);
     }
 
-    private static Path real(Path p, ServedTree.Resolved r) {
-        return r.isRoot() ? fs(p).getRoot() : r.real();
+    /** What operations address: the entry, or the file system's empty directory for {@code /}. */
+    private static Path real(Path p, ServedTree.Located r) {
+        return r.isRoot() ? fs(p).getRoot() : r.path();
     }
 
     private static boolean follow(LinkOption... options) {
@@ -120,15 +126,15 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
         return true;
     }
 
-    private static AccessDeniedException readOnly(ServedTree.Resolved r) {
+    private static AccessDeniedException readOnly(ServedTree.Located r) {
         return new AccessDeniedException(r.virtualPath(), null, r.isRoot() ? "/ is read-only" : "/" + r.area().name() + " is read-only");
     }
 
-    /** Resolves a path that is about to change: it must be in a writable area. */
-    ServedTree.Resolved changing(Path p, boolean follow) throws IOException {
-        ServedTree.Resolved r;
+    /** Reaches a path that is about to change: it must be in a writable area. */
+    ServedTree.Located changing(Path p, boolean follow) throws IOException {
+        ServedTree.Located r;
         try {
-            r = resolve(p, follow);
+            r = locate(p, follow);
         } catch (NoSuchFileException e) {
             List<String> names = ServedTree.normalise(names(p));
             if (names.size() <= 1) {
@@ -136,18 +142,15 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
             }
             throw e;
         }
-        return writable(r);
-    }
-
-    private static ServedTree.Resolved writable(ServedTree.Resolved r) throws AccessDeniedException {
         if (!r.writable()) {
+            r.close();
             throw readOnly(r);
         }
         return r;
     }
 
     /** The same kind of exception, naming the user's path instead of the real one. */
-    private static IOException translate(IOException e, ServedTree.Resolved r) {
+    private static IOException translate(IOException e, ServedTree.Located r) {
         String file = r.virtualPath();
         if (e instanceof FileSystemException fse) {
             String reason = fse.getReason();
@@ -201,21 +204,26 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
             throws IOException {
         boolean follow = !options.contains(LinkOption.NOFOLLOW_LINKS);
         boolean write = writes(options);
-        ServedTree.Resolved r = write ? changing(path, follow) : resolve(path, follow);
-        if (r.isRoot()) {
-            throw new FileSystemException("/", null, "is a directory");
+        try (ServedTree.Located r = write ? changing(path, follow) : locate(path, follow)) {
+            if (r.isRoot()) {
+                throw new FileSystemException("/", null, "is a directory");
+            }
+            try {
+                boolean existed = write && Files.exists(r.path(), LinkOption.NOFOLLOW_LINKS);
+                FileChannel ch = FileChannel.open(r.path(), noFollow(options), attrs);
+                if (write && !existed) {
+                    try {
+                        ownership.created(r.path());
+                    } catch (IOException e) {
+                        ch.close();
+                        throw e;
+                    }
+                }
+                return ch;
+            } catch (IOException e) {
+                throw translate(e, r);
+            }
         }
-        boolean existed = write && Files.exists(r.real(), LinkOption.NOFOLLOW_LINKS);
-        FileChannel ch;
-        try {
-            ch = FileChannel.open(r.real(), noFollow(options), attrs);
-        } catch (IOException e) {
-            throw translate(e, r);
-        }
-        if (write && !existed) {
-            ownership.created(r.real());
-        }
-        return ch;
     }
 
     @Override
@@ -243,23 +251,24 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
 
     @Override
     public DirectoryStream<Path> newDirectoryStream(Path dir, DirectoryStream.Filter<? super Path> filter) throws IOException {
-        ServedTree.Resolved r = resolve(dir, true);
         Path rooted = dir;
-        if (r.isRoot()) {
-            List<Path> entries = new ArrayList<>();
-            for (Area a : fs(dir).tree().areas()) {
-                Path p = rooted.resolve(a.name());
-                if (filter == null || filter.accept(p)) {
-                    entries.add(p);
-                }
-            }
-            return new ListStream(entries.iterator());
-        }
         DirectoryStream<Path> real;
-        try {
-            real = Files.newDirectoryStream(r.real());
-        } catch (IOException e) {
-            throw translate(e, r);
+        try (ServedTree.Located r = locate(dir, true)) {
+            if (r.isRoot()) {
+                List<Path> entries = new ArrayList<>();
+                for (Area a : fs(dir).tree().areas()) {
+                    Path p = rooted.resolve(a.name());
+                    if (filter == null || filter.accept(p)) {
+                        entries.add(p);
+                    }
+                }
+                return new ListStream(entries.iterator());
+            }
+            try {
+                real = r.entry().openDirectory();
+            } catch (IOException e) {
+                throw translate(e, r);
+            }
         }
         Iterator<Path> it = real.iterator();
         Iterator<Path> mapped = new Iterator<>() {
@@ -316,94 +325,120 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
 
     @Override
     public void createDirectory(Path dir, FileAttribute<?>... attrs) throws IOException {
-        ServedTree.Resolved r = changing(dir, false);
-        try {
-            Files.createDirectory(r.real(), attrs);
-        } catch (IOException e) {
-            throw translate(e, r);
+        try (ServedTree.Located r = changing(dir, false)) {
+            try {
+                Files.createDirectory(r.path(), attrs);
+                ownership.created(r.path());
+            } catch (IOException e) {
+                throw translate(e, r);
+            }
         }
-        ownership.created(r.real());
     }
 
     // ---------------------------------------------------------------- links
 
     @Override
     public void createSymbolicLink(Path link, Path target, FileAttribute<?>... attrs) throws IOException {
-        ServedTree.Resolved r = changing(link, false);
-        // Only relative links that stay inside the area, judged by their text alone.
-        String text = target.toString();
-        if (target.isAbsolute() || text.startsWith("/")) {
-            throw new AccessDeniedException(r.virtualPath(), null, "only relative symbolic links are allowed");
-        }
-        List<String> names = new ArrayList<>(ServedTree.normalise(r.virtualPath()));
-        names.remove(names.size() - 1);
-        int depth = names.size();
-        for (String n : text.split("/")) {
-            if (n.equals("..")) {
-                if (--depth < 1) {
-                    throw new AccessDeniedException(r.virtualPath(), null, "symbolic link would lead outside /" + r.area().name());
-                }
-            } else if (!n.isEmpty() && !n.equals(".")) {
-                depth++;
+        try (ServedTree.Located r = changing(link, false)) {
+            // Only relative links, judged by where they land from the directory that really holds
+            // them (a typed path can run through links of its own).
+            String text = target.toString();
+            if (target.isAbsolute() || text.startsWith("/")) {
+                throw new AccessDeniedException(r.virtualPath(), null, "only relative symbolic links are allowed");
             }
-        }
-        try {
-            Files.createSymbolicLink(r.real(), r.real().getFileSystem().getPath(text));
-        } catch (IOException e) {
-            throw translate(e, r);
+            String outside = "symbolic link would lead outside /" + r.area().name();
+            Path holder;
+            try {
+                holder = Files.readSymbolicLink(r.entry().directory());
+            } catch (IOException e) {
+                throw translate(e, r);
+            }
+            if (!holder.startsWith(r.area().base())) {
+                throw new AccessDeniedException(r.virtualPath(), null, outside);
+            }
+            List<String> names = new ArrayList<>();
+            for (Path n : r.area().base().relativize(holder)) {
+                if (!n.toString().isEmpty()) {
+                    names.add(n.toString());
+                }
+            }
+            int depth = names.size();
+            for (String n : text.split("/")) {
+                if (n.equals("..")) {
+                    if (--depth < 0) {
+                        throw new AccessDeniedException(r.virtualPath(), null, outside);
+                    }
+                } else if (!n.isEmpty() && !n.equals(".")) {
+                    depth++;
+                }
+                names.add(n);
+            }
+            // Through links already there, it must still land inside the area.
+            try (var landed = Beneath.reach(r.area().base(), names, true, r.virtualPath(), outside)) {
+                // inside
+            } catch (AccessDeniedException | FileSystemLoopException e) {
+                throw e;
+            } catch (IOException e) {
+                // a dangling or not-yet-made target is allowed: it is judged again whenever used
+            }
+            try {
+                Files.createSymbolicLink(r.path(), r.path().getFileSystem().getPath(text));
+            } catch (IOException e) {
+                throw translate(e, r);
+            }
         }
     }
 
     @Override
     public void createLink(Path link, Path existing) throws IOException {
-        ServedTree.Resolved r = changing(link, false);
-        throw new AccessDeniedException(r.virtualPath(), null, "hard links are not allowed");
+        try (ServedTree.Located r = changing(link, false)) {
+            throw new AccessDeniedException(r.virtualPath(), null, "hard links are not allowed");
+        }
     }
 
     @Override
     public Path readSymbolicLink(Path link) throws IOException {
-        ServedTree.Resolved r = resolve(link, false);
-        if (r.isRoot()) {
-            throw new NotLinkException("/");
-        }
         Path target;
-        try {
-            target = Files.readSymbolicLink(r.real());
-        } catch (IOException e) {
-            throw translate(e, r);
+        try (ServedTree.Located r = locate(link, false)) {
+            if (r.isRoot()) {
+                throw new NotLinkException("/");
+            }
+            try {
+                target = Files.readSymbolicLink(r.path());
+            } catch (IOException e) {
+                throw translate(e, r);
+            }
+            if (!target.isAbsolute()) {
+                return link.getFileSystem().getPath(target.toString());
+            }
+            String virtual = fs(link).tree().virtualOf(target).orElseThrow(() ->
+                    new AccessDeniedException(r.virtualPath(), null, "symbolic link leads outside the served tree"));
+            return link.getFileSystem().getPath(virtual);
         }
-        if (!target.isAbsolute()) {
-            return link.getFileSystem().getPath(target.toString());
-        }
-        String virtual = fs(link).tree().virtualOf(target).orElseThrow(() ->
-                new AccessDeniedException(r.virtualPath(), null, "symbolic link leads outside the served tree"));
-        return link.getFileSystem().getPath(virtual);
     }
 
     // ---------------------------------------------------------------- changes
 
     @Override
     public void delete(Path path) throws IOException {
-        ServedTree.Resolved r = changing(path, false);
-        if (r.real().equals(r.area().base())) {
-            throw new AccessDeniedException(r.virtualPath(), null, "an area cannot be deleted");
-        }
-        try {
-            Files.delete(r.real());
-        } catch (IOException e) {
-            throw translate(e, r);
+        try (ServedTree.Located r = changing(path, false)) {
+            if (r.isArea()) {
+                throw new AccessDeniedException(r.virtualPath(), null, "an area cannot be deleted");
+            }
+            try {
+                Files.delete(r.path());
+            } catch (IOException e) {
+                throw translate(e, r);
+            }
         }
     }
 
     @Override
     public boolean deleteIfExists(Path path) throws IOException {
-        ServedTree.Resolved r = changing(path, false);
-        try {
-            if (!Files.exists(r.real(), LinkOption.NOFOLLOW_LINKS)) {
+        try (ServedTree.Located r = changing(path, false)) {
+            if (!Files.exists(r.path(), LinkOption.NOFOLLOW_LINKS)) {
                 return false;
             }
-        } catch (SecurityException e) {
-            return false;
         }
         delete(path);
         return true;
@@ -411,44 +446,54 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
 
     @Override
     public void copy(Path source, Path target, CopyOption... options) throws IOException {
-        ServedTree.Resolved s = resolve(source, true);
-        ServedTree.Resolved t = changing(target, false);
-        if (s.isRoot()) {
-            throw new AccessDeniedException("/", null, "cannot copy /");
+        try (ServedTree.Located s = locate(source, true); ServedTree.Located t = changing(target, false)) {
+            if (s.isRoot()) {
+                throw new AccessDeniedException("/", null, "cannot copy /");
+            }
+            List<CopyOption> opts = new ArrayList<>(List.of(options));
+            opts.add(LinkOption.NOFOLLOW_LINKS);
+            try {
+                Files.copy(s.path(), t.path(), opts.toArray(new CopyOption[0]));
+                ownership.created(t.path());
+            } catch (IOException e) {
+                throw translate(e, t);
+            }
         }
-        List<CopyOption> opts = new ArrayList<>(List.of(options));
-        opts.add(LinkOption.NOFOLLOW_LINKS);
-        try {
-            Files.copy(s.real(), t.real(), opts.toArray(new CopyOption[0]));
-        } catch (IOException e) {
-            throw translate(e, t);
-        }
-        ownership.created(t.real());
     }
 
     @Override
     public void move(Path source, Path target, CopyOption... options) throws IOException {
-        ServedTree.Resolved s = changing(source, false);
-        ServedTree.Resolved t = changing(target, false);
-        if (s.area() != t.area() || s.real().equals(s.area().base())) {
-            throw new AccessDeniedException(s.virtualPath(), t.virtualPath(), "cannot move an area, or between areas");
+        try (ServedTree.Located s = changing(source, false); ServedTree.Located t = changing(target, false)) {
+            if (s.area() != t.area() || s.isArea() || t.isArea()) {
+                throw new AccessDeniedException(s.virtualPath(), t.virtualPath(), "cannot move an area, or between areas");
+            }
+            List<CopyOption> opts = new ArrayList<>(List.of(options));
+            opts.remove(StandardCopyOption.COPY_ATTRIBUTES);
+            try {
+                Files.move(s.path(), t.path(), opts.toArray(new CopyOption[0]));
+            } catch (IOException e) {
+                throw translate(e, s);
+            }
         }
-        List<CopyOption> opts = new ArrayList<>(List.of(options));
-        opts.remove(StandardCopyOption.COPY_ATTRIBUTES);
-        try {
-            Files.move(s.real(), t.real(), opts.toArray(new CopyOption[0]));
-        } catch (IOException e) {
-            throw translate(e, s);
-        }
+    }
+
+    /** Owners and groups stay as the agent sets them: a user could otherwise give a file to root. */
+    private static boolean changesOwner(String attribute) {
+        String name = attribute.substring(attribute.indexOf(':') + 1);
+        return name.equals("owner") || name.equals("group") || name.equals("uid") || name.equals("gid");
     }
 
     @Override
     public void setAttribute(Path path, String attribute, Object value, LinkOption... options) throws IOException {
-        ServedTree.Resolved r = changing(path, follow(options));
-        try {
-            Files.setAttribute(r.real(), attribute, value, LinkOption.NOFOLLOW_LINKS);
-        } catch (IOException e) {
-            throw translate(e, r);
+        try (ServedTree.Located r = changing(path, follow(options))) {
+            if (changesOwner(attribute)) {
+                throw new AccessDeniedException(r.virtualPath(), null, "changing a file's owner or group is not allowed");
+            }
+            try {
+                Files.setAttribute(r.path(), attribute, value, LinkOption.NOFOLLOW_LINKS);
+            } catch (IOException e) {
+                throw translate(e, r);
+            }
         }
     }
 
@@ -456,9 +501,11 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
 
     @Override
     public boolean isSameFile(Path path, Path path2) throws IOException {
-        ServedTree.Resolved a = resolve(path, true);
-        ServedTree.Resolved b = resolve(path2, true);
-        return Files.isSameFile(real(path, a), real(path2, b));
+        try (ServedTree.Located a = locate(path, true); ServedTree.Located b = locate(path2, true)) {
+            Object ka = Files.readAttributes(real(path, a), BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+            Object kb = Files.readAttributes(real(path2, b), BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+            return ka != null && ka.equals(kb);
+        }
     }
 
     @Override
@@ -469,89 +516,98 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
 
     @Override
     public FileStore getFileStore(Path path) throws IOException {
-        ServedTree.Resolved r = resolve(path, true);
-        Path real = r.isRoot() ? fs(path).tree().areas().get(0).base() : r.real();
-        try {
-            return Files.getFileStore(real);
-        } catch (IOException e) {
-            throw translate(e, r);
+        try (ServedTree.Located r = locate(path, true)) {
+            // The area's own directory: the file system a path is on is the area's (a path's own
+            // statfs would need its real path).
+            Path real = r.isRoot() ? fs(path).tree().areas().get(0).base() : r.area().base();
+            try {
+                return Files.getFileStore(real);
+            } catch (IOException e) {
+                throw translate(e, r);
+            }
         }
     }
 
     @Override
     public void checkAccess(Path path, AccessMode... modes) throws IOException {
-        ServedTree.Resolved r = resolve(path, true);
-        for (AccessMode m : modes) {
-            if (m == AccessMode.WRITE) {
-                writable(r);
+        try (ServedTree.Located r = locate(path, true)) {
+            for (AccessMode m : modes) {
+                if (m == AccessMode.WRITE && !r.writable()) {
+                    throw readOnly(r);
+                }
             }
-        }
-        try {
-            Path real = real(path, r);
-            if (!Files.exists(real, LinkOption.NOFOLLOW_LINKS)) {
-                throw new NoSuchFileException(r.virtualPath());
+            try {
+                Path real = real(path, r);
+                if (!Files.exists(real, LinkOption.NOFOLLOW_LINKS)) {
+                    throw new NoSuchFileException(r.virtualPath());
+                }
+                real.getFileSystem().provider().checkAccess(real, modes);
+            } catch (IOException e) {
+                throw translate(e, r);
             }
-            real.getFileSystem().provider().checkAccess(real, modes);
-        } catch (IOException e) {
-            throw translate(e, r);
         }
     }
 
+    /**
+     * A view that reaches the path again at each call, so a view kept by a caller cannot be sent
+     * elsewhere; its {@code set...} methods need a writable area, and owners and groups never change.
+     */
     @Override
     @SuppressWarnings("unchecked")
     public <V extends FileAttributeView> V getFileAttributeView(Path path, Class<V> type, LinkOption... options) {
-        ServedTree.Resolved r;
-        try {
-            r = resolve(path, follow(options));
-        } catch (IOException e) {
+        V probe = Files.getFileAttributeView(fs(path).getRoot(), type, LinkOption.NOFOLLOW_LINKS);
+        if (probe == null) {
             return null;
         }
-        V view = Files.getFileAttributeView(real(path, r), type, LinkOption.NOFOLLOW_LINKS);
-        if (view == null || r.writable()) {
-            return view;
-        }
-        // A read-only area: the view reads, and every set... method is refused.
+        boolean follow = follow(options);
         return (V) Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[]{type}, (proxy, method, args) -> {
-            if (method.getName().startsWith("set")) {
-                throw readOnly(r);
+            String m = method.getName();
+            if (method.getDeclaringClass() == Object.class || m.equals("name")) {
+                return m.equals("equals") ? proxy == args[0] : method.invoke(probe, args);
             }
-            try {
-                return method.invoke(view, args);
-            } catch (InvocationTargetException e) {
-                throw e.getCause();
+            boolean set = m.startsWith("set");
+            try (ServedTree.Located r = set ? changing(path, follow) : locate(path, follow)) {
+                if (m.equals("setOwner") || m.equals("setGroup")) {
+                    throw new AccessDeniedException(r.virtualPath(), null, "changing a file's owner or group is not allowed");
+                }
+                V view = Files.getFileAttributeView(real(path, r), type, LinkOption.NOFOLLOW_LINKS);
+                try {
+                    return method.invoke(view, args);
+                } catch (InvocationTargetException e) {
+                    throw e.getCause() instanceof IOException io ? translate(io, r) : e.getCause();
+                }
             }
         });
     }
 
     @Override
     public <A extends BasicFileAttributes> A readAttributes(Path path, Class<A> type, LinkOption... options) throws IOException {
-        ServedTree.Resolved r = resolve(path, follow(options));
-        try {
-            return Files.readAttributes(real(path, r), type, LinkOption.NOFOLLOW_LINKS);
-        } catch (IOException e) {
-            throw translate(e, r);
+        try (ServedTree.Located r = locate(path, follow(options))) {
+            try {
+                return Files.readAttributes(real(path, r), type, LinkOption.NOFOLLOW_LINKS);
+            } catch (IOException e) {
+                throw translate(e, r);
+            }
         }
     }
 
     @Override
     public Map<String, Object> readAttributes(Path path, String attributes, LinkOption... options) throws IOException {
-        ServedTree.Resolved r = resolve(path, follow(options));
-        try {
-            return Files.readAttributes(real(path, r), attributes, LinkOption.NOFOLLOW_LINKS);
-        } catch (IOException e) {
-            throw translate(e, r);
+        try (ServedTree.Located r = locate(path, follow(options))) {
+            try {
+                return Files.readAttributes(real(path, r), attributes, LinkOption.NOFOLLOW_LINKS);
+            } catch (IOException e) {
+                throw translate(e, r);
+            }
         }
     }
 
     // ---------------------------------------------------------------- what MINA's base class would do unrooted
 
+    /** Real paths are never handed out: they could be used after the tree changed. */
     @Override
     protected Path resolveLocalPath(RootedPath path) {
-        try {
-            return real(path, resolve(path, true));
-        } catch (IOException e) {
-            throw new InvalidPathException(path.toString(), e.getMessage() == null ? "cannot resolve" : e.getMessage());
-        }
+        throw new UnsupportedOperationException("paths of a served tree have no real path");
     }
 
     @Override
