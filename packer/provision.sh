@@ -78,6 +78,11 @@ if ! getent passwd kiln >/dev/null; then
   log "useradd --system kiln (the build user)"
   useradd --system --create-home --home-dir /var/lib/kiln-build --shell /usr/sbin/nologin kiln
 fi
+# Readers' SSH sessions read with this account's access, never root's (docs/serving.md).
+if ! getent passwd kiln-serve >/dev/null; then
+  log "useradd --system kiln-serve (readers' SSH sessions)"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin kiln-serve
+fi
 
 # ---- FUSE. ----
 # tup mounts its FUSE file system as the build user, through the setuid fusermount3, and only that

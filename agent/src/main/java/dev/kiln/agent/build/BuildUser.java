@@ -37,18 +37,25 @@ public record BuildUser(String name, int uid, int gid, Path home) {
                     Path.of(System.getProperty("user.home")));
         }
         String name = configured == null || configured.isEmpty() ? "kiln" : configured;
-        String entry = getent(name);
-        if (entry == null) {
-            throw new IllegalStateException("build user '" + name + "' does not exist; create it "
-                    + "(useradd --system --create-home " + name + ") or set kiln.builds.user to an unprivileged user");
-        }
-        String[] f = entry.split(":", -1);
-        int uid = Integer.parseInt(f[2]);
-        if (uid == 0) {
+        BuildUser user = lookup(name).orElseThrow(() -> new IllegalStateException("build user '" + name
+                + "' does not exist; create it (useradd --system --create-home " + name
+                + ") or set kiln.builds.user to an unprivileged user"));
+        if (user.uid() == 0) {
             throw new IllegalStateException("builds never run as root, and kiln.builds.user '" + name
                     + "' has uid 0; set it to an unprivileged user");
         }
-        return new BuildUser(name, uid, Integer.parseInt(f[3]), Path.of(f[5].isEmpty() ? "/" : f[5]));
+        return user;
+    }
+
+    /** Any account's passwd entry (name, uid, primary gid, home), if it exists. */
+    public static java.util.Optional<BuildUser> lookup(String name) {
+        String entry = getent(name);
+        if (entry == null) {
+            return java.util.Optional.empty();
+        }
+        String[] f = entry.split(":", -1);
+        return java.util.Optional.of(new BuildUser(f[0], Integer.parseInt(f[2]), Integer.parseInt(f[3]),
+                Path.of(f[5].isEmpty() ? "/" : f[5])));
     }
 
     private static String getent(String name) {

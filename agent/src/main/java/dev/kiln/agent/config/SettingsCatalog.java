@@ -73,7 +73,8 @@ public final class SettingsCatalog {
             new Setting("kiln.ssh.outputs", "an absolute path", SettingsCatalog::absolutePath),
             new Setting("kiln.ssh.sources", "an absolute path", SettingsCatalog::absolutePath),
             new Setting("kiln.ssh.owner-keys", "an authorized_keys file path or its text", SettingsCatalog::keys),
-            new Setting("kiln.ssh.reader-keys", "an authorized_keys file path or its text", SettingsCatalog::keys));
+            new Setting("kiln.ssh.reader-keys", "an authorized_keys file path or its text", SettingsCatalog::keys),
+            new Setting("kiln.ssh.user", "an unprivileged user name", SettingsCatalog::nonEmpty));
 
     /** Flattened keys of one boot mount's field, e.g. kiln.volumes.mounts[2].mount-point. */
     private static final Pattern INDEXED_MOUNT = Pattern.compile(Pattern.quote(VolumeMountSettings.KEY)

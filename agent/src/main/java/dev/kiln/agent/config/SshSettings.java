@@ -17,6 +17,8 @@ import io.micronaut.core.bind.annotation.Bindable;
  * @param sources    the tree the owner sees read-write as {@code /sources}; unset: no sources area
  * @param ownerKeys  the owner's public keys: a path to an OpenSSH authorized_keys file, or its text
  * @param readerKeys the readers' public keys, likewise
+ * @param user       when the agent is root, the unprivileged account whose file access readers'
+ *                   sessions have (default {@code kiln-serve}; see {@code ServeAccounts})
  */
 @ConfigurationProperties("kiln.ssh")
 public record SshSettings(
@@ -27,5 +29,6 @@ public record SshSettings(
         @Nullable String outputs,
         @Nullable String sources,
         @Nullable String ownerKeys,
-        @Nullable String readerKeys) {
+        @Nullable String readerKeys,
+        @Nullable String user) {
 }

@@ -106,7 +106,9 @@ public final class Beneath {
      * Reaches {@code names} beneath {@code base}.
      *
      * @param base        an absolute path with no symbolic links in it, trusted: it is opened from
-     *                    {@code /} with no-follow at every step, so a link put there later fails
+     *                    {@code /} with no-follow at every step, so a link put there later fails,
+     *                    and with the agent's own access (see {@link FsCredentials#asRoot}); what
+     *                    lies beneath it is reached with the caller's
      * @param names       the names under the base (no {@code /} in a name; {@code ..} allowed)
      * @param followFinal whether a symbolic link in the last name is followed
      * @param shown       the path to name in errors (the user's view, never the real one)
@@ -201,10 +203,15 @@ public final class Beneath {
         return new Entry(fd, name, top);
     }
 
+    /** Opens the trusted base with the agent's own access, whoever the operation runs as. */
     private static int openBase(Path base, String shown) throws IOException {
         if (!base.isAbsolute()) {
             throw new IllegalArgumentException("not an absolute path: " + base);
         }
+        return FsCredentials.asRoot(() -> walkBase(base, shown));
+    }
+
+    private static int walkBase(Path base, String shown) throws IOException {
         int fd = Libc.openat(-100 /* AT_FDCWD */, "/", Libc.DIRECTORY_NOFOLLOW, shown);
         try {
             for (Path p : base) {

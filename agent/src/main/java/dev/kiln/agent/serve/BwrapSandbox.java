@@ -1,32 +1,27 @@
 package dev.kiln.agent.serve;
 
-import dev.kiln.agent.build.BuildUser;
+import dev.kiln.agent.fs.FsAccess;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Supplier;
 
 /**
  * The sandbox made of bubblewrap ({@code bwrap}): new mount, pid, network, IPC and UTS namespaces
  * whose root holds only the system's programs ({@code /usr}, read-only), an empty {@code /tmp},
- * minimal {@code /dev} and {@code /proc}, and the user's areas at {@code /outputs} and
- * {@code /sources}. When the agent is root, the program runs as the unprivileged build user with
- * no capabilities ({@code setpriv}), so it could not write even where a mount allowed it unless the
- * build user may; otherwise it runs as the agent's user in a user namespace.
+ * a minimal {@code /dev} and the user's areas at {@code /outputs} and {@code /sources}; no
+ * {@code /proc}, whose {@code self/root} would lead a path back to the sandbox's own root. When
+ * the agent is root, the program runs as the given account with no capabilities
+ * ({@code setpriv}), so it could not write even where a mount allowed it unless that account may;
+ * otherwise it runs as the agent's user in a user namespace.
  */
 public final class BwrapSandbox implements Sandbox {
 
-    private final Supplier<BuildUser> runAs;
     private final String bwrap;
 
-    /**
-     * @param runAs the user the program runs as when the agent is root (the build user)
-     */
-    public BwrapSandbox(Supplier<BuildUser> runAs) {
-        this.runAs = runAs;
+    public BwrapSandbox() {
         this.bwrap = find("bwrap");
     }
 
@@ -41,11 +36,11 @@ public final class BwrapSandbox implements Sandbox {
     }
 
     @Override
-    public Process start(List<String> argv, List<Mount> mounts) throws IOException {
+    public Process start(List<String> argv, List<Mount> mounts, FsAccess runAs) throws IOException {
         if (bwrap == null) {
             throw new IOException(why());
         }
-        boolean root = BuildUser.agentIsRoot();
+        boolean root = runAs.uid() >= 0;
         List<String> cmd = new ArrayList<>(List.of(bwrap, "--die-with-parent", "--new-session",
                 "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"));
         if (!root) {
@@ -60,16 +55,15 @@ public final class BwrapSandbox implements Sandbox {
                 cmd.addAll(List.of("--ro-bind", "/" + link, "/" + link));
             }
         }
-        cmd.addAll(List.of("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"));
+        cmd.addAll(List.of("--dev", "/dev", "--tmpfs", "/tmp"));
         for (Mount m : mounts) {
             cmd.addAll(List.of(m.writable() ? "--bind" : "--ro-bind", m.real().toString(), m.at()));
         }
         cmd.addAll(List.of("--chdir", "/", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LC_ALL", "C",
                 "--setenv", "HOME", "/tmp"));
         if (root) {
-            BuildUser user = runAs.get();
-            cmd.addAll(List.of("--cap-add", "CAP_SETUID,CAP_SETGID", "--", "setpriv", "--reuid=" + user.uid(),
-                    "--regid=" + user.gid(), "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+            cmd.addAll(List.of("--cap-add", "CAP_SETUID,CAP_SETGID", "--", "setpriv", "--reuid=" + runAs.uid(),
+                    "--regid=" + runAs.gid(), "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
                     "--no-new-privs", "--"));
         } else {
             cmd.add("--");

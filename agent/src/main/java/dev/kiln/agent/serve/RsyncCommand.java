@@ -1,5 +1,7 @@
 package dev.kiln.agent.serve;
 
+import dev.kiln.agent.fs.FsAccess;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -16,12 +18,14 @@ final class RsyncCommand extends SessionCommand {
     private final RsyncPolicy.Decision decision;
     private final ServedTree tree;
     private final Sandbox sandbox;
+    private final FsAccess access;
     private volatile Process process;
 
-    RsyncCommand(RsyncPolicy.Decision decision, ServedTree tree, Sandbox sandbox) {
+    RsyncCommand(RsyncPolicy.Decision decision, ServedTree tree, Sandbox sandbox, FsAccess access) {
         this.decision = decision;
         this.tree = tree;
         this.sandbox = sandbox;
+        this.access = access;
     }
 
     @Override
@@ -31,7 +35,7 @@ final class RsyncCommand extends SessionCommand {
             mounts.add(new Sandbox.Mount(a.base(), "/" + a.name(), a.writable() && !decision.sender()));
         }
         LOG.info("ssh: {} runs {}", user(), String.join(" ", decision.argv()));
-        Process p = sandbox.start(decision.argv(), mounts);
+        Process p = sandbox.start(decision.argv(), mounts, access);
         process = p;
         Thread toProcess = pump(in, p.getOutputStream(), true, "stdin");
         Thread fromErr = pump(p.getErrorStream(), err, false, "stderr");

@@ -1,5 +1,7 @@
 package dev.kiln.agent.serve;
 
+import dev.kiln.agent.fs.FsAccess;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -31,8 +33,9 @@ public final class RsyncPolicy {
      * @param sender   true for a download (rsync's sender), false for an upload
      * @param argv     the command line to run inside the sandbox
      * @param areas    the area names the command touches
+     * @param paths    the paths it names, as the user's absolute paths
      */
-    public record Decision(boolean sender, List<String> argv, Set<String> areas) {
+    public record Decision(boolean sender, List<String> argv, Set<String> areas, List<String> paths) {
     }
 
     private static final String SHORT_ALLOWED = "vqcrlpogDtOJUNWHAXSxdRuznyiImCEb";
@@ -158,7 +161,36 @@ public final class RsyncPolicy {
         run.addAll(options);
         run.add(".");
         run.addAll(cleanPaths);
-        return new Decision(sender, List.copyOf(run), areas);
+        return new Decision(sender, List.copyOf(run), areas, List.copyOf(cleanPaths));
+    }
+
+    /**
+     * Refuses paths that run through a symbolic link leading out of their area, judged with
+     * {@code access} (up to the first name with a wildcard, which rsync expands itself). rsync
+     * follows links in the paths it is given; its sandbox holds only the user's areas and the
+     * system's read-only programs, and this check names the problem instead of leaving rsync to
+     * find nothing or the sandbox's own {@code /usr}.
+     */
+    public static void requireInside(ServedTree tree, List<String> paths, FsAccess access) throws Refused {
+        for (String p : paths) {
+            List<String> names = new ArrayList<>();
+            for (String n : ServedTree.normalise(p)) {
+                if (n.matches(".*[*?\\[\\]].*")) {
+                    break;
+                }
+                names.add(n);
+            }
+            try {
+                access.run(() -> {
+                    tree.locate(names, true).close();
+                    return null;
+                });
+            } catch (java.nio.file.AccessDeniedException | java.nio.file.FileSystemLoopException e) {
+                throw new Refused(p + ": " + (e.getReason() != null ? e.getReason() : "too many levels of symbolic links"));
+            } catch (java.io.IOException e) {
+                // missing or not a directory: rsync says so in its own words
+            }
+        }
     }
 
     private static String areaList(ServedTree tree) {

@@ -1,5 +1,7 @@
 package dev.kiln.agent.serve;
 
+import dev.kiln.agent.fs.FsAccess;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -27,6 +29,9 @@ public interface Sandbox {
     /** What is missing, when not {@link #available()}. */
     String why();
 
-    /** Starts {@code argv} inside the sandbox, with {@code /} as its working directory. */
-    Process start(List<String> argv, List<Mount> mounts) throws IOException;
+    /**
+     * Starts {@code argv} inside the sandbox, with {@code /} as its working directory, as the
+     * account of {@code runAs} (unchanged when that is the agent's own access).
+     */
+    Process start(List<String> argv, List<Mount> mounts, FsAccess runAs) throws IOException;
 }

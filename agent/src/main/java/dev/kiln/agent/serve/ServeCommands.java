@@ -33,14 +33,17 @@ final class ServeCommands implements CommandFactory, ShellFactory {
 
     private final Function<String, ServedTree> trees;
     private final Sandbox sandbox;
+    private final ServeAccounts accounts;
 
     /**
-     * @param trees   the tree of a user name (the user is authenticated, so it is owner or reader)
-     * @param sandbox where rsync runs
+     * @param trees    the tree of a user name (the user is authenticated, so it is owner or reader)
+     * @param sandbox  where rsync runs
+     * @param accounts whose access rsync runs with, per kind of user
      */
-    ServeCommands(Function<String, ServedTree> trees, Sandbox sandbox) {
+    ServeCommands(Function<String, ServedTree> trees, Sandbox sandbox, ServeAccounts accounts) {
         this.trees = trees;
         this.sandbox = sandbox;
+        this.accounts = accounts;
     }
 
     @Override
@@ -69,7 +72,9 @@ final class ServeCommands implements CommandFactory, ShellFactory {
                 }
                 try {
                     ServedTree tree = trees.apply(user);
-                    return new RsyncCommand(RsyncPolicy.check(kind, tree, words), tree, sandbox);
+                    RsyncPolicy.Decision decision = RsyncPolicy.check(kind, tree, words);
+                    RsyncPolicy.requireInside(tree, decision.paths(), accounts.of(kind));
+                    return new RsyncCommand(decision, tree, sandbox, accounts.of(kind));
                 } catch (RsyncPolicy.Refused e) {
                     return new SessionCommand.Refusal("kiln-agent: rsync refused: " + e.getMessage(), REFUSED);
                 }

@@ -15,9 +15,9 @@ import java.nio.file.Path;
  * @param readerKeys the readers' authorized keys
  * @param workDir    a directory the server may use for its own files (the empty {@code /})
  * @param sandbox    where rsync runs
- * @param ownership  what happens to files the owner creates
+ * @param accounts   whose file access each kind of user's session has
  */
 public record ServeConfig(String host, int port, Path hostKey, Path outputs, Path sources,
                           AuthorizedKeys ownerKeys, AuthorizedKeys readerKeys, Path workDir,
-                          Sandbox sandbox, TreeFileSystemProvider.Ownership ownership) {
+                          Sandbox sandbox, ServeAccounts accounts) {
 }

@@ -1,6 +1,7 @@
 package dev.kiln.agent.serve;
 
 import dev.kiln.agent.build.BuildUser;
+import dev.kiln.agent.fs.FsAccess;
 import dev.kiln.agent.config.AgentMode;
 import dev.kiln.agent.config.AgentSettings;
 import dev.kiln.agent.config.BuildSettings;
@@ -87,19 +88,15 @@ public class Serving {
         int port = ssh.port() != null ? ssh.port() : ec2 ? 22 : LOCAL_PORT;
         Path dir = agent.stateDir().resolve("ssh");
         Path hostKey = ssh.hostKey() != null ? Path.of(ssh.hostKey()) : dir.resolve("ssh_host_ed25519_key");
-        Supplier<BuildUser> runAs = () -> BuildUser.resolve(builds.user());
+        BuildUser buildUser = BuildUser.resolve(builds.user());
+        ServeAccounts accounts = ServeAccounts.resolve(ssh.user(), buildUser);
         Path sources = ssh.sources() == null ? null : Path.of(ssh.sources());
-        TreeFileSystemProvider.Ownership ownership = BuildUser.agentIsRoot()
-                ? p -> {
-                    BuildUser u = runAs.get();
-                    Files.setAttribute(p, "unix:uid", u.uid(), LinkOption.NOFOLLOW_LINKS);
-                    Files.setAttribute(p, "unix:gid", u.gid(), LinkOption.NOFOLLOW_LINKS);
-                }
-                : p -> { };
+        // Missing directories are made with the build user's access, so a link the build user put
+        // on the way leads nowhere it could not write itself, and they are the build user's.
+        FsAccess asBuildUser = accounts.owner();
         if (sources != null && !Files.isDirectory(sources)) {
             try {
-                Files.createDirectories(sources);
-                ownership.created(sources);
+                asBuildUser.run(() -> Files.createDirectories(sources));
             } catch (IOException e) {
                 throw new IllegalArgumentException("kiln.ssh.sources: cannot create " + sources + ": " + e.getMessage(), e);
             }
@@ -109,8 +106,7 @@ public class Serving {
                 throw new IllegalArgumentException("kiln.ssh.outputs: " + outputs + " is not a directory");
             }
             try {
-                Files.createDirectories(outputs);
-                ownership.created(outputs);
+                asBuildUser.run(() -> Files.createDirectories(outputs));
             } catch (IOException e) {
                 throw new NotServing("not serving over SSH: kiln.ssh.outputs " + outputs + " is not a directory and cannot be"
                         + " made (" + e.getMessage() + ")");
@@ -119,7 +115,7 @@ public class Serving {
         return new ServeConfig(host, port, hostKey, outputs, sources,
                 new AuthorizedKeys("kiln.ssh.owner-keys", ssh.ownerKeys()),
                 new AuthorizedKeys("kiln.ssh.reader-keys", ssh.readerKeys()),
-                dir, new BwrapSandbox(runAs), ownership);
+                dir, new BwrapSandbox(), accounts);
     }
 
     /**

@@ -73,7 +73,7 @@ public final class SshServer {
             trees.put(kind, ServedTree.of(kind, config.outputs(), config.sources()));
         }
         this.emptyRoot = Files.createDirectories(config.workDir().resolve("root"));
-        this.provider = new TreeFileSystemProvider(config.ownership());
+        this.provider = new TreeFileSystemProvider();
         Map<UserKind, AuthorizedKeys> keys = new EnumMap<>(UserKind.class);
         keys.put(UserKind.OWNER, config.ownerKeys());
         keys.put(UserKind.READER, config.readerKeys());
@@ -112,7 +112,8 @@ public final class SshServer {
         s.setGSSAuthenticator(null);
         s.setHostBasedAuthenticator(null);
         s.setAgentFactory(null);
-        ServeCommands commands = new ServeCommands(user -> trees.get(UserKind.ofUserName(user).orElseThrow()), config.sandbox());
+        ServeCommands commands = new ServeCommands(user -> trees.get(UserKind.ofUserName(user).orElseThrow()), config.sandbox(),
+                config.accounts());
         s.setShellFactory(commands);
         s.setCommandFactory(commands);
         s.setSubsystemFactories(List.of(new ServeSftp()));
@@ -194,7 +195,7 @@ public final class SshServer {
         public FileSystem createFileSystem(SessionContext session) {
             UserKind kind = UserKind.ofUserName(session.getUsername())
                     .orElseThrow(() -> new UncheckedIOException(new IOException("unknown user")));
-            return provider.newTreeFileSystem(emptyRoot, trees.get(kind), kind);
+            return provider.newTreeFileSystem(emptyRoot, trees.get(kind), kind, config.accounts().of(kind));
         }
     }
 }

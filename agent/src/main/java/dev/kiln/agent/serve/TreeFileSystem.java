@@ -1,5 +1,7 @@
 package dev.kiln.agent.serve;
 
+import dev.kiln.agent.fs.FsAccess;
+
 import org.apache.sshd.common.file.root.RootedFileSystem;
 import org.apache.sshd.common.file.root.RootedPath;
 
@@ -17,11 +19,18 @@ public final class TreeFileSystem extends RootedFileSystem {
 
     private final ServedTree tree;
     private final UserKind kind;
+    private final FsAccess access;
 
-    TreeFileSystem(TreeFileSystemProvider provider, Path emptyRoot, ServedTree tree, UserKind kind) {
+    TreeFileSystem(TreeFileSystemProvider provider, Path emptyRoot, ServedTree tree, UserKind kind, FsAccess access) {
         super(provider, emptyRoot, Map.of());
         this.tree = tree;
         this.kind = kind;
+        this.access = access;
+    }
+
+    /** Whose file access this user's operations run with. */
+    public FsAccess access() {
+        return access;
     }
 
     public ServedTree tree() {

@@ -1,6 +1,8 @@
 package dev.kiln.agent.serve;
 
 import dev.kiln.agent.fs.Beneath;
+import dev.kiln.agent.fs.FsAccess;
+import dev.kiln.agent.fs.FsCredentials;
 import org.apache.sshd.common.file.root.RootedFileSystem;
 import org.apache.sshd.common.file.root.RootedFileSystemProvider;
 import org.apache.sshd.common.file.root.RootedPath;
@@ -59,34 +61,26 @@ import java.util.concurrent.ExecutorService;
  *       refused with {@link AccessDeniedException} ("permission denied" to SFTP and scp);</li>
  *   <li>error messages carry the user's paths, never the real ones;</li>
  *   <li>nobody changes a file's owner or group;</li>
- *   <li>files and directories created in a writable area are handed to {@code ownership} (the
- *       agent, when root, gives them to the build user).</li>
+ *   <li>every operation runs with the file access of the session's account
+ *       ({@link TreeFileSystem#access()}, see {@link ServeAccounts}), so files the owner creates
+ *       belong to that account, and a fault in these rules still cannot reach what that account
+ *       may not.</li>
  * </ul>
  * The real operation runs on the reached entry ({@link ServedTree.Located#path()}) with
  * {@link LinkOption#NOFOLLOW_LINKS}.
  */
 public final class TreeFileSystemProvider extends RootedFileSystemProvider {
 
-    /** What happens to a file or directory created in a writable area. */
-    @FunctionalInterface
-    public interface Ownership {
-        /** Called with a path to use with {@link LinkOption#NOFOLLOW_LINKS} only. */
-        void created(Path real) throws IOException;
-    }
-
     private static final Set<OpenOption> WRITE_OPTIONS = Set.of(StandardOpenOption.WRITE, StandardOpenOption.APPEND,
             StandardOpenOption.CREATE, StandardOpenOption.CREATE_NEW, StandardOpenOption.TRUNCATE_EXISTING,
             StandardOpenOption.DELETE_ON_CLOSE);
 
-    private final Ownership ownership;
-
-    public TreeFileSystemProvider(Ownership ownership) {
-        this.ownership = ownership;
+    public TreeFileSystemProvider() {
     }
 
     /** A new file system for one session of a user. */
-    public TreeFileSystem newTreeFileSystem(Path emptyRoot, ServedTree tree, UserKind kind) {
-        return new TreeFileSystem(this, emptyRoot, tree, kind);
+    public TreeFileSystem newTreeFileSystem(Path emptyRoot, ServedTree tree, UserKind kind, FsAccess access) {
+        return new TreeFileSystem(this, emptyRoot, tree, kind, access);
     }
 
     // ---------------------------------------------------------------- resolution
@@ -105,6 +99,16 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
             names.add(n.toString());
         }
         return names;
+    }
+
+    /** Runs an operation on {@code p} with the file access of its session's account. */
+    private static <T> T io(Path p, FsCredentials.IoCall<T> call) throws IOException {
+        return fs(p).access().run(call);
+    }
+
+    /** Runs an operation on the empty {@code /} (the agent's own directory) with root's access. */
+    private static <T> T onRoot(ServedTree.Located r, FsCredentials.IoCall<T> call) throws IOException {
+        return r.isRoot() ? FsCredentials.asRoot(call) : call.call();
     }
 
     /** Reaches a path; close the result when done. */
@@ -202,28 +206,20 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
     @Override
     public FileChannel newFileChannel(Path path, Set<? extends OpenOption> options, FileAttribute<?>... attrs)
             throws IOException {
-        boolean follow = !options.contains(LinkOption.NOFOLLOW_LINKS);
-        boolean write = writes(options);
-        try (ServedTree.Located r = write ? changing(path, follow) : locate(path, follow)) {
-            if (r.isRoot()) {
-                throw new FileSystemException("/", null, "is a directory");
-            }
-            try {
-                boolean existed = write && Files.exists(r.path(), LinkOption.NOFOLLOW_LINKS);
-                FileChannel ch = FileChannel.open(r.path(), noFollow(options), attrs);
-                if (write && !existed) {
-                    try {
-                        ownership.created(r.path());
-                    } catch (IOException e) {
-                        ch.close();
-                        throw e;
-                    }
+        return io(path, () -> {
+            boolean follow = !options.contains(LinkOption.NOFOLLOW_LINKS);
+            boolean write = writes(options);
+            try (ServedTree.Located r = write ? changing(path, follow) : locate(path, follow)) {
+                if (r.isRoot()) {
+                    throw new FileSystemException("/", null, "is a directory");
                 }
-                return ch;
-            } catch (IOException e) {
-                throw translate(e, r);
+                try {
+                    return FileChannel.open(r.path(), noFollow(options), attrs);
+                } catch (IOException e) {
+                    throw translate(e, r);
+                }
             }
-        }
+        });
     }
 
     @Override
@@ -251,25 +247,33 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
 
     @Override
     public DirectoryStream<Path> newDirectoryStream(Path dir, DirectoryStream.Filter<? super Path> filter) throws IOException {
-        Path rooted = dir;
-        DirectoryStream<Path> real;
-        try (ServedTree.Located r = locate(dir, true)) {
-            if (r.isRoot()) {
-                List<Path> entries = new ArrayList<>();
-                for (Area a : fs(dir).tree().areas()) {
-                    Path p = rooted.resolve(a.name());
-                    if (filter == null || filter.accept(p)) {
-                        entries.add(p);
+        return io(dir, () -> {
+            Path rooted = dir;
+            DirectoryStream<Path> opened;
+            try (ServedTree.Located r = locate(dir, true)) {
+                if (r.isRoot()) {
+                    List<Path> entries = new ArrayList<>();
+                    for (Area a : fs(dir).tree().areas()) {
+                        Path p = rooted.resolve(a.name());
+                        if (filter == null || filter.accept(p)) {
+                            entries.add(p);
+                        }
                     }
+                    return new ListStream(entries.iterator());
                 }
-                return new ListStream(entries.iterator());
+                try {
+                    opened = r.entry().openDirectory();
+                } catch (IOException e) {
+                    throw translate(e, r);
+                }
             }
-            try {
-                real = r.entry().openDirectory();
-            } catch (IOException e) {
-                throw translate(e, r);
-            }
-        }
+            return mapped(rooted, opened, filter);
+        });
+    }
+
+    /** The entries of {@code real} as paths under {@code rooted}, filtered. */
+    private static DirectoryStream<Path> mapped(Path rooted, DirectoryStream<Path> real,
+            DirectoryStream.Filter<? super Path> filter) {
         Iterator<Path> it = real.iterator();
         Iterator<Path> mapped = new Iterator<>() {
             Path next;
@@ -325,156 +329,175 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
 
     @Override
     public void createDirectory(Path dir, FileAttribute<?>... attrs) throws IOException {
-        try (ServedTree.Located r = changing(dir, false)) {
-            try {
-                Files.createDirectory(r.path(), attrs);
-                ownership.created(r.path());
-            } catch (IOException e) {
-                throw translate(e, r);
+        io(dir, () -> {
+            try (ServedTree.Located r = changing(dir, false)) {
+                try {
+                    Files.createDirectory(r.path(), attrs);
+                } catch (IOException e) {
+                    throw translate(e, r);
+                }
             }
-        }
+            return null;
+        });
     }
 
     // ---------------------------------------------------------------- links
 
     @Override
     public void createSymbolicLink(Path link, Path target, FileAttribute<?>... attrs) throws IOException {
-        try (ServedTree.Located r = changing(link, false)) {
-            // Only relative links, judged by where they land from the directory that really holds
-            // them (a typed path can run through links of its own).
-            String text = target.toString();
-            if (target.isAbsolute() || text.startsWith("/")) {
-                throw new AccessDeniedException(r.virtualPath(), null, "only relative symbolic links are allowed");
-            }
-            String outside = "symbolic link would lead outside /" + r.area().name();
-            Path holder;
-            try {
-                holder = Files.readSymbolicLink(r.entry().directory());
-            } catch (IOException e) {
-                throw translate(e, r);
-            }
-            if (!holder.startsWith(r.area().base())) {
-                throw new AccessDeniedException(r.virtualPath(), null, outside);
-            }
-            List<String> names = new ArrayList<>();
-            for (Path n : r.area().base().relativize(holder)) {
-                if (!n.toString().isEmpty()) {
-                    names.add(n.toString());
+        io(link, () -> {
+            try (ServedTree.Located r = changing(link, false)) {
+                // Only relative links, judged by where they land from the directory that really holds
+                // them (a typed path can run through links of its own).
+                String text = target.toString();
+                if (target.isAbsolute() || text.startsWith("/")) {
+                    throw new AccessDeniedException(r.virtualPath(), null, "only relative symbolic links are allowed");
                 }
-            }
-            int depth = names.size();
-            for (String n : text.split("/")) {
-                if (n.equals("..")) {
-                    if (--depth < 0) {
-                        throw new AccessDeniedException(r.virtualPath(), null, outside);
+                String outside = "symbolic link would lead outside /" + r.area().name();
+                Path holder;
+                try {
+                    holder = Files.readSymbolicLink(r.entry().directory());
+                } catch (IOException e) {
+                    throw translate(e, r);
+                }
+                if (!holder.startsWith(r.area().base())) {
+                    throw new AccessDeniedException(r.virtualPath(), null, outside);
+                }
+                List<String> names = new ArrayList<>();
+                for (Path n : r.area().base().relativize(holder)) {
+                    if (!n.toString().isEmpty()) {
+                        names.add(n.toString());
                     }
-                } else if (!n.isEmpty() && !n.equals(".")) {
-                    depth++;
                 }
-                names.add(n);
+                int depth = names.size();
+                for (String n : text.split("/")) {
+                    if (n.equals("..")) {
+                        if (--depth < 0) {
+                            throw new AccessDeniedException(r.virtualPath(), null, outside);
+                        }
+                    } else if (!n.isEmpty() && !n.equals(".")) {
+                        depth++;
+                    }
+                    names.add(n);
+                }
+                // Through links already there, it must still land inside the area.
+                try (var landed = Beneath.reach(r.area().base(), names, true, r.virtualPath(), outside)) {
+                    // inside
+                } catch (AccessDeniedException | FileSystemLoopException e) {
+                    throw e;
+                } catch (IOException e) {
+                    // a dangling or not-yet-made target is allowed: it is judged again whenever used
+                }
+                try {
+                    Files.createSymbolicLink(r.path(), r.path().getFileSystem().getPath(text));
+                } catch (IOException e) {
+                    throw translate(e, r);
+                }
             }
-            // Through links already there, it must still land inside the area.
-            try (var landed = Beneath.reach(r.area().base(), names, true, r.virtualPath(), outside)) {
-                // inside
-            } catch (AccessDeniedException | FileSystemLoopException e) {
-                throw e;
-            } catch (IOException e) {
-                // a dangling or not-yet-made target is allowed: it is judged again whenever used
-            }
-            try {
-                Files.createSymbolicLink(r.path(), r.path().getFileSystem().getPath(text));
-            } catch (IOException e) {
-                throw translate(e, r);
-            }
-        }
+            return null;
+        });
     }
 
     @Override
     public void createLink(Path link, Path existing) throws IOException {
-        try (ServedTree.Located r = changing(link, false)) {
-            throw new AccessDeniedException(r.virtualPath(), null, "hard links are not allowed");
-        }
+        io(link, () -> {
+            try (ServedTree.Located r = changing(link, false)) {
+                throw new AccessDeniedException(r.virtualPath(), null, "hard links are not allowed");
+            }
+        });
     }
 
     @Override
     public Path readSymbolicLink(Path link) throws IOException {
-        Path target;
-        try (ServedTree.Located r = locate(link, false)) {
-            if (r.isRoot()) {
-                throw new NotLinkException("/");
+        return io(link, () -> {
+            Path target;
+            try (ServedTree.Located r = locate(link, false)) {
+                if (r.isRoot()) {
+                    throw new NotLinkException("/");
+                }
+                try {
+                    target = Files.readSymbolicLink(r.path());
+                } catch (IOException e) {
+                    throw translate(e, r);
+                }
+                if (!target.isAbsolute()) {
+                    return link.getFileSystem().getPath(target.toString());
+                }
+                String virtual = fs(link).tree().virtualOf(target).orElseThrow(() ->
+                        new AccessDeniedException(r.virtualPath(), null, "symbolic link leads outside the served tree"));
+                return link.getFileSystem().getPath(virtual);
             }
-            try {
-                target = Files.readSymbolicLink(r.path());
-            } catch (IOException e) {
-                throw translate(e, r);
-            }
-            if (!target.isAbsolute()) {
-                return link.getFileSystem().getPath(target.toString());
-            }
-            String virtual = fs(link).tree().virtualOf(target).orElseThrow(() ->
-                    new AccessDeniedException(r.virtualPath(), null, "symbolic link leads outside the served tree"));
-            return link.getFileSystem().getPath(virtual);
-        }
+        });
     }
 
     // ---------------------------------------------------------------- changes
 
     @Override
     public void delete(Path path) throws IOException {
-        try (ServedTree.Located r = changing(path, false)) {
-            if (r.isArea()) {
-                throw new AccessDeniedException(r.virtualPath(), null, "an area cannot be deleted");
+        io(path, () -> {
+            try (ServedTree.Located r = changing(path, false)) {
+                if (r.isArea()) {
+                    throw new AccessDeniedException(r.virtualPath(), null, "an area cannot be deleted");
+                }
+                try {
+                    Files.delete(r.path());
+                } catch (IOException e) {
+                    throw translate(e, r);
+                }
             }
-            try {
-                Files.delete(r.path());
-            } catch (IOException e) {
-                throw translate(e, r);
-            }
-        }
+            return null;
+        });
     }
 
     @Override
     public boolean deleteIfExists(Path path) throws IOException {
-        try (ServedTree.Located r = changing(path, false)) {
-            if (!Files.exists(r.path(), LinkOption.NOFOLLOW_LINKS)) {
-                return false;
+        return io(path, () -> {
+            try (ServedTree.Located r = changing(path, false)) {
+                if (!Files.exists(r.path(), LinkOption.NOFOLLOW_LINKS)) {
+                    return false;
+                }
             }
-        }
-        delete(path);
-        return true;
+            delete(path);
+            return true;
+        });
     }
 
     @Override
     public void copy(Path source, Path target, CopyOption... options) throws IOException {
-        try (ServedTree.Located s = locate(source, true); ServedTree.Located t = changing(target, false)) {
-            if (s.isRoot()) {
-                throw new AccessDeniedException("/", null, "cannot copy /");
+        io(source, () -> {
+            try (ServedTree.Located s = locate(source, true); ServedTree.Located t = changing(target, false)) {
+                if (s.isRoot()) {
+                    throw new AccessDeniedException("/", null, "cannot copy /");
+                }
+                List<CopyOption> opts = new ArrayList<>(List.of(options));
+                opts.add(LinkOption.NOFOLLOW_LINKS);
+                try {
+                    Files.copy(s.path(), t.path(), opts.toArray(new CopyOption[0]));
+                } catch (IOException e) {
+                    throw translate(e, t);
+                }
             }
-            List<CopyOption> opts = new ArrayList<>(List.of(options));
-            opts.add(LinkOption.NOFOLLOW_LINKS);
-            try {
-                Files.copy(s.path(), t.path(), opts.toArray(new CopyOption[0]));
-                ownership.created(t.path());
-            } catch (IOException e) {
-                throw translate(e, t);
-            }
-        }
+            return null;
+        });
     }
 
     @Override
     public void move(Path source, Path target, CopyOption... options) throws IOException {
-        try (ServedTree.Located s = changing(source, false); ServedTree.Located t = changing(target, false)) {
-            if (s.area() != t.area() || s.isArea() || t.isArea()) {
-                throw new AccessDeniedException(s.virtualPath(), t.virtualPath(), "cannot move an area, or between areas");
+        io(source, () -> {
+            try (ServedTree.Located s = changing(source, false); ServedTree.Located t = changing(target, false)) {
+                if (s.area() != t.area() || s.isArea() || t.isArea()) {
+                    throw new AccessDeniedException(s.virtualPath(), t.virtualPath(), "cannot move an area, or between areas");
+                }
+                List<CopyOption> opts = new ArrayList<>(List.of(options));
+                opts.remove(StandardCopyOption.COPY_ATTRIBUTES);
+                try {
+                    Files.move(s.path(), t.path(), opts.toArray(new CopyOption[0]));
+                } catch (IOException e) {
+                    throw translate(e, s);
+                }
             }
-            List<CopyOption> opts = new ArrayList<>(List.of(options));
-            opts.remove(StandardCopyOption.COPY_ATTRIBUTES);
-            try {
-                Files.move(s.path(), t.path(), opts.toArray(new CopyOption[0]));
-            } catch (IOException e) {
-                throw translate(e, s);
-            }
-        }
+            return null;
+        });
     }
 
     /** Owners and groups stay as the agent sets them: a user could otherwise give a file to root. */
@@ -485,27 +508,34 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
 
     @Override
     public void setAttribute(Path path, String attribute, Object value, LinkOption... options) throws IOException {
-        try (ServedTree.Located r = changing(path, follow(options))) {
-            if (changesOwner(attribute)) {
-                throw new AccessDeniedException(r.virtualPath(), null, "changing a file's owner or group is not allowed");
+        io(path, () -> {
+            try (ServedTree.Located r = changing(path, follow(options))) {
+                if (changesOwner(attribute)) {
+                    throw new AccessDeniedException(r.virtualPath(), null, "changing a file's owner or group is not allowed");
+                }
+                try {
+                    Files.setAttribute(r.path(), attribute, value, LinkOption.NOFOLLOW_LINKS);
+                } catch (IOException e) {
+                    throw translate(e, r);
+                }
             }
-            try {
-                Files.setAttribute(r.path(), attribute, value, LinkOption.NOFOLLOW_LINKS);
-            } catch (IOException e) {
-                throw translate(e, r);
-            }
-        }
+            return null;
+        });
     }
 
     // ---------------------------------------------------------------- queries
 
     @Override
     public boolean isSameFile(Path path, Path path2) throws IOException {
-        try (ServedTree.Located a = locate(path, true); ServedTree.Located b = locate(path2, true)) {
-            Object ka = Files.readAttributes(real(path, a), BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
-            Object kb = Files.readAttributes(real(path2, b), BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
-            return ka != null && ka.equals(kb);
-        }
+        return io(path, () -> {
+            try (ServedTree.Located a = locate(path, true); ServedTree.Located b = locate(path2, true)) {
+                Object ka = onRoot(a, () -> Files.readAttributes(real(path, a), BasicFileAttributes.class,
+                        LinkOption.NOFOLLOW_LINKS).fileKey());
+                Object kb = onRoot(b, () -> Files.readAttributes(real(path2, b), BasicFileAttributes.class,
+                        LinkOption.NOFOLLOW_LINKS).fileKey());
+                return ka != null && ka.equals(kb);
+            }
+        });
     }
 
     @Override
@@ -516,36 +546,44 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
 
     @Override
     public FileStore getFileStore(Path path) throws IOException {
-        try (ServedTree.Located r = locate(path, true)) {
-            // The area's own directory: the file system a path is on is the area's (a path's own
-            // statfs would need its real path).
-            Path real = r.isRoot() ? fs(path).tree().areas().get(0).base() : r.area().base();
-            try {
-                return Files.getFileStore(real);
-            } catch (IOException e) {
-                throw translate(e, r);
+        return io(path, () -> {
+            try (ServedTree.Located r = locate(path, true)) {
+                // The area's own directory: the file system a path is on is the area's (a path's own
+                // statfs would need its real path).
+                Path real = r.isRoot() ? fs(path).tree().areas().get(0).base() : r.area().base();
+                try {
+                    return FsCredentials.asRoot(() -> Files.getFileStore(real)); // the configured base: trusted
+                } catch (IOException e) {
+                    throw translate(e, r);
+                }
             }
-        }
+        });
     }
 
     @Override
     public void checkAccess(Path path, AccessMode... modes) throws IOException {
-        try (ServedTree.Located r = locate(path, true)) {
-            for (AccessMode m : modes) {
-                if (m == AccessMode.WRITE && !r.writable()) {
-                    throw readOnly(r);
+        io(path, () -> {
+            try (ServedTree.Located r = locate(path, true)) {
+                for (AccessMode m : modes) {
+                    if (m == AccessMode.WRITE && !r.writable()) {
+                        throw readOnly(r);
+                    }
+                }
+                try {
+                    Path real = real(path, r);
+                    onRoot(r, () -> {
+                        if (!Files.exists(real, LinkOption.NOFOLLOW_LINKS)) {
+                            throw new NoSuchFileException(r.virtualPath());
+                        }
+                        real.getFileSystem().provider().checkAccess(real, modes);
+                        return null;
+                    });
+                } catch (IOException e) {
+                    throw translate(e, r);
                 }
             }
-            try {
-                Path real = real(path, r);
-                if (!Files.exists(real, LinkOption.NOFOLLOW_LINKS)) {
-                    throw new NoSuchFileException(r.virtualPath());
-                }
-                real.getFileSystem().provider().checkAccess(real, modes);
-            } catch (IOException e) {
-                throw translate(e, r);
-            }
-        }
+            return null;
+        });
     }
 
     /**
@@ -566,40 +604,62 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
                 return m.equals("equals") ? proxy == args[0] : method.invoke(probe, args);
             }
             boolean set = m.startsWith("set");
-            try (ServedTree.Located r = set ? changing(path, follow) : locate(path, follow)) {
-                if (m.equals("setOwner") || m.equals("setGroup")) {
-                    throw new AccessDeniedException(r.virtualPath(), null, "changing a file's owner or group is not allowed");
+            return io(path, () -> {
+                try (ServedTree.Located r = set ? changing(path, follow) : locate(path, follow)) {
+                    if (m.equals("setOwner") || m.equals("setGroup")) {
+                        throw new AccessDeniedException(r.virtualPath(), null, "changing a file's owner or group is not allowed");
+                    }
+                    return onRoot(r, () -> invoke(Files.getFileAttributeView(real(path, r), type, LinkOption.NOFOLLOW_LINKS),
+                            method, args, r));
                 }
-                V view = Files.getFileAttributeView(real(path, r), type, LinkOption.NOFOLLOW_LINKS);
+            });
+        });
+    }
+
+    /** Calls a view's method, its I/O errors naming the user's path. */
+    private static Object invoke(Object view, java.lang.reflect.Method method, Object[] args, ServedTree.Located r)
+            throws IOException {
+        try {
+            return method.invoke(view, args);
+        } catch (InvocationTargetException e) {
+            Throwable c = e.getCause();
+            if (c instanceof IOException io) {
+                throw translate(io, r);
+            } else if (c instanceof RuntimeException re) {
+                throw re;
+            } else if (c instanceof Error er) {
+                throw er;
+            }
+            throw new IOException(c);
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public <A extends BasicFileAttributes> A readAttributes(Path path, Class<A> type, LinkOption... options) throws IOException {
+        return io(path, () -> {
+            try (ServedTree.Located r = locate(path, follow(options))) {
                 try {
-                    return method.invoke(view, args);
-                } catch (InvocationTargetException e) {
-                    throw e.getCause() instanceof IOException io ? translate(io, r) : e.getCause();
+                    return onRoot(r, () -> Files.readAttributes(real(path, r), type, LinkOption.NOFOLLOW_LINKS));
+                } catch (IOException e) {
+                    throw translate(e, r);
                 }
             }
         });
     }
 
     @Override
-    public <A extends BasicFileAttributes> A readAttributes(Path path, Class<A> type, LinkOption... options) throws IOException {
-        try (ServedTree.Located r = locate(path, follow(options))) {
-            try {
-                return Files.readAttributes(real(path, r), type, LinkOption.NOFOLLOW_LINKS);
-            } catch (IOException e) {
-                throw translate(e, r);
-            }
-        }
-    }
-
-    @Override
     public Map<String, Object> readAttributes(Path path, String attributes, LinkOption... options) throws IOException {
-        try (ServedTree.Located r = locate(path, follow(options))) {
-            try {
-                return Files.readAttributes(real(path, r), attributes, LinkOption.NOFOLLOW_LINKS);
-            } catch (IOException e) {
-                throw translate(e, r);
+        return io(path, () -> {
+            try (ServedTree.Located r = locate(path, follow(options))) {
+                try {
+                    return onRoot(r, () -> Files.readAttributes(real(path, r), attributes, LinkOption.NOFOLLOW_LINKS));
+                } catch (IOException e) {
+                    throw translate(e, r);
+                }
             }
-        }
+        });
     }
 
     // ---------------------------------------------------------------- what MINA's base class would do unrooted

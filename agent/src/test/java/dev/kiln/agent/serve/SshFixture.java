@@ -74,8 +74,8 @@ final class SshFixture implements AutoCloseable {
 
     SshFixture start(AuthorizedKeys owner, AuthorizedKeys reader) throws IOException {
         config = new ServeConfig("127.0.0.1", 0, dir.resolve("state/ssh/ssh_host_ed25519_key"), outputs, sources,
-                owner, reader, dir.resolve("state/ssh"), new BwrapSandbox(() -> BuildUser.resolve(null)),
-                SshFixture::giveToBuildUser);
+                owner, reader, dir.resolve("state/ssh"), new BwrapSandbox(),
+                ServeAccounts.resolve(null, BuildUser.resolve(null)));
         server = new SshServer(config).start();
         Files.writeString(knownHosts, "[127.0.0.1]:" + server.port() + " " + server.hostKey().publicKeyLine() + "\n");
         return this;

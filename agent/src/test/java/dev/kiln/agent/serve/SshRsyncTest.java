@@ -147,4 +147,21 @@ class SshRsyncTest {
         assertEquals(1, missing.code());
         assertTrue(missing.err().contains("/outputs/nope: No such file or directory"), missing.toString());
     }
+
+    @Test
+    void aLinkInAPathArgumentReachesNothingButTheUsersTree() throws Exception {
+        // rsync follows links in the paths it is given: /proc/self/root would lead back to the
+        // sandbox's root (and its /usr), and /usr directly to the system's programs.
+        Files.createSymbolicLink(f.outputs.resolve("root"), Path.of("/proc/self/root"));
+        Files.createSymbolicLink(f.outputs.resolve("usr"), Path.of("/usr"));
+        Path local = Files.createDirectories(tmp.resolve("leak"));
+        for (String path : List.of("/outputs/root/usr/lib/os-release", "/outputs/usr/lib/os-release", "/outputs/root/")) {
+            SshFixture.Run r = f.rsync(f.readerKey, "-a", "reader@127.0.0.1:" + path, local + "/");
+            assertNotEquals(0, r.code(), path + ": " + r);
+            assertTrue(r.err().contains("rsync refused: " + path + ": symbolic link leads outside /outputs"), r.toString());
+        }
+        try (var s = Files.list(local)) {
+            assertEquals(0, s.count(), "nothing came out of the sandbox");
+        }
+    }
 }
