@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
@@ -429,29 +430,45 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
         return out;
     }
 
+    /**
+     * Writes a profile's {@code build-NAME/tup.config}, with the build user's file access: the
+     * work tree is the build user's to change at any moment, so nothing there is written with
+     * root's.
+     */
     private void writeProfile(Path tree, BuildSpec.Profile profile, BuildUser buildUser, Running run) throws IOException {
         Path dir = tree.resolve("build-" + profile.name());
-        if (Files.isSymbolicLink(dir)) {
-            throw new IllegalArgumentException(dir + " is a symbolic link; refusing to write a profile through it");
-        }
         StringBuilder text = new StringBuilder();
         new TreeMap<>(profile.config()).forEach((k, v) ->
                 text.append("CONFIG_").append(k.replaceFirst("^CONFIG_", "")).append('=').append(v).append('\n'));
         Path config = dir.resolve("tup.config");
-        if (Files.isRegularFile(config, LinkOption.NOFOLLOW_LINKS)
-                && Files.readString(config, StandardCharsets.UTF_8).equals(text.toString())) {
-            return; // unchanged: leave it alone so tup has nothing to re-parse
+        boolean written;
+        try {
+            written = buildUser.access().run(() -> {
+                if (Files.isSymbolicLink(dir)) {
+                    throw new IllegalArgumentException(dir + " is a symbolic link; refusing to write a profile through it");
+                }
+                if (Files.isRegularFile(config, LinkOption.NOFOLLOW_LINKS)
+                        && Files.readString(config, StandardCharsets.UTF_8).equals(text.toString())) {
+                    return false; // unchanged: leave it alone so tup has nothing to re-parse
+                }
+                if (Files.isSymbolicLink(config)) {
+                    throw new IllegalArgumentException(config + " is a symbolic link; refusing to write a profile through it");
+                }
+                if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+                    Files.createDirectory(dir);
+                }
+                Files.writeString(config, text.toString(), StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                        StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
+                return true;
+            });
+        } catch (java.nio.file.FileSystemException e) {
+            throw new IOException("cannot write profile " + profile.name() + " to " + config + " as the build user "
+                    + buildUser.name() + ": " + (e.getReason() != null ? e.getReason()
+                    : e instanceof java.nio.file.AccessDeniedException ? "permission denied" : e.getClass().getSimpleName()), e);
         }
-        if (Files.isSymbolicLink(config)) {
-            throw new IllegalArgumentException(config + " is a symbolic link; refusing to write a profile through it");
+        if (written) {
+            note(run, "kiln: wrote profile " + profile.name() + " to " + config + "\n");
         }
-        if (!Files.exists(dir)) {
-            Files.createDirectory(dir);
-            launcher.chown(dir, buildUser);
-        }
-        Files.writeString(config, text.toString(), StandardCharsets.UTF_8);
-        launcher.chown(config, buildUser);
-        note(run, "kiln: wrote profile " + profile.name() + " to " + config + "\n");
     }
 
     private int runProcess(BuildRecord record, Running run, List<String> argv, BuildUser buildUser,

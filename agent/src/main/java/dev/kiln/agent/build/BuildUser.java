@@ -1,5 +1,7 @@
 package dev.kiln.agent.build;
 
+import dev.kiln.agent.fs.FsAccess;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -14,6 +16,15 @@ import java.util.concurrent.TimeUnit;
  * @param home its home directory
  */
 public record BuildUser(String name, int uid, int gid, Path home) {
+
+    /**
+     * This account's file access, for what the agent does in trees the build user can write: the
+     * account's own when the agent is root, so a link or hard link put there leads nowhere the
+     * account could not write itself; the agent's (its own user's) otherwise.
+     */
+    public FsAccess access() {
+        return agentIsRoot() ? FsAccess.of(uid, gid) : FsAccess.own();
+    }
 
     /** True when the agent runs as root (and so must switch user for builds). */
     public static boolean agentIsRoot() {

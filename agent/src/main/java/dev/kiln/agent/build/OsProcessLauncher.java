@@ -83,13 +83,4 @@ public final class OsProcessLauncher implements ProcessLauncher {
         }
         return false;
     }
-
-    @Override
-    public void chown(Path path, BuildUser user) throws IOException {
-        if (!BuildUser.agentIsRoot()) {
-            return; // already the agent's own user
-        }
-        Files.setAttribute(path, "unix:uid", user.uid(), LinkOption.NOFOLLOW_LINKS);
-        Files.setAttribute(path, "unix:gid", user.gid(), LinkOption.NOFOLLOW_LINKS);
-    }
 }

@@ -26,7 +26,4 @@ public interface ProcessLauncher {
      * a work tree a new build may use.
      */
     java.util.List<Long> processesOf(String buildId);
-
-    /** Makes a path the agent created belong to the build user. */
-    void chown(Path path, BuildUser user) throws IOException;
 }

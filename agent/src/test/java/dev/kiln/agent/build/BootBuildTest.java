@@ -49,8 +49,8 @@ class BootBuildTest {
         state = dir.resolve("state");
         tree = Files.createDirectories(dir.resolve("mnt/builds/vibes"));
         BuildUser user = BuildUser.resolve(null);
-        new OsProcessLauncher().chown(dir, user);
-        new OsProcessLauncher().chown(tree, user);
+        BuildUsers.giveTo(dir, user);
+        BuildUsers.giveTo(tree, user);
         bootId = dir.resolve("boot_id");
         Files.writeString(bootId, "6f0c2a1e-0b8e-4c55-9a51-3d1f0e6b7a01\n");
         builds = manager();
@@ -162,7 +162,7 @@ class BootBuildTest {
         Files.writeString(tree.resolve("a.txt"), "quiet\n");
         try (var files = Files.list(tree)) {
             for (Path f : files.toList()) {
-                new OsProcessLauncher().chown(f, user);
+                BuildUsers.giveTo(f, user);
             }
         }
         Path profiles = Files.createDirectories(dir.resolve("profiles"));

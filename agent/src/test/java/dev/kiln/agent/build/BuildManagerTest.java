@@ -57,8 +57,8 @@ class BuildManagerTest {
         user = BuildUser.resolve(null);
         state = dir.resolve("state");
         tree = Files.createDirectories(dir.resolve("tree"));
-        new OsProcessLauncher().chown(dir, user);
-        new OsProcessLauncher().chown(tree, user);
+        BuildUsers.giveTo(dir, user);
+        BuildUsers.giveTo(tree, user);
         builds = manager();
     }
 
@@ -259,7 +259,7 @@ class BuildManagerTest {
         }
         try (var files = Files.list(tree)) {
             for (Path f : files.toList()) {
-                new OsProcessLauncher().chown(f, user);
+                BuildUsers.giveTo(f, user);
             }
         }
         BuildRecord r = awaitEnd(builds.start(tup(List.of("shout"),
@@ -278,10 +278,69 @@ class BuildManagerTest {
     }
 
     @Test
+    void profilesAreWrittenWithTheBuildUsersAccessSoItsLinksLeadNowhere() throws Exception {
+        Prerequisites.requireCommand("tup", "apt-get install tup fuse3");
+        Prerequisites.require("root", BuildUser.agentIsRoot(), "tests run as root (sudo), as the agent does");
+        Files.writeString(tree.resolve("Tupfile"), "");
+        BuildUsers.giveTo(tree.resolve("Tupfile"), user);
+        // Root's, outside the tree: a directory only root may enter, and a file beside the tree.
+        Path secret = Files.createDirectories(dir.resolve("secret"));
+        Files.setPosixFilePermissions(secret, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        Path inSecret = Files.writeString(secret.resolve("tup.config"), "ROOT\n");
+        Path rootFile = Files.writeString(dir.resolve("root-owned"), "ROOT\n");
+        // What the build user can leave in its tree: build-a a link to root's directory, build-b's
+        // tup.config a link to root's file, build-c's a hard link to root's file (made here as
+        // root; fs.protected_hardlinks stops the build user only where it is set).
+        Files.createSymbolicLink(tree.resolve("build-a"), secret);
+        for (String d : List.of("build-b", "build-c")) {
+            BuildUsers.giveTo(Files.createDirectory(tree.resolve(d)), user);
+        }
+        Files.createSymbolicLink(tree.resolve("build-b/tup.config"), inSecret);
+        Files.createLink(tree.resolve("build-c/tup.config"), rootFile);
+        for (String p : List.of("a", "b", "c")) {
+            BuildRecord r = awaitEnd(builds.start(tup(List.of(p), List.of(new BuildSpec.Profile(p, Map.of("LEVEL", "11"))))).id());
+            assertEquals(BuildState.FAILED, r.state(), log(r.id()));
+            assertTrue(log(r.id()).contains("build-" + p), "the failure names the profile's path: " + log(r.id()));
+        }
+        // A directory swapped for a link to root's directory while profiles are written.
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        Path d = tree.resolve("build-d");
+        Thread swapper = new Thread(() -> {
+            try {
+                Path real = tree.resolve("build-d.dir");
+                Path link = Files.createSymbolicLink(tree.resolve("build-d.link"), secret);
+                BuildUsers.giveTo(Files.createDirectory(d), user);
+                while (!stop.get()) {
+                    Files.move(d, real);
+                    Files.move(link, d);
+                    Files.move(d, link);
+                    Files.move(real, d);
+                }
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        swapper.start();
+        try {
+            for (int i = 0; i < 15; i++) {
+                awaitEnd(builds.start(tup(List.of("d"), List.of(new BuildSpec.Profile("d", Map.of("N", Integer.toString(i)))))).id());
+            }
+        } finally {
+            stop.set(true);
+            swapper.join(10_000);
+        }
+        assertEquals("ROOT\n", Files.readString(inSecret), "root's file in root's directory is untouched");
+        assertEquals("ROOT\n", Files.readString(rootFile), "root's file beside the tree is untouched");
+        try (var entries = Files.list(secret)) {
+            assertEquals(List.of(inSecret), entries.toList(), "nothing was made in root's directory");
+        }
+    }
+
+    @Test
     void anUndefinedProfileFailsTheBuildSayingSo() throws Exception {
         Prerequisites.requireCommand("tup", "apt-get install tup fuse3");
         Files.writeString(tree.resolve("Tupfile"), "");
-        new OsProcessLauncher().chown(tree.resolve("Tupfile"), user);
+        BuildUsers.giveTo(tree.resolve("Tupfile"), user);
         BuildRecord r = awaitEnd(builds.start(tup(List.of("nope"), List.of())).id());
         assertEquals(BuildState.FAILED, r.state());
         assertTrue(log(r.id()).contains("profile 'nope' is not defined"), log(r.id()));

@@ -76,8 +76,8 @@ class LeaseKeeperTest {
         Prerequisites.requireCommand("setsid", "apt-get install util-linux");
         BuildUser user = BuildUser.resolve(null);
         tree = Files.createDirectories(dir.resolve("tree"));
-        new OsProcessLauncher().chown(dir, user);
-        new OsProcessLauncher().chown(tree, user);
+        dev.kiln.agent.build.BuildUsers.giveTo(dir, user);
+        dev.kiln.agent.build.BuildUsers.giveTo(tree, user);
         builds = new BuildManager(new BuildStore(dir.resolve("state")), new OsProcessLauncher(), clock,
                 () -> user, null, Duration.ofSeconds(5));
     }

@@ -218,7 +218,7 @@ class UnmounterTest {
                 Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
             }
             Path tree = Files.createDirectories(mp.resolve("tree"));
-            new OsProcessLauncher().chown(tree, user);
+            dev.kiln.agent.build.BuildUsers.giveTo(tree, user);
             BuildRecord b = builds.start(new BuildSpec(tree, false, List.of(), List.of(), List.of("sleep", "600"), Map.of(),
                     false, "", Map.of()));
             Thread.sleep(300);
