@@ -194,6 +194,80 @@ public final class Beneath {
         }
     }
 
+    /** What is done to each directory {@link #makeDirectories} creates, through a no-follow path. */
+    @FunctionalInterface
+    public interface Made {
+        void made(Path noFollow) throws IOException;
+    }
+
+    /**
+     * Creates the missing directories of {@code dir} with the agent's access, with no-follow at
+     * every step from its nearest existing ancestor; {@code made} is called on each new directory
+     * (a path for {@link LinkOption#NOFOLLOW_LINKS}) while it is held open. Only under an
+     * ancestor nobody but root can change (see {@link #onlyRootCanChange}): elsewhere a link put
+     * on the way could lead root's mkdir, and the hand-over in {@code made}, anywhere.
+     *
+     * @throws java.nio.file.AccessDeniedException when the nearest existing ancestor is not one
+     *                                              only root can change
+     */
+    public static void makeDirectories(Path dir, Made made) throws IOException {
+        Path abs = dir.toAbsolutePath().normalize();
+        Path existing = abs;
+        Deque<String> missing = new ArrayDeque<>();
+        while (existing.getParent() != null && !Files.exists(existing, LinkOption.NOFOLLOW_LINKS)) {
+            missing.addFirst(existing.getFileName().toString());
+            existing = existing.getParent();
+        }
+        if (!onlyRootCanChange(existing)) {
+            throw new java.nio.file.AccessDeniedException(abs.toString(), null, existing
+                    + " can be changed by a user other than root, so root does not create directories in it");
+        }
+        String shown = abs.toString();
+        int fd = openBase(existing.toRealPath(), shown);
+        try {
+            for (String name : missing) {
+                Path at = FDS.resolve(Integer.toString(fd)).resolve(name);
+                Files.createDirectory(at);
+                made.made(at);
+                int next = Libc.openat(fd, name, Libc.DIRECTORY_NOFOLLOW, shown);
+                Libc.close(fd);
+                fd = next;
+            }
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    /**
+     * Whether only root can change what {@code path} leads to: every entry on the way, as written
+     * and as resolved, belongs to root and sits in a directory that nobody else may write, or one
+     * with the sticky bit (where others cannot rename or remove root's entries), and so does
+     * {@code path} itself; then no entry on the way, a link included, can be replaced by another
+     * user.
+     */
+    public static boolean onlyRootCanChange(Path path) throws IOException {
+        Path abs = path.toAbsolutePath().normalize();
+        Path real = abs.toRealPath();
+        return rootsAllTheWay(abs) && rootsAllTheWay(real) && guards(real);
+    }
+
+    /** Every entry from {@code abs} up belongs to root and sits in a directory that guards it. */
+    private static boolean rootsAllTheWay(Path abs) throws IOException {
+        for (Path p = abs; p.getParent() != null; p = p.getParent()) {
+            if ((Integer) Files.getAttribute(p, "unix:uid", LinkOption.NOFOLLOW_LINKS) != 0 || !guards(p.getParent())) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** A directory whose entries only root (or, when sticky, only their owners) can replace. */
+    private static boolean guards(Path dir) throws IOException {
+        java.util.Map<String, Object> a = Files.readAttributes(dir, "unix:uid,mode", LinkOption.NOFOLLOW_LINKS);
+        int mode = (Integer) a.get("mode");
+        return (Integer) a.get("uid") == 0 && ((mode & 0022) == 0 || (mode & 01000) != 0);
+    }
+
     /** The top of {@code dirs} holding {@code name}; the other directories are closed. */
     private static Entry entry(Deque<Integer> dirs, String name) {
         boolean top = dirs.size() == 1;

@@ -1,7 +1,7 @@
 package dev.kiln.agent.serve;
 
 import dev.kiln.agent.build.BuildUser;
-import dev.kiln.agent.fs.FsAccess;
+import dev.kiln.agent.fs.Beneath;
 import dev.kiln.agent.config.AgentMode;
 import dev.kiln.agent.config.AgentSettings;
 import dev.kiln.agent.config.BuildSettings;
@@ -18,7 +18,6 @@ import java.nio.file.Path;
 import java.util.Optional;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Supplier;
 
 /**
  * The agent's serving feature: builds the {@link SshServer} from {@code kiln.ssh.*} and runs it
@@ -91,12 +90,12 @@ public class Serving {
         BuildUser buildUser = BuildUser.resolve(builds.user());
         ServeAccounts accounts = ServeAccounts.resolve(ssh.user(), buildUser);
         Path sources = ssh.sources() == null ? null : Path.of(ssh.sources());
-        // Missing directories are made with the build user's access, so a link the build user put
-        // on the way leads nowhere it could not write itself, and they are the build user's.
-        FsAccess asBuildUser = accounts.owner();
+        // A missing directory is the build user's: made by root under directories only root can
+        // change (the agent's own state, a mount point), else with the build user's own access,
+        // so a link the build user put on the way leads nowhere it could not write itself.
         if (sources != null && !Files.isDirectory(sources)) {
             try {
-                asBuildUser.run(() -> Files.createDirectories(sources));
+                makeForBuildUser(sources, buildUser);
             } catch (IOException e) {
                 throw new IllegalArgumentException("kiln.ssh.sources: cannot create " + sources + ": " + e.getMessage(), e);
             }
@@ -106,7 +105,7 @@ public class Serving {
                 throw new IllegalArgumentException("kiln.ssh.outputs: " + outputs + " is not a directory");
             }
             try {
-                asBuildUser.run(() -> Files.createDirectories(outputs));
+                makeForBuildUser(outputs, buildUser);
             } catch (IOException e) {
                 throw new NotServing("not serving over SSH: kiln.ssh.outputs " + outputs + " is not a directory and cannot be"
                         + " made (" + e.getMessage() + ")");
@@ -116,6 +115,26 @@ public class Serving {
                 new AuthorizedKeys("kiln.ssh.owner-keys", ssh.ownerKeys()),
                 new AuthorizedKeys("kiln.ssh.reader-keys", ssh.readerKeys()),
                 dir, new BwrapSandbox(), accounts);
+    }
+
+    /** Creates {@code dir} and its missing parents for the build user (see {@link #config}). */
+    private static void makeForBuildUser(Path dir, BuildUser buildUser) throws IOException {
+        if (!BuildUser.agentIsRoot()) {
+            Files.createDirectories(dir);
+            return;
+        }
+        Path existing = dir.toAbsolutePath().normalize();
+        while (existing.getParent() != null && !Files.exists(existing, LinkOption.NOFOLLOW_LINKS)) {
+            existing = existing.getParent();
+        }
+        if (Beneath.onlyRootCanChange(existing)) {
+            Beneath.makeDirectories(dir, p -> {
+                Files.setAttribute(p, "unix:uid", buildUser.uid(), LinkOption.NOFOLLOW_LINKS);
+                Files.setAttribute(p, "unix:gid", buildUser.gid(), LinkOption.NOFOLLOW_LINKS);
+            });
+        } else {
+            buildUser.access().run(() -> Files.createDirectories(dir));
+        }
     }
 
     /**
