@@ -196,33 +196,55 @@ public final class AgentLauncher {
         } else {
             // Boot-time mounts come before the server accepts requests, so nothing can use a mount
             // point that is not mounted yet. A failed mount is logged and reported by ListVolumes;
-            // the agent keeps serving so that it can be seen and fixed.
-            BootMounts mounts;
+            // the agent keeps serving so that it can be seen and fixed. In ec2 mode nothing here
+            // exits: the lease below must start, so a failure is reported by kiln status instead.
+            boolean ec2 = identity.mode() == AgentMode.EC2;
+            java.util.function.Consumer<String> report = message -> {
+                err.println("kiln-agent: " + message);
+                try {
+                    context.getBean(dev.kiln.agent.volume.VolumeService.class).reportBootProblem(message);
+                } catch (RuntimeException e) {
+                    // no volume service to report through: the journal has it
+                }
+            };
+            BootMounts mounts = null;
             try {
                 mounts = context.getBean(BootMounts.class);
                 mounts.run();
             } catch (RuntimeException e) {
-                err.println("kiln-agent: cannot set up volumes: " + describe(e));
-                context.close();
-                return EXIT_CONFIG;
+                String message = "cannot set up volumes: " + describe(e);
+                if (!ec2) {
+                    err.println("kiln-agent: " + message);
+                    context.close();
+                    return EXIT_CONFIG;
+                }
+                report.accept(message + "; nothing was mounted, no boot build runs and nothing is served over SSH");
+                bootBuild.notStarted("the boot mounts could not be set up (" + describe(e) + ")");
             }
-            // The boot build starts once the mounts are there (or is refused, and says why, when
-            // its work tree's mount failed). It is an ordinary build from here on.
-            bootBuild.run(mounts.failures());
-            try {
-                context.getBean(dev.kiln.agent.serve.Serving.class).start(mounts.failures());
-            } catch (dev.kiln.agent.serve.Serving.NotServing e) {
-                // Uploads must not land on the root disk under a failed mount: no SSH until it is fixed.
-                log.error(e.getMessage());
-                context.getBean(dev.kiln.agent.volume.VolumeService.class).reportBootProblem(e.getMessage());
-            } catch (IllegalArgumentException e) {
-                err.println("kiln-agent: configuration error: " + e.getMessage());
-                context.close();
-                return EXIT_CONFIG;
-            } catch (IOException | RuntimeException e) {
-                err.println("kiln-agent: cannot start the SSH server: " + describe(e));
-                context.close();
-                return EXIT_UNAVAILABLE;
+            if (mounts != null) {
+                // The boot build starts once the mounts are there (or is refused, and says why, when
+                // its work tree's mount failed). It is an ordinary build from here on.
+                bootBuild.run(mounts.failures());
+                try {
+                    context.getBean(dev.kiln.agent.serve.Serving.class).start(mounts.failures());
+                } catch (dev.kiln.agent.serve.Serving.NotServing e) {
+                    // Uploads must not land on the root disk under a failed mount: no SSH until it is fixed.
+                    report.accept(e.getMessage());
+                } catch (IllegalArgumentException e) {
+                    if (!ec2) {
+                        err.println("kiln-agent: configuration error: " + e.getMessage());
+                        context.close();
+                        return EXIT_CONFIG;
+                    }
+                    report.accept("not serving over SSH: configuration error: " + e.getMessage());
+                } catch (IOException | RuntimeException e) {
+                    if (!ec2) {
+                        err.println("kiln-agent: cannot start the SSH server: " + describe(e));
+                        context.close();
+                        return EXIT_UNAVAILABLE;
+                    }
+                    report.accept("not serving over SSH: cannot start the SSH server: " + describe(e));
+                }
             }
         }
         String ending = keeper.lease().deadline().map(d -> "it ends the instance at " + d + " (its lease)")
@@ -245,8 +267,14 @@ public final class AgentLauncher {
                 keeper.start();
             } catch (RuntimeException e) {
                 err.println("kiln-agent: cannot start the gRPC server: " + describe(e));
-                context.close();
-                return EXIT_UNAVAILABLE;
+                if (identity.mode() != AgentMode.EC2) {
+                    context.close();
+                    return EXIT_UNAVAILABLE;
+                }
+                // Unreachable, but the instance must still end: run on the lease alone.
+                err.println("kiln-agent: kiln status cannot reach this agent; " + ending
+                        + "; see the journal (journalctl -u kiln-agent)");
+                keeper.start();
             }
         }
         var grpcLoops = context.getBean(dev.kiln.agent.api.GrpcServerEventLoops.class);

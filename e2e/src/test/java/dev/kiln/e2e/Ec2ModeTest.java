@@ -148,4 +148,86 @@ class Ec2ModeTest {
                     agent.output());
         }
     }
+
+    /** A backstop command that records each time it is armed, in {@code armed}. */
+    private Path recorder(Path armed) throws Exception {
+        Path recorder = dir.resolve("arm-backstop");
+        Files.writeString(recorder, "#!/bin/sh\necho \"$1\" >> '" + armed + "'\n");
+        Files.setPosixFilePermissions(recorder, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        return recorder;
+    }
+
+    /** The environment of an agent whose lease ends soon and whose backstop is {@code recorder}. */
+    private static Map<String, String> onALease(Path recorder) {
+        return Map.of("KILN_LEASE_BACKSTOP", "command", "KILN_LEASE_BACKSTOP_COMMAND", recorder.toString(),
+                "KILN_LEASE_POWER_OFF", "exit");
+    }
+
+    @Test
+    void anSshServerThatCannotStartIsReportedAndTheInstanceStillEndsOnItsLease() throws Exception {
+        Path outputs = Files.createDirectories(dir.resolve("outputs"));
+        Path armed = dir.resolve("armed.txt");
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            int port = FreePorts.loopbackPort();
+            String ssh = "  lease:\n    ttl: 20s\n  ssh:\n    enabled: true\n    host: 127.0.0.1\n    port: "
+                    + taken.getLocalPort() + "\n    outputs: '" + outputs + "'\n";
+            try (MetadataMock imds = MetadataMock.builder().instanceId(INSTANCE_ID).userData(userData(ca, INSTANCE_ID, port, ssh)).start();
+                 AgentProcess agent = AgentProcess.start(settings(imds.endpoint().toString(), 0), onALease(recorder(armed)))) {
+                assertEquals(port, agent.awaitListening(Duration.ofSeconds(60)), agent.output());
+                Kiln.Run status = kiln.run("status", "--agent", "127.0.0.1:" + port);
+                assertTrue(status.out().contains("not serving over SSH: cannot start the SSH server: cannot listen on 127.0.0.1:"
+                        + taken.getLocalPort()), status.toString());
+                assertEquals(0, agent.awaitExit(Duration.ofSeconds(90)), "it ends on its lease: " + agent.output());
+                assertTrue(Files.readString(armed).length() > 0, "the backstop was armed");
+            }
+        }
+    }
+
+    @Test
+    void badSshSettingsAreReportedAndTheInstanceStillEndsOnItsLease() throws Exception {
+        int port = FreePorts.loopbackPort();
+        Path armed = dir.resolve("armed.txt");
+        String ssh = "  lease:\n    ttl: 20s\n  ssh:\n    enabled: true\n    port: 0\n";
+        try (MetadataMock imds = MetadataMock.builder().instanceId(INSTANCE_ID).userData(userData(ca, INSTANCE_ID, port, ssh)).start();
+             AgentProcess agent = AgentProcess.start(settings(imds.endpoint().toString(), 0), onALease(recorder(armed)))) {
+            assertEquals(port, agent.awaitListening(Duration.ofSeconds(60)), agent.output());
+            Kiln.Run status = kiln.run("status", "--agent", "127.0.0.1:" + port);
+            assertTrue(status.out().contains("not serving over SSH: configuration error: kiln.ssh.enabled is true but kiln.ssh.outputs"
+                    + " is not set"), status.toString());
+            assertEquals(0, agent.awaitExit(Duration.ofSeconds(90)), "it ends on its lease: " + agent.output());
+            assertTrue(Files.readString(armed).length() > 0, "the backstop was armed");
+        }
+    }
+
+    @Test
+    void aGrpcPortInUseLeavesTheAgentRunningOnItsLease() throws Exception {
+        Path armed = dir.resolve("armed.txt");
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+             MetadataMock imds = MetadataMock.builder().instanceId(INSTANCE_ID)
+                     .userData(userData(ca, INSTANCE_ID, taken.getLocalPort(), "  lease:\n    ttl: 5s\n")).start();
+             AgentProcess agent = AgentProcess.start(settings(imds.endpoint().toString(), 0), onALease(recorder(armed)))) {
+            assertEquals(0, agent.awaitExit(Duration.ofSeconds(90)), "it ends on its lease: " + agent.output());
+            assertTrue(agent.output().contains("cannot start the gRPC server"), agent.output());
+            assertTrue(agent.output().contains("kiln status cannot reach this agent; it ends the instance at"), agent.output());
+            assertTrue(Files.readString(armed).length() > 0, "the backstop was armed");
+        }
+    }
+
+    @Test
+    void aVolumeRegistryItCannotReadIsReportedAndTheInstanceStillEndsOnItsLease() throws Exception {
+        int port = FreePorts.loopbackPort();
+        Path armed = dir.resolve("armed.txt");
+        // The agent's record of its mounts is unreadable (a directory where its file should be).
+        Files.createDirectories(dir.resolve("state/volumes/mounts"));
+        try (MetadataMock imds = MetadataMock.builder().instanceId(INSTANCE_ID)
+                .userData(userData(ca, INSTANCE_ID, port, "  lease:\n    ttl: 20s\n")).start();
+             AgentProcess agent = AgentProcess.start(settings(imds.endpoint().toString(), 0), onALease(recorder(armed)))) {
+            assertEquals(port, agent.awaitListening(Duration.ofSeconds(60)), agent.output());
+            Kiln.Run status = kiln.run("status", "--agent", "127.0.0.1:" + port);
+            assertTrue(status.out().contains("cannot read the mount registry " + dir.resolve("state/volumes/mounts")), status.toString());
+            assertEquals(0, agent.awaitExit(Duration.ofSeconds(90)), "it ends on its lease: " + agent.output());
+            assertTrue(Files.isDirectory(dir.resolve("state/volumes/mounts")), "what it could not read is left as it was");
+            assertTrue(Files.readString(armed).length() > 0, "the backstop was armed");
+        }
+    }
 }

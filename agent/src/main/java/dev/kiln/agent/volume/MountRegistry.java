@@ -18,12 +18,31 @@ import java.util.Optional;
 public final class MountRegistry {
 
     private final Path file;
+    private final boolean persist;
     private final Map<Path, KilnMount> mounts = new LinkedHashMap<>();
 
     /** Loads the registry under the state directory (empty if there is none yet). */
     public MountRegistry(Path stateDir) throws IOException {
+        this(stateDir, true);
+    }
+
+    /**
+     * A registry that starts empty and keeps this run's mounts in memory only, leaving the file
+     * under the state directory as it is: for an agent that cannot read that file and must still
+     * start.
+     */
+    public static MountRegistry unread(Path stateDir) {
+        try {
+            return new MountRegistry(stateDir, false);
+        } catch (IOException e) {
+            throw new IllegalStateException(e); // nothing is read
+        }
+    }
+
+    private MountRegistry(Path stateDir, boolean load) throws IOException {
         this.file = stateDir.resolve("volumes").resolve("mounts");
-        if (Files.exists(file)) {
+        this.persist = load;
+        if (load && Files.exists(file)) {
             for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
                 String[] f = line.split("\t", -1);
                 if (f.length != 7 || f[0].isEmpty()) {
@@ -56,6 +75,9 @@ public final class MountRegistry {
     }
 
     private void save() throws IOException {
+        if (!persist) {
+            return;
+        }
         Files.createDirectories(file.getParent());
         StringBuilder b = new StringBuilder();
         for (KilnMount m : mounts.values()) {

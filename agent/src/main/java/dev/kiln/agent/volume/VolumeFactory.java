@@ -10,9 +10,9 @@ import io.micronaut.context.annotation.Factory;
 import io.micronaut.context.env.Environment;
 import io.micronaut.core.type.Argument;
 import jakarta.inject.Singleton;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.List;
@@ -35,10 +35,17 @@ public class VolumeFactory {
         FormatDecider decider = new FormatDecider(tools);
         MountTable mounts = new MountTable();
         MountRegistry registry;
+        String unreadable = null;
         try {
             registry = new MountRegistry(agent.stateDir());
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read the mount registry in " + agent.stateDir() + ": " + e.getMessage(), e);
+            // Starting matters more than the record (the lease must run): start without it, say so,
+            // and leave the file for someone to look at.
+            unreadable = "cannot read the mount registry " + agent.stateDir().resolve("volumes/mounts") + " ("
+                    + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage() + ": " + e.getClass().getSimpleName())
+                    + "); the agent does not know which mounts it made before this start and keeps this run's in memory only;"
+                    + " move the file aside and restart kiln-agent to start a new record";
+            registry = MountRegistry.unread(agent.stateDir());
         }
         ScheduledExecutorService leases = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "kiln-freeze-lease");
@@ -53,7 +60,12 @@ public class VolumeFactory {
         }, settings.attachTimeout(), agent.stateDir(), lock);
         Unmounter unmounter = new Unmounter(tools, mounts, registry, new ProcProcessTable(), users, freezer,
                 settings.unmountGrace(), lock);
-        return new VolumeService(volumes, decider, mounts, registry, mounter, unmounter, freezer);
+        VolumeService service = new VolumeService(volumes, decider, mounts, registry, mounter, unmounter, freezer);
+        if (unreadable != null) {
+            LoggerFactory.getLogger(VolumeFactory.class).error(unreadable);
+            service.reportBootProblem(unreadable);
+        }
+        return service;
     }
 
     @Singleton
