@@ -149,6 +149,16 @@ build {
     destination = "${local.staging}/agent.yml"
   }
 
+  provisioner "file" {
+    source      = "${path.root}/../systemd/kiln-boot-backstop"
+    destination = "${local.staging}/kiln-boot-backstop"
+  }
+
+  provisioner "file" {
+    source      = "${path.root}/../systemd/kiln-boot-backstop.service"
+    destination = "${local.staging}/kiln-boot-backstop.service"
+  }
+
   provisioner "shell" {
     script = "${path.root}/provision.sh"
     environment_vars = [

@@ -5,6 +5,8 @@
 #   kiln-agent.jar       the agent (agent/target/kiln-agent.jar)
 #   kiln-agent.service   the systemd unit (systemd/kiln-agent.service)
 #   agent.yml            the default settings (packer/agent.yml)
+#   kiln-boot-backstop, kiln-boot-backstop.service
+#                        the boot backstop and its unit (systemd/)
 #
 # Environment:
 #   PROVISION_STAGING  where those files are (default /tmp/kiln-provision); removed at the end
@@ -25,7 +27,7 @@ log() { printf '[provision] %s\n' "$*"; }
 die() { printf '[provision] error: %s\n' "$*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "run as root (packer runs this script with sudo)"
-for f in kiln-agent.jar kiln-agent.service agent.yml; do
+for f in kiln-agent.jar kiln-agent.service agent.yml kiln-boot-backstop kiln-boot-backstop.service; do
   [[ -s "$STAGING/$f" ]] || die "missing $STAGING/$f (uploaded by the template's file provisioners)"
 done
 [[ $SYSTEM_SSHD_PORT =~ ^[0-9]+$ ]] || die "SYSTEM_SSHD_PORT must be a number, got '$SYSTEM_SSHD_PORT'"
@@ -48,6 +50,7 @@ PACKAGES=(
   rsync bubblewrap
   e2fsprogs xfsprogs util-linux
   nvme-cli
+  curl
 )
 export DEBIAN_FRONTEND=noninteractive
 # Keep existing config files on upgrades, never ask.
@@ -65,7 +68,7 @@ rm -rf /var/lib/apt/lists/*
 
 # Everything the agent calls by name must be there now.
 for cmd in java tup fusermount3 flac lame oggenc opusenc sox rsync bwrap mkfs.ext4 mkfs.xfs \
-           blkid losetup fsfreeze setpriv setsid nvme systemd-run; do
+           blkid losetup fsfreeze setpriv setsid nvme systemd-run curl; do
   command -v "$cmd" >/dev/null 2>&1 || die "'$cmd' is missing after apt-get install"
 done
 # The unit runs /usr/bin/java; it must be Java 17.
@@ -102,6 +105,14 @@ if [[ -d /run/systemd/system ]]; then
 fi
 # Enabled, not started (see the top of this file); it starts on the first boot of each instance.
 systemctl enable kiln-agent.service
+
+# ---- The boot backstop: ends the instance at its lease even if the agent never runs. ----
+log "installing the boot backstop (/opt/kiln/bin/kiln-boot-backstop, kiln-boot-backstop.service)"
+install -d -m 0755 -o root -g root /opt/kiln/bin
+install -m 0755 -o root -g root "$STAGING/kiln-boot-backstop" /opt/kiln/bin/kiln-boot-backstop
+install -m 0644 -o root -g root "$STAGING/kiln-boot-backstop.service" /etc/systemd/system/kiln-boot-backstop.service
+systemd-analyze verify /etc/systemd/system/kiln-boot-backstop.service
+systemctl enable kiln-boot-backstop.service
 
 # ---- An AppCDS archive of the agent's classes (about a second off every start). ----
 # A training agent runs once in local mode with throwaway TLS material and state (a temporary

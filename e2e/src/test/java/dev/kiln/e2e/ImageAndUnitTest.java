@@ -342,7 +342,8 @@ class ImageAndUnitTest {
     /** packer/ and systemd/ copied into a scratch tree (with a stand-in agent jar), to break a copy. */
     private Path copyOfTheImageSources() throws IOException {
         Path copy = dir.resolve("src");
-        for (Path f : List.of(TEMPLATE, PROVISION, IMAGE_SETTINGS, UNIT)) {
+        for (Path f : List.of(TEMPLATE, PROVISION, IMAGE_SETTINGS, UNIT, ROOT.resolve("systemd/kiln-boot-backstop"),
+                ROOT.resolve("systemd/kiln-boot-backstop.service"))) {
             Path target = copy.resolve(ROOT.relativize(f));
             Files.createDirectories(target.getParent());
             Files.copy(f, target, StandardCopyOption.COPY_ATTRIBUTES);

@@ -114,6 +114,12 @@ class ProvisionInChrootTest {
         // Enabled (a symlink where multi-user.target looks), not started: no state in the image.
         Path enabled = root.resolve("etc/systemd/system/multi-user.target.wants/kiln-agent.service");
         assertEquals(Path.of("/etc/systemd/system/kiln-agent.service"), Files.readSymbolicLink(enabled));
+        // The boot backstop: installed, executable by root only to change, enabled to run at every boot.
+        assertFile(root, "opt/kiln/bin/kiln-boot-backstop", ImageAndUnitTest.ROOT.resolve("systemd/kiln-boot-backstop"), "rwxr-xr-x");
+        assertFile(root, "etc/systemd/system/kiln-boot-backstop.service",
+                ImageAndUnitTest.ROOT.resolve("systemd/kiln-boot-backstop.service"), "rw-r--r--");
+        assertEquals(Path.of("/etc/systemd/system/kiln-boot-backstop.service"), Files.readSymbolicLink(
+                root.resolve("etc/systemd/system/multi-user.target.wants/kiln-boot-backstop.service")));
         assertTrue(!Files.exists(root.resolve("var/lib/kiln")) || isEmpty(root.resolve("var/lib/kiln")),
                 "/var/lib/kiln is empty in the image");
 
@@ -173,6 +179,9 @@ class ProvisionInChrootTest {
         Files.copy(AgentProcess.jar(), staging.resolve("kiln-agent.jar"), StandardCopyOption.REPLACE_EXISTING);
         Files.copy(ImageAndUnitTest.UNIT, staging.resolve("kiln-agent.service"), StandardCopyOption.REPLACE_EXISTING);
         Files.copy(ImageAndUnitTest.IMAGE_SETTINGS, staging.resolve("agent.yml"), StandardCopyOption.REPLACE_EXISTING);
+        for (String f : List.of("kiln-boot-backstop", "kiln-boot-backstop.service")) {
+            Files.copy(ImageAndUnitTest.ROOT.resolve("systemd").resolve(f), staging.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+        }
         Path script = root.resolve("tmp/provision.sh");
         Files.copy(ImageAndUnitTest.PROVISION, script, StandardCopyOption.REPLACE_EXISTING);
         try {
