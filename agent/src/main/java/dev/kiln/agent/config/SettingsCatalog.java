@@ -123,7 +123,14 @@ public final class SettingsCatalog {
             }
             Optional<Setting> setting = find(key);
             if (setting.isEmpty()) {
-                problems.add("unknown setting '" + key + "' in " + source + suggestion(key));
+                List<String> fields = fieldsOf(normal);
+                if (!fields.isEmpty() && value instanceof Map<?, ?>) {
+                    return; // a section as a whole, next to its own keys; an empty one sets nothing
+                }
+                // A section (kiln, kiln.grpc, ...) with a single value or a list in place of its map.
+                problems.add(fields.isEmpty() ? "unknown setting '" + key + "' in " + source + suggestion(key)
+                        : "setting '" + key + "' in " + source + " must be a map (of " + String.join(", ", fields)
+                        + "), not " + describe(value));
                 return;
             }
             checkValue(source, setting.get(), key, value).ifPresent(problems::add);
@@ -154,6 +161,25 @@ public final class SettingsCatalog {
                     .ifPresent(problems::add);
         });
         return problems;
+    }
+
+    /** The names one level below a section, e.g. host and port for kiln.grpc; empty when it is no section. */
+    private static List<String> fieldsOf(String section) {
+        List<String> names = new ArrayList<>();
+        java.util.stream.Stream.concat(SETTINGS.stream().map(Setting::key),
+                        java.util.stream.Stream.of(BootBuildSettings.PREFIX + ".work-tree"))
+                .filter(k -> k.startsWith(section + "."))
+                .map(k -> k.substring(section.length() + 1).split("\\.")[0])
+                .filter(n -> !names.contains(n))
+                .forEach(names::add);
+        return names;
+    }
+
+    private static String describe(Object value) {
+        if (value instanceof List<?>) {
+            return "a list";
+        }
+        return value == null ? "empty" : "'" + value + "'";
     }
 
     /** Flattens nested YAML maps into dotted keys. */

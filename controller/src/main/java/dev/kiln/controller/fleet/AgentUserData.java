@@ -1,18 +1,42 @@
 package dev.kiln.controller.fleet;
 
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
 import dev.kiln.controller.pki.FleetCa;
 import dev.kiln.controller.pki.IssuedCertificate;
 import dev.kiln.controller.pki.Pem;
+import org.yaml.snakeyaml.DumperOptions;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.nodes.Tag;
+import org.yaml.snakeyaml.reader.StreamReader;
+import org.yaml.snakeyaml.representer.Represent;
+import org.yaml.snakeyaml.representer.Representer;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
 
 /**
  * The agent's settings as `kiln launch` writes them into user data: the same shape as
  * /etc/kiln/agent.yml, with the TLS material inline (the instance's own certificate and key,
  * issued for this launch, and the fleet CA).
+ *
+ * <p>The settings are built as maps and lists and written by SnakeYAML, never pasted into YAML
+ * text: whatever a role, path, key comment or profile holds, the agent reads back that same
+ * string (a role {@code no} stays "no", a newline stays inside its value), and no value can add
+ * a key or an element. The local provider writes its agents' agent.yml the same way.
  */
 public final class AgentUserData {
+
+    /** EC2's limit on user data, in bytes before base64. */
+    public static final int MAX_BYTES = 16 * 1024;
+
+    /** Line breaks other than \n: a string holding one is written double-quoted (see TextRepresenter). */
+    private static final Pattern NORMALISED_BREAK = Pattern.compile("[\r\u0085\u2028\u2029]");
 
     private AgentUserData() {
     }
@@ -27,6 +51,17 @@ public final class AgentUserData {
     public record BootBuild(String workTree, List<String> profiles, List<String> command) {
     }
 
+    /**
+     * What {@code kiln.ssh} holds besides what the layout serves.
+     *
+     * @param host       the bind address, or null for the agent's default
+     * @param port       the port, or null for the agent's default
+     * @param ownerKeys  kiln.ssh.owner-keys: an authorized_keys path or its text, or null
+     * @param readerKeys kiln.ssh.reader-keys: the same, or null
+     */
+    public record Ssh(String host, Integer port, String ownerKeys, String readerKeys) {
+    }
+
     public static String yaml(IssuedCertificate cert, FleetCa ca, int grpcPort, Duration ttl, Duration maxLifetime) {
         return yaml(cert, ca, grpcPort, ttl, maxLifetime, null, null, null);
     }
@@ -34,102 +69,153 @@ public final class AgentUserData {
     /**
      * The settings with the instance's layout (boot mounts and what SSH serves), the owner's SSH
      * public key and an optional boot build; null leaves each out.
+     *
+     * @throws KilnException when the result is more than EC2 takes ({@link #MAX_BYTES})
      */
     public static String yaml(IssuedCertificate cert, FleetCa ca, int grpcPort, Duration ttl, Duration maxLifetime,
                               InstanceLayout layout, String ownerKey, BootBuild bootBuild) {
-        StringBuilder b = new StringBuilder("# kiln-agent settings, written by `kiln launch`\nkiln:\n  mode: ec2\n");
-        b.append("  grpc:\n    host: 0.0.0.0\n    port: ").append(grpcPort).append('\n');
-        b.append("  tls:\n");
-        b.append("    cert: |\n").append(indent(cert.certificatePem()));
-        b.append("    key: |\n").append(indent(cert.privateKeyPem()));
-        b.append("    ca: |\n").append(indent(Pem.encode(ca.certificate())));
-        b.append(sections(ttl, maxLifetime, layout, ownerKey == null ? null : "|\n      " + ownerKey.strip(), null, null, bootBuild));
-        return b.toString();
+        Map<String, Object> kiln = new LinkedHashMap<>();
+        kiln.put("mode", "ec2");
+        kiln.put("grpc", map("host", "0.0.0.0", "port", grpcPort));
+        kiln.put("tls", map("cert", cert.certificatePem(), "key", cert.privateKeyPem(), "ca", Pem.encode(ca.certificate())));
+        kiln.putAll(sections(ttl, maxLifetime, layout, new Ssh(null, null, ownerKey, null), bootBuild));
+        String text = write("kiln-agent settings, written by `kiln launch`", kiln);
+        int bytes = text.getBytes(StandardCharsets.UTF_8).length;
+        if (bytes > MAX_BYTES) {
+            throw new KilnException(ExitCodes.USAGE, "the agent's settings come to " + bytes + " bytes of user data; EC2"
+                    + " takes at most " + MAX_BYTES + " (fewer volumes, a shorter SSH key file or boot command)");
+        }
+        return text;
     }
 
     /**
-     * The sections after {@code kiln.tls}: lease, boot mounts, SSH and boot build.
+     * The {@code kiln} entries after {@code kiln.tls}: lease, boot mounts, SSH and boot build.
      *
-     * @param ownerKeys  the value of kiln.ssh.owner-keys as YAML (a block or a quoted path), or null
-     * @param readerKeys the same for kiln.ssh.reader-keys, or null
-     * @param sshHostPort extra kiln.ssh lines (host, port) as YAML, or null
+     * @param layout    the instance's layout, or null for no mounts and no SSH
+     * @param ssh       listen address and keys of the SSH server, used when the layout serves something; null for none
+     * @param bootBuild the boot build, or null
+     * @return a map to put into the {@code kiln} map given to {@link #write}
      */
-    public static String sections(Duration ttl, Duration maxLifetime, InstanceLayout layout, String ownerKeys,
-                                  String readerKeys, String sshHostPort, BootBuild bootBuild) {
-        StringBuilder b = new StringBuilder();
-        b.append("  lease:\n    ttl: ").append(ttl.toSeconds()).append("s\n");
-        b.append("    max-lifetime: ").append(maxLifetime.toSeconds()).append("s\n");
+    public static Map<String, Object> sections(Duration ttl, Duration maxLifetime, InstanceLayout layout, Ssh ssh,
+                                               BootBuild bootBuild) {
+        Map<String, Object> kiln = new LinkedHashMap<>();
+        kiln.put("lease", map("ttl", ttl.toSeconds() + "s", "max-lifetime", maxLifetime.toSeconds() + "s"));
         if (layout != null && !layout.mounts().isEmpty()) {
-            b.append("  volumes:\n    mounts:\n");
+            List<Object> mounts = new ArrayList<>();
             for (InstanceLayout.Mount m : layout.mounts()) {
-                if (m.overlay()) {
-                    b.append("      - mount-point: ").append(quote(m.mountPoint())).append('\n');
-                    b.append("        lower-dir: ").append(quote(m.lowerDir())).append('\n');
-                    b.append("        upper-dir: ").append(quote(m.upperDir())).append('\n');
-                    continue;
-                }
-                InstanceLayout.Volume v = m.volume();
-                String first = "      - ";
-                if (!v.volumeId().isEmpty()) {
-                    b.append(first).append("volume-id: ").append(v.volumeId()).append('\n');
-                    first = "        ";
-                }
-                if (!v.device().isEmpty()) {
-                    b.append(first).append("device: ").append(quote(v.device())).append('\n');
-                    first = "        ";
-                }
-                b.append(first).append("mount-point: ").append(quote(m.mountPoint())).append('\n');
-                if (!m.options().isEmpty()) {
-                    b.append("        options: ").append(String.join(",", m.options())).append('\n');
-                }
-                if (v.fresh()) {
-                    b.append("        format: true\n");
-                    b.append("        label: ").append(v.role().length() > 12 ? v.role().substring(0, 12) : v.role()).append('\n');
-                }
+                mounts.add(mount(m));
             }
+            kiln.put("volumes", map("mounts", mounts));
         }
         // Without a volume there is nothing to serve, and the agent refuses SSH with nothing to serve.
         if (layout != null && layout.outputs() != null) {
-            b.append("  ssh:\n    enabled: true\n");
-            if (sshHostPort != null) {
-                b.append(sshHostPort);
-            }
-            if (ownerKeys != null) {
-                b.append("    owner-keys: ").append(ownerKeys).append('\n');
-            }
-            if (readerKeys != null) {
-                b.append("    reader-keys: ").append(readerKeys).append('\n');
-            }
-            if (layout != null && layout.outputs() != null) {
-                b.append("    outputs: ").append(quote(layout.outputs())).append('\n');
-            }
-            if (layout != null && layout.sources() != null) {
-                b.append("    sources: ").append(quote(layout.sources())).append('\n');
-            }
+            Ssh given = ssh != null ? ssh : new Ssh(null, null, null, null);
+            Map<String, Object> s = new LinkedHashMap<>();
+            s.put("enabled", true);
+            putIfSet(s, "host", given.host());
+            putIfSet(s, "port", given.port());
+            putIfSet(s, "owner-keys", given.ownerKeys());
+            putIfSet(s, "reader-keys", given.readerKeys());
+            s.put("outputs", layout.outputs());
+            putIfSet(s, "sources", layout.sources());
+            kiln.put("ssh", s);
         }
         if (bootBuild != null) {
-            b.append("  boot-build:\n    work-tree: ").append(quote(bootBuild.workTree())).append('\n');
+            Map<String, Object> b = new LinkedHashMap<>();
+            b.put("work-tree", bootBuild.workTree());
             if (!bootBuild.command().isEmpty()) {
-                b.append("    command: ").append(list(bootBuild.command())).append('\n');
+                b.put("command", List.copyOf(bootBuild.command()));
             } else if (!bootBuild.profiles().isEmpty()) {
-                b.append("    profiles: ").append(list(bootBuild.profiles())).append('\n');
+                b.put("profiles", List.copyOf(bootBuild.profiles()));
             }
+            kiln.put("boot-build", b);
         }
-        return b.toString();
+        return kiln;
     }
 
-    /** A YAML single-quoted scalar: no escapes but the doubled quote. */
-    public static String quote(String s) {
-        return "'" + s.replace("'", "''") + "'";
+    private static Map<String, Object> mount(InstanceLayout.Mount m) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        if (m.overlay()) {
+            out.put("mount-point", m.mountPoint());
+            out.put("lower-dir", m.lowerDir());
+            out.put("upper-dir", m.upperDir());
+            return out;
+        }
+        InstanceLayout.Volume v = m.volume();
+        if (!v.volumeId().isEmpty()) {
+            out.put("volume-id", v.volumeId());
+        }
+        if (!v.device().isEmpty()) {
+            out.put("device", v.device());
+        }
+        out.put("mount-point", m.mountPoint());
+        if (!m.options().isEmpty()) {
+            out.put("options", String.join(",", m.options()));
+        }
+        if (v.fresh()) {
+            out.put("format", true);
+            // The filesystem label: the role, cut to xfs's 12 (whole characters, never half of one).
+            out.put("label", v.role().codePointCount(0, v.role().length()) > 12
+                    ? v.role().substring(0, v.role().offsetByCodePoints(0, 12)) : v.role());
+        }
+        return out;
     }
 
-    private static String list(List<String> items) {
-        return "[" + String.join(", ", items.stream().map(AgentUserData::quote).toList()) + "]";
+    /**
+     * The agent's settings file or user data: {@code kiln:} and these entries, as YAML, after a
+     * comment line.
+     *
+     * @param comment one line saying who wrote it
+     * @param kiln    the entries of the {@code kiln} map: maps, lists, strings, integers and booleans
+     */
+    public static String write(String comment, Map<String, Object> kiln) {
+        if (comment.contains("\n") || comment.contains("\r")) {
+            throw new IllegalArgumentException("the comment is one line: " + comment);
+        }
+        DumperOptions options = new DumperOptions();
+        options.setDefaultFlowStyle(DumperOptions.FlowStyle.BLOCK);
+        options.setIndent(2);
+        options.setIndicatorIndent(2);
+        options.setIndentWithIndicator(true);
+        // Long values stay on one line: folding them is correct YAML but harder to read in the console.
+        options.setSplitLines(false);
+        // The same list or map object twice is written twice, never as an alias the agent refuses.
+        options.setDereferenceAliases(true);
+        return "# " + comment + "\n" + new Yaml(new TextRepresenter(options), options).dump(map("kiln", kiln));
     }
 
-    private static String indent(String pem) {
-        StringBuilder b = new StringBuilder();
-        pem.lines().forEach(l -> b.append("      ").append(l).append('\n'));
-        return b.toString();
+    /**
+     * SnakeYAML's representer, with two changes for strings. One that YAML cannot hold as is
+     * (NUL, most control characters) is written double-quoted with escapes, where SnakeYAML would
+     * write its UTF-8 bytes as !!binary, which the agent refuses. One holding CR, NEL, LS or PS is
+     * also written double-quoted: in a block scalar a reader turns CR and NEL into \n. Other
+     * multi-line strings stay literal blocks, so PEM and authorized_keys read as they are.
+     */
+    private static final class TextRepresenter extends Representer {
+        TextRepresenter(DumperOptions options) {
+            super(options);
+            Represent strings = representers.get(String.class);
+            representers.put(String.class, data -> {
+                String s = data.toString();
+                if (!StreamReader.isPrintable(s) || NORMALISED_BREAK.matcher(s).find()) {
+                    return representScalar(Tag.STR, s, DumperOptions.ScalarStyle.DOUBLE_QUOTED);
+                }
+                return strings.representData(data);
+            });
+        }
+    }
+
+    private static void putIfSet(Map<String, Object> m, String key, Object value) {
+        if (value != null) {
+            m.put(key, value);
+        }
+    }
+
+    private static Map<String, Object> map(Object... keysAndValues) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i < keysAndValues.length; i += 2) {
+            m.put((String) keysAndValues[i], keysAndValues[i + 1]);
+        }
+        return m;
     }
 }

@@ -251,6 +251,15 @@ public final class Ec2Fleet implements Fleet {
             throw AwsErrors.translate(e, "creating volumes for a " + spec.role());
         }
 
+        String userData;
+        try {
+            userData = spec.userData().apply(created);
+        } catch (RuntimeException e) {
+            // The user data cannot be written (more than EC2 takes): the new volumes are of no use alone.
+            deleteNew(created);
+            throw e;
+        }
+
         List<Tag> instanceTags = new ArrayList<>(List.of(tag(MANAGED, "true"), tag(ROLE, spec.role()),
                 tag(EXPIRES_AT, expiresAt.toString()), tag(CERT_NAME, spec.certName()),
                 tag(GRPC_PORT, Integer.toString(spec.grpcPort())), tag("Name", "kiln-" + spec.role())));
@@ -264,7 +273,7 @@ public final class Ec2Fleet implements Fleet {
                 .metadataOptions(InstanceMetadataOptionsRequest.builder().httpTokens(HttpTokensState.REQUIRED)
                         .httpPutResponseHopLimit(1).build())
                 .instanceInitiatedShutdownBehavior(ShutdownBehavior.TERMINATE)
-                .userData(Base64.getEncoder().encodeToString(spec.userData().apply(created).getBytes(StandardCharsets.UTF_8)))
+                .userData(Base64.getEncoder().encodeToString(userData.getBytes(StandardCharsets.UTF_8)))
                 .tagSpecifications(tagSpecs);
         if (zone != null) {
             run.placement(p -> p.availabilityZone(zone));

@@ -6,6 +6,7 @@ import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.config.KilnPaths;
+import dev.kiln.controller.fleet.AgentUserData;
 import dev.kiln.controller.pki.FleetCa;
 import dev.kiln.controller.pki.IssuedCertificate;
 import dev.kiln.controller.pki.Pem;
@@ -21,6 +22,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -53,6 +55,9 @@ public final class LocalAgent {
     }
 
     private static final String DIR_MARK = "-Dkiln-local-agent-dir=";
+
+    /** The first line of the agent.yml that {@code kiln up --local} writes. */
+    private static final String UP_COMMENT = "Written by `kiln up --local`; rewritten on every start.";
 
     private final KilnPaths paths;
     private final Path dir;
@@ -185,12 +190,12 @@ public final class LocalAgent {
                 sshPort = freeLoopbackPort();
                 narrate.accept("port " + Serve.DEFAULT_SSH_PORT + " is taken; the agent's SSH server uses " + sshPort);
             }
-            StringBuilder yml = new StringBuilder(settings(chosen)).append(sshSettings(outputs, sources, sshPort));
+            Map<String, Object> kiln = settings(chosen);
+            kiln.put("ssh", sshSettings(outputs, sources, sshPort));
             if (!lease.isEmpty()) {
-                yml.append("  lease:\n");
-                lease.forEach((k, v) -> yml.append("    ").append(k).append(": ").append(v).append('\n'));
+                kiln.put("lease", new LinkedHashMap<>(lease));
             }
-            return start(yml.toString(), chosen, agentJar, tls, wait, narrate);
+            return start(AgentUserData.write(UP_COMMENT, kiln), chosen, agentJar, tls, wait, narrate);
         } catch (IOException e) {
             throw new KilnException(ExitCodes.FAILURE, "cannot start the local agent in " + dir + ": " + e.getMessage(), e);
         }
@@ -278,8 +283,9 @@ public final class LocalAgent {
             int port = freeLoopbackPort();
             Files.createDirectories(training.resolve("state"));
             Path outputs = Files.createDirectories(training.resolve("outputs"));
-            Files.writeString(training.resolve("agent.yml"),
-                    trainer.settings(port) + trainer.sshSettings(outputs, training.resolve("sources"), 0), StandardCharsets.UTF_8);
+            Map<String, Object> kiln = trainer.settings(port);
+            kiln.put("ssh", trainer.sshSettings(outputs, training.resolve("sources"), 0));
+            Files.writeString(training.resolve("agent.yml"), AgentUserData.write(UP_COMMENT, kiln), StandardCharsets.UTF_8);
             List<String> options = new ArrayList<>(javaOptions);
             options.addAll(List.of("-XX:ArchiveClassesAtExit=" + tmp, "-Xlog:cds=off", "-Xlog:cds+dynamic=off"));
             process = trainer.spawn(options, agentJar);
@@ -412,35 +418,37 @@ public final class LocalAgent {
                 + "; see " + logFile());
     }
 
-    /** The start of an agent.yml for this directory: local mode, its state, gRPC on 127.0.0.1:port, its TLS files. */
-    public String settings(int port) {
-        return """
-                # Written by `kiln up --local`; rewritten on every start.
-                kiln:
-                  mode: local
-                  state-dir: %s
-                  grpc:
-                    host: 127.0.0.1
-                    port: %d
-                  tls:
-                    cert: %s
-                    key: %s
-                    ca: %s
-                """.formatted(quote(dir.resolve("state")), port, quote(dir.resolve("agent.crt")),
-                quote(dir.resolve("agent.key")), quote(dir.resolve("fleet-ca.crt")));
+    /**
+     * The {@code kiln} settings of an agent in this directory: local mode, its state, gRPC on
+     * 127.0.0.1:port, its TLS files; a new map the caller adds to and writes with
+     * {@link AgentUserData#write}.
+     */
+    public Map<String, Object> settings(int port) {
+        Map<String, Object> grpc = new LinkedHashMap<>();
+        grpc.put("host", "127.0.0.1");
+        grpc.put("port", port);
+        Map<String, Object> tls = new LinkedHashMap<>();
+        tls.put("cert", dir.resolve("agent.crt").toString());
+        tls.put("key", dir.resolve("agent.key").toString());
+        tls.put("ca", dir.resolve("fleet-ca.crt").toString());
+        Map<String, Object> kiln = new LinkedHashMap<>();
+        kiln.put("mode", "local");
+        kiln.put("state-dir", dir.resolve("state").toString());
+        kiln.put("grpc", grpc);
+        kiln.put("tls", tls);
+        return kiln;
     }
 
-    private String sshSettings(Path outputs, Path sources, int sshPort) {
-        return """
-                  ssh:
-                    enabled: true
-                    host: 127.0.0.1
-                    port: %d
-                    outputs: %s
-                    sources: %s
-                    owner-keys: %s
-                    reader-keys: %s
-                """.formatted(sshPort, quote(outputs), quote(sources), quote(paths.sshPublicKey()), quote(paths.sshPublicKey()));
+    private Map<String, Object> sshSettings(Path outputs, Path sources, int sshPort) {
+        Map<String, Object> ssh = new LinkedHashMap<>();
+        ssh.put("enabled", true);
+        ssh.put("host", "127.0.0.1");
+        ssh.put("port", sshPort);
+        ssh.put("outputs", outputs.toString());
+        ssh.put("sources", sources.toString());
+        ssh.put("owner-keys", paths.sshPublicKey().toString());
+        ssh.put("reader-keys", paths.sshPublicKey().toString());
+        return ssh;
     }
 
     private static boolean portFree(int port) {
@@ -450,11 +458,6 @@ public final class LocalAgent {
         } catch (IOException e) {
             return false;
         }
-    }
-
-    /** A YAML single-quoted scalar: safe for any path. */
-    private static String quote(Path p) {
-        return "'" + p.toString().replace("'", "''") + "'";
     }
 
     private static boolean waitForExit(ProcessHandle p, Duration d) {

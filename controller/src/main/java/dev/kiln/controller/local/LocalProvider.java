@@ -232,11 +232,13 @@ public final class LocalProvider implements Fleet {
             LocalAgent agent = new LocalAgent(paths, dir).javaOptions(agentJavaOpts).classArchive(classArchive);
             agent.writeTls(ca);
             int port = LocalAgent.freeLoopbackPort();
-            String keys = AgentUserData.quote(paths.sshPublicKey().toString());
-            String yaml = agent.settings(port) + AgentUserData.sections(spec.ttl(), spec.maxLife(), layout, keys, keys,
-                    "    host: 127.0.0.1\n    port: 0\n", spec.bootBuild() && layout.workTree() != null
+            String keys = paths.sshPublicKey().toString();
+            Map<String, Object> settings = agent.settings(port);
+            settings.putAll(AgentUserData.sections(spec.ttl(), spec.maxLife(), layout,
+                    new AgentUserData.Ssh("127.0.0.1", 0, keys, keys), spec.bootBuild() && layout.workTree() != null
                             ? new AgentUserData.BootBuild(spec.bootTree() == null ? layout.workTree()
-                            : layout.workTree() + "/" + spec.bootTree(), spec.profiles(), List.of()) : null);
+                            : layout.workTree() + "/" + spec.bootTree(), spec.profiles(), List.of()) : null));
+            String yaml = AgentUserData.write("kiln-agent settings, written by `kiln launch` (local provider)", settings);
             p.setProperty("role", spec.role());
             p.setProperty("launched", now.toString());
             p.setProperty("expires-at", now.plus(spec.ttl()).toString());
