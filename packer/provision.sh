@@ -126,8 +126,11 @@ rm -f "$CDS"
 if command -v openssl >/dev/null 2>&1; then
   log "training the agent's class-data archive ($CDS)"
   train=$(mktemp -d)
+  # One certificate is the CA, the agent's and the client's: the agent accepts a client certificate
+  # only for clientAuth, so it names both usages and the handshake below is an accepted one.
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=kiln-cds-training \
-    -addext subjectAltName=IP:127.0.0.1 -keyout "$train/key.pem" -out "$train/cert.pem" 2>/dev/null
+    -addext subjectAltName=IP:127.0.0.1 -addext extendedKeyUsage=serverAuth,clientAuth \
+    -keyout "$train/key.pem" -out "$train/cert.pem" 2>/dev/null
   port=$(( (RANDOM % 20000) + 30000 ))
   agent_opts=$(sed -n 's/^Environment="AGENT_JAVA_OPTS=\(.*\)"$/\1/p' /etc/systemd/system/kiln-agent.service)
   # shellcheck disable=SC2086 # the unit's options are words, as systemd splits them

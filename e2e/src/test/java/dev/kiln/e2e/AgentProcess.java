@@ -107,6 +107,32 @@ final class AgentProcess implements AutoCloseable {
         return output.toString();
     }
 
+    /** How much output there is so far: a mark for {@link #awaitLine(int, Pattern, Duration)}. */
+    int outputLength() {
+        return output.length();
+    }
+
+    /**
+     * Waits for a line of output after {@code mark} that {@code pattern} finds, and returns it:
+     * the agent logs from its own threads, possibly after the client has seen the outcome.
+     */
+    String awaitLine(int mark, Pattern pattern, Duration timeout) throws InterruptedException {
+        Instant end = Instant.now().plus(timeout);
+        while (true) {
+            String since = output.substring(Math.min(mark, output.length()));
+            for (String line : since.split("\n")) {
+                if (pattern.matcher(line).find()) {
+                    return line;
+                }
+            }
+            if (Instant.now().isAfter(end)) {
+                throw new AssertionError("no line of the agent's output matched /" + pattern + "/ within " + timeout
+                        + "; its output since the mark:\n" + since);
+            }
+            Thread.sleep(20);
+        }
+    }
+
     boolean alive() {
         return process.isAlive();
     }

@@ -5,10 +5,27 @@ import dev.kiln.controller.pki.FleetCa;
 import dev.kiln.controller.pki.IssuedCertificate;
 import dev.kiln.controller.pki.Pem;
 
+import org.bouncycastle.asn1.x509.BasicConstraints;
+import org.bouncycastle.asn1.x509.Extension;
+import org.bouncycastle.asn1.x509.KeyUsage;
+import org.bouncycastle.cert.X509v3CertificateBuilder;
+import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
+import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
+import org.bouncycastle.operator.OperatorCreationException;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+
+import javax.security.auth.x500.X500Principal;
 import java.io.IOException;
+import java.math.BigInteger;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.security.cert.X509Certificate;
+import java.security.spec.ECGenParameterSpec;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Date;
 import java.util.List;
 
 /** A fleet CA in a temporary directory, with the files an agent and a controller need. */
@@ -45,6 +62,33 @@ final class TestFleet {
     ClientTls client(String name) throws IOException {
         Instant now = Instant.now();
         return client(name, now.minus(Duration.ofMinutes(5)), now.plus(Duration.ofDays(1)));
+    }
+
+    /**
+     * Client TLS material valid now, whose certificate the fleet CA signed with no extended key
+     * usage at all: what {@link FleetCa#issueClient} writes but the clientAuth usage. BouncyCastle
+     * builds it, as FleetCa does, since FleetCa issues nothing of the kind.
+     */
+    ClientTls clientWithoutExtendedKeyUsage(String name) throws IOException, GeneralSecurityException {
+        Instant now = Instant.now();
+        KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
+        generator.initialize(new ECGenParameterSpec("secp256r1"));
+        KeyPair keys = generator.generateKeyPair();
+        X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(ca.certificate(),
+                BigInteger.valueOf(now.toEpochMilli()), Date.from(now.minus(Duration.ofMinutes(5))),
+                Date.from(now.plus(Duration.ofDays(1))), new X500Principal("CN=kiln controller " + name + ",O=kiln"),
+                keys.getPublic())
+                .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
+                .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));
+        X509Certificate certificate;
+        try {
+            certificate = new JcaX509CertificateConverter().getCertificate(
+                    builder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(ca.privateKey())));
+        } catch (OperatorCreationException e) {
+            throw new GeneralSecurityException(e);
+        }
+        Path[] files = write(name, new IssuedCertificate(certificate, keys.getPrivate()));
+        return new ClientTls(caCert(), files[0], files[1]);
     }
 
     Path[] write(String name, IssuedCertificate issued) throws IOException {

@@ -42,6 +42,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -128,10 +129,31 @@ class TlsProvidersTest {
         ClientTls intruder = other.client("intruder");
         // It trusts our agents' CA, so only its own certificate is wrong.
         SslContext tls = context(client, new ClientTls(fleet.caCert(), intruder.cert(), intruder.key()));
+        AgentProcess process = agent.equals("jdk") ? jdkAgent : opensslAgent;
+        int mark = process.outputLength();
         try (AgentClient c = new AgentClient(new AgentEndpoint("127.0.0.1", port(agent), null), tls, Duration.ofSeconds(10))) {
             KilnException e = assertThrows(KilnException.class, c::status);
             assertEquals(ExitCodes.UNREACHABLE, e.exitCode(), e.getMessage());
         }
+        // The agent refused it, for its CA: not the client on its own side.
+        process.awaitLine(mark, Pattern.compile("WARN .* refused TLS client 127\\.0\\.0\\.1:\\d+: "
+                + Pattern.quote("certificate 'CN=kiln controller intruder,O=kiln' is not issued by the fleet CA")),
+                Duration.ofSeconds(10));
+    }
+
+    @ParameterizedTest(name = "{0} agent, {1} client")
+    @CsvSource({"openssl, OPENSSL", "openssl, JDK", "jdk, OPENSSL", "jdk, JDK"})
+    void everyPairingRefusesAClientWithoutACertificate(String agent, SslProvider client) throws Exception {
+        SslContext tls = GrpcTls.client(client, null, new X509Certificate[0],
+                PemMaterial.certificates(Files.readAllBytes(fleet.caCert()), "ca"));
+        AgentProcess process = agent.equals("jdk") ? jdkAgent : opensslAgent;
+        int mark = process.outputLength();
+        try (AgentClient c = new AgentClient(new AgentEndpoint("127.0.0.1", port(agent), null), tls, Duration.ofSeconds(10))) {
+            KilnException e = assertThrows(KilnException.class, c::status);
+            assertEquals(ExitCodes.UNREACHABLE, e.exitCode(), e.getMessage());
+        }
+        process.awaitLine(mark, Pattern.compile("WARN .* refused TLS client 127\\.0\\.0\\.1:\\d+: it presented no certificate"),
+                Duration.ofSeconds(10));
     }
 
     @ParameterizedTest(name = "{0} client")

@@ -16,6 +16,7 @@ import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 import java.io.IOException;
 import java.security.GeneralSecurityException;
@@ -136,7 +137,11 @@ public final class GrpcTls {
         return build(true, provider, key, chain, trusted);
     }
 
-    /** The controller's side: its client key and chain; servers must present a certificate from {@code trusted}. */
+    /**
+     * The controller's side: its client key and chain; servers must present a certificate from
+     * {@code trusted}. A null {@code key} with an empty {@code chain} makes a client that presents
+     * no certificate, which agents refuse (tests show it with the client the CLI uses).
+     */
     public static SslContext client(PrivateKey key, X509Certificate[] chain, X509Certificate[] trusted)
             throws GeneralSecurityException, IOException {
         return client(provider(), key, chain, trusted);
@@ -148,32 +153,40 @@ public final class GrpcTls {
         return build(false, provider, key, chain, trusted);
     }
 
-    /** One side of mutual TLS: the agent's requires the client's certificate. */
+    /**
+     * One side of mutual TLS: the agent's requires the client's certificate and checks it with
+     * {@link ClientCertificateTrust} (which also requires the clientAuth extended key usage).
+     */
     private static SslContext build(boolean agent, SslProvider provider, PrivateKey key, X509Certificate[] chain,
             X509Certificate[] trusted) throws GeneralSecurityException, IOException {
-        check(chain, trusted);
+        check(agent, key, chain, trusted);
         if (provider == SslProvider.JDK) {
-            return new JdkSslContext(jdkContext(key, chain, trusted), !agent, Http2SecurityUtil.CIPHERS,
+            TrustManager[] trust = agent ? new TrustManager[] {ClientCertificateTrust.of(trusted, false)}
+                    : trustManagers(trusted).getTrustManagers();
+            return new JdkSslContext(jdkContext(key, chain, trust), !agent, Http2SecurityUtil.CIPHERS,
                     SupportedCipherSuiteFilter.INSTANCE, ALPN_H2, agent ? ClientAuth.REQUIRE : ClientAuth.NONE, null, false);
         }
         SslContextBuilder builder = agent
                 ? SslContextBuilder.forServer(openSslKeyManagers(key, chain)).clientAuth(ClientAuth.REQUIRE)
-                : SslContextBuilder.forClient().keyManager(openSslKeyManagers(key, chain));
-        return builder.trustManager(trustManagers(trusted)).sslProvider(provider)
+                        .trustManager(ClientCertificateTrust.of(trusted, true))
+                : SslContextBuilder.forClient().keyManager(openSslKeyManagers(key, chain)).trustManager(trustManagers(trusted));
+        return builder.sslProvider(provider)
                 .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                 .applicationProtocolConfig(ALPN_H2).build();
     }
 
-    private static void check(X509Certificate[] chain, X509Certificate[] trusted) {
-        if (chain.length == 0 || trusted.length == 0) {
+    private static void check(boolean agent, PrivateKey key, X509Certificate[] chain, X509Certificate[] trusted) {
+        // Only a client may go without a certificate, and then without a key too.
+        boolean noIdentity = !agent && key == null && chain.length == 0;
+        if (trusted.length == 0 || (!noIdentity && (key == null || chain.length == 0))) {
             throw new IllegalArgumentException("TLS needs a certificate and at least one trusted CA certificate");
         }
     }
 
-    private static SSLContext jdkContext(PrivateKey key, X509Certificate[] chain, X509Certificate[] trusted)
+    private static SSLContext jdkContext(PrivateKey key, X509Certificate[] chain, TrustManager[] trust)
             throws GeneralSecurityException, IOException {
         SSLContext context = SSLContext.getInstance("TLS");
-        context.init(keyManagers(key, chain).getKeyManagers(), trustManagers(trusted).getTrustManagers(), null);
+        context.init(keyManagers(key, chain).getKeyManagers(), trust, null);
         return context;
     }
 
@@ -190,7 +203,9 @@ public final class GrpcTls {
             throws GeneralSecurityException, IOException {
         KeyStore keys = KeyStore.getInstance("JKS");
         keys.load(null, null);
-        keys.setKeyEntry("kiln", key, STORE_PASSWORD, chain);
+        if (key != null) { // none: an empty store, never the JVM's default key store
+            keys.setKeyEntry("kiln", key, STORE_PASSWORD, chain);
+        }
         KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
         kmf.init(keys, STORE_PASSWORD);
         return kmf;

@@ -1,6 +1,7 @@
 package dev.kiln.agent.tls;
 
 import dev.kiln.agent.config.TlsSettings;
+import dev.kiln.tls.ClientCertificateTrust;
 import dev.kiln.tls.GrpcTls;
 import dev.kiln.tls.PemMaterial;
 import io.grpc.netty.GrpcSslContexts;
@@ -24,7 +25,9 @@ import java.util.Optional;
 /**
  * Builds the gRPC server's TLS context: the agent's certificate and key, and a trust store of
  * exactly the fleet CA, with client certificates required. A client without a certificate, with
- * one from another CA, or with an expired one fails the handshake.
+ * one from another CA, with one expired or not yet valid, or with one not issued for TLS client
+ * authentication fails the handshake ({@link ClientCertificateTrust}); {@link TlsHandshakeLog}
+ * logs each refusal.
  */
 public final class MutualTls {
 
@@ -67,10 +70,11 @@ public final class MutualTls {
                 // Another PEM key form (a traditional EC or RSA key): Netty reads it (into a PKCS#12
                 // store of its own: slower to build, the same TLS).
                 try (InputStream certIn = new ByteArrayInputStream(cert);
-                     InputStream keyIn = new ByteArrayInputStream(key);
-                     InputStream caIn = new ByteArrayInputStream(ca)) {
+                     InputStream keyIn = new ByteArrayInputStream(key)) {
                     return GrpcSslContexts.configure(SslContextBuilder.forServer(certIn, keyIn), provider)
-                            .trustManager(caIn).clientAuth(ClientAuth.REQUIRE).build();
+                            .trustManager(ClientCertificateTrust.of(PemMaterial.certificates(ca, "kiln.tls.ca"),
+                                    provider == SslProvider.OPENSSL))
+                            .clientAuth(ClientAuth.REQUIRE).build();
                 }
             }
             return GrpcTls.server(provider, pkcs8.get(), PemMaterial.certificates(cert, "kiln.tls.cert"),

@@ -23,10 +23,24 @@ import java.util.Optional;
  * agents' certificates must chain to.
  *
  * @param ca   fleet CA certificate (PEM)
- * @param cert client certificate (PEM)
- * @param key  client key (PKCS#8 PEM)
+ * @param cert client certificate (PEM); null only with {@link #withoutCertificate(Path)}
+ * @param key  client key (PKCS#8 PEM); null only with {@link #withoutCertificate(Path)}
  */
 public record ClientTls(Path ca, Path cert, Path key) {
+
+    public ClientTls {
+        if (ca == null || (cert == null) != (key == null)) {
+            throw new IllegalArgumentException("client TLS needs a CA certificate, and a certificate with its key or neither");
+        }
+    }
+
+    /**
+     * Material without a client certificate: a client built from it presents none, and agents
+     * refuse it. The CLI never makes one; tests do, to show the refusal with the CLI's own client.
+     */
+    public static ClientTls withoutCertificate(Path ca) {
+        return new ClientTls(ca, null, null);
+    }
 
     /** The controller's own material from {@code kiln init}. */
     public static ClientTls of(KilnPaths paths) {
@@ -45,7 +59,8 @@ public record ClientTls(Path ca, Path cert, Path key) {
             throw new KilnException(ExitCodes.CONFIG, e.getMessage() + " (set in KILN_JAVA_OPTS)", e);
         }
         try {
-            return GrpcTls.client(provider, privateKey(key), certificates(cert), certificates(ca));
+            return cert == null ? GrpcTls.client(provider, null, new X509Certificate[0], certificates(ca))
+                    : GrpcTls.client(provider, privateKey(key), certificates(cert), certificates(ca));
         } catch (IOException | GeneralSecurityException | IllegalArgumentException e) {
             throw new KilnException(ExitCodes.CONFIG, "cannot use the controller's TLS material (" + cert + ", "
                     + key + ", " + ca + "): " + e.getMessage(), e);
