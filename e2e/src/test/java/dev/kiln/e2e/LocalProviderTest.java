@@ -122,6 +122,93 @@ class LocalProviderTest {
         assertEquals(List.of(), loopsOf(fleet.resolve("volumes")));
     }
 
+    static String property(Path file, String key) throws Exception {
+        java.util.Properties p = new java.util.Properties();
+        try (var r = Files.newBufferedReader(file)) {
+            p.load(r);
+        }
+        return p.getProperty(key);
+    }
+
+    @Test
+    void snapshotsWithoutKilnsMarkAreNeverPrunedNorPickedAsLatestButRestoreByTheirId() throws Exception {
+        Kiln dirs = kiln.env("KILN_LOCAL_VOLUMES", "dirs");
+        Path fleet = dir.resolve("home/.local/state/kiln/fleet");
+        Path snaps = fleet.resolve("snapshots");
+        String a = launch(dirs, "--volume", "data:1");
+        Kiln.Run first = dirs.run("snapshot", a, "data");
+        assertEquals(0, first.exitCode(), first.toString());
+        String oldest = first.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+
+        // A copy of Kiln's snapshot made by hand under another name: it is not Kiln's to delete.
+        Path copy = snaps.resolve("snap-local-0badc0de");
+        Process cp = new ProcessBuilder("cp", "-a", snaps.resolve(oldest).toString(), copy.toString()).inheritIO().start();
+        assertEquals(0, cp.waitFor());
+        // One in the format of a Kiln from before the mark, and the newest of all by its time.
+        Path legacy = snaps.resolve("snap-local-01d0000d");
+        Files.createDirectories(legacy.resolve("data"));
+        Files.writeString(legacy.resolve("data/kept.txt"), "legacy\n");
+        Files.writeString(legacy.resolve("snapshot.properties"), "volume-role=data\nsource-volume=vol-local-00000000\n"
+                + "source-instance=local-00000000\nrole=worker\nbuild-id=\nstarted=" + Instant.now().plus(Duration.ofHours(1))
+                + "\nsize-gib=1\n");
+
+        String newest = null;
+        for (int n = 0; n < 2; n++) {
+            Kiln.Run snap = dirs.run("snapshot", a, "data", "--keep", "1");
+            assertEquals(0, snap.exitCode(), snap.toString());
+            assertTrue(snap.err().contains("kiln: not pruned: snap-local-01d0000d carries no Kiln mark"), snap.err());
+            assertTrue(snap.err().contains("kiln: not pruned: snap-local-0badc0de carries no Kiln mark"), snap.err());
+            newest = snap.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        }
+        assertFalse(Files.exists(snaps.resolve(oldest)), "Kiln's older snapshot was pruned");
+        assertTrue(Files.isDirectory(snaps.resolve(newest)));
+        assertTrue(Files.isDirectory(copy.resolve("data")), "the hand-made copy is untouched");
+        assertEquals("legacy\n", Files.readString(legacy.resolve("data/kept.txt")), "the unmarked snapshot is untouched");
+
+        Kiln.Run list = dirs.run("snapshots", "--role", "data");
+        assertEquals(0, list.exitCode(), list.toString());
+        assertEquals(List.of("snap-local-01d0000d", newest, "snap-local-0badc0de"),
+                list.out().lines().skip(1).map(l -> l.split("\\s+")[0]).toList(), list.toString());
+        assertTrue(list.err().contains("kiln: snap-local-01d0000d carries no Kiln mark (made by hand, or by a Kiln from before"
+                + " the mark): it can be restored by its id (data:snap-local-01d0000d), but Kiln never prunes it"), list.err());
+
+        // latest is the newest marked snapshot, not the unmarked one that claims a later time.
+        Kiln.Run latest = dirs.run("launch", "--volume", "data:latest");
+        assertEquals(0, latest.exitCode(), latest.toString());
+        String b = latest.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        String volume = property(fleet.resolve("instances/" + b + "/instance.properties"), "volume.0.id");
+        assertEquals(newest, property(fleet.resolve("volumes/" + volume + "/volume.properties"), "from-snapshot"));
+        // An unmarked snapshot from an earlier Kiln is still restored when named.
+        String c = launch(dirs, "--volume", "data:snap-local-01d0000d");
+        String restored = property(fleet.resolve("instances/" + c + "/instance.properties"), "volume.0.id");
+        assertEquals("legacy\n", Files.readString(fleet.resolve("volumes/" + restored + "/data/kept.txt")));
+    }
+
+    @Test
+    void aMalformedSnapshotIsSkippedAndNamedWhereverSnapshotsAreRead() throws Exception {
+        Kiln dirs = kiln.env("KILN_LOCAL_VOLUMES", "dirs");
+        Path snaps = dir.resolve("home/.local/state/kiln/fleet/snapshots");
+        String a = launch(dirs, "--volume", "data:1");
+        assertEquals(0, dirs.run("snapshot", a, "data").exitCode());
+        Path broken = snaps.resolve("snap-local-x");
+        Files.createDirectories(broken);
+        Files.writeString(broken.resolve("snapshot.properties"), "role=worker\n");
+        String skipping = "kiln: skipping " + broken + ": snapshot.properties has no 'volume-role'\n";
+
+        Kiln.Run list = dirs.run("snapshots");
+        assertEquals(0, list.exitCode(), list.toString());
+        assertTrue(list.err().contains(skipping), list.err());
+        assertEquals(1, list.out().lines().skip(1).count(), list.out());
+        Kiln.Run keep = dirs.run("snapshot", a, "data", "--keep", "1");
+        assertEquals(0, keep.exitCode(), keep.toString());
+        assertTrue(keep.err().contains(skipping), keep.err());
+        assertTrue(keep.err().matches("(?s).*kiln: kept the newest 1 snapshot of data; deleted snap-local-[0-9a-f]{8}\n.*"), keep.err());
+        Kiln.Run latest = dirs.run("launch", "--volume", "data:latest");
+        assertEquals(0, latest.exitCode(), latest.toString());
+        assertTrue(latest.err().contains(skipping), latest.err());
+        assertTrue(Files.exists(broken.resolve("snapshot.properties")), "the malformed one is left as it is");
+    }
+
     @Test
     void withoutRootVolumesAreDirectoriesAndSourcesAreCopiedIntoTheWorkTree() throws Exception {
         for (String tool : List.of("tup", "sox", "flac", "lame", "oggenc", "opusenc", "rsync")) {

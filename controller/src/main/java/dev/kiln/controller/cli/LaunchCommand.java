@@ -260,7 +260,7 @@ public class LaunchCommand implements Runnable {
                     + " for the ec2 provider; this launch is on the local provider (the default): add --provider ec2"
                     + " (or provider: ec2 in config.yml, or KILN_PROVIDER=ec2) to launch on EC2");
         }
-        LocalProvider local = new LocalProvider(context.paths())
+        LocalProvider local = FleetMixin.local(context)
                 .agentJvm(context.env().get("AGENT_JAVA_OPTS"), context.env().get("KILN_NO_CDS").filter(v -> !v.isEmpty()).isEmpty());
         context.err().println("kiln: launching a local " + role + " (lease " + ttl + ")...");
         ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree),

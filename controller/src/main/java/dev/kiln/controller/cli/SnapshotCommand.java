@@ -117,7 +117,16 @@ public class SnapshotCommand implements Runnable {
             List<String> deleted = fleet.prune(role, keep);
             context.err().println("kiln: kept the newest " + keep + " snapshot" + (keep == 1 ? "" : "s") + " of " + role
                     + "; deleted " + (deleted.isEmpty() ? "none" : String.join(", ", deleted)));
+            fleet.snapshots(role).stream().filter(s -> !s.managed())
+                    .forEach(s -> context.err().println("kiln: not pruned: " + unmarked(s)));
         }
+    }
+
+    /** What a snapshot without Kiln's mark is, and what Kiln does and does not do with it. */
+    static String unmarked(FleetSnapshot s) {
+        return s.id() + " carries no Kiln mark (made by hand, or by a Kiln from before the mark): it can be restored by"
+                + " its id (" + s.volumeRole() + ":" + s.id() + "), but Kiln never prunes it or picks it as "
+                + s.volumeRole() + ":latest; delete it yourself if it is not needed";
     }
 
     /** Polls until the snapshot completes (or fails), narrating its progress when it changes. */
