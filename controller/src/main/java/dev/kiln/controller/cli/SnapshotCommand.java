@@ -5,7 +5,6 @@ import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.client.ClientTls;
-import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.controller.fleet.FleetVolume;
@@ -92,7 +91,7 @@ public class SnapshotCommand implements Runnable {
                     context.err().println("kiln: " + v.id() + " is not mounted on " + m.id() + "; snapshotting it as it is");
                 }
             } catch (StatusRuntimeException e) {
-                throw GrpcErrors.translate(e, endpoint);
+                throw agent.translate(e);
             }
             try {
                 snapshot = fleet.createSnapshot(v, m, build);
