@@ -122,6 +122,53 @@ class LocalProviderTest {
         assertEquals(List.of(), loopsOf(fleet.resolve("volumes")));
     }
 
+    @Test
+    void snapshotKeepsASubSecondFreezeLeaseAndHonoursItsRequestTimeout() throws Exception {
+        Prerequisites.requireRoot("loop devices and freezing a mounted volume");
+        String a = launch(kiln, "--volume", "data:1");
+        Path fleet = dir.resolve("home/.local/state/kiln/fleet");
+
+        // The agent gets the lease as given, not cut to whole seconds (500ms was 0s: the agent's default, 30s).
+        Kiln.Run snap = kiln.run("snapshot", a, "data", "--freeze-lease", "500ms");
+        Instant returned = Instant.now();
+        assertEquals(0, snap.exitCode(), snap.toString());
+        Matcher thawBy = Pattern.compile("kiln: froze \\S+/mnt/data on " + a + " \\(the agent thaws it by (\\S+) at the latest\\)")
+                .matcher(snap.err());
+        assertTrue(thawBy.find(), snap.err());
+        Instant by = Instant.parse(thawBy.group(1));
+        assertFalse(by.isAfter(returned.plusMillis(500)), "frozen at most 500ms from the freeze, which came before "
+                + returned + ": " + by);
+        Kiln.Run zero = kiln.run("snapshot", a, "data", "--freeze-lease", "0s");
+        assertEquals(2, zero.exitCode(), zero.toString());
+        assertTrue(zero.err().contains("--freeze-lease must be longer than 0, not '0s'"), zero.err());
+
+        // An agent that accepts the connection and never answers: --timeout is the deadline of each request.
+        long pid = Long.parseLong(Files.readString(fleet.resolve("instances/" + a + "/agent.pid")).strip());
+        String endpoint = Files.readString(fleet.resolve("instances/" + a + "/endpoint")).strip();
+        List<String> before;
+        try (Stream<Path> s = Files.list(fleet.resolve("snapshots"))) {
+            before = s.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+        signal("STOP", pid);
+        Kiln.Run stuck;
+        try {
+            stuck = kiln.run("snapshot", a, "data", "--timeout", "2s");
+        } finally {
+            signal("CONT", pid);
+        }
+        assertEquals(4, stuck.exitCode(), stuck.toString());
+        assertTrue(stuck.err().contains("kiln: no answer from " + endpoint + " in 2s; "), stuck.err());
+        assertFalse(stuck.err().contains("DEADLINE_EXCEEDED"), stuck.err());
+        try (Stream<Path> s = Files.list(fleet.resolve("snapshots"))) {
+            assertEquals(before, s.map(p -> p.getFileName().toString()).sorted().toList(), "nothing snapshotted unfrozen");
+        }
+    }
+
+    static void signal(String name, long pid) throws Exception {
+        Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(pid)).inheritIO().start();
+        assertEquals(0, kill.waitFor());
+    }
+
     static String property(Path file, String key) throws Exception {
         java.util.Properties p = new java.util.Properties();
         try (var r = Files.newBufferedReader(file)) {

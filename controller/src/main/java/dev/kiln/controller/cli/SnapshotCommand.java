@@ -10,6 +10,7 @@ import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.controller.fleet.FleetVolume;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.proto.agent.v1.FreezeRequest;
+import dev.kiln.proto.agent.v1.FreezeResponse;
 import dev.kiln.proto.agent.v1.ListVolumesRequest;
 import dev.kiln.proto.agent.v1.ThawRequest;
 import io.grpc.StatusRuntimeException;
@@ -20,6 +21,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.UUID;
 
@@ -58,8 +60,17 @@ public class SnapshotCommand implements Runnable {
     @Option(names = "--freeze-lease", defaultValue = "30s", description = "Longest the filesystem may stay frozen (default: ${DEFAULT-VALUE}).")
     String freezeLease;
 
+    @Option(names = "--timeout", paramLabel = "DURATION",
+            description = "Timeout of each request to the agent (default: 30s; env KILN_TIMEOUT, config.yml timeout).")
+    String timeout;
+
     @Override
     public void run() {
+        Duration lease = Durations.parse(freezeLease);
+        if (lease.isZero() || lease.isNegative()) {
+            // The agent reads a zero lease as "its default" (30s): refused here rather than frozen longer than asked.
+            throw new KilnException(ExitCodes.USAGE, "--freeze-lease must be longer than 0, not '" + freezeLease + "'");
+        }
         Fleet fleet = fleetOptions.fleet(context, instance);
         ManagedInstance m = fleet.get(instance);
         List<FleetVolume> volumes = fleet.volumes(m.id());
@@ -70,7 +81,8 @@ public class SnapshotCommand implements Runnable {
         String role = v.roleOrId();
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         FleetSnapshot snapshot;
-        try (AgentClient agent = new AgentClient(endpoint, ClientTls.of(context.paths()), Duration.ofSeconds(30))) {
+        Duration requestTimeout = Durations.parse(context.settings().get("timeout", timeout).orElse("30s"));
+        try (AgentClient agent = new AgentClient(endpoint, ClientTls.of(context.paths()), requestTimeout)) {
             String mountPoint;
             try {
                 mountPoint = v.mountPoint() != null ? v.mountPoint()
@@ -82,11 +94,13 @@ public class SnapshotCommand implements Runnable {
                     context.err().println("kiln: " + v.id() + " is a directory on this machine (no filesystem of its own to"
                             + " freeze); it is copied as it is");
                 } else if (mountPoint != null) {
-                    Duration lease = Durations.parse(freezeLease);
-                    agent.stub().freeze(FreezeRequest.newBuilder().setMountPoint(mountPoint)
+                    FreezeResponse frozen = agent.stub().freeze(FreezeRequest.newBuilder().setMountPoint(mountPoint)
                             .setRequestId(UUID.randomUUID().toString())
-                            .setLease(com.google.protobuf.Duration.newBuilder().setSeconds(lease.getSeconds())).build());
-                    context.err().println("kiln: froze " + mountPoint + " on " + m.id());
+                            .setLease(com.google.protobuf.Duration.newBuilder().setSeconds(lease.getSeconds())
+                                    .setNanos(lease.getNano())).build());
+                    context.err().println("kiln: froze " + mountPoint + " on " + m.id() + " (the agent thaws it by "
+                            + Instant.ofEpochSecond(frozen.getThawBy().getSeconds(), frozen.getThawBy().getNanos())
+                            + " at the latest)");
                 } else {
                     context.err().println("kiln: " + v.id() + " is not mounted on " + m.id() + "; snapshotting it as it is");
                 }
@@ -102,7 +116,8 @@ public class SnapshotCommand implements Runnable {
                         agent.stub().thaw(ThawRequest.newBuilder().setMountPoint(mountPoint).build());
                         context.err().println("kiln: thawed " + mountPoint);
                     } catch (StatusRuntimeException e) {
-                        context.err().println("kiln: thaw failed (" + e.getStatus() + "); the agent thaws by itself when the freeze lease ends");
+                        context.err().println("kiln: thaw failed (" + agent.translate(e).getMessage() + "); the agent thaws by itself"
+                                + " when the freeze lease ends");
                     }
                 }
             }
