@@ -314,8 +314,11 @@ public class LaunchCommand implements Runnable {
             try {
                 Thread.sleep(1000);
             } catch (InterruptedException e) {
+                // The agent has not answered: the launch must not report it as ready.
                 Thread.currentThread().interrupt();
-                return;
+                throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for the agent on " + m.id() + " at "
+                        + endpoint + "; the instance is running and ends by its lease, or `kiln terminate " + m.id()
+                        + " --force`", e);
             }
         }
         throw new KilnException(ExitCodes.TIMEOUT, "the agent on " + m.id() + " did not answer at " + endpoint + " within "

@@ -145,7 +145,7 @@ public class SnapshotCommand implements Runnable {
 
     /** Polls until the snapshot completes (or fails), narrating its progress when it changes. */
     private FleetSnapshot awaitCompleted(Fleet fleet, FleetSnapshot started, Duration timeout) {
-        java.time.Instant giveUp = java.time.Instant.now().plus(timeout);
+        Instant giveUp = Instant.now().plus(timeout);
         String last = "";
         FleetSnapshot s = started;
         while (true) {
@@ -163,15 +163,17 @@ public class SnapshotCommand implements Runnable {
             if (s.state().equals("error")) {
                 throw new KilnException(ExitCodes.FAILURE, "snapshot " + s.id() + " failed (state error); take another");
             }
-            if (java.time.Instant.now().isAfter(giveUp)) {
+            if (Instant.now().isAfter(giveUp)) {
                 throw new KilnException(ExitCodes.TIMEOUT, "snapshot " + s.id() + " is still " + now + " after "
                         + Durations.format(timeout) + "; it goes on without kiln (kiln snapshots shows it)");
             }
             try {
                 Thread.sleep(5000);
             } catch (InterruptedException e) {
+                // Not "completed": the caller must not take the snapshot for done.
                 Thread.currentThread().interrupt();
-                return s;
+                throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for snapshot " + s.id() + " (" + now
+                        + "); it goes on without kiln (kiln snapshots shows it)", e);
             }
         }
     }

@@ -617,6 +617,10 @@ public final class LocalProvider implements Fleet {
         if (p.isPresent()) {
             try {
                 p.get().onExit().get(wait.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for the agent of " + id + " (pid "
+                        + p.get().pid() + ") to drain; it drains on without kiln (`kiln ls` shows when it has ended)", e);
             } catch (Exception e) {
                 throw new KilnException(ExitCodes.TIMEOUT, "the agent of " + id + " (pid " + p.get().pid()
                         + ") is still draining after " + wait.toSeconds() + "s; `kiln terminate " + id + " --force` stops it");
