@@ -169,6 +169,39 @@ class LocalProviderTest {
         assertEquals(0, kill.waitFor());
     }
 
+    @Test
+    void aLaunchThatFailsAfterAttachingALoopDeviceDetachesIt() throws Exception {
+        Prerequisites.requireRoot("loop devices and a small tmpfs");
+        // The fleet on a 64 MiB filesystem, so restoring a 40 MiB snapshot beside the first
+        // volume's loop device runs out of space part-way through the launch.
+        Path small = Files.createDirectories(dir.resolve("small"));
+        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "kiln-test", small.toString())
+                .inheritIO().start();
+        assertEquals(0, mount.waitFor());
+        try {
+            Kiln k = new Kiln(small.resolve("home"));
+            assertEquals(0, k.run("init").exitCode());
+            Path snapshot = Files.createDirectories(small.resolve("home/.local/state/kiln/fleet/snapshots/snap-local-0ddba11d"));
+            byte[] chunk = new byte[1 << 20];
+            try (var out = Files.newOutputStream(snapshot.resolve("volume.img"))) {
+                for (int n = 0; n < 40; n++) {
+                    java.util.concurrent.ThreadLocalRandom.current().nextBytes(chunk); // no zeros for cp --sparse to skip
+                    out.write(chunk);
+                }
+            }
+            Kiln.Run run = k.run("launch", "--volume", "data:1", "--volume", "cache:snap-local-0ddba11d");
+            assertEquals(1, run.exitCode(), run.toString());
+            assertEquals(List.of(), loopsOf(small), "no loop device left on the failed launch's images");
+            assertTrue(run.err().contains("No space left on device"), run.err());
+            assertTrue(run.err().contains("its loop devices are detached"), run.err());
+        } finally {
+            for (String loop : loopsOf(small)) {
+                new ProcessBuilder("losetup", "-d", loop.substring(0, loop.indexOf(':'))).inheritIO().start().waitFor();
+            }
+            new ProcessBuilder("umount", small.toString()).inheritIO().start().waitFor();
+        }
+    }
+
     static String property(Path file, String key) throws Exception {
         java.util.Properties p = new java.util.Properties();
         try (var r = Files.newBufferedReader(file)) {

@@ -183,9 +183,14 @@ public final class LocalProvider implements Fleet {
                 from.add(null);
             }
         }
+        for (int i = 0; i < from.size(); i++) {
+            refuseOtherKind(from.get(i), spec.volumes().get(i).role(), loops);
+        }
         String id = "local-" + hex(4);
         Path dir = instanceDir(id);
         Instant now = Instant.now().truncatedTo(ChronoUnit.SECONDS);
+        // The loop devices this launch attached, until its agent runs (then they are the instance's).
+        List<String> devices = new ArrayList<>();
         try {
             Files.createDirectories(dir);
             List<InstanceLayout.Volume> attached = new ArrayList<>();
@@ -216,6 +221,7 @@ public final class LocalProvider implements Fleet {
                         sizeGiB = ch.size() >> 30;
                     }
                     String device = run("losetup", "--find", "--show", image.toString()).strip();
+                    devices.add(device);
                     p.setProperty("volume." + i + ".device", device);
                     // The agent finds it by device: a loop device has no EBS identity to check.
                     attached.add(new InstanceLayout.Volume(v.role(), "", device, from.get(i) == null));
@@ -272,6 +278,7 @@ public final class LocalProvider implements Fleet {
             store(p, dir.resolve(INSTANCE_FILE));
             try {
                 agent.start(yaml, port, agentJar, tls, wait, narrate);
+                devices.clear(); // its agent has mounted them; terminate or the lease releases them
                 p.setProperty("state", "running");
                 p.remove("launcher-pid");
                 store(p, dir.resolve(INSTANCE_FILE));
@@ -280,15 +287,49 @@ public final class LocalProvider implements Fleet {
                 } else if (layout.outputs() != null) {
                     narrate.accept("serves " + layout.outputs() + " as /outputs over SSH (`kiln pull " + id + " DEST --path /outputs/...`)");
                 }
-            } catch (KilnException e) {
+            } catch (RuntimeException e) {
                 agent.down(Duration.ofSeconds(10));
                 release(id, p);
-                throw new KilnException(e.exitCode(), e.getMessage() + "\n(" + id + " is terminated; its volumes are kept"
-                        + " in " + root.resolve("volumes") + ")", e);
+                devices.clear();
+                if (e instanceof KilnException k) {
+                    throw new KilnException(k.exitCode(), k.getMessage() + "\n(" + id + " is terminated; its volumes are kept"
+                            + " in " + root.resolve("volumes") + ")", k);
+                }
+                throw e;
             }
             return get(id);
         } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot launch a local " + spec.role() + " in " + dir + ": " + e.getMessage(), e);
+            throw new KilnException(ExitCodes.FAILURE, "cannot launch a local " + spec.role() + " in " + dir + ": " + e.getMessage()
+                    + (devices.isEmpty() ? "" : "\n(its loop devices are detached; its volumes are kept in " + root.resolve("volumes")
+                    + ")"), e);
+        } finally {
+            // Any failure before the agent runs (a copy that fails, a full disk, an interrupt)
+            // leaves no loop device attached to an image nobody uses.
+            for (String device : devices) {
+                runQuietly("losetup", "-d", device);
+            }
+        }
+    }
+
+    /**
+     * Refuses, before anything is created, a snapshot of the other kind: one taken without root
+     * is a directory copy and one taken as root a volume image, and neither restores as the other.
+     */
+    private static void refuseOtherKind(Path snapshot, String role, boolean loops) {
+        if (snapshot == null) {
+            return;
+        }
+        boolean image = Files.isRegularFile(snapshot.resolve("volume.img"), java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        boolean data = Files.isDirectory(snapshot.resolve("data"), java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        if (loops && !image) {
+            throw new KilnException(ExitCodes.REFUSED, "snapshot " + snapshot.getFileName() + " of " + role + " holds no volume"
+                    + " image (volume.img)" + (data ? ": it is a directory copy, taken without root; restore it with"
+                    + " KILN_LOCAL_VOLUMES=dirs" : "") + "; nothing was created");
+        }
+        if (!loops && !data) {
+            throw new KilnException(ExitCodes.REFUSED, "snapshot " + snapshot.getFileName() + " of " + role + " holds no data"
+                    + " directory" + (image ? ": it is a volume image, taken as root; restore it as root" : "")
+                    + "; nothing was created");
         }
     }
 
