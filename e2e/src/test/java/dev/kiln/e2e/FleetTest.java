@@ -195,6 +195,30 @@ class FleetTest {
     }
 
     @Test
+    void anInterruptedWaitForTheAgentFailsTheLaunchInsteadOfReportingIt() throws Exception {
+        simulator.close(); // no agent ever boots: the launch waits for one
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        Kiln.Run[] result = new Kiln.Run[1];
+        Thread launching = new Thread(() -> result[0] = kiln.run(out, err, "launch", "--ami", ami, "--subnet", subnet,
+                "--wait", "2m"), "kiln-launch");
+        launching.start();
+        long end = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (!err.toString().contains("waiting for its agent...") && launching.isAlive() && System.nanoTime() < end) {
+            Thread.sleep(50);
+        }
+        assertTrue(err.toString().contains("waiting for its agent..."), err.toString());
+        launching.interrupt();
+        launching.join(Duration.ofSeconds(60).toMillis());
+        assertFalse(launching.isAlive(), "the launch ends when interrupted");
+        Kiln.Run run = result[0];
+        assertEquals(1, run.exitCode(), run.toString());
+        assertTrue(run.err().matches("(?s).*kiln: interrupted while waiting for the agent on i-[0-9a-f]+ at \\S+; the instance is"
+                + " running and ends by its lease, or `kiln terminate i-[0-9a-f]+ --force`\n"), run.err());
+        assertEquals("", run.out(), "no launched instance is reported");
+    }
+
+    @Test
     void reapTerminatesOnlyManagedInstancesLongPastTheirLease() {
         String id = launchedId(kiln.run("launch", "--ami", ami, "--subnet", subnet, "--no-wait"));
         String fresh = launchedId(kiln.run("launch", "--ami", ami, "--subnet", subnet, "--no-wait"));

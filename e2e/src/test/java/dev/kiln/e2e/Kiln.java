@@ -50,7 +50,11 @@ final class Kiln {
 
     /** Runs with stdout going to {@code out} as it is written (for following a log live). */
     Run run(ByteArrayOutputStream out, String... args) {
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        return run(out, new ByteArrayOutputStream(), args);
+    }
+
+    /** Runs with stdout and stderr going to {@code out} and {@code err} as they are written. */
+    Run run(ByteArrayOutputStream out, ByteArrayOutputStream err, String... args) {
         int code;
         try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
              PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {

@@ -123,6 +123,173 @@ class LocalProviderTest {
     }
 
     @Test
+    void snapshotKeepsASubSecondFreezeLeaseAndHonoursItsRequestTimeout() throws Exception {
+        Prerequisites.requireRoot("loop devices and freezing a mounted volume");
+        String a = launch(kiln, "--volume", "data:1");
+        Path fleet = dir.resolve("home/.local/state/kiln/fleet");
+
+        // The agent gets the lease as given, not cut to whole seconds (500ms was 0s: the agent's default, 30s).
+        Kiln.Run snap = kiln.run("snapshot", a, "data", "--freeze-lease", "500ms");
+        Instant returned = Instant.now();
+        assertEquals(0, snap.exitCode(), snap.toString());
+        Matcher thawBy = Pattern.compile("kiln: froze \\S+/mnt/data on " + a + " \\(the agent thaws it by (\\S+) at the latest\\)")
+                .matcher(snap.err());
+        assertTrue(thawBy.find(), snap.err());
+        Instant by = Instant.parse(thawBy.group(1));
+        assertFalse(by.isAfter(returned.plusMillis(500)), "frozen at most 500ms from the freeze, which came before "
+                + returned + ": " + by);
+        Kiln.Run zero = kiln.run("snapshot", a, "data", "--freeze-lease", "0s");
+        assertEquals(2, zero.exitCode(), zero.toString());
+        assertTrue(zero.err().contains("--freeze-lease must be longer than 0, not '0s'"), zero.err());
+
+        // An agent that accepts the connection and never answers: --timeout is the deadline of each request.
+        long pid = Long.parseLong(Files.readString(fleet.resolve("instances/" + a + "/agent.pid")).strip());
+        String endpoint = Files.readString(fleet.resolve("instances/" + a + "/endpoint")).strip();
+        List<String> before;
+        try (Stream<Path> s = Files.list(fleet.resolve("snapshots"))) {
+            before = s.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+        signal("STOP", pid);
+        Kiln.Run stuck;
+        try {
+            stuck = kiln.run("snapshot", a, "data", "--timeout", "2s");
+        } finally {
+            signal("CONT", pid);
+        }
+        assertEquals(4, stuck.exitCode(), stuck.toString());
+        assertTrue(stuck.err().contains("kiln: no answer from " + endpoint + " in 2s; "), stuck.err());
+        assertFalse(stuck.err().contains("DEADLINE_EXCEEDED"), stuck.err());
+        try (Stream<Path> s = Files.list(fleet.resolve("snapshots"))) {
+            assertEquals(before, s.map(p -> p.getFileName().toString()).sorted().toList(), "nothing snapshotted unfrozen");
+        }
+    }
+
+    static void signal(String name, long pid) throws Exception {
+        Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(pid)).inheritIO().start();
+        assertEquals(0, kill.waitFor());
+    }
+
+    @Test
+    void aLaunchThatFailsAfterAttachingALoopDeviceDetachesIt() throws Exception {
+        Prerequisites.requireRoot("loop devices and a small tmpfs");
+        // The fleet on a 64 MiB filesystem, so restoring a 40 MiB snapshot beside the first
+        // volume's loop device runs out of space part-way through the launch.
+        Path small = Files.createDirectories(dir.resolve("small"));
+        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "kiln-test", small.toString())
+                .inheritIO().start();
+        assertEquals(0, mount.waitFor());
+        try {
+            Kiln k = new Kiln(small.resolve("home"));
+            assertEquals(0, k.run("init").exitCode());
+            Path snapshot = Files.createDirectories(small.resolve("home/.local/state/kiln/fleet/snapshots/snap-local-0ddba11d"));
+            byte[] chunk = new byte[1 << 20];
+            try (var out = Files.newOutputStream(snapshot.resolve("volume.img"))) {
+                for (int n = 0; n < 40; n++) {
+                    java.util.concurrent.ThreadLocalRandom.current().nextBytes(chunk); // no zeros for cp --sparse to skip
+                    out.write(chunk);
+                }
+            }
+            Kiln.Run run = k.run("launch", "--volume", "data:1", "--volume", "cache:snap-local-0ddba11d");
+            assertEquals(1, run.exitCode(), run.toString());
+            assertEquals(List.of(), loopsOf(small), "no loop device left on the failed launch's images");
+            assertTrue(run.err().contains("No space left on device"), run.err());
+            assertTrue(run.err().contains("its loop devices are detached"), run.err());
+        } finally {
+            for (String loop : loopsOf(small)) {
+                new ProcessBuilder("losetup", "-d", loop.substring(0, loop.indexOf(':'))).inheritIO().start().waitFor();
+            }
+            new ProcessBuilder("umount", small.toString()).inheritIO().start().waitFor();
+        }
+    }
+
+    static String property(Path file, String key) throws Exception {
+        java.util.Properties p = new java.util.Properties();
+        try (var r = Files.newBufferedReader(file)) {
+            p.load(r);
+        }
+        return p.getProperty(key);
+    }
+
+    @Test
+    void snapshotsWithoutKilnsMarkAreNeverPrunedNorPickedAsLatestButRestoreByTheirId() throws Exception {
+        Kiln dirs = kiln.env("KILN_LOCAL_VOLUMES", "dirs");
+        Path fleet = dir.resolve("home/.local/state/kiln/fleet");
+        Path snaps = fleet.resolve("snapshots");
+        String a = launch(dirs, "--volume", "data:1");
+        Kiln.Run first = dirs.run("snapshot", a, "data");
+        assertEquals(0, first.exitCode(), first.toString());
+        String oldest = first.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+
+        // A copy of Kiln's snapshot made by hand under another name: it is not Kiln's to delete.
+        Path copy = snaps.resolve("snap-local-0badc0de");
+        Process cp = new ProcessBuilder("cp", "-a", snaps.resolve(oldest).toString(), copy.toString()).inheritIO().start();
+        assertEquals(0, cp.waitFor());
+        // One in the format of a Kiln from before the mark, and the newest of all by its time.
+        Path legacy = snaps.resolve("snap-local-01d0000d");
+        Files.createDirectories(legacy.resolve("data"));
+        Files.writeString(legacy.resolve("data/kept.txt"), "legacy\n");
+        Files.writeString(legacy.resolve("snapshot.properties"), "volume-role=data\nsource-volume=vol-local-00000000\n"
+                + "source-instance=local-00000000\nrole=worker\nbuild-id=\nstarted=" + Instant.now().plus(Duration.ofHours(1))
+                + "\nsize-gib=1\n");
+
+        String newest = null;
+        for (int n = 0; n < 2; n++) {
+            Kiln.Run snap = dirs.run("snapshot", a, "data", "--keep", "1");
+            assertEquals(0, snap.exitCode(), snap.toString());
+            assertTrue(snap.err().contains("kiln: not pruned: snap-local-01d0000d carries no Kiln mark"), snap.err());
+            assertTrue(snap.err().contains("kiln: not pruned: snap-local-0badc0de carries no Kiln mark"), snap.err());
+            newest = snap.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        }
+        assertFalse(Files.exists(snaps.resolve(oldest)), "Kiln's older snapshot was pruned");
+        assertTrue(Files.isDirectory(snaps.resolve(newest)));
+        assertTrue(Files.isDirectory(copy.resolve("data")), "the hand-made copy is untouched");
+        assertEquals("legacy\n", Files.readString(legacy.resolve("data/kept.txt")), "the unmarked snapshot is untouched");
+
+        Kiln.Run list = dirs.run("snapshots", "--role", "data");
+        assertEquals(0, list.exitCode(), list.toString());
+        assertEquals(List.of("snap-local-01d0000d", newest, "snap-local-0badc0de"),
+                list.out().lines().skip(1).map(l -> l.split("\\s+")[0]).toList(), list.toString());
+        assertTrue(list.err().contains("kiln: snap-local-01d0000d carries no Kiln mark (made by hand, or by a Kiln from before"
+                + " the mark): it can be restored by its id (data:snap-local-01d0000d), but Kiln never prunes it"), list.err());
+
+        // latest is the newest marked snapshot, not the unmarked one that claims a later time.
+        Kiln.Run latest = dirs.run("launch", "--volume", "data:latest");
+        assertEquals(0, latest.exitCode(), latest.toString());
+        String b = latest.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        String volume = property(fleet.resolve("instances/" + b + "/instance.properties"), "volume.0.id");
+        assertEquals(newest, property(fleet.resolve("volumes/" + volume + "/volume.properties"), "from-snapshot"));
+        // An unmarked snapshot from an earlier Kiln is still restored when named.
+        String c = launch(dirs, "--volume", "data:snap-local-01d0000d");
+        String restored = property(fleet.resolve("instances/" + c + "/instance.properties"), "volume.0.id");
+        assertEquals("legacy\n", Files.readString(fleet.resolve("volumes/" + restored + "/data/kept.txt")));
+    }
+
+    @Test
+    void aMalformedSnapshotIsSkippedAndNamedWhereverSnapshotsAreRead() throws Exception {
+        Kiln dirs = kiln.env("KILN_LOCAL_VOLUMES", "dirs");
+        Path snaps = dir.resolve("home/.local/state/kiln/fleet/snapshots");
+        String a = launch(dirs, "--volume", "data:1");
+        assertEquals(0, dirs.run("snapshot", a, "data").exitCode());
+        Path broken = snaps.resolve("snap-local-x");
+        Files.createDirectories(broken);
+        Files.writeString(broken.resolve("snapshot.properties"), "role=worker\n");
+        String skipping = "kiln: skipping " + broken + ": snapshot.properties has no 'volume-role'\n";
+
+        Kiln.Run list = dirs.run("snapshots");
+        assertEquals(0, list.exitCode(), list.toString());
+        assertTrue(list.err().contains(skipping), list.err());
+        assertEquals(1, list.out().lines().skip(1).count(), list.out());
+        Kiln.Run keep = dirs.run("snapshot", a, "data", "--keep", "1");
+        assertEquals(0, keep.exitCode(), keep.toString());
+        assertTrue(keep.err().contains(skipping), keep.err());
+        assertTrue(keep.err().matches("(?s).*kiln: kept the newest 1 snapshot of data; deleted snap-local-[0-9a-f]{8}\n.*"), keep.err());
+        Kiln.Run latest = dirs.run("launch", "--volume", "data:latest");
+        assertEquals(0, latest.exitCode(), latest.toString());
+        assertTrue(latest.err().contains(skipping), latest.err());
+        assertTrue(Files.exists(broken.resolve("snapshot.properties")), "the malformed one is left as it is");
+    }
+
+    @Test
     void withoutRootVolumesAreDirectoriesAndSourcesAreCopiedIntoTheWorkTree() throws Exception {
         for (String tool : List.of("tup", "sox", "flac", "lame", "oggenc", "opusenc", "rsync")) {
             Prerequisites.requireCommand(tool, "apt-get install tup fuse3 sox flac lame vorbis-tools opus-tools rsync");

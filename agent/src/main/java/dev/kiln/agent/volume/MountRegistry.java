@@ -1,10 +1,13 @@
 package dev.kiln.agent.volume;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -13,7 +16,8 @@ import java.util.Optional;
 
 /**
  * The mounts Kiln made, kept on disk ({@code <state-dir>/volumes/mounts}, one tab-separated line
- * each, replaced atomically) so that an agent restart still knows which mounts are its own.
+ * each, replaced atomically and durably) so that an agent restart still knows which mounts are
+ * its own.
  */
 public final class MountRegistry {
 
@@ -85,8 +89,21 @@ public final class MountRegistry {
                     m.filesystem(), m.lowerDir() == null ? "" : m.lowerDir().toString(),
                     m.upperDir() == null ? "" : m.upperDir().toString())).append('\n');
         }
+        // Durable before it counts: the new contents reach the disk before the rename, and the
+        // rename itself (the directory entry) after it, so a power cut leaves the old list or the
+        // new one, never an empty file, and a restart still knows which mounts are Kiln's.
         Path tmp = file.resolveSibling("mounts.tmp");
-        Files.writeString(tmp, b.toString(), StandardCharsets.UTF_8);
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            ByteBuffer bytes = StandardCharsets.UTF_8.encode(b.toString());
+            while (bytes.hasRemaining()) {
+                ch.write(bytes);
+            }
+            ch.force(true);
+        }
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        try (FileChannel dir = FileChannel.open(file.getParent(), StandardOpenOption.READ)) {
+            dir.force(true);
+        }
     }
 }

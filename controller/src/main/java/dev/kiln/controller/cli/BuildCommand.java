@@ -6,7 +6,6 @@ import dev.kiln.controller.build.BuildExit;
 import dev.kiln.controller.build.LogFollower;
 import dev.kiln.controller.build.ProgressDisplay;
 import dev.kiln.controller.client.AgentClient;
-import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.CommandBuild;
 import dev.kiln.proto.agent.v1.GetBuildRequest;
@@ -107,7 +106,7 @@ public class BuildCommand implements Callable<Integer> {
             try {
                 build = client.stub().startBuild(request.build());
             } catch (StatusRuntimeException e) {
-                throw GrpcErrors.translate(e, client.endpoint());
+                throw client.translate(e);
             }
             context.err().println("kiln: build " + build.getId() + " " + state(build) + " in " + workTree);
             if (detach) {

@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
 import dev.kiln.controller.client.AgentClient;
-import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.ListBuildsRequest;
 import dev.kiln.proto.agent.v1.ListBuildsResponse;
@@ -44,7 +43,7 @@ public class BuildsCommand implements Runnable {
             try {
                 list = client.stub().listBuilds(ListBuildsRequest.newBuilder().setLimit(limit).build());
             } catch (StatusRuntimeException e) {
-                throw GrpcErrors.translate(e, client.endpoint());
+                throw client.translate(e);
             }
         }
         for (String problem : list.getBootBuildErrorsList()) {

@@ -1,7 +1,6 @@
 package dev.kiln.controller.cli;
 
 import dev.kiln.controller.client.AgentClient;
-import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.CancelBuildRequest;
 import io.grpc.StatusRuntimeException;
@@ -43,7 +42,7 @@ public class CancelCommand implements Runnable {
                         .setGrace(com.google.protobuf.Duration.newBuilder().setSeconds(g.getSeconds()).setNanos(g.getNano()))
                         .build());
             } catch (StatusRuntimeException e) {
-                throw GrpcErrors.translate(e, client.endpoint());
+                throw client.translate(e);
             }
         }
         context.out().println(b.getId() + " " + BuildCommand.state(b));

@@ -51,13 +51,21 @@ public class FleetMixin {
     }
 
     Fleet fleet(Context context) {
-        return providerName(context).equals("ec2") ? ec2(context) : new LocalProvider(context.paths());
+        return providerName(context).equals("ec2") ? ec2(context) : local(context);
+    }
+
+    /** The local provider, narrating on this command's stderr. */
+    static LocalProvider local(Context context) {
+        return new LocalProvider(context.paths()).narrate(s -> context.err().println("kiln: " + s));
     }
 
     /** The fleet an instance id belongs to: local-... is the local provider's, i-... EC2's. */
     Fleet fleet(Context context, String instanceId) {
         if (region != null) {
             context.overrideSetting("region", region);
+        }
+        if (instanceId != null && LocalProvider.isInstanceId(instanceId)) {
+            return local(context);
         }
         Fleet owner = owning(context.settings(), context.paths(), instanceId);
         return owner != null ? owner : fleet(context);

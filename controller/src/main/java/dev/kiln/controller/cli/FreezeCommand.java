@@ -1,7 +1,6 @@
 package dev.kiln.controller.cli;
 
 import dev.kiln.controller.client.AgentClient;
-import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.proto.agent.v1.FreezeRequest;
 import dev.kiln.proto.agent.v1.FreezeResponse;
 import io.grpc.StatusRuntimeException;
@@ -54,7 +53,7 @@ public class FreezeCommand implements Runnable {
             try {
                 r = client.stub().freeze(b.build());
             } catch (StatusRuntimeException e) {
-                throw GrpcErrors.translate(e, client.endpoint());
+                throw client.translate(e);
             }
         }
         Instant thawBy = Instant.ofEpochSecond(r.getThawBy().getSeconds(), r.getThawBy().getNanos());

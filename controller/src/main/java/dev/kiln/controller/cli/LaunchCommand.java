@@ -260,7 +260,7 @@ public class LaunchCommand implements Runnable {
                     + " for the ec2 provider; this launch is on the local provider (the default): add --provider ec2"
                     + " (or provider: ec2 in config.yml, or KILN_PROVIDER=ec2) to launch on EC2");
         }
-        LocalProvider local = new LocalProvider(context.paths())
+        LocalProvider local = FleetMixin.local(context)
                 .agentJvm(context.env().get("AGENT_JAVA_OPTS"), context.env().get("KILN_NO_CDS").filter(v -> !v.isEmpty()).isEmpty());
         context.err().println("kiln: launching a local " + role + " (lease " + ttl + ")...");
         ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree),
@@ -314,8 +314,11 @@ public class LaunchCommand implements Runnable {
             try {
                 Thread.sleep(1000);
             } catch (InterruptedException e) {
+                // The agent has not answered: the launch must not report it as ready.
                 Thread.currentThread().interrupt();
-                return;
+                throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for the agent on " + m.id() + " at "
+                        + endpoint + "; the instance is running and ends by its lease, or `kiln terminate " + m.id()
+                        + " --force`", e);
             }
         }
         throw new KilnException(ExitCodes.TIMEOUT, "the agent on " + m.id() + " did not answer at " + endpoint + " within "

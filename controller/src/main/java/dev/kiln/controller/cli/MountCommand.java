@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
-import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.proto.agent.v1.MountRequest;
 import dev.kiln.proto.agent.v1.MountResponse;
 import dev.kiln.proto.agent.v1.Overlay;
@@ -131,7 +130,7 @@ public class MountCommand implements Runnable {
             try {
                 r = client.stub().mount(b.build());
             } catch (StatusRuntimeException e) {
-                throw GrpcErrors.translate(e, client.endpoint());
+                throw client.translate(e);
             }
         }
         if (r.getAlreadyMounted()) {

@@ -5,12 +5,12 @@ import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.client.ClientTls;
-import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.controller.fleet.FleetVolume;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.proto.agent.v1.FreezeRequest;
+import dev.kiln.proto.agent.v1.FreezeResponse;
 import dev.kiln.proto.agent.v1.ListVolumesRequest;
 import dev.kiln.proto.agent.v1.ThawRequest;
 import io.grpc.StatusRuntimeException;
@@ -21,6 +21,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.UUID;
 
@@ -59,8 +60,17 @@ public class SnapshotCommand implements Runnable {
     @Option(names = "--freeze-lease", defaultValue = "30s", description = "Longest the filesystem may stay frozen (default: ${DEFAULT-VALUE}).")
     String freezeLease;
 
+    @Option(names = "--timeout", paramLabel = "DURATION",
+            description = "Timeout of each request to the agent (default: 30s; env KILN_TIMEOUT, config.yml timeout).")
+    String timeout;
+
     @Override
     public void run() {
+        Duration lease = Durations.parse(freezeLease);
+        if (lease.isZero() || lease.isNegative()) {
+            // The agent reads a zero lease as "its default" (30s): refused here rather than frozen longer than asked.
+            throw new KilnException(ExitCodes.USAGE, "--freeze-lease must be longer than 0, not '" + freezeLease + "'");
+        }
         Fleet fleet = fleetOptions.fleet(context, instance);
         ManagedInstance m = fleet.get(instance);
         List<FleetVolume> volumes = fleet.volumes(m.id());
@@ -71,7 +81,8 @@ public class SnapshotCommand implements Runnable {
         String role = v.roleOrId();
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         FleetSnapshot snapshot;
-        try (AgentClient agent = new AgentClient(endpoint, ClientTls.of(context.paths()), Duration.ofSeconds(30))) {
+        Duration requestTimeout = Durations.parse(context.settings().get("timeout", timeout).orElse("30s"));
+        try (AgentClient agent = new AgentClient(endpoint, ClientTls.of(context.paths()), requestTimeout)) {
             String mountPoint;
             try {
                 mountPoint = v.mountPoint() != null ? v.mountPoint()
@@ -83,16 +94,18 @@ public class SnapshotCommand implements Runnable {
                     context.err().println("kiln: " + v.id() + " is a directory on this machine (no filesystem of its own to"
                             + " freeze); it is copied as it is");
                 } else if (mountPoint != null) {
-                    Duration lease = Durations.parse(freezeLease);
-                    agent.stub().freeze(FreezeRequest.newBuilder().setMountPoint(mountPoint)
+                    FreezeResponse frozen = agent.stub().freeze(FreezeRequest.newBuilder().setMountPoint(mountPoint)
                             .setRequestId(UUID.randomUUID().toString())
-                            .setLease(com.google.protobuf.Duration.newBuilder().setSeconds(lease.getSeconds())).build());
-                    context.err().println("kiln: froze " + mountPoint + " on " + m.id());
+                            .setLease(com.google.protobuf.Duration.newBuilder().setSeconds(lease.getSeconds())
+                                    .setNanos(lease.getNano())).build());
+                    context.err().println("kiln: froze " + mountPoint + " on " + m.id() + " (the agent thaws it by "
+                            + Instant.ofEpochSecond(frozen.getThawBy().getSeconds(), frozen.getThawBy().getNanos())
+                            + " at the latest)");
                 } else {
                     context.err().println("kiln: " + v.id() + " is not mounted on " + m.id() + "; snapshotting it as it is");
                 }
             } catch (StatusRuntimeException e) {
-                throw GrpcErrors.translate(e, endpoint);
+                throw agent.translate(e);
             }
             try {
                 snapshot = fleet.createSnapshot(v, m, build);
@@ -103,7 +116,8 @@ public class SnapshotCommand implements Runnable {
                         agent.stub().thaw(ThawRequest.newBuilder().setMountPoint(mountPoint).build());
                         context.err().println("kiln: thawed " + mountPoint);
                     } catch (StatusRuntimeException e) {
-                        context.err().println("kiln: thaw failed (" + e.getStatus() + "); the agent thaws by itself when the freeze lease ends");
+                        context.err().println("kiln: thaw failed (" + agent.translate(e).getMessage() + "); the agent thaws by itself"
+                                + " when the freeze lease ends");
                     }
                 }
             }
@@ -117,12 +131,21 @@ public class SnapshotCommand implements Runnable {
             List<String> deleted = fleet.prune(role, keep);
             context.err().println("kiln: kept the newest " + keep + " snapshot" + (keep == 1 ? "" : "s") + " of " + role
                     + "; deleted " + (deleted.isEmpty() ? "none" : String.join(", ", deleted)));
+            fleet.snapshots(role).stream().filter(s -> !s.managed())
+                    .forEach(s -> context.err().println("kiln: not pruned: " + unmarked(s)));
         }
+    }
+
+    /** What a snapshot without Kiln's mark is, and what Kiln does and does not do with it. */
+    static String unmarked(FleetSnapshot s) {
+        return s.id() + " carries no Kiln mark (made by hand, or by a Kiln from before the mark): it can be restored by"
+                + " its id (" + s.volumeRole() + ":" + s.id() + "), but Kiln never prunes it or picks it as "
+                + s.volumeRole() + ":latest; delete it yourself if it is not needed";
     }
 
     /** Polls until the snapshot completes (or fails), narrating its progress when it changes. */
     private FleetSnapshot awaitCompleted(Fleet fleet, FleetSnapshot started, Duration timeout) {
-        java.time.Instant giveUp = java.time.Instant.now().plus(timeout);
+        Instant giveUp = Instant.now().plus(timeout);
         String last = "";
         FleetSnapshot s = started;
         while (true) {
@@ -140,15 +163,17 @@ public class SnapshotCommand implements Runnable {
             if (s.state().equals("error")) {
                 throw new KilnException(ExitCodes.FAILURE, "snapshot " + s.id() + " failed (state error); take another");
             }
-            if (java.time.Instant.now().isAfter(giveUp)) {
+            if (Instant.now().isAfter(giveUp)) {
                 throw new KilnException(ExitCodes.TIMEOUT, "snapshot " + s.id() + " is still " + now + " after "
                         + Durations.format(timeout) + "; it goes on without kiln (kiln snapshots shows it)");
             }
             try {
                 Thread.sleep(5000);
             } catch (InterruptedException e) {
+                // Not "completed": the caller must not take the snapshot for done.
                 Thread.currentThread().interrupt();
-                return s;
+                throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for snapshot " + s.id() + " (" + now
+                        + "); it goes on without kiln (kiln snapshots shows it)", e);
             }
         }
     }

@@ -23,6 +23,9 @@ public class SnapshotsCommand implements Runnable {
     public void run() {
         Table t = new Table("SNAPSHOT", "VOLUME-ROLE", "STATE", "PROGRESS", "SIZE-GIB", "STARTED", "SOURCE-INSTANCE", "BUILD");
         for (FleetSnapshot s : fleetOptions.fleet(context).snapshots(role)) {
+            if (!s.managed()) {
+                context.err().println("kiln: " + SnapshotCommand.unmarked(s));
+            }
             t.row(s.id(), s.volumeRole(), s.state(), s.progress(), s.sizeGiB() == 0 ? "" : Long.toString(s.sizeGiB()),
                     String.valueOf(s.startTime().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)), s.sourceInstance(), s.buildId());
         }

@@ -43,7 +43,7 @@ final class Targets {
                     action.apply(t, client);
                     continue;
                 } catch (io.grpc.StatusRuntimeException e) {
-                    failure = dev.kiln.controller.client.GrpcErrors.translate(e, t.endpoint());
+                    failure = client.translate(e);
                 }
             } catch (KilnException k) {
                 failure = k;

@@ -60,7 +60,7 @@ public class TerminateCommand implements Runnable {
                         + "`kiln logs -f agent --agent " + endpoint + " --tls-server-name " + m.certName() + "`");
                 return;
             } catch (StatusRuntimeException e) {
-                unreachable = GrpcErrors.translate(e, endpoint);
+                unreachable = GrpcErrors.translate(e, endpoint, Duration.ofSeconds(10));
             } catch (KilnException e) {
                 unreachable = e;
             }

@@ -1,7 +1,6 @@
 package dev.kiln.controller.cli;
 
 import dev.kiln.controller.client.AgentClient;
-import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.proto.agent.v1.ThawRequest;
 import dev.kiln.proto.agent.v1.ThawResponse;
 import io.grpc.StatusRuntimeException;
@@ -35,7 +34,7 @@ public class ThawCommand implements Runnable {
             try {
                 r = client.stub().thaw(ThawRequest.newBuilder().setMountPoint(mountPoint).build());
             } catch (StatusRuntimeException e) {
-                throw GrpcErrors.translate(e, client.endpoint());
+                throw client.translate(e);
             }
         }
         context.err().println(r.getWasFrozen() ? "kiln: thawed " + mountPoint : "kiln: " + mountPoint + " was not frozen; nothing to do");

@@ -1,7 +1,6 @@
 package dev.kiln.controller.cli;
 
 import dev.kiln.controller.client.AgentClient;
-import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.proto.agent.v1.UnmountRequest;
 import dev.kiln.proto.agent.v1.UnmountResponse;
 import io.grpc.StatusRuntimeException;
@@ -51,7 +50,7 @@ public class UnmountCommand implements Runnable {
             try {
                 r = client.stub().unmount(b.build());
             } catch (StatusRuntimeException e) {
-                throw GrpcErrors.translate(e, client.endpoint());
+                throw client.translate(e);
             }
         }
         for (String s : r.getStoppedProcessesList()) {

@@ -1,7 +1,6 @@
 package dev.kiln.controller.cli;
 
 import dev.kiln.controller.client.AgentClient;
-import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.proto.agent.v1.ListVolumesRequest;
 import dev.kiln.proto.agent.v1.ListVolumesResponse;
 import io.grpc.StatusRuntimeException;
@@ -37,7 +36,7 @@ public class VolumesCommand implements Runnable {
             try {
                 list = client.stub().listVolumes(ListVolumesRequest.getDefaultInstance());
             } catch (StatusRuntimeException e) {
-                throw GrpcErrors.translate(e, client.endpoint());
+                throw client.translate(e);
             }
         }
         for (String problem : list.getBootMountErrorsList()) {

@@ -59,8 +59,13 @@ public final class AgentClient implements AutoCloseable {
         try {
             return stub().status(StatusRequest.getDefaultInstance());
         } catch (StatusRuntimeException e) {
-            throw GrpcErrors.translate(e, endpoint);
+            throw translate(e);
         }
+    }
+
+    /** A failed call of a {@link #stub()} as a message and an exit code, naming this client's deadline. */
+    public dev.kiln.controller.KilnException translate(StatusRuntimeException e) {
+        return GrpcErrors.translate(e, endpoint, timeout);
     }
 
     /** A blocking stub with this client's deadline. */

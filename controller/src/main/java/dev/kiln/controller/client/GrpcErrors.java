@@ -8,6 +8,7 @@ import io.grpc.StatusRuntimeException;
 import javax.net.ssl.SSLException;
 import java.net.ConnectException;
 import java.security.cert.CertificateException;
+import java.time.Duration;
 
 /** Translates gRPC failures into one-line messages and exit codes, in one place. */
 public final class GrpcErrors {
@@ -15,13 +16,24 @@ public final class GrpcErrors {
     private GrpcErrors() {
     }
 
+    /** As {@link #translate(StatusRuntimeException, AgentEndpoint, Duration)}, for a call whose deadline is not known here. */
     public static KilnException translate(StatusRuntimeException e, AgentEndpoint target) {
+        return translate(e, target, null);
+    }
+
+    /**
+     * A failed call to {@code target} as a message and an exit code.
+     *
+     * @param deadline the call's deadline, named when it ran out; null when unknown
+     */
+    public static KilnException translate(StatusRuntimeException e, AgentEndpoint target, Duration deadline) {
         Status status = e.getStatus();
         String description = status.getDescription() == null ? "" : status.getDescription();
         return switch (status.getCode()) {
             case UNAVAILABLE -> unavailable(e, target, description);
-            case DEADLINE_EXCEEDED -> new KilnException(ExitCodes.UNREACHABLE,
-                    "agent " + target + " did not answer in time (" + description + ")", e);
+            // gRPC's own description (buffered nanos, name resolution delay) says nothing a user can act on.
+            case DEADLINE_EXCEEDED -> new KilnException(ExitCodes.UNREACHABLE, "no answer from " + target + " in "
+                    + (deadline == null ? "time" : format(deadline)) + "; is kiln-agent running there, and not stuck?", e);
             case UNIMPLEMENTED -> new KilnException(ExitCodes.UNSUPPORTED, description.isEmpty()
                     ? "agent " + target + " does not support this request; upgrade kiln-agent" : description, e);
             case NOT_FOUND -> new KilnException(ExitCodes.NOT_FOUND, description, e);
@@ -31,6 +43,16 @@ public final class GrpcErrors {
             default -> new KilnException(ExitCodes.FAILURE,
                     "agent " + target + " failed: " + status.getCode() + (description.isEmpty() ? "" : ": " + description), e);
         };
+    }
+
+    /** A deadline as it is written on the command line: 10s, 5m, 2h, 500ms. */
+    static String format(Duration d) {
+        long ms = d.toMillis();
+        if (ms % 1000 != 0) {
+            return ms + "ms";
+        }
+        long s = ms / 1000;
+        return s > 0 && s % 3600 == 0 ? s / 3600 + "h" : s > 0 && s % 60 == 0 ? s / 60 + "m" : s + "s";
     }
 
     private static KilnException unavailable(StatusRuntimeException e, AgentEndpoint target, String description) {

@@ -42,12 +42,16 @@ public interface Fleet {
     /** Starts a snapshot of a volume (the caller froze its filesystem, if it is mounted), tagged for retention. */
     FleetSnapshot createSnapshot(FleetVolume volume, ManagedInstance instance, String buildId);
 
-    /** Kiln's snapshots (of one volume role, or all when null), newest first. */
+    /**
+     * Kiln's snapshots (of one volume role, or all when null), newest first; the local provider
+     * also lists well-formed snapshots without Kiln's mark, with {@link FleetSnapshot#managed} false.
+     */
     List<FleetSnapshot> snapshots(String volumeRole);
 
     /**
-     * Deletes the older Kiln snapshots of a volume role beyond the newest {@code keep}; never the
-     * newest one, never one Kiln did not create.
+     * Deletes the older Kiln snapshots of a volume role beyond the newest {@code keep} Kiln ones;
+     * never the newest one, never one without Kiln's mark (which neither counts toward
+     * {@code keep} nor is deleted).
      *
      * @return the deleted snapshot ids
      */
@@ -55,12 +59,9 @@ public interface Fleet {
         if (keep < 1) {
             throw new KilnException(ExitCodes.USAGE, "--keep must be at least 1 (the newest snapshot is never deleted)");
         }
-        List<FleetSnapshot> all = snapshots(volumeRole);
+        List<FleetSnapshot> ours = snapshots(volumeRole).stream().filter(FleetSnapshot::managed).toList();
         List<String> deleted = new ArrayList<>();
-        for (FleetSnapshot s : all.subList(Math.min(keep, all.size()), all.size())) {
-            if (!s.managed() || s.equals(all.get(0))) {
-                continue;
-            }
+        for (FleetSnapshot s : ours.subList(Math.min(keep, ours.size()), ours.size())) {
             deleteSnapshot(s);
             deleted.add(s.id());
         }

@@ -13,7 +13,8 @@ import java.time.Instant;
  * @param startTime      when it was taken (the point in time)
  * @param sourceInstance the instance it was taken on
  * @param buildId        the build it holds, or empty
- * @param managed        whether it carries Kiln's mark (kiln:managed; every local snapshot does): only those are pruned
+ * @param managed        whether it carries Kiln's mark (the kiln:managed tag on EC2, managed=true with its own id in a
+ *                       local snapshot's snapshot.properties): only those are pruned or picked as ROLE:latest
  */
 public record FleetSnapshot(String id, String volumeRole, String state, String progress, long sizeGiB, Instant startTime,
                             String sourceInstance, String buildId, boolean managed) {

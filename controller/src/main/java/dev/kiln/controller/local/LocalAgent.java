@@ -307,7 +307,7 @@ public final class LocalAgent {
             return List.of();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new KilnException(ExitCodes.FAILURE, "interrupted");
+            throw new KilnException(ExitCodes.FAILURE, "interrupted while making the agent's class-data archive", e);
         } finally {
             if (process != null && process.isAlive()) {
                 process.destroyForcibly();
@@ -411,7 +411,13 @@ public final class LocalAgent {
             } catch (KilnException e) {
                 last = e;
             }
-            sleep(250);
+            try {
+                Thread.sleep(250);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for the local agent (pid " + process.pid()
+                        + ") to answer on " + endpoint, e);
+            }
         }
         throw new KilnException(ExitCodes.TIMEOUT, "the local agent (pid " + process.pid() + ") did not answer on "
                 + endpoint + " within " + wait.toSeconds() + "s" + (last == null ? "" : " (" + last.getMessage() + ")")
@@ -489,15 +495,6 @@ public final class LocalAgent {
             s.setReuseAddress(true);
             s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
             return s.getLocalPort();
-        }
-    }
-
-    private static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new KilnException(ExitCodes.FAILURE, "interrupted");
         }
     }
 }

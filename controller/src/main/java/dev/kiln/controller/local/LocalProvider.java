@@ -27,11 +27,13 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
@@ -53,11 +55,23 @@ import java.util.stream.Stream;
 public final class LocalProvider implements Fleet {
 
     private static final String INSTANCE_FILE = "instance.properties";
+    private static final String SNAPSHOT_FILE = "snapshot.properties";
+
+    /**
+     * The mark Kiln writes into the {@value #SNAPSHOT_FILE} of every snapshot it makes, with the
+     * snapshot's own id beside it: only a snapshot whose file says {@code managed=true} and names
+     * the directory it sits in is pruned or picked as {@code ROLE:latest}. A directory made by hand
+     * (or copied from a Kiln snapshot under another name) is never deleted.
+     */
+    static final String MANAGED_KEY = "managed";
 
     private final KilnPaths paths;
     private final Path root;
     private Optional<String> agentJavaOpts = Optional.empty();
     private boolean classArchive = true;
+    private Consumer<String> narrate = s -> System.err.println("kiln: " + s);
+    /** Snapshot directories already reported as skipped, so one command names each once. */
+    private final Set<Path> skipped = new HashSet<>();
 
     /** Root's fleet when its own state directory is closed to the build user (see {@link #fleetRoot}). */
     static final Path SYSTEM_FLEET = Path.of("/var/lib/kiln-fleet");
@@ -103,6 +117,12 @@ public final class LocalProvider implements Fleet {
     public LocalProvider agentJvm(Optional<String> agentJavaOpts, boolean classArchive) {
         this.agentJavaOpts = agentJavaOpts;
         this.classArchive = classArchive;
+        return this;
+    }
+
+    /** Where warnings go (a skipped snapshot directory): the CLI's stderr. */
+    public LocalProvider narrate(Consumer<String> narrate) {
+        this.narrate = narrate;
         return this;
     }
 
@@ -152,9 +172,7 @@ public final class LocalProvider implements Fleet {
         List<Path> from = new ArrayList<>();
         for (VolumeSpec v : spec.volumes()) {
             if (v.latest()) {
-                from.add(snapshotDir(snapshots(v.role()).stream().findFirst().orElseThrow(() -> new KilnException(
-                        ExitCodes.NOT_FOUND, "no Kiln snapshot of volume role '" + v.role() + "' yet; launch with "
-                        + v.role() + ":SIZE_GIB for a new volume first")).id()));
+                from.add(snapshotDir(latest(v.role()).id()));
             } else if (v.snapshotId() != null) {
                 Path s = snapshotDir(v.snapshotId());
                 if (!Files.isDirectory(s)) {
@@ -165,9 +183,14 @@ public final class LocalProvider implements Fleet {
                 from.add(null);
             }
         }
+        for (int i = 0; i < from.size(); i++) {
+            refuseOtherKind(from.get(i), spec.volumes().get(i).role(), loops);
+        }
         String id = "local-" + hex(4);
         Path dir = instanceDir(id);
         Instant now = Instant.now().truncatedTo(ChronoUnit.SECONDS);
+        // The loop devices this launch attached, until its agent runs (then they are the instance's).
+        List<String> devices = new ArrayList<>();
         try {
             Files.createDirectories(dir);
             List<InstanceLayout.Volume> attached = new ArrayList<>();
@@ -198,6 +221,7 @@ public final class LocalProvider implements Fleet {
                         sizeGiB = ch.size() >> 30;
                     }
                     String device = run("losetup", "--find", "--show", image.toString()).strip();
+                    devices.add(device);
                     p.setProperty("volume." + i + ".device", device);
                     // The agent finds it by device: a loop device has no EBS identity to check.
                     attached.add(new InstanceLayout.Volume(v.role(), "", device, from.get(i) == null));
@@ -256,6 +280,7 @@ public final class LocalProvider implements Fleet {
             store(p, dir.resolve(INSTANCE_FILE));
             try {
                 agent.start(yaml, port, agentJar, tls, wait, narrate);
+                devices.clear(); // its agent has mounted them; terminate or the lease releases them
                 p.setProperty("state", "running");
                 p.remove("launcher-pid");
                 store(p, dir.resolve(INSTANCE_FILE));
@@ -264,16 +289,65 @@ public final class LocalProvider implements Fleet {
                 } else if (layout.outputs() != null) {
                     narrate.accept("serves " + layout.outputs() + " as /outputs over SSH (`kiln pull " + id + " DEST --path /outputs/...`)");
                 }
-            } catch (KilnException e) {
+            } catch (RuntimeException e) {
                 agent.down(Duration.ofSeconds(10));
                 release(id, p);
-                throw new KilnException(e.exitCode(), e.getMessage() + "\n(" + id + " is terminated; its volumes are kept"
-                        + " in " + root.resolve("volumes") + ")", e);
+                devices.clear();
+                if (e instanceof KilnException k) {
+                    throw new KilnException(k.exitCode(), k.getMessage() + "\n(" + id + " is terminated; its volumes are kept"
+                            + " in " + root.resolve("volumes") + ")", k);
+                }
+                throw e;
             }
             return get(id);
         } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot launch a local " + spec.role() + " in " + dir + ": " + e.getMessage(), e);
+            throw new KilnException(ExitCodes.FAILURE, "cannot launch a local " + spec.role() + " in " + dir + ": " + e.getMessage()
+                    + (devices.isEmpty() ? "" : "\n(its loop devices are detached; its volumes are kept in " + root.resolve("volumes")
+                    + ")"), e);
+        } finally {
+            // Any failure before the agent runs (a copy that fails, a full disk, an interrupt)
+            // leaves no loop device attached to an image nobody uses.
+            for (String device : devices) {
+                runQuietly("losetup", "-d", device);
+            }
         }
+    }
+
+    /**
+     * Refuses, before anything is created, a snapshot of the other kind: one taken without root
+     * is a directory copy and one taken as root a volume image, and neither restores as the other.
+     */
+    private static void refuseOtherKind(Path snapshot, String role, boolean loops) {
+        if (snapshot == null) {
+            return;
+        }
+        boolean image = Files.isRegularFile(snapshot.resolve("volume.img"), java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        boolean data = Files.isDirectory(snapshot.resolve("data"), java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        if (loops && !image) {
+            throw new KilnException(ExitCodes.REFUSED, "snapshot " + snapshot.getFileName() + " of " + role + " holds no volume"
+                    + " image (volume.img)" + (data ? ": it is a directory copy, taken without root; restore it with"
+                    + " KILN_LOCAL_VOLUMES=dirs" : "") + "; nothing was created");
+        }
+        if (!loops && !data) {
+            throw new KilnException(ExitCodes.REFUSED, "snapshot " + snapshot.getFileName() + " of " + role + " holds no data"
+                    + " directory" + (image ? ": it is a volume image, taken as root; restore it as root" : "")
+                    + "; nothing was created");
+        }
+    }
+
+    /**
+     * The newest snapshot of a volume role that carries Kiln's mark. An unmarked one (made by hand,
+     * or by a Kiln from before the mark) is never picked: which of them holds what is a guess.
+     */
+    private FleetSnapshot latest(String volumeRole) {
+        List<FleetSnapshot> all = snapshots(volumeRole);
+        return all.stream().filter(FleetSnapshot::managed).findFirst().orElseThrow(() -> {
+            List<String> unmarked = all.stream().map(FleetSnapshot::id).toList();
+            return new KilnException(ExitCodes.NOT_FOUND, "no Kiln snapshot of volume role '" + volumeRole + "' yet; launch with "
+                    + volumeRole + ":SIZE_GIB for a new volume first" + (unmarked.isEmpty() ? "" : " (" + String.join(", ", unmarked)
+                    + (unmarked.size() == 1 ? " carries" : " carry") + " no Kiln mark, so `latest` never picks "
+                    + (unmarked.size() == 1 ? "it" : "them") + "; restore one by its id: " + volumeRole + ":SNAPSHOT_ID)"));
+        });
     }
 
     /** Whether a directory holds a tup database near its top (a built work tree). */
@@ -467,14 +541,23 @@ public final class LocalProvider implements Fleet {
             sp.setProperty("started", now.toString());
             sp.setProperty("size-gib", vp.getProperty("size-gib", "0"));
             instance.labels().forEach((k, v) -> sp.setProperty("label." + k, v));
-            store(sp, tmp.resolve("snapshot.properties"));
+            sp.setProperty(MANAGED_KEY, "true");
+            sp.setProperty("id", id);
+            store(sp, tmp.resolve(SNAPSHOT_FILE));
             Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE); // a snapshot exists whole or not at all
-            return snapshot(dir);
+            return readSnapshot(dir).orElseThrow(() -> new KilnException(ExitCodes.FAILURE, "snapshot " + id
+                    + " was written but cannot be read back from " + dir));
         } catch (IOException e) {
             throw new KilnException(ExitCodes.FAILURE, "cannot snapshot " + volume.id() + ": " + e.getMessage(), e);
         }
     }
 
+    /**
+     * The snapshots under {@code fleet/snapshots}, newest first: Kiln's (marked), and well-formed
+     * unmarked ones (by hand, or from a Kiln before the mark) with {@code managed} false, which
+     * can be listed and restored by id but are never pruned or picked as latest. A directory
+     * whose {@value #SNAPSHOT_FILE} is missing or malformed is skipped and named on stderr.
+     */
     @Override
     public List<FleetSnapshot> snapshots(String volumeRole) {
         Path dir = root.resolve("snapshots");
@@ -483,8 +566,9 @@ public final class LocalProvider implements Fleet {
         }
         try (Stream<Path> all = Files.list(dir)) {
             return all.filter(p -> p.getFileName().toString().startsWith("snap-local-"))
-                    .filter(p -> Files.exists(p.resolve("snapshot.properties")))
-                    .map(LocalProvider::snapshot)
+                    .sorted()
+                    .map(this::readSnapshot)
+                    .flatMap(Optional::stream)
                     .filter(s -> volumeRole == null || s.volumeRole().equals(volumeRole))
                     .sorted(Comparator.comparing(FleetSnapshot::startTime).reversed())
                     .toList();
@@ -493,16 +577,64 @@ public final class LocalProvider implements Fleet {
         }
     }
 
-    private static FleetSnapshot snapshot(Path dir) {
-        Properties p = load(dir.resolve("snapshot.properties"));
-        return new FleetSnapshot(dir.getFileName().toString(), p.getProperty("volume-role"), "completed", "100%",
-                Long.parseLong(p.getProperty("size-gib", "0")), Instant.parse(p.getProperty("started")),
-                p.getProperty("source-instance", ""), p.getProperty("build-id", ""), true);
+    /** A snapshot directory as a snapshot, or empty (named on stderr) when it is not a readable one. */
+    private Optional<FleetSnapshot> readSnapshot(Path dir) {
+        Properties p = new Properties();
+        String problem = null;
+        Path file = dir.resolve(SNAPSHOT_FILE);
+        if (!Files.isDirectory(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            problem = "not a directory";
+        } else if (!Files.isRegularFile(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            problem = "it has no " + SNAPSHOT_FILE;
+        } else {
+            try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+                p.load(r);
+                problem = malformed(p);
+            } catch (IOException | IllegalArgumentException e) {
+                problem = "cannot read " + SNAPSHOT_FILE + " (" + e.getMessage() + ")";
+            }
+        }
+        if (problem != null) {
+            if (skipped.add(dir)) {
+                narrate.accept("skipping " + dir + ": " + problem);
+            }
+            return Optional.empty();
+        }
+        String id = dir.getFileName().toString();
+        boolean managed = "true".equals(p.getProperty(MANAGED_KEY)) && id.equals(p.getProperty("id"));
+        return Optional.of(new FleetSnapshot(id, p.getProperty("volume-role"), "completed", "100%",
+                Long.parseLong(p.getProperty("size-gib", "0").strip()), Instant.parse(p.getProperty("started").strip()),
+                p.getProperty("source-instance", ""), p.getProperty("build-id", ""), managed));
     }
 
+    /** What is wrong with a snapshot's properties, or null when nothing is. */
+    static String malformed(Properties p) {
+        for (String key : List.of("volume-role", "started")) {
+            if (p.getProperty(key, "").isBlank()) {
+                return SNAPSHOT_FILE + " has no '" + key + "'";
+            }
+        }
+        try {
+            Instant.parse(p.getProperty("started").strip());
+        } catch (java.time.format.DateTimeParseException e) {
+            return SNAPSHOT_FILE + " has started=" + p.getProperty("started") + ", not an ISO-8601 time";
+        }
+        try {
+            Long.parseLong(p.getProperty("size-gib", "0").strip());
+        } catch (NumberFormatException e) {
+            return SNAPSHOT_FILE + " has size-gib=" + p.getProperty("size-gib") + ", not a number";
+        }
+        return null;
+    }
+
+    /** Deletes a snapshot; only one that carries Kiln's mark (read again here, just before). */
     @Override
     public void deleteSnapshot(FleetSnapshot s) {
         Path dir = snapshotDir(s.id());
+        if (!readSnapshot(dir).map(FleetSnapshot::managed).orElse(false)) {
+            throw new KilnException(ExitCodes.REFUSED, "not deleting " + dir + ": it carries no Kiln mark (made by hand, or"
+                    + " by a Kiln from before the mark); delete it yourself if it is not needed");
+        }
         try {
             // Out of sight first (a rename), then removed: a half-deleted snapshot is never listed.
             Path gone = dir.resolveSibling("." + s.id() + ".deleting");
@@ -528,6 +660,10 @@ public final class LocalProvider implements Fleet {
         if (p.isPresent()) {
             try {
                 p.get().onExit().get(wait.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for the agent of " + id + " (pid "
+                        + p.get().pid() + ") to drain; it drains on without kiln (`kiln ls` shows when it has ended)", e);
             } catch (Exception e) {
                 throw new KilnException(ExitCodes.TIMEOUT, "the agent of " + id + " (pid " + p.get().pid()
                         + ") is still draining after " + wait.toSeconds() + "s; `kiln terminate " + id + " --force` stops it");

@@ -15,6 +15,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class KilnCliTest {
@@ -165,5 +166,19 @@ class KilnCliTest {
         assertTrue(one.err().startsWith("kiln: give the volume and the mount point"), one.err());
         Run both = kiln("mount", "--agent", "127.0.0.1:1", "--device", "/dev/sdf", "/dev/loop3", "/mnt/x");
         assertEquals("kiln: --device is a hint for a volume id; /dev/loop3 is already a device\n", both.err());
+    }
+
+    @Test
+    void statusAgainstAnAgentThatNeverAnswersNamesTheAddressAndTheDeadline() throws Exception {
+        assertEquals(0, kiln("init").code());
+        // A listener that accepts connections and never says a word: no TLS handshake, no answer.
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            String address = "127.0.0.1:" + silent.getLocalPort();
+            Run r = kiln("status", "--agent", address);
+            assertEquals(ExitCodes.UNREACHABLE, r.code(), r.err());
+            assertTrue(r.err().startsWith("kiln: no answer from " + address + " in 10s; "), r.err());
+            assertFalse(r.err().contains("DEADLINE_EXCEEDED"), r.err());
+            assertFalse(r.err().contains("io.grpc"), r.err());
+        }
     }
 }
