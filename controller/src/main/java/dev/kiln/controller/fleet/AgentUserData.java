@@ -6,6 +6,7 @@ import dev.kiln.controller.pki.Pem;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The agent's settings as `kiln launch` writes them into user data: the same shape as
@@ -86,6 +87,7 @@ public final class AgentUserData {
                     b.append("        format: true\n");
                     b.append("        label: ").append(v.role().length() > 12 ? v.role().substring(0, 12) : v.role()).append('\n');
                 }
+                proofOfBlank(v).forEach((k, val) -> b.append("        ").append(k).append(": ").append(val).append('\n'));
             }
         }
         // Without a volume there is nothing to serve, and the agent refuses SSH with nothing to serve.
@@ -116,6 +118,15 @@ public final class AgentUserData {
             }
         }
         return b.toString();
+    }
+
+    /**
+     * What a boot mount adds to prove its volume blank: {@code created-empty: true} for an EBS
+     * volume this launch created empty (no snapshot), nothing otherwise. The agent formats a
+     * blank-looking volume only with a proof; without this one it must read the whole volume.
+     */
+    public static Map<String, Object> proofOfBlank(InstanceLayout.Volume v) {
+        return v.createdEmpty() && v.fresh() && !v.volumeId().isEmpty() ? Map.of("created-empty", true) : Map.of();
     }
 
     /** A YAML single-quoted scalar: no escapes but the doubled quote. */
