@@ -63,6 +63,8 @@ public final class SettingsCatalog {
             new Setting("kiln.volumes.unmount-grace", "a duration such as 10s", SettingsCatalog::duration),
             new Setting("kiln.volumes.freeze-lease", "a duration such as 30s", SettingsCatalog::positiveDuration),
             new Setting("kiln.volumes.freeze-max-lease", "a duration such as 5m", SettingsCatalog::positiveDuration),
+            new Setting("kiln.volumes.zero-read-timeout", "a duration such as 1h (0s: never read a whole device)",
+                    SettingsCatalog::nonNegativeDuration),
             new Setting(VolumeMountSettings.KEY, "a list of mounts in agent.yml or user data", v -> {
                 throw new IllegalArgumentException("a single value; boot mounts are a list, set in agent.yml or user data");
             }),
@@ -334,6 +336,12 @@ public final class SettingsCatalog {
 
     private static void duration(String v) {
         parseDuration(v);
+    }
+
+    private static void nonNegativeDuration(String v) {
+        if (parseDuration(v).isNegative()) {
+            throw new IllegalArgumentException("'" + v + "' is negative");
+        }
     }
 
     private static void positiveDuration(String v) {

@@ -22,6 +22,10 @@ import java.util.function.Consumer;
  *         device: /dev/sdf            # a hint only
  *         mount-point: /mnt/sources
  *         options: ro,noatime,noexec
+ *       - volume-id: vol-0fedcba9876543210
+ *         mount-point: /mnt/builds
+ *         format: true
+ *         created-empty: true         # written by kiln launch only
  *       - mount-point: /srv/vibes
  *         lower-dir: /mnt/sources/vibes
  *         upper-dir: /mnt/builds/vibes
@@ -37,10 +41,12 @@ import java.util.function.Consumer;
  * @param lowerDir   overlay: the read-only lower layer, or empty
  * @param upperDir   overlay: the writable upper layer, or empty
  * @param attachWait how long to wait for the device, or null for kiln.volumes.attach-timeout
+ * @param createdEmpty the controller created this EBS volume empty (no snapshot) for this launch:
+ *                   proof that it is blank, for the volume id given and no other
  */
 public record VolumeMountSettings(String volumeId, String device, String mountPoint, String filesystem,
                                   List<String> options, boolean format, String label, String lowerDir,
-                                  String upperDir, Duration attachWait) {
+                                  String upperDir, Duration attachWait, boolean createdEmpty) {
 
     /** The setting that holds the list. */
     public static final String KEY = "kiln.volumes.mounts";
@@ -66,6 +72,8 @@ public record VolumeMountSettings(String volumeId, String device, String mountPo
         field("lower-dir", "an absolute path (overlay: the read-only sources)", VolumeMountSettings::absolute);
         field("upper-dir", "an absolute path (overlay: the writable outputs)", VolumeMountSettings::absolute);
         field("wait", "a duration such as 30s or 2m", SettingsCatalog::parseDuration);
+        field("created-empty", "true or false (kiln launch writes it for a volume it created empty)",
+                v -> require(v.equals("true") || v.equals("false"), "'" + v + "' is not true or false"));
     }
 
     private static void field(String name, String accepts, Consumer<String> check) {
@@ -109,7 +117,7 @@ public record VolumeMountSettings(String volumeId, String device, String mountPo
                 if (!fields.containsKey("lower-dir") || !fields.containsKey("upper-dir")) {
                     problems.add("setting '" + prefix + "' in " + source + " is an overlay and needs both lower-dir and upper-dir");
                 }
-                for (String not : List.of("volume-id", "device", "format", "filesystem", "label", "wait")) {
+                for (String not : List.of("volume-id", "device", "format", "filesystem", "label", "wait", "created-empty")) {
                     if (fields.containsKey(not)) {
                         problems.add("setting '" + prefix + "." + not + "' in " + source
                                 + " does not apply to an overlay (lower-dir/upper-dir)");
@@ -118,6 +126,10 @@ public record VolumeMountSettings(String volumeId, String device, String mountPo
             } else if (!fields.containsKey("volume-id") && !fields.containsKey("device")) {
                 problems.add("setting '" + prefix + "' in " + source + " needs volume-id or device (or lower-dir and"
                         + " upper-dir for an overlay)");
+            } else if (fields.containsKey("created-empty") && !fields.containsKey("volume-id")) {
+                // The claim is about one EBS volume; a device path alone could be any disk.
+                problems.add("setting '" + prefix + ".created-empty' in " + source + " needs volume-id: it vouches for"
+                        + " that EBS volume only");
             }
         }
         return problems;
@@ -162,7 +174,8 @@ public record VolumeMountSettings(String volumeId, String device, String mountPo
             out.add(new VolumeMountSettings(text(f, "volume-id"), text(f, "device"), text(f, "mount-point"),
                     text(f, "filesystem"), parseOptions(optionText), text(f, "format").equals("true"), text(f, "label"),
                     text(f, "lower-dir"), text(f, "upper-dir"),
-                    f.containsKey("wait") ? SettingsCatalog.parseDuration(text(f, "wait")) : null));
+                    f.containsKey("wait") ? SettingsCatalog.parseDuration(text(f, "wait")) : null,
+                    text(f, "created-empty").equals("true")));
         }
         return out;
     }

@@ -16,6 +16,8 @@ import java.time.Duration;
  * @param unmountGrace   time between TERM and KILL for processes holding a mount
  * @param freezeLease    how long a freeze lasts when the request does not say
  * @param freezeMaxLease the longest freeze lease a request may ask for
+ * @param zeroReadTimeout how long formatting may spend reading a whole device to prove it all
+ *                       zeros when nothing else proves it blank; zero turns the read off
  */
 @ConfigurationProperties("kiln.volumes")
 public record VolumeSettings(
@@ -24,5 +26,6 @@ public record VolumeSettings(
         @Bindable(defaultValue = "2m") Duration attachTimeout,
         @Bindable(defaultValue = "10s") Duration unmountGrace,
         @Bindable(defaultValue = "30s") Duration freezeLease,
-        @Bindable(defaultValue = "5m") Duration freezeMaxLease) {
+        @Bindable(defaultValue = "5m") Duration freezeMaxLease,
+        @Bindable(defaultValue = "1h") Duration zeroReadTimeout) {
 }

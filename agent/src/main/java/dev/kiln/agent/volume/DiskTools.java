@@ -7,7 +7,8 @@ import java.util.List;
 /**
  * Everything the volume feature does to disks and filesystems: the agent's one boundary with
  * {@code blkid}, {@code wipefs}, {@code mkfs.*}, {@code fsck}, {@code mount}, {@code umount},
- * {@code fsfreeze} and the growing tools, and the raw reads of a device. {@link OsDiskTools} is the
+ * {@code fsfreeze} and the growing tools, the raw reads of a device, and the holes of a loop
+ * device's image file. {@link OsDiskTools} is the
  * real implementation. Methods report what the tool said ({@link Result}); the domain classes
  * decide what it means, so every decision lives in one place and is tested against real tools.
  */
@@ -54,6 +55,51 @@ public interface DiskTools {
      * @throws IOException on a read error or a short read
      */
     byte[] read(Path device, long offset, int length) throws IOException;
+
+    /**
+     * Reads {@code [offset, offset + length)} of the device and finds its first non-zero byte.
+     * Where the device allows it the read bypasses the page cache ({@code O_DIRECT}): the bytes
+     * are the device's own, and a read of a whole volume does not evict everything else.
+     *
+     * @return the absolute offset of the first non-zero byte, or -1 when the range is all zeros
+     * @throws IOException on a read error or a short read
+     */
+    long firstNonZero(Path device, long offset, int length) throws IOException;
+
+    /**
+     * What a loop device reads from, as the kernel reports it ({@code ioctl LOOP_GET_STATUS64}).
+     *
+     * @param fileDevice the device holding the backing file, as the kernel encodes it ({@code lo_device})
+     * @param inode      the backing file's inode number
+     * @param offset     where in the file the device begins
+     * @param sizeLimit  how many bytes of the file the device shows; 0 means up to the file's end
+     */
+    record LoopBacking(long fileDevice, long inode, long offset, long sizeLimit) {
+    }
+
+    /**
+     * The backing file of a loop device, as the kernel knows it (not a path: a device and inode).
+     *
+     * @throws IOException when it is not a loop device, or has no backing file
+     */
+    LoopBacking loopBacking(Path device) throws IOException;
+
+    /**
+     * Where the first data (anything but a hole) at or after {@code from} lies in {@code file}
+     * ({@code lseek(SEEK_DATA)}). A filesystem that does not track holes reports all of a file as
+     * data, so the answer errs towards data.
+     *
+     * @param backing the loop device's backing file, checked on the open file (device and inode)
+     * @return the offset, or -1 when there is no data at or after {@code from}
+     * @throws IOException when the file cannot be searched or is not {@code backing}'s file
+     */
+    long firstData(Path file, LoopBacking backing, long from) throws IOException;
+
+    /**
+     * Writes a block device's cached writes down to what lies below it ({@code fsync} of the
+     * device), so a loop device's backing file holds everything that was written to the device.
+     */
+    void flush(Path device) throws IOException;
 
     /**
      * The device number ("major:minor") of the block device node at {@code path} (following links).

@@ -18,6 +18,10 @@ import java.util.Set;
  *
  * <p>A device that cannot be read can look empty to blkid and wipefs (they report "nothing
  * found" on I/O errors), which is why the read is part of the decision.
+ *
+ * <p>BLANK is evidence, not proof: a disk whose partition table was wiped still holds its
+ * partitions past the first MiB and answers BLANK. {@link BlankProver} proves a BLANK device blank
+ * before anything formats it; the decision stays cheap, since every ListVolumes makes one per device.
  */
 public final class FormatDecider {
 

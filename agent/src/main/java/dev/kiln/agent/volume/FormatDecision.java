@@ -1,6 +1,9 @@
 package dev.kiln.agent.volume;
 
-/** The three answers to "may this device be formatted?". Only {@link #BLANK} ever is. */
+/**
+ * The three answers to "may this device be formatted?". Only {@link #BLANK} ever is, and only with
+ * a proof from {@link BlankProver}: BLANK is evidence, not proof.
+ */
 public enum FormatDecision {
     /** No filesystem or partition-table signature (blkid and wipefs agree), readable, first and last MiB all zero. */
     BLANK,

@@ -21,9 +21,12 @@ import java.util.Set;
  * @param attachWait  how long to wait for the device to appear; null means the agent's default
  * @param lowerDir    overlay: the read-only lower layer (the sources); null for a plain mount
  * @param upperDir    overlay: the writable upper layer (outputs and build database); null for a plain mount
+ * @param createdEmpty the controller created the volume {@code ref} names empty (no snapshot) for this
+ *                    launch and says so in user data: proof that it is blank (see {@link BlankProver})
  */
 public record MountSpec(VolumeRef ref, Path mountPoint, Filesystem filesystem, boolean readOnly, boolean noexec,
-                        boolean noatime, boolean allowFormat, String label, Duration attachWait, Path lowerDir, Path upperDir) {
+                        boolean noatime, boolean allowFormat, String label, Duration attachWait, Path lowerDir, Path upperDir,
+                        boolean createdEmpty) {
 
     /** Mount points Kiln never mounts over: they belong to the system. */
     private static final Set<Path> SYSTEM = Set.of("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64",
@@ -33,6 +36,12 @@ public record MountSpec(VolumeRef ref, Path mountPoint, Filesystem filesystem, b
         ref = ref == null ? new VolumeRef("", "") : ref;
         filesystem = filesystem == null ? Filesystem.EXT4 : filesystem;
         label = label == null ? "" : label.strip();
+    }
+
+    /** A request that brings no proof of its own that the volume is blank (every API request). */
+    public MountSpec(VolumeRef ref, Path mountPoint, Filesystem filesystem, boolean readOnly, boolean noexec,
+                     boolean noatime, boolean allowFormat, String label, Duration attachWait, Path lowerDir, Path upperDir) {
+        this(ref, mountPoint, filesystem, readOnly, noexec, noatime, allowFormat, label, attachWait, lowerDir, upperDir, false);
     }
 
     public boolean overlay() {
@@ -82,7 +91,7 @@ public record MountSpec(VolumeRef ref, Path mountPoint, Filesystem filesystem, b
             if (!ref.volumeId().isEmpty() || !ref.deviceHint().isEmpty()) {
                 throw new IllegalArgumentException("an overlay combines two directories; it takes no volume id or device");
             }
-            if (allowFormat) {
+            if (allowFormat || createdEmpty) {
                 throw new IllegalArgumentException("an overlay is never formatted; format the volumes under it");
             }
             checkPath("lower directory", lowerDir);
@@ -106,6 +115,10 @@ public record MountSpec(VolumeRef ref, Path mountPoint, Filesystem filesystem, b
             return;
         }
         ref.validate();
+        if (createdEmpty && ref.volumeId().isEmpty()) {
+            throw new IllegalArgumentException("created-empty needs the EBS volume id (vol-...) it vouches for;"
+                    + " a device path alone could be any disk");
+        }
         if (!label.isEmpty() && !label.matches("[A-Za-z0-9._-]{1," + filesystem.maxLabelLength() + "}")) {
             throw new IllegalArgumentException("label '" + label + "' must be 1-" + filesystem.maxLabelLength()
                     + " letters, digits, '.', '_' or '-' for " + filesystem);

@@ -14,13 +14,17 @@ import java.util.function.Supplier;
 import java.util.stream.Stream;
 
 /**
- * Mounts volumes: finds the device by identity, formats it only if it is provably BLANK and the
- * request allows it, checks an existing ext4 filesystem, mounts with hardened options, grows the
- * filesystem when the volume was enlarged, and assembles overlay work trees. Every refusal
+ * Mounts volumes: finds the device by identity, formats it only if it looks BLANK, something
+ * proves it blank ({@link BlankProver}) and the request allows it, checks an existing ext4
+ * filesystem, mounts with hardened options, grows the filesystem when the volume was enlarged,
+ * and assembles overlay work trees. Every refusal
  * happens before anything is written to the device, and its message says so.
  *
  * <p>Identity is verified again right before mkfs and right before mount (the device could have
  * been detached and another attached under the same name in the meantime).
+ *
+ * <p>When only reading the whole device can prove it blank, the read runs without the volume lock
+ * (it may take an hour), and the mount then starts over, every check again, with the read in hand.
  */
 public final class Mounter {
 
@@ -28,6 +32,7 @@ public final class Mounter {
 
     private final SysfsVolumes volumes;
     private final FormatDecider decider;
+    private final BlankProver prover;
     private final DiskTools tools;
     private final MountTable mounts;
     private final MountRegistry registry;
@@ -39,6 +44,7 @@ public final class Mounter {
     /**
      * @param volumes     identity
      * @param decider     the format decision
+     * @param prover      the proof that a blank-looking device is blank
      * @param tools       the OS
      * @param mounts      the kernel's mount table
      * @param registry    the mounts Kiln made
@@ -47,10 +53,11 @@ public final class Mounter {
      * @param stateDir    the agent's state directory, which no mount may hide
      * @param lock        serialises changes to mounts (shared with unmount and freeze)
      */
-    public Mounter(SysfsVolumes volumes, FormatDecider decider, DiskTools tools, MountTable mounts,
+    public Mounter(SysfsVolumes volumes, FormatDecider decider, BlankProver prover, DiskTools tools, MountTable mounts,
                    MountRegistry registry, Supplier<Owner> owner, Duration defaultWait, Path stateDir, Object lock) {
         this.volumes = volumes;
         this.decider = decider;
+        this.prover = prover;
         this.tools = tools;
         this.mounts = mounts;
         this.registry = registry;
@@ -88,12 +95,37 @@ public final class Mounter {
         }
         // Waiting for a late device happens outside the lock: other requests go on meanwhile.
         BlockDevice found = volumes.find(spec.ref(), spec.attachWait() == null ? defaultWait : spec.attachWait());
+        String looksBlank;
         synchronized (lock) {
-            return mountVolume(spec, found);
+            try {
+                return mountVolume(spec, found, null);
+            } catch (ZerosToRead z) {
+                looksBlank = z.looksBlank;
+            }
+        }
+        // Reading a whole volume takes minutes: outside the lock, so snapshots' freezes and other
+        // mounts go on meanwhile. Then every check runs again, with the read as the proof.
+        BlankProver.ZeroRead read = prover.readAll(found, looksBlank);
+        synchronized (lock) {
+            try {
+                return mountVolume(spec, found, read);
+            } catch (ZerosToRead z) {
+                throw new VolumeRefusedException(found.describe() + " changed while it was read in full; nothing was written");
+            }
         }
     }
 
-    private MountResult mountVolume(MountSpec spec, BlockDevice found) throws IOException {
+    /** Only reading the whole device is left to prove it blank; nothing was written. */
+    private static final class ZerosToRead extends RuntimeException {
+        final String looksBlank;
+
+        ZerosToRead(String looksBlank) {
+            super(null, null, false, false);
+            this.looksBlank = looksBlank;
+        }
+    }
+
+    private MountResult mountVolume(MountSpec spec, BlockDevice found, BlankProver.ZeroRead read) throws IOException {
         Path mp = spec.mountPoint();
         Filesystem fs = spec.filesystem();
         List<MountTable.Entry> table = mounts.read();
@@ -154,8 +186,9 @@ public final class Mounter {
                     throw new VolumeRefusedException(found.describe() + " is no longer blank: found " + again.reason()
                             + "; nothing was written");
                 }
-                LOG.info("formatting {} as {} (label {}): it is blank ({})", now.describe(), fs, spec.effectiveLabel(),
-                        probe.reason());
+                BlankProof proof = prover.prove(now, spec, read).orElseThrow(() -> new ZerosToRead(again.reason()));
+                LOG.info("formatting {} as {} (label {}): it is blank ({}), proved so: {}", now.describe(), fs,
+                        spec.effectiveLabel(), probe.reason(), proof.reason());
                 DiskTools.Result r = tools.mkfs(fs, now.path(), spec.effectiveLabel(), who.uid(), who.gid());
                 if (!r.ok()) {
                     throw new IOException("formatting " + now.describe() + " failed: " + r.describe());

@@ -1,5 +1,7 @@
 package dev.kiln.agent.volume;
 
+import com.sun.nio.file.ExtendedOpenOption;
+
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -65,6 +67,66 @@ public final class OsDiskTools implements DiskTools {
             }
         }
         return buffer.array();
+    }
+
+    /** How much {@link #firstNonZero} reads at a time. */
+    private static final int CHUNK = 4 << 20;
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(CHUNK).asReadOnlyBuffer();
+
+    @Override
+    public long firstNonZero(Path device, long offset, int length) throws IOException {
+        FileChannel channel = null;
+        int alignment = 1;
+        try {
+            int block = (int) Files.getFileStore(device).getBlockSize();
+            if (block > 0 && block <= CHUNK && offset % block == 0 && length % block == 0) {
+                channel = FileChannel.open(device, StandardOpenOption.READ, ExtendedOpenOption.DIRECT);
+                alignment = block;
+            }
+        } catch (IOException | UnsupportedOperationException e) {
+            // No O_DIRECT here (or an unaligned range): read through the page cache instead.
+        }
+        if (channel == null) {
+            channel = FileChannel.open(device, StandardOpenOption.READ);
+        }
+        try (FileChannel ch = channel) {
+            ByteBuffer buffer = ByteBuffer.allocateDirect(CHUNK + alignment).alignedSlice(alignment);
+            long done = 0;
+            while (done < length) {
+                int n = (int) Math.min(CHUNK, length - done);
+                buffer.clear().limit(n);
+                while (buffer.hasRemaining()) {
+                    if (ch.read(buffer, offset + done + buffer.position()) < 0) {
+                        throw new IOException("short read: the device ended after " + (offset + done + buffer.position())
+                                + " bytes");
+                    }
+                }
+                buffer.flip();
+                int at = buffer.mismatch(ZEROS.duplicate().limit(n));
+                if (at >= 0) {
+                    return offset + done + at;
+                }
+                done += n;
+            }
+            return -1;
+        }
+    }
+
+    @Override
+    public LoopBacking loopBacking(Path device) throws IOException {
+        return LinuxIo.loopBacking(device);
+    }
+
+    @Override
+    public long firstData(Path file, LoopBacking backing, long from) throws IOException {
+        return LinuxIo.firstData(file, backing, from);
+    }
+
+    @Override
+    public void flush(Path device) throws IOException {
+        try (FileChannel channel = FileChannel.open(device, StandardOpenOption.READ)) {
+            channel.force(true);
+        }
     }
 
     @Override

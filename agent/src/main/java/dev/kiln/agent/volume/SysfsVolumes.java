@@ -103,6 +103,28 @@ public final class SysfsVolumes {
     }
 
     /**
+     * The file a loop device reads from, as sysfs names it ({@code block/loopN/loop/backing_file}),
+     * if the device is a loop device whose file still has a name. A path only: the kernel's own
+     * record of the file (its device and inode) is what proves it is the same file.
+     */
+    public Optional<Path> loopBackingFile(BlockDevice device) {
+        if (device.name().isEmpty() || device.name().contains("/") || device.name().startsWith(".")) {
+            return Optional.empty();
+        }
+        Optional<String> text = readLine(sysfsRoot.resolve("block").resolve(device.name()).resolve("loop")
+                .resolve("backing_file"));
+        // An unlinked file shows as "PATH (deleted)": no path leads to it any more.
+        if (text.isEmpty() || text.get().endsWith(" (deleted)") || !text.get().startsWith("/")) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(Path.of(text.get()));
+        } catch (RuntimeException e) {
+            return Optional.empty();
+        }
+    }
+
+    /**
      * The EBS volume id of an NVMe controller directory: empty unless its model is exactly
      * {@link #EBS_MODEL} and its serial is "vol" followed by hex digits.
      */

@@ -54,7 +54,8 @@ public class VolumeFactory {
         });
         Freezer freezer = new Freezer(tools, mounts, registry, volumes, clock, LeaseTimer.of(leases),
                 settings.freezeLease(), settings.freezeMaxLease(), agent.stateDir(), lock);
-        Mounter mounter = new Mounter(volumes, decider, tools, mounts, registry, () -> {
+        BlankProver prover = new BlankProver(volumes, tools, agent.stateDir(), settings.zeroReadTimeout(), clock);
+        Mounter mounter = new Mounter(volumes, decider, prover, tools, mounts, registry, () -> {
             BuildUser u = BuildUser.resolve(builds.user());
             return new Owner(u.uid(), u.gid());
         }, settings.attachTimeout(), agent.stateDir(), lock);
@@ -80,6 +81,6 @@ public class VolumeFactory {
         boolean overlay = !m.lowerDir().isEmpty() || !m.upperDir().isEmpty();
         return new MountSpec(new VolumeRef(m.volumeId(), m.device()), Path.of(m.mountPoint()),
                 Filesystem.parse(m.filesystem()), m.readOnly(), m.noexec(), m.noatime(), m.format(), m.label(), m.attachWait(),
-                overlay ? Path.of(m.lowerDir()) : null, overlay ? Path.of(m.upperDir()) : null);
+                overlay ? Path.of(m.lowerDir()) : null, overlay ? Path.of(m.upperDir()) : null, m.createdEmpty());
     }
 }

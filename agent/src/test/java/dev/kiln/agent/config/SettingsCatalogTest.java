@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -107,7 +108,7 @@ class SettingsCatalogTest {
                 "invalid value for setting 'kiln.volumes.mounts[1].volume-id' in f.yml: 'vol-1' is not an EBS volume id"
                         + " (expected an EBS volume id such as vol-0123456789abcdef0)",
                 "unknown setting 'kiln.volumes.mounts[1].mountpoint' in f.yml; a mount has volume-id, device, mount-point,"
-                        + " filesystem, options, format, label, lower-dir, upper-dir, wait",
+                        + " filesystem, options, format, label, lower-dir, upper-dir, wait, created-empty",
                 "invalid value for setting 'kiln.volumes.mounts[1].options' in f.yml: unsupported mount option 'exec'"
                         + " (expected mount options from ro, rw, noexec, noatime, nodev, nosuid (nodev,nosuid always apply))",
                 "invalid value for setting 'kiln.volumes.mounts[1].filesystem' in f.yml: 'btrfs' is not ext4 or xfs"
@@ -137,6 +138,37 @@ class SettingsCatalogTest {
         assertEquals(List.of("setting 'kiln.volumes.mounts' in f.yml must be a list of mounts (each with mount-point and"
                         + " volume-id or device, or lower-dir and upper-dir)"),
                 SettingsCatalog.problems("f.yml", Map.of("kiln.volumes.mounts", "vol-0123456789abcdef0")));
+    }
+
+    @Test
+    void createdEmptyVouchesForAVolumeIdAndNeverForAnOverlay() {
+        List<?> mounts = List.of(Map.of("volume-id", "vol-0fedcba9876543210", "device", "/dev/sdg", "mount-point",
+                "/mnt/builds", "format", true, "created-empty", true));
+        assertEquals(List.of(), SettingsCatalog.problems("user data", Map.of("kiln.volumes.mounts", mounts)));
+        assertTrue(VolumeMountSettings.parse(mounts).get(0).createdEmpty());
+        assertFalse(VolumeMountSettings.parse(List.of(Map.of("volume-id", "vol-0fedcba9876543210", "mount-point", "/data")))
+                .get(0).createdEmpty(), "no claim unless the controller makes it");
+        assertEquals(List.of("setting 'kiln.volumes.mounts[0].created-empty' in user data needs volume-id: it vouches for"
+                        + " that EBS volume only"),
+                SettingsCatalog.problems("user data", Map.of("kiln.volumes.mounts", List.of(
+                        Map.of("device", "/dev/loop3", "mount-point", "/data", "created-empty", true)))));
+        assertEquals(List.of("setting 'kiln.volumes.mounts[0].created-empty' in user data does not apply to an overlay"
+                        + " (lower-dir/upper-dir)"),
+                SettingsCatalog.problems("user data", Map.of("kiln.volumes.mounts", List.of(Map.of("mount-point", "/srv/t",
+                        "lower-dir", "/mnt/s", "upper-dir", "/mnt/b/t", "created-empty", true)))));
+        assertEquals(List.of("invalid value for setting 'kiln.volumes.mounts[0].created-empty' in user data: 'yes' is not"
+                        + " true or false (expected true or false (kiln launch writes it for a volume it created empty))"),
+                SettingsCatalog.problems("user data", Map.of("kiln.volumes.mounts", List.of(Map.of("volume-id",
+                        "vol-0fedcba9876543210", "mount-point", "/data", "created-empty", "yes")))));
+    }
+
+    @Test
+    void boundsTheWholeDeviceReadWithANonNegativeDuration() {
+        assertEquals(List.of(), SettingsCatalog.problems("f.yml", Map.of("kiln.volumes.zero-read-timeout", "0s")));
+        assertEquals(List.of(), SettingsCatalog.environmentProblems(Map.of("KILN_VOLUMES_ZERO_READ_TIMEOUT", "2h")));
+        assertEquals(List.of("invalid value for setting 'kiln.volumes.zero-read-timeout' in f.yml: 'PT-1H' is negative"
+                        + " (expected a duration such as 1h (0s: never read a whole device))"),
+                SettingsCatalog.problems("f.yml", Map.of("kiln.volumes.zero-read-timeout", "PT-1H")));
     }
 
     @Test

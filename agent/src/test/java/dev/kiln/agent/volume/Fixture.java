@@ -43,6 +43,10 @@ final class Fixture implements AutoCloseable {
         return t;
     });
     private Owner owner;
+    /** The bound on reading a whole device for zeros, for services made after it is set. */
+    Duration zeroReadTimeout = Duration.ofHours(1);
+    /** The clock that bound is measured with, for services made after it is set. */
+    Clock proverClock = Clock.systemUTC();
 
     Fixture(Path dir) throws IOException {
         Prerequisites.requireRoot("loop devices, mkfs and mount");
@@ -58,6 +62,29 @@ final class Fixture implements AutoCloseable {
     /** A loop device, shown in the fake sysfs. */
     LoopDevice loop(long bytes) throws IOException {
         LoopDevice d = LoopDevice.create(dir, bytes);
+        devices.add(d);
+        showInSysfs(d.device());
+        return d;
+    }
+
+    /**
+     * A loop device over a file whose every byte was written as a zero (no holes, so the holes
+     * proof does not apply: as with a device that is not a loop device), shown in the fake sysfs.
+     */
+    LoopDevice loopWithoutHoles(long bytes) throws IOException {
+        Path file = Files.createTempFile(dir, "written-", ".img");
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            java.nio.ByteBuffer zeros = java.nio.ByteBuffer.allocate((int) MIB);
+            for (long done = 0; done < bytes; done += MIB) {
+                zeros.clear().limit((int) Math.min(MIB, bytes - done));
+                while (zeros.hasRemaining()) {
+                    ch.write(zeros, done + zeros.position());
+                }
+            }
+            ch.force(true);
+        }
+        LoopDevice d = LoopDevice.attach(file);
         devices.add(d);
         showInSysfs(d.device());
         return d;
@@ -142,7 +169,8 @@ final class Fixture implements AutoCloseable {
         Object lock = new Object();
         Freezer freezer = new Freezer(tools, mounts, registry, volumes, Clock.systemUTC(), timer,
                 Duration.ofSeconds(30), Duration.ofMinutes(5), state, lock);
-        Mounter mounter = new Mounter(volumes, decider, tools, mounts, registry, this::owner, attachWait, state, lock);
+        BlankProver prover = new BlankProver(volumes, tools, state, zeroReadTimeout, proverClock);
+        Mounter mounter = new Mounter(volumes, decider, prover, tools, mounts, registry, this::owner, attachWait, state, lock);
         Unmounter unmounter = new Unmounter(tools, mounts, registry, new ProcProcessTable(), users, freezer,
                 Duration.ofSeconds(2), lock);
         return new VolumeService(volumes, decider, mounts, registry, mounter, unmounter, freezer);

@@ -158,7 +158,17 @@ public final class AgentUserData {
             out.put("label", v.role().codePointCount(0, v.role().length()) > 12
                     ? v.role().substring(0, v.role().offsetByCodePoints(0, 12)) : v.role());
         }
+        out.putAll(proofOfBlank(v));
         return out;
+    }
+
+    /**
+     * What a boot mount adds to prove its volume blank: {@code created-empty: true} for an EBS
+     * volume this launch created empty (no snapshot), nothing otherwise. The agent formats a
+     * blank-looking volume only with a proof; without this one it must read the whole volume.
+     */
+    public static Map<String, Object> proofOfBlank(InstanceLayout.Volume v) {
+        return v.createdEmpty() && v.fresh() && !v.volumeId().isEmpty() ? Map.of("created-empty", true) : Map.of();
     }
 
     /**

@@ -241,7 +241,7 @@ public final class Ec2Fleet implements Fleet {
                     create.size(v.sizeGiB());
                 }
                 String id = ec2.createVolume(create.build()).volumeId();
-                created.add(new InstanceLayout.Volume(v.role(), id, "/dev/sd" + DEVICES.charAt(i), snapshot == null));
+                created.add(created(v, id, "/dev/sd" + DEVICES.charAt(i), snapshot));
             }
             if (!created.isEmpty()) {
                 ec2.waiter().waitUntilVolumeAvailable(r -> r.volumeIds(created.stream().map(InstanceLayout.Volume::volumeId).toList()));
@@ -312,6 +312,15 @@ public final class Ec2Fleet implements Fleet {
             }
         }
         return up;
+    }
+
+    /**
+     * A volume this launch just created with CreateVolume: fresh, and created empty, when no
+     * snapshot went into it (then, and only then, the user data vouches that it is blank).
+     */
+    static InstanceLayout.Volume created(VolumeSpec spec, String volumeId, String device, String snapshotId) {
+        boolean empty = snapshotId == null;
+        return new InstanceLayout.Volume(spec.role(), volumeId, device, empty, empty);
     }
 
     /** The availability zone of a subnet, or of the region's first zone when none is given. */

@@ -34,8 +34,16 @@ public record InstanceLayout(List<Mount> mounts, String workTree, String sources
      * @param volumeId the EBS volume id (empty on the local provider)
      * @param device   the device name or path (a hint on EC2; the device itself locally), or empty for a directory
      * @param fresh    a new volume (may be formatted when provably blank), not one restored from a snapshot
+     * @param createdEmpty this launch created the EBS volume with CreateVolume and no snapshot, so it
+     *                 is known to be empty: the user data says so (created-empty), and the agent takes
+     *                 that as proof that it is blank
      */
-    public record Volume(String role, String volumeId, String device, boolean fresh) {
+    public record Volume(String role, String volumeId, String device, boolean fresh, boolean createdEmpty) {
+
+        /** A volume this launch makes no claim about (a restored one, a directory, a loop image). */
+        public Volume(String role, String volumeId, String device, boolean fresh) {
+            this(role, volumeId, device, fresh, false);
+        }
     }
 
     /**

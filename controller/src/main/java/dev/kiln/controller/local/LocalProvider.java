@@ -214,12 +214,7 @@ public final class LocalProvider implements Fleet {
                     } else {
                         Files.createFile(image);
                     }
-                    try (var ch = java.nio.channels.FileChannel.open(image, java.nio.file.StandardOpenOption.WRITE)) {
-                        if (sizeGiB > 0 && ch.size() < (sizeGiB << 30)) {
-                            ch.write(java.nio.ByteBuffer.wrap(new byte[1]), (sizeGiB << 30) - 1); // sparse
-                        }
-                        sizeGiB = ch.size() >> 30;
-                    }
+                    sizeGiB = extendSparse(image, sizeGiB) >> 30;
                     String device = run("losetup", "--find", "--show", image.toString()).strip();
                     devices.add(device);
                     p.setProperty("volume." + i + ".device", device);
@@ -694,6 +689,22 @@ public final class LocalProvider implements Fleet {
             run("cp", "-a", "--reflink=auto", from.toString(), to.toString());
         } else {
             run("cp", "--sparse=always", "--reflink=auto", from.toString(), to.toString());
+        }
+    }
+
+    /**
+     * Grows an image file to {@code sizeGiB} (never shrinks it) by moving its end, which leaves
+     * the new part a hole: the agent takes an image with no data as proof that it is blank, where
+     * a byte written at the end (even a zero) would be data and cost it a read of the whole image.
+     *
+     * @return the file's size in bytes
+     */
+    static long extendSparse(Path image, long sizeGiB) throws IOException {
+        try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(image.toFile(), "rw")) {
+            if (sizeGiB > 0 && raf.length() < (sizeGiB << 30)) {
+                raf.setLength(sizeGiB << 30);
+            }
+            return raf.length();
         }
     }
 
