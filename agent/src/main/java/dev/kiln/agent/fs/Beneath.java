@@ -194,6 +194,17 @@ public final class Beneath {
         }
     }
 
+    /**
+     * Holds a trusted directory open, reached from {@code /} with no-follow at every step: a
+     * directory put in its place later (by a rename, or as a link) is not the one held.
+     *
+     * @return the held directory; {@link Entry#directory()} names it through its descriptor
+     */
+    public static Entry hold(Path dir) throws IOException {
+        Path abs = dir.toAbsolutePath().normalize();
+        return new Entry(openBase(abs, abs.toString()), ".", true);
+    }
+
     /** What is done to each directory {@link #makeDirectories} creates, through a no-follow path. */
     @FunctionalInterface
     public interface Made {

@@ -1,5 +1,7 @@
 package dev.kiln.agent.volume;
 
+import dev.kiln.agent.fs.Beneath;
+
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -361,15 +363,39 @@ public final class Mounter {
         createMountPoint(mp);
         String options = "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work + ","
                 + String.join(",", spec.options());
-        DiskTools.Result m = tools.mount("overlay", mp, "overlay", options);
-        if (!m.ok()) {
-            throw new IOException("mounting the overlay at " + mp + " failed: " + m.describe());
+        // The upper directory sits on the builds volume, which the build user may change: hold the
+        // checked directory open, and after mounting prove the overlay writes into that one.
+        MountTable.Entry entry;
+        try (Beneath.Entry held = Beneath.hold(upper.getParent().toRealPath().resolve(upper.getFileName()))) {
+            DiskTools.Result m = tools.mount("overlay", mp, "overlay", options);
+            if (!m.ok()) {
+                throw new IOException("mounting the overlay at " + mp + " failed: " + m.describe());
+            }
+            entry = mounts.at(mp).filter(e -> e.type().equals("overlay"))
+                    .orElseThrow(() -> new IOException("mount reported success, but /proc/self/mountinfo shows no overlay at " + mp));
+            // A read-only overlay writes nothing anywhere, so there is nothing to prove.
+            if (!spec.options().contains("ro") && !writesInto(mp, held)) {
+                DiskTools.Result u = tools.umount(mp);
+                throw new VolumeRefusedException("the overlay's upper directory " + upper + " was replaced while it was"
+                        + " being mounted (by a link?), so the overlay did not use the directory that was checked; "
+                        + (u.ok() ? "it was unmounted again; nothing is mounted" : "unmounting it failed (" + u.describe()
+                        + "): unmount " + mp + " by hand"));
+            }
         }
-        MountTable.Entry entry = mounts.at(mp).filter(e -> e.type().equals("overlay"))
-                .orElseThrow(() -> new IOException("mount reported success, but /proc/self/mountinfo shows no overlay at " + mp));
         registry.put(new KilnMount(mp, "", "", "", "overlay", lower, upper));
         LOG.info("mounted an overlay work tree at {}: {} (lower, read-only) under {} (upper)", mp, lower, upper);
         return new MountResult(overlayInfo(mp, lower, upper, entry), false, false, false);
+    }
+
+    /** Whether a file made at the overlay's root lands in the held upper directory. */
+    private static boolean writesInto(Path mp, Beneath.Entry upper) throws IOException {
+        String marker = ".kiln-overlay-check-" + java.util.UUID.randomUUID();
+        Files.createFile(mp.resolve(marker));
+        try {
+            return Files.exists(upper.directory().resolve(marker), LinkOption.NOFOLLOW_LINKS);
+        } finally {
+            Files.delete(mp.resolve(marker));
+        }
     }
 
     /** Re-reads identity and checks the device node, right before writing or mounting. */

@@ -134,12 +134,21 @@ final class Fixture implements AutoCloseable {
         return owner;
     }
 
+    /**
+     * Runs right before each mount, to put a change of the test's at the worst moment for the
+     * agent (between its checks and the kernel's mount), which no real race hits reliably.
+     */
+    volatile Runnable beforeMount = () -> { };
+
     /** The real tools, with every call's method name recorded (to prove what was not called). */
     DiskTools tools() {
         DiskTools real = new OsDiskTools();
         return (DiskTools) Proxy.newProxyInstance(DiskTools.class.getClassLoader(), new Class<?>[]{DiskTools.class},
                 (proxy, method, args) -> {
                     calls.add(method.getName());
+                    if (method.getName().equals("mount")) {
+                        beforeMount.run();
+                    }
                     try {
                         return method.invoke(real, args);
                     } catch (java.lang.reflect.InvocationTargetException e) {

@@ -7,6 +7,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -366,6 +367,42 @@ class MounterTest {
                 src.resolve("album"), out.resolve("vibes"))).alreadyMounted());
         List<VolumeInfo> listed = volumes.list();
         assertTrue(listed.stream().anyMatch(v -> v.device().equals("overlay") && tree.equals(v.mountPoint())), listed.toString());
+    }
+
+    @Test
+    void anUpperDirectorySwappedForALinkWhileTheOverlayIsMountedIsRefusedAndUnmounted() throws Exception {
+        LoopDevice sources = fx.loop(64 * MIB);
+        LoopDevice builds = fx.loop(64 * MIB);
+        writeWithOwnFilesystem(sources.device(), "ext4");
+        Path src = dir.resolve("mnt/sources");
+        Path out = dir.resolve("mnt/builds");
+        Path tree = dir.resolve("work/vibes");
+        volumes.mount(new MountSpec(new VolumeRef("", sources.device().toString()), src, Filesystem.EXT4, true, true, true,
+                false, "", null, null, null));
+        volumes.mount(new MountSpec(new VolumeRef("", builds.device().toString()), out, Filesystem.EXT4, false, true, false,
+                true, "", null, null, null));
+        Files.createDirectories(out.resolve("vibes"));
+        // Root's, on the builds volume (the kernel wants upper and work on one filesystem): where a
+        // build would like root's overlay to write.
+        Path elsewhere = out.resolve("lost+found");
+        assertEquals(0, Files.getAttribute(elsewhere, "unix:uid"));
+        fx.beforeMount = () -> {
+            try {
+                Files.move(out.resolve("vibes"), out.resolve("vibes.moved"));
+                Files.createSymbolicLink(out.resolve("vibes"), elsewhere);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        };
+        VolumeRefusedException e = assertThrows(VolumeRefusedException.class, () -> volumes.mount(new MountSpec(null, tree,
+                null, false, true, false, false, "", null, src.resolve("album"), out.resolve("vibes"))));
+        fx.beforeMount = () -> { };
+        assertTrue(e.getMessage().contains("was replaced while it was being mounted"), e.getMessage());
+        assertTrue(e.getMessage().contains("it was unmounted again; nothing is mounted"), e.getMessage());
+        assertTrue(mounted(tree).isEmpty(), "nothing is mounted at the work tree");
+        try (var left = Files.list(elsewhere)) {
+            assertEquals(List.of(), left.toList(), "nothing was left in root's directory");
+        }
     }
 
     /**
