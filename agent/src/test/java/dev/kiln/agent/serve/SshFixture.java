@@ -173,6 +173,20 @@ final class SshFixture implements AutoCloseable {
         return run(cmd, 120);
     }
 
+    /** Mounts {@code remote} (e.g. /outputs) at {@code mnt} with sshfs as {@code user}, plus any -o options given. */
+    Run sshfs(Path key, String user, String remote, Path mnt, String... options) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("sshfs", "-p", Integer.toString(port()), "-o", "ro"));
+        for (String o : options) {
+            cmd.addAll(List.of("-o", o));
+        }
+        for (String o : List.of("BatchMode=yes", "StrictHostKeyChecking=yes", "UserKnownHostsFile=" + knownHosts,
+                "GlobalKnownHostsFile=/dev/null", "IdentitiesOnly=yes", "IdentityFile=" + key)) {
+            cmd.addAll(List.of("-o", o));
+        }
+        cmd.addAll(List.of("-F", "/dev/null", user + "@127.0.0.1:" + remote, mnt.toString()));
+        return run(cmd, 60);
+    }
+
     Run rsync(Path key, String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of("rsync", "-e", sshCommand(key)));
         cmd.addAll(List.of(args));

@@ -48,13 +48,7 @@ class SshfsAndConcurrencyTest {
         Prerequisites.requireCommand("sshfs", "apt-get install sshfs");
         Prerequisites.require("/dev/fuse", Files.exists(Path.of("/dev/fuse")), "a kernel with FUSE (and /dev/fuse in the container)");
         Path mnt = Files.createDirectories(tmp.resolve("mnt"));
-        List<String> cmd = new ArrayList<>(List.of("sshfs", "-p", Integer.toString(f.port()), "-o", "ro"));
-        for (String o : List.of("BatchMode=yes", "StrictHostKeyChecking=yes", "UserKnownHostsFile=" + f.knownHosts,
-                "GlobalKnownHostsFile=/dev/null", "IdentitiesOnly=yes", "IdentityFile=" + f.readerKey)) {
-            cmd.addAll(List.of("-o", o));
-        }
-        cmd.addAll(List.of("-F", "/dev/null", "reader@127.0.0.1:/outputs", mnt.toString()));
-        SshFixture.Run mount = SshFixture.run(cmd, 60);
+        SshFixture.Run mount = f.sshfs(f.readerKey, "reader", "/outputs", mnt);
         assertEquals(0, mount.code(), mount.toString());
         try {
             try (Stream<Path> s = Files.list(mnt.resolve("build-flac"))) {

@@ -239,15 +239,10 @@ class TreeRaceTest {
         return null;
     }
 
+    /** sshfs with the kernel's caches off, so every read and listing reaches the agent. */
     void mountSshfs(Path mnt) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of("sshfs", "-p", Integer.toString(f.port()), "-o", "ro",
-                "-o", "cache=no", "-o", "attr_timeout=0", "-o", "entry_timeout=0", "-o", "negative_timeout=0"));
-        for (String o : List.of("BatchMode=yes", "StrictHostKeyChecking=yes", "UserKnownHostsFile=" + f.knownHosts,
-                "GlobalKnownHostsFile=/dev/null", "IdentitiesOnly=yes", "IdentityFile=" + f.readerKey)) {
-            cmd.addAll(List.of("-o", o));
-        }
-        cmd.addAll(List.of("-F", "/dev/null", "reader@127.0.0.1:/outputs", mnt.toString()));
-        SshFixture.Run mount = SshFixture.run(cmd, 60);
+        SshFixture.Run mount = f.sshfs(f.readerKey, "reader", "/outputs", mnt, "cache=no", "attr_timeout=0", "entry_timeout=0",
+                "negative_timeout=0");
         assertEquals(0, mount.code(), mount.toString());
     }
 

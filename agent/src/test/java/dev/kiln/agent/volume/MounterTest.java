@@ -343,16 +343,10 @@ class MounterTest {
 
     @Test
     void assemblesTheVibesOverlaySoOnlyOutputsLandOnTheBuildsVolume() throws Exception {
-        LoopDevice sources = fx.loop(64 * MIB);
-        LoopDevice builds = fx.loop(64 * MIB);
-        byte[] master = writeWithOwnFilesystem(sources.device(), "ext4");
+        byte[] master = mountSourcesAndBuilds();
         Path src = dir.resolve("mnt/sources");
         Path out = dir.resolve("mnt/builds");
         Path tree = dir.resolve("work/vibes");
-        volumes.mount(new MountSpec(new VolumeRef("", sources.device().toString()), src, Filesystem.EXT4, true, true, true,
-                false, "", null, null, null));
-        volumes.mount(new MountSpec(new VolumeRef("", builds.device().toString()), out, Filesystem.EXT4, false, true, false,
-                true, "", null, null, null));
         MountResult r = volumes.mount(new MountSpec(null, tree, null, false, true, false, false, "", null,
                 src.resolve("album"), out.resolve("vibes")));
         assertEquals("overlay", r.volume().filesystem());
@@ -371,16 +365,10 @@ class MounterTest {
 
     @Test
     void anUpperDirectorySwappedForALinkWhileTheOverlayIsMountedIsRefusedAndUnmounted() throws Exception {
-        LoopDevice sources = fx.loop(64 * MIB);
-        LoopDevice builds = fx.loop(64 * MIB);
-        writeWithOwnFilesystem(sources.device(), "ext4");
+        mountSourcesAndBuilds();
         Path src = dir.resolve("mnt/sources");
         Path out = dir.resolve("mnt/builds");
         Path tree = dir.resolve("work/vibes");
-        volumes.mount(new MountSpec(new VolumeRef("", sources.device().toString()), src, Filesystem.EXT4, true, true, true,
-                false, "", null, null, null));
-        volumes.mount(new MountSpec(new VolumeRef("", builds.device().toString()), out, Filesystem.EXT4, false, true, false,
-                true, "", null, null, null));
         Files.createDirectories(out.resolve("vibes"));
         // Root's, on the builds volume (the kernel wants upper and work on one filesystem): where a
         // build would like root's overlay to write.
@@ -403,6 +391,21 @@ class MounterTest {
         try (var left = Files.list(elsewhere)) {
             assertEquals(List.of(), left.toList(), "nothing was left in root's directory");
         }
+    }
+
+    /**
+     * The seed's two volumes: a sources volume holding album/01-track.wav mounted read-only at
+     * mnt/sources, and a new builds volume (formatted) at mnt/builds; returns the track's bytes.
+     */
+    byte[] mountSourcesAndBuilds() throws Exception {
+        LoopDevice sources = fx.loop(64 * MIB);
+        LoopDevice builds = fx.loop(64 * MIB);
+        byte[] master = writeWithOwnFilesystem(sources.device(), "ext4");
+        volumes.mount(new MountSpec(new VolumeRef("", sources.device().toString()), dir.resolve("mnt/sources"), Filesystem.EXT4,
+                true, true, true, false, "", null, null, null));
+        volumes.mount(new MountSpec(new VolumeRef("", builds.device().toString()), dir.resolve("mnt/builds"), Filesystem.EXT4,
+                false, true, false, true, "", null, null, null));
+        return master;
     }
 
     /**
