@@ -159,6 +159,17 @@ build {
     destination = "${local.staging}/kiln-boot-backstop.service"
   }
 
+  # Only root reaches IMDS: the packet filter and the unit that loads it at boot.
+  provisioner "file" {
+    source      = "${path.root}/kiln-imds.nft"
+    destination = "${local.staging}/kiln-imds.nft"
+  }
+
+  provisioner "file" {
+    source      = "${path.root}/../systemd/kiln-imds.service"
+    destination = "${local.staging}/kiln-imds.service"
+  }
+
   provisioner "shell" {
     script = "${path.root}/provision.sh"
     environment_vars = [

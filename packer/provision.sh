@@ -7,6 +7,8 @@
 #   agent.yml            the default settings (packer/agent.yml)
 #   kiln-boot-backstop, kiln-boot-backstop.service
 #                        the boot backstop and its unit (systemd/)
+#   kiln-imds.nft        the packet filter that lets only root reach IMDS (packer/kiln-imds.nft)
+#   kiln-imds.service    the unit that loads it at boot (systemd/kiln-imds.service)
 #
 # Environment:
 #   PROVISION_STAGING  where those files are (default /tmp/kiln-provision); removed at the end
@@ -27,7 +29,8 @@ log() { printf '[provision] %s\n' "$*"; }
 die() { printf '[provision] error: %s\n' "$*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "run as root (packer runs this script with sudo)"
-for f in kiln-agent.jar kiln-agent.service agent.yml kiln-boot-backstop kiln-boot-backstop.service; do
+for f in kiln-agent.jar kiln-agent.service agent.yml kiln-boot-backstop kiln-boot-backstop.service kiln-imds.nft \
+         kiln-imds.service; do
   [[ -s "$STAGING/$f" ]] || die "missing $STAGING/$f (uploaded by the template's file provisioners)"
 done
 [[ $SYSTEM_SSHD_PORT =~ ^[0-9]+$ ]] || die "SYSTEM_SSHD_PORT must be a number, got '$SYSTEM_SSHD_PORT'"
@@ -42,7 +45,7 @@ fi
 # What the agent and its builds run: Java 17 for the agent; tup with FUSE for builds; the
 # encoders of the music profiles; rsync (served as `rsync --server`); bubblewrap to confine it;
 # mkfs/blkid/losetup/fsfreeze/setpriv/setsid for volumes and builds; nvme-cli to inspect EBS
-# NVMe devices by hand.
+# NVMe devices by hand; nftables for the packet filter that keeps IMDS from the build user.
 PACKAGES=(
   openjdk-17-jre-headless
   tup fuse3
@@ -51,6 +54,7 @@ PACKAGES=(
   e2fsprogs xfsprogs util-linux
   nvme-cli
   curl
+  nftables
 )
 export DEBIAN_FRONTEND=noninteractive
 # Keep existing config files on upgrades, never ask.
@@ -68,7 +72,7 @@ rm -rf /var/lib/apt/lists/*
 
 # Everything the agent calls by name must be there now.
 for cmd in java tup fusermount3 flac lame oggenc opusenc sox rsync bwrap mkfs.ext4 mkfs.xfs \
-           blkid losetup fsfreeze setpriv setsid nvme systemd-run curl; do
+           blkid losetup fsfreeze setpriv setsid nvme systemd-run curl nft; do
   command -v "$cmd" >/dev/null 2>&1 || die "'$cmd' is missing after apt-get install"
 done
 # The unit runs /usr/bin/java; it must be Java 17.
@@ -98,13 +102,27 @@ install -m 0644 -o root -g root "$STAGING/kiln-agent.jar" /opt/kiln/kiln-agent.j
 # No secrets in this file: TLS material and the lease come from user data at boot.
 install -m 0644 -o root -g root "$STAGING/agent.yml" /etc/kiln/agent.yml
 install -m 0644 -o root -g root "$STAGING/kiln-agent.service" /etc/systemd/system/kiln-agent.service
-systemd-analyze verify /etc/systemd/system/kiln-agent.service
+
+# ---- Only root reaches IMDS. ----
+# The user data holds the agent's TLS key; builds, boot scripts and services run as `kiln`. The
+# table refuses every non-root socket's connections to 169.254.169.254 and fd00:ec2::254;
+# kiln-imds.service loads it at each boot, before the network and kiln-agent (which probes it at
+# start and reports a problem if the build user still gets through).
+log "installing /etc/kiln/imds.nft and kiln-imds.service (only root reaches IMDS)"
+install -m 0644 -o root -g root "$STAGING/kiln-imds.nft" /etc/kiln/imds.nft
+install -m 0644 -o root -g root "$STAGING/kiln-imds.service" /etc/systemd/system/kiln-imds.service
+# nft -c parses the file and has the kernel check it without committing anything: a broken rule
+# fails the bake instead of every instance's boot. It is not loaded here: root, which runs this
+# script, is not affected by it anyway, and the image starts it at boot.
+nft -c -f /etc/kiln/imds.nft || die "/etc/kiln/imds.nft does not load (nft -c -f)"
+
+systemd-analyze verify /etc/systemd/system/kiln-imds.service /etc/systemd/system/kiln-agent.service
 # Only a running systemd has anything to reload; in a chroot (CI runs this script in one) there is none.
 if [[ -d /run/systemd/system ]]; then
   systemctl daemon-reload
 fi
-# Enabled, not started (see the top of this file); it starts on the first boot of each instance.
-systemctl enable kiln-agent.service
+# Enabled, not started (see the top of this file); they start on the first boot of each instance.
+systemctl enable kiln-imds.service kiln-agent.service
 
 # ---- The boot backstop: ends the instance at its lease even if the agent never runs. ----
 log "installing the boot backstop (/opt/kiln/bin/kiln-boot-backstop, kiln-boot-backstop.service)"
@@ -237,4 +255,4 @@ fi
 
 # ---- Done: the staging files are not part of the image. ----
 rm -rf "$STAGING"
-log "done: kiln-agent installed and enabled; sshd $( ((SYSTEM_SSHD_PORT)) && echo "on port $SYSTEM_SSHD_PORT" || echo disabled)"
+log "done: kiln-agent installed and enabled; IMDS root-only; sshd $( ((SYSTEM_SSHD_PORT)) && echo "on port $SYSTEM_SSHD_PORT" || echo disabled)"

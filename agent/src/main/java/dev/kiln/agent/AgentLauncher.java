@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import dev.kiln.agent.config.SettingsCatalog;
 import dev.kiln.agent.config.TlsSettings;
 import dev.kiln.agent.tls.MutualTls;
+import dev.kiln.agent.instance.ImdsRootOnly;
 import dev.kiln.agent.instance.InstanceIdentity;
 import dev.kiln.agent.instance.MetadataSource;
 import dev.kiln.agent.instance.SdkMetadataSource;
@@ -188,6 +189,12 @@ public final class AgentLauncher {
             }
             err.println("kiln-agent: configuration error: " + rootMessage(e));
             return EXIT_CONFIG;
+        }
+        if (identity.mode() == AgentMode.EC2) {
+            // The user data holds this agent's TLS key: only root may reach IMDS. Checked before the
+            // boot build and the gRPC server, so Status reports the outcome from its first answer; a
+            // problem is reported, never a reason to stop (ImdsRootOnly).
+            context.getBean(ImdsRootOnly.class).checkAtStart();
         }
         BootBuild bootBuild = context.getBean(BootBuild.class);
         if (degraded) {

@@ -95,6 +95,19 @@ class BootTest {
         return status.build();
     }
 
+    /**
+     * Status's problems less the one an ec2-mode agent on a test machine rightly adds: its IMDS, the
+     * mock on 127.0.0.1, is open to the build user, since no packet filter guards it here
+     * (ImdsRootOnlyTest tests that check, with and without the image's filter).
+     */
+    private static List<String> besidesOpenImds(StatusResponse status) {
+        List<String> imds = status.getProblemsList().stream()
+                .filter(p -> p.startsWith("IMDS is not root-only: ") || p.startsWith("cannot check that IMDS is root-only: "))
+                .toList();
+        assertEquals(1, imds.size(), "one IMDS problem on a test machine: " + status.getProblemsList());
+        return status.getProblemsList().stream().filter(p -> !imds.contains(p)).toList();
+    }
+
     /** `kiln status` has a row FIELD whose value starts with {@code value}. */
     private static void assertRow(String table, String field, String value) {
         assertTrue(table.matches("(?s)(.*\n)?" + field + "\\s+" + java.util.regex.Pattern.quote(value) + ".*"), table);
@@ -239,7 +252,7 @@ class BootTest {
 
             StatusResponse status = status(port);
             assertEquals(AgentState.AGENT_STATE_DEGRADED, status.getState());
-            assertEquals(List.of(problem), status.getProblemsList());
+            assertEquals(List.of(problem), besidesOpenImds(status));
             assertTrue(status.getLease().hasDeadline(), status.toString());
             Kiln.Run text = kiln.run("status", "--agent", "127.0.0.1:" + port);
             assertTrue(text.out().matches("(?s).*state\\s+degraded\n.*"), text.out());
@@ -265,7 +278,7 @@ class BootTest {
 
             StatusResponse status = status(port);
             assertEquals(AgentState.AGENT_STATE_DEGRADED, status.getState());
-            assertEquals(List.of(problem), status.getProblemsList());
+            assertEquals(List.of(problem), besidesOpenImds(status));
             // A degraded agent's lease cannot be extended: fix the user data instead.
             Kiln.Run extend = kiln.run("extend", "--agent", "127.0.0.1:" + port, "1h");
             assertEquals(5, extend.exitCode(), extend.toString());

@@ -44,8 +44,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The AMI template, its provisioning script and the agent's systemd unit, checked by the real
  * tools: {@code packer validate} with the amazon plugin (offline, no AWS credentials),
- * {@code systemd-analyze verify}, {@code bash -n} and shellcheck; and the unit's JVM options with
- * the image's settings file start a real agent from the user data {@code kiln launch} writes.
+ * {@code systemd-analyze verify}, {@code bash -n}, shellcheck and {@code nft -c} (the IMDS packet
+ * filter); and the unit's JVM options with the image's settings file start a real agent from the
+ * user data {@code kiln launch} writes. ImdsRootOnlyTest shows the packet filter at work.
  */
 class ImageAndUnitTest {
 
@@ -55,6 +56,9 @@ class ImageAndUnitTest {
     static final Path PROVISION = PACKER_DIR.resolve("provision.sh");
     static final Path IMAGE_SETTINGS = PACKER_DIR.resolve("agent.yml");
     static final Path UNIT = ROOT.resolve("systemd/kiln-agent.service");
+    /** The unit that loads the IMDS packet filter at boot, and the filter (only root reaches IMDS). */
+    static final Path IMDS_UNIT = ROOT.resolve("systemd/kiln-imds.service");
+    static final Path IMDS_RULE = PACKER_DIR.resolve("kiln-imds.nft");
 
     static final String PACKER_HINT = "bash .ci/install (builds packer v1.11.2 and packer-plugin-amazon v1.3.2 from the "
             + "Go module proxy and installs the plugin with `packer plugins install --path`)";
@@ -175,10 +179,10 @@ class ImageAndUnitTest {
      * output on stderr fails the test.
      */
     @Test
-    void systemdAnalyzeVerifiesTheUnitWithoutWarnings() throws IOException {
+    void systemdAnalyzeVerifiesTheUnitsWithoutWarnings() throws IOException {
         Path systemdAnalyze = Prerequisites.requireCommand("systemd-analyze", "apt-get install systemd");
         Path root = imageRoot(Files.readString(UNIT), true);
-        Result r = run(List.of(systemdAnalyze.toString(), "verify", "--root=" + root, "kiln-agent.service"),
+        Result r = run(List.of(systemdAnalyze.toString(), "verify", "--root=" + root, "kiln-imds.service", "kiln-agent.service"),
                 Map.of("SYSTEMD_LOG_COLOR", "0"), dir, Duration.ofSeconds(60));
         assertEquals(0, r.exitCode(), r.toString());
         assertEquals("", r.stderr().strip(), "systemd-analyze warned:\n" + r);
@@ -226,6 +230,11 @@ class ImageAndUnitTest {
         assertEquals(List.of("kiln"), service.get("StateDirectory"));
         assertTrue(unit.get("After").contains("network-online.target"), unit.toString());
         assertTrue(unit.get("Wants").contains("network-online.target"), unit.toString());
+        // The IMDS packet filter is loaded first; Wants, not Requires: without it the agent still
+        // starts, and reports the problem in kiln status.
+        assertTrue(unit.get("Wants").contains("kiln-imds.service"), unit.toString());
+        assertTrue(unit.get("After").contains("kiln-imds.service"), unit.toString());
+        assertFalse(unit.containsKey("Requires") || unit.containsKey("Requisite") || unit.containsKey("BindsTo"), unit.toString());
         assertEquals(List.of("multi-user.target"), unitSection("Install").get("WantedBy"));
 
         // Settings that would put the agent's mounts in a private namespace, hide devices or
@@ -240,6 +249,56 @@ class ImageAndUnitTest {
         // The agent powers off through `systemctl poweroff`; nothing here may halt the machine.
         assertFalse(Files.readString(UNIT).toLowerCase().matches("(?s).*\\bhalt\\b.*"), "no halt in the unit");
         assertFalse(Files.readString(PROVISION).toLowerCase().matches("(?s).*\\bhalt\\b.*"), "no halt in provision.sh");
+    }
+
+    /** kiln-imds.service loads the IMDS packet filter at every boot, before the network and the agent. */
+    @Test
+    void theImdsUnitLoadsThePacketFilterBeforeTheNetworkAndTheAgent() throws IOException {
+        Map<String, List<String>> unit = unitSection(IMDS_UNIT, "Unit");
+        Map<String, List<String>> service = unitSection(IMDS_UNIT, "Service");
+        assertEquals(List.of("/usr/sbin/nft", "-f", "/etc/kiln/imds.nft"), service.get("ExecStart"));
+        assertEquals(dev.kiln.agent.instance.ImdsRootOnly.RULE_FILE, service.get("ExecStart").get(2),
+                "the file the agent's problem message names");
+        assertEquals(List.of("oneshot"), service.get("Type"));
+        assertEquals(List.of("yes"), service.get("RemainAfterExit"));
+        assertFalse(service.containsKey("ExecStop"), "stopping the unit must not open IMDS to the build user");
+        assertEquals(List.of("no"), unit.get("DefaultDependencies"), "early boot, as Debian's nftables.service");
+        assertTrue(unit.get("Before").containsAll(List.of("network-pre.target", "kiln-agent.service")), unit.toString());
+        assertTrue(unit.get("Wants").contains("network-pre.target"), unit.toString());
+        assertEquals(List.of("sysinit.target"), unitSection(IMDS_UNIT, "Install").get("WantedBy"));
+        assertTrue(Files.readString(PROVISION).contains("systemctl enable kiln-imds.service kiln-agent.service"),
+                "provision.sh enables it");
+    }
+
+    /**
+     * The rule file parses and the kernel accepts it ({@code nft -c}: checked, never committed), in
+     * a network namespace of its own with no network, so this machine's own rules are not involved;
+     * a broken copy is refused, so the check can fail. ImdsRootOnlyTest loads it and shows it work.
+     */
+    @Test
+    void nftAcceptsTheImdsRuleFileAndRefusesABrokenCopy() throws IOException {
+        Prerequisites.requireRoot("nft -c talks to the kernel's nftables");
+        Path nft = Prerequisites.requireCommand("nft", "apt-get install nftables (bash .ci/install does it)");
+        Result ok = run(withOffline(nft.toString(), "-c", "-f", IMDS_RULE.toString()), Map.of(), dir, Duration.ofSeconds(30));
+        assertEquals(0, ok.exitCode(), ok.toString());
+
+        String text = Files.readString(IMDS_RULE);
+        assertTrue(text.contains("table inet kiln_imds {"), "the table the agent's problem message names");
+        for (String line : List.of("ip daddr 169.254.169.254 meta skuid != 0 counter reject",
+                "ip6 daddr fd00:ec2::254 meta skuid != 0 counter reject")) {
+            assertTrue(text.contains(line), line);
+        }
+        Path broken = dir.resolve("broken.nft");
+        Files.writeString(broken, text.replace("meta skuid != 0", "meta skuidd != 0"));
+        Result refused = run(withOffline(nft.toString(), "-c", "-f", broken.toString()), Map.of(), dir, Duration.ofSeconds(30));
+        assertNotEquals(0, refused.exitCode(), refused.toString());
+        assertTrue(refused.stderr().contains("skuidd"), refused.toString());
+    }
+
+    private static List<String> withOffline(String... command) {
+        List<String> c = new ArrayList<>(offline());
+        c.addAll(List.of(command));
+        return c;
     }
 
     /**
@@ -342,8 +401,8 @@ class ImageAndUnitTest {
     /** packer/ and systemd/ copied into a scratch tree (with a stand-in agent jar), to break a copy. */
     private Path copyOfTheImageSources() throws IOException {
         Path copy = dir.resolve("src");
-        for (Path f : List.of(TEMPLATE, PROVISION, IMAGE_SETTINGS, UNIT, ROOT.resolve("systemd/kiln-boot-backstop"),
-                ROOT.resolve("systemd/kiln-boot-backstop.service"))) {
+        for (Path f : List.of(TEMPLATE, PROVISION, IMAGE_SETTINGS, UNIT, IMDS_UNIT, IMDS_RULE,
+                ROOT.resolve("systemd/kiln-boot-backstop"), ROOT.resolve("systemd/kiln-boot-backstop.service"))) {
             Path target = copy.resolve(ROOT.relativize(f));
             Files.createDirectories(target.getParent());
             Files.copy(f, target, StandardCopyOption.COPY_ATTRIBUTES);
@@ -354,7 +413,7 @@ class ImageAndUnitTest {
         return copy;
     }
 
-    /** A scratch root for systemd-analyze --root: the image's unit, systemd's units, /usr/bin/java. */
+    /** A scratch root for systemd-analyze --root: the image's units, systemd's units, /usr/bin/java, /usr/sbin/nft. */
     private Path imageRoot(String unitText, boolean withJava) throws IOException {
         Path root = Files.createTempDirectory(dir, "root");
         Path systemUnits = Stream.of("/usr/lib/systemd/system", "/lib/systemd/system").map(Path::of)
@@ -364,9 +423,14 @@ class ImageAndUnitTest {
         Path unit = root.resolve("etc/systemd/system/kiln-agent.service");
         Files.createDirectories(unit.getParent());
         Files.writeString(unit, unitText);
+        Files.copy(IMDS_UNIT, unit.resolveSibling("kiln-imds.service"));
         Path jar = root.resolve("opt/kiln/kiln-agent.jar");
         Files.createDirectories(jar.getParent());
         Files.writeString(jar, "a stand-in for the agent jar\n");
+        Path nft = root.resolve("usr/sbin/nft");
+        Files.createDirectories(nft.getParent());
+        Files.writeString(nft, "#!/bin/sh\nexit 0\n");
+        Files.setPosixFilePermissions(nft, PosixFilePermissions.fromString("rwxr-xr-x"));
         if (withJava) {
             Path java = root.resolve("usr/bin/java");
             Files.createDirectories(java.getParent());
@@ -392,11 +456,16 @@ class ImageAndUnitTest {
         }
     }
 
-    /** One section of the unit file: key to its values in order (comments and blank lines skipped). */
+    /** One section of the agent's unit file: key to its values in order (comments and blank lines skipped). */
     private static Map<String, List<String>> unitSection(String name) throws IOException {
+        return unitSection(UNIT, name);
+    }
+
+    /** One section of a unit file: key to its values in order (comments and blank lines skipped). */
+    private static Map<String, List<String>> unitSection(Path unitFile, String name) throws IOException {
         Map<String, List<String>> values = new LinkedHashMap<>();
         String section = null;
-        for (String raw : Files.readAllLines(UNIT)) {
+        for (String raw : Files.readAllLines(unitFile)) {
             String line = raw.strip();
             if (line.isEmpty() || line.startsWith("#") || line.startsWith(";")) {
                 continue;

@@ -24,10 +24,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * packer/provision.sh run for real, as root in a chroot of a throwaway Debian 12 root made by
  * debootstrap (cached by {@code .ci/debian-root}; apt fetches from deb.debian.org), with the files
- * the template uploads: the locally built agent jar, the unit and the image's agent.yml. The
- * root starts with what a booted build instance has and must not leave in the image (SSH host
- * keys, shell history, cloud-init's instance state); the test then checks the image as an
- * instance of it would find it. A second run with system_sshd_port=2222 checks that the script
+ * the template uploads: the locally built agent jar, the unit, the image's agent.yml and the IMDS
+ * packet filter with its unit. The root starts with what a booted build instance has and must not
+ * leave in the image (SSH host keys, shell history, cloud-init's instance state); the test then
+ * checks the image as an instance of it would find it. A second run with system_sshd_port=2222 checks that the script
  * converges (idempotent) and keeps sshd on the other port.
  */
 class ProvisionInChrootTest {
@@ -79,7 +79,7 @@ class ProvisionInChrootTest {
         try {
             first = provision(chroot, root, 0);
             assertEquals(0, first.exitCode(), first.toString());
-            assertTrue(first.stdout().contains("[provision] done: kiln-agent installed and enabled; sshd disabled"), first.toString());
+            assertTrue(first.stdout().contains("[provision] done: kiln-agent installed and enabled; IMDS root-only; sshd disabled"), first.toString());
             assertTheImage(chroot, root);
             Path wants = root.resolve("etc/systemd/system/multi-user.target.wants");
             assertFalse(Files.exists(wants.resolve("ssh.service"), LinkOption.NOFOLLOW_LINKS), "the system sshd is disabled");
@@ -88,7 +88,7 @@ class ProvisionInChrootTest {
             // Again, keeping sshd on 2222: the script converges, and sshd is enabled on that port only.
             second = provision(chroot, root, 2222);
             assertEquals(0, second.exitCode(), second.toString());
-            assertTrue(second.stdout().contains("[provision] done: kiln-agent installed and enabled; sshd on port 2222"),
+            assertTrue(second.stdout().contains("[provision] done: kiln-agent installed and enabled; IMDS root-only; sshd on port 2222"),
                     second.toString());
             assertTheImage(chroot, root);
             assertTrue(Files.readSymbolicLink(wants.resolve("ssh.service")).toString().endsWith("/systemd/system/ssh.service"),
@@ -123,6 +123,15 @@ class ProvisionInChrootTest {
         assertTrue(!Files.exists(root.resolve("var/lib/kiln")) || isEmpty(root.resolve("var/lib/kiln")),
                 "/var/lib/kiln is empty in the image");
 
+        // Only root reaches IMDS: the packet filter and its unit, enabled early in every boot
+        // (sysinit.target). ImdsRootOnlyTest shows the filter at work.
+        assertFile(root, "etc/kiln/imds.nft", ImageAndUnitTest.IMDS_RULE, "rw-r--r--");
+        assertFile(root, "etc/systemd/system/kiln-imds.service", ImageAndUnitTest.IMDS_UNIT, "rw-r--r--");
+        assertEquals(Path.of("/etc/systemd/system/kiln-imds.service"),
+                Files.readSymbolicLink(root.resolve("etc/systemd/system/sysinit.target.wants/kiln-imds.service")));
+        Result nft = inChroot(chroot, root, List.of("sh", "-c", "command -v nft"));
+        assertEquals("/usr/sbin/nft", nft.stdout().strip(), "the unit's ExecStart:\n" + nft);
+
         // The build user: a system user with no login shell, no password, in no privileged group.
         String passwd = line(root.resolve("etc/passwd"), "kiln:");
         String[] p = passwd.split(":");
@@ -140,10 +149,10 @@ class ProvisionInChrootTest {
         // What the agent and its builds run.
         Result packages = inChroot(chroot, root, List.of("dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\\n",
                 "openjdk-17-jre-headless", "tup", "fuse3", "flac", "lame", "vorbis-tools", "opus-tools", "sox", "rsync",
-                "bubblewrap", "e2fsprogs", "xfsprogs", "nvme-cli"));
+                "bubblewrap", "e2fsprogs", "xfsprogs", "nvme-cli", "nftables"));
         assertEquals(0, packages.exitCode(), packages.toString());
         packages.stdout().lines().forEach(l -> assertTrue(l.endsWith(" installed"), packages.toString()));
-        assertEquals(13, packages.stdout().lines().count(), packages.toString());
+        assertEquals(14, packages.stdout().lines().count(), packages.toString());
         Result java = inChroot(chroot, root, List.of("/usr/bin/java", "-version"));
         assertTrue(java.stderr().contains("version \"17."), java.toString());
         for (String tool : List.of("tup", "fusermount3", "flac", "lame", "oggenc", "opusenc", "rsync", "bwrap", "setpriv")) {
@@ -182,6 +191,8 @@ class ProvisionInChrootTest {
         for (String f : List.of("kiln-boot-backstop", "kiln-boot-backstop.service")) {
             Files.copy(ImageAndUnitTest.ROOT.resolve("systemd").resolve(f), staging.resolve(f), StandardCopyOption.REPLACE_EXISTING);
         }
+        Files.copy(ImageAndUnitTest.IMDS_RULE, staging.resolve("kiln-imds.nft"), StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(ImageAndUnitTest.IMDS_UNIT, staging.resolve("kiln-imds.service"), StandardCopyOption.REPLACE_EXISTING);
         Path script = root.resolve("tmp/provision.sh");
         Files.copy(ImageAndUnitTest.PROVISION, script, StandardCopyOption.REPLACE_EXISTING);
         try {

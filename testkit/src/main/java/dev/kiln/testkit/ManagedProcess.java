@@ -77,26 +77,41 @@ final class ManagedProcess implements AutoCloseable {
     void awaitHttp(URI probe, Duration timeout) {
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
         HttpRequest request = HttpRequest.newBuilder(probe).timeout(Duration.ofSeconds(2)).GET().build();
-        Instant deadline = Instant.now().plus(timeout);
-        while (true) {
-            if (!process.isAlive()) {
-                String message = name + " exited with status " + process.exitValue()
-                        + " before answering " + probe + "; last lines of " + log + ":\n" + logTail();
-                close();
-                throw new IllegalStateException(message);
-            }
+        awaitReady("answering " + probe, () -> {
             try {
                 http.send(request, HttpResponse.BodyHandlers.discarding());
-                return;
+                return true;
             } catch (IOException notYet) {
                 // Connection refused or reset while the server starts: try again shortly.
+                return false;
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 close();
                 throw new IllegalStateException("interrupted while waiting for " + name, e);
             }
+        }, timeout);
+    }
+
+    /**
+     * Polls {@code ready} until it is true; stops the process and throws, with the tail of its
+     * log, if it exits or is not ready within {@code timeout}.
+     *
+     * @param what what ready means, for messages, e.g. "listening on 169.254.169.254:80"
+     */
+    void awaitReady(String what, java.util.function.BooleanSupplier ready, Duration timeout) {
+        Instant deadline = Instant.now().plus(timeout);
+        while (true) {
+            if (!process.isAlive()) {
+                String message = name + " exited with status " + process.exitValue()
+                        + " before " + what + "; last lines of " + log + ":\n" + logTail();
+                close();
+                throw new IllegalStateException(message);
+            }
+            if (ready.getAsBoolean()) {
+                return;
+            }
             if (Instant.now().isAfter(deadline)) {
-                String message = name + " did not answer " + probe + " within " + timeout.toSeconds()
+                String message = name + " was not " + what + " within " + timeout.toSeconds()
                         + " s; last lines of " + log + ":\n" + logTail();
                 close();
                 throw new IllegalStateException(message);

@@ -86,7 +86,10 @@ public final class MetadataMock implements AutoCloseable {
         return new Builder();
     }
 
-    /** The mock's base URL, e.g. {@code http://127.0.0.1:40123}; point IMDS clients here. */
+    /**
+     * The mock's base URL, e.g. {@code http://127.0.0.1:40123} (or {@code http://169.254.169.254:80}
+     * inside a network namespace); point IMDS clients here.
+     */
     public URI endpoint() {
         return endpoint;
     }
@@ -143,6 +146,9 @@ public final class MetadataMock implements AutoCloseable {
         private Duration rebalanceAfter;
         private Duration scheduledEventAfter;
         private String scheduledEventCode;
+        private NetworkNamespace namespace;
+        private String listenHost;
+        private int listenPort;
 
         private Builder() {
         }
@@ -226,7 +232,22 @@ public final class MetadataMock implements AutoCloseable {
         }
 
         /**
-         * Writes the config, starts the mock on a free loopback port and waits until it answers.
+         * Runs the mock inside {@code namespace}, listening on {@code host:port} there, e.g.
+         * 169.254.169.254:80 (the address loopback must have: {@link
+         * NetworkNamespace#addLoopbackAddress}) or {@code [fd00:ec2::254]}:80. Readiness is then a
+         * TCP connection made inside the namespace; {@link #endpoint()} is the address as seen
+         * from inside, and {@link #client()} (from this JVM, outside) cannot reach it.
+         */
+        public Builder inNetworkNamespace(NetworkNamespace namespace, String host, int port) {
+            this.namespace = Objects.requireNonNull(namespace);
+            this.listenHost = Objects.requireNonNull(host);
+            this.listenPort = port;
+            return this;
+        }
+
+        /**
+         * Writes the config, starts the mock on a free loopback port (or where {@link
+         * #inNetworkNamespace} says) and waits until it answers.
          * Skips the test (fails it under {@code CI=true}) if the binary is missing.
          */
         public MetadataMock start() {
@@ -236,17 +257,26 @@ public final class MetadataMock implements AutoCloseable {
             subcommand().ifPresent(command::add);
             Instant startedAt = Instant.now();
             Path configFile = writeConfig(config(startedAt));
-            int port = FreePorts.loopbackPort();
-            command.addAll(List.of("-c", configFile.toString(), "-n", "127.0.0.1", "-p", Integer.toString(port)));
-            ManagedProcess process = ManagedProcess.start(BINARY_NAME, command,
+            String host = namespace == null ? "127.0.0.1" : listenHost;
+            int port = namespace == null ? FreePorts.loopbackPort() : listenPort;
+            // The mock listens on HOST:PORT as written, so an IPv6 host keeps its brackets.
+            boolean ipv6 = host.contains(":") && !host.startsWith("[");
+            String hostInUrl = ipv6 ? "[" + host + "]" : host;
+            command.addAll(List.of("-c", configFile.toString(), "-n", hostInUrl, "-p", Integer.toString(port)));
+            ManagedProcess process = ManagedProcess.start(BINARY_NAME, namespace == null ? command : namespace.exec(command),
                     env -> {
                         // AEMM_* variables override the config file; none of the developer's may leak in.
                         env.keySet().removeIf(name -> name.startsWith("AEMM_"));
                     },
                     configFile.getParent());
-            URI endpoint = URI.create("http://127.0.0.1:" + port);
+            URI endpoint = URI.create("http://" + hostInUrl + ":" + port);
             try {
-                process.awaitHttp(endpoint.resolve("/latest/api/token"), STARTUP_TIMEOUT);
+                if (namespace == null) {
+                    process.awaitHttp(endpoint.resolve("/latest/api/token"), STARTUP_TIMEOUT);
+                } else {
+                    process.awaitReady("listening on " + hostInUrl + ":" + port + " in network namespace " + namespace.name(),
+                            () -> namespace.connects(host, port), STARTUP_TIMEOUT);
+                }
             } catch (RuntimeException e) {
                 deleteQuietly(configFile);
                 throw e;

@@ -34,6 +34,7 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import dev.kiln.agent.build.BootBuild;
 import dev.kiln.agent.build.BuildCodec;
+import dev.kiln.agent.instance.ImdsRootOnly;
 import dev.kiln.agent.status.Problems;
 import dev.kiln.agent.build.BuildManager;
 import dev.kiln.agent.config.AgentSettings;
@@ -89,11 +90,13 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
     private final dev.kiln.agent.serve.Serving serving;
     private final Problems problems;
     private final BootBuild bootBuild;
+    private final ImdsRootOnly imdsRootOnly;
 
     public AgentGrpcService(AgentInfo info, BuildManager builds, VolumeService volumes, AgentSettings settings,
                             LeaseKeeper lease, ActiveStreams activeStreams, dev.kiln.agent.serve.Serving serving,
-                            Problems problems, BootBuild bootBuild) {
+                            Problems problems, BootBuild bootBuild, ImdsRootOnly imdsRootOnly) {
         this.info = info;
+        this.imdsRootOnly = imdsRootOnly;
         this.problems = problems;
         this.bootBuild = bootBuild;
         this.serving = serving;
@@ -127,6 +130,7 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                 .setState(lease.state() != LeaseKeeper.State.READY ? AgentState.AGENT_STATE_DRAINING
                         : problems.degraded() ? AgentState.AGENT_STATE_DEGRADED : AgentState.AGENT_STATE_READY)
                 .addAllProblems(problems.configuration())
+                .addAllProblems(imdsRootOnly.problems())
                 .addAllProblems(volumes.bootErrors())
                 .addAllProblems(bootBuild.errors())
                 .setLease(leaseMessage())
