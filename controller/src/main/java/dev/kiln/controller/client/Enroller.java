@@ -69,6 +69,29 @@ public record Enroller(FleetCa ca, ClientTls tls, Path enrolled, Duration timeou
     public record Result(boolean enrolledNow, X509Certificate presented, X509Certificate issued) {
     }
 
+    /** The longest an enrolled certificate lasts when the agent's own maximum lifetime sets its end. */
+    public static final Duration LONGEST = Duration.ofDays(30);
+
+    /**
+     * Enrolls the agent at {@code endpoint} if it still presents a bootstrap certificate, for as
+     * long as the agent's lease may last (its max deadline from Status) and a day, at most
+     * {@link #LONGEST} and a day: for commands that did not launch the instance and so do not
+     * know its maximum lifetime.
+     */
+    public Result enroll(AgentEndpoint endpoint, String instanceId, List<String> dnsNames, List<String> ips) {
+        AtomicReference<X509Certificate> presented = new AtomicReference<>();
+        ManagedChannel channel = AgentClient.channel(endpoint, tls.enrollmentContext(presented::set));
+        Instant maxDeadline;
+        try (AgentClient client = new AgentClient(endpoint, channel, timeout)) {
+            var lease = client.status().getLease();
+            Instant cap = Instant.now().plus(LONGEST);
+            maxDeadline = lease.getForever() || lease.getMaxDeadline().getSeconds() == 0 ? cap
+                    : Instant.ofEpochSecond(lease.getMaxDeadline().getSeconds());
+            maxDeadline = maxDeadline.isAfter(cap) ? cap : maxDeadline;
+        }
+        return enroll(endpoint, instanceId, dnsNames, ips, maxDeadline.plus(Duration.ofDays(1)));
+    }
+
     /**
      * Enrolls the agent at {@code endpoint} if it still presents a bootstrap certificate.
      *
