@@ -56,9 +56,13 @@ class Ec2ModeTest {
         Instant now = Instant.now();
         IssuedCertificate cert = ca.issueServer("kiln-agent " + instanceId, List.of("localhost"), List.of("127.0.0.1"),
                 now.minus(Duration.ofMinutes(5)), now.plus(Duration.ofDays(1)));
+        return userDataWith(cert, ca, port, more);
+    }
+
+    /** User data with {@code cert} and its key inline, gRPC on {@code port} (0: left to the agent's settings), plus {@code more}. */
+    static String userDataWith(IssuedCertificate cert, FleetCa ca, int port, String more) {
         return "kiln:\n"
-                + "  grpc:\n"
-                + "    port: " + port + "\n"
+                + (port == 0 ? "" : "  grpc:\n    port: " + port + "\n")
                 + "  tls:\n"
                 + "    cert: |\n" + indent(cert.certificatePem())
                 + "    key: |\n" + indent(cert.privateKeyPem())

@@ -14,15 +14,20 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
 import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 
+import io.netty.handler.ssl.util.KeyManagerFactoryWrapper;
+
+import javax.net.ssl.KeyManager;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509ExtendedTrustManager;
 import java.io.IOException;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.security.PrivateKey;
 import java.security.cert.X509Certificate;
+import java.util.function.Consumer;
 
 /**
  * The TLS contexts of Kiln's gRPC connections (mutual TLS, the fleet CA as the only trust anchor),
@@ -154,25 +159,72 @@ public final class GrpcTls {
     }
 
     /**
+     * The controller's side for enrollment only: as {@link #client(SslProvider, PrivateKey,
+     * X509Certificate[], X509Certificate[])}, but it also accepts an agent's bootstrap certificate
+     * ({@link BootstrapCertificate}), and tells {@code presented} which certificate the agent
+     * presented, so the caller sees whether the agent still needs to enroll.
+     */
+    public static SslContext enrollmentClient(SslProvider provider, PrivateKey key, X509Certificate[] chain,
+            X509Certificate[] trusted, Consumer<X509Certificate> presented) throws GeneralSecurityException, IOException {
+        check(false, key, chain, trusted);
+        return build(false, provider, keyManagers(key, chain), serverTrust(trusted, true, presented), trusted);
+    }
+
+    /**
+     * The agent's side with a key manager of its own: an agent that enrolls changes the key and
+     * certificate it presents while it serves, and each handshake asks {@code keyManager} for them.
+     */
+    public static SslContext server(SslProvider provider, KeyManager keyManager, X509Certificate[] trusted)
+            throws GeneralSecurityException, IOException {
+        if (trusted.length == 0) {
+            throw new IllegalArgumentException("TLS needs at least one trusted CA certificate");
+        }
+        return build(true, provider, new KeyManagerFactoryWrapper(keyManager), null, trusted);
+    }
+
+    /**
      * One side of mutual TLS: the agent's requires the client's certificate and checks it with
-     * {@link ClientCertificateTrust} (which also requires the clientAuth extended key usage).
+     * {@link ClientCertificateTrust} (which also requires the clientAuth extended key usage); the
+     * controller's checks the agent's with {@link ServerCertificateTrust}, which refuses bootstrap
+     * certificates.
      */
     private static SslContext build(boolean agent, SslProvider provider, PrivateKey key, X509Certificate[] chain,
             X509Certificate[] trusted) throws GeneralSecurityException, IOException {
         check(agent, key, chain, trusted);
+        return build(agent, provider, keyManagers(key, chain), agent ? null : serverTrust(trusted, false, c -> { }), trusted);
+    }
+
+    private static SslContext build(boolean agent, SslProvider provider, KeyManagerFactory keys, TrustManager clientTrust,
+            X509Certificate[] trusted) throws GeneralSecurityException, IOException {
         if (provider == SslProvider.JDK) {
             TrustManager[] trust = agent ? new TrustManager[] {ClientCertificateTrust.of(trusted, false)}
-                    : trustManagers(trusted).getTrustManagers();
-            return new JdkSslContext(jdkContext(key, chain, trust), !agent, Http2SecurityUtil.CIPHERS,
+                    : new TrustManager[] {clientTrust};
+            SSLContext context = SSLContext.getInstance("TLS");
+            context.init(keys.getKeyManagers(), trust, null);
+            return new JdkSslContext(context, !agent, Http2SecurityUtil.CIPHERS,
                     SupportedCipherSuiteFilter.INSTANCE, ALPN_H2, agent ? ClientAuth.REQUIRE : ClientAuth.NONE, null, false);
         }
+        // For OpenSSL, the key manager wrapped in Netty's caching factory: otherwise each handshake
+        // encodes the key and chain again for BoringSSL to parse. It caches by alias, and a key
+        // manager that changes its key changes its alias too.
+        KeyManagerFactory cached = new OpenSslCachingX509KeyManagerFactory(keys);
         SslContextBuilder builder = agent
-                ? SslContextBuilder.forServer(openSslKeyManagers(key, chain)).clientAuth(ClientAuth.REQUIRE)
+                ? SslContextBuilder.forServer(cached).clientAuth(ClientAuth.REQUIRE)
                         .trustManager(ClientCertificateTrust.of(trusted, true))
-                : SslContextBuilder.forClient().keyManager(openSslKeyManagers(key, chain)).trustManager(trustManagers(trusted));
+                : SslContextBuilder.forClient().keyManager(cached).trustManager(clientTrust);
         return builder.sslProvider(provider)
                 .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                 .applicationProtocolConfig(ALPN_H2).build();
+    }
+
+    private static TrustManager serverTrust(X509Certificate[] trusted, boolean acceptBootstrap,
+            Consumer<X509Certificate> presented) throws GeneralSecurityException, IOException {
+        for (TrustManager tm : trustManagers(trusted).getTrustManagers()) {
+            if (tm instanceof X509ExtendedTrustManager pkix) {
+                return new ServerCertificateTrust(pkix, acceptBootstrap, presented);
+            }
+        }
+        throw new GeneralSecurityException("the JDK offers no X509ExtendedTrustManager");
     }
 
     private static void check(boolean agent, PrivateKey key, X509Certificate[] chain, X509Certificate[] trusted) {
@@ -181,22 +233,6 @@ public final class GrpcTls {
         if (trusted.length == 0 || (!noIdentity && (key == null || chain.length == 0))) {
             throw new IllegalArgumentException("TLS needs a certificate and at least one trusted CA certificate");
         }
-    }
-
-    private static SSLContext jdkContext(PrivateKey key, X509Certificate[] chain, TrustManager[] trust)
-            throws GeneralSecurityException, IOException {
-        SSLContext context = SSLContext.getInstance("TLS");
-        context.init(keyManagers(key, chain).getKeyManagers(), trust, null);
-        return context;
-    }
-
-    /**
-     * For OpenSSL, the key manager wrapped in Netty's caching factory: otherwise each handshake
-     * encodes the key and chain again for BoringSSL to parse.
-     */
-    private static KeyManagerFactory openSslKeyManagers(PrivateKey key, X509Certificate[] chain)
-            throws GeneralSecurityException, IOException {
-        return new OpenSslCachingX509KeyManagerFactory(keyManagers(key, chain));
     }
 
     private static KeyManagerFactory keyManagers(PrivateKey key, X509Certificate[] chain)

@@ -37,6 +37,7 @@ public class KilnCommand implements Runnable {
             ExtendCommand.class,
             StopCommand.class,
             LaunchCommand.class,
+            EnrollCommand.class,
             LsCommand.class,
             SnapshotCommand.class,
             SnapshotsCommand.class,

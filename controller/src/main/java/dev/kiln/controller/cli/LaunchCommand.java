@@ -5,6 +5,7 @@ import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.client.ClientTls;
+import dev.kiln.controller.client.Enroller;
 import dev.kiln.controller.fleet.AgentUserData;
 import dev.kiln.controller.fleet.Ec2Fleet;
 import dev.kiln.controller.fleet.InstanceLayout;
@@ -121,9 +122,7 @@ public class LaunchCommand implements Runnable {
         FleetCa ca = new FleetInit(context.paths(), context.clock()).loadCa();
         ClientTls tls = ClientTls.of(context.paths());
         String certName = "agent-" + HexFormat.of().formatHex(UUID.randomUUID().toString().getBytes(), 0, 6) + ".kiln.internal";
-        Instant now = Instant.now();
-        IssuedCertificate cert = ca.issueServer(certName, List.of(certName), List.of(), now.minus(Duration.ofMinutes(5)),
-                now.plus(cap).plus(Duration.ofDays(1)));
+        IssuedCertificate cert = bootstrapCertificate(ca, certName, Durations.parse(wait));
         String ownerKey = readOwnerKey();
         boolean boot = bootBuild || !bootProfiles.isEmpty() || bootTree != null;
         if (bootTree != null && (bootTree.startsWith("/") || bootTree.contains(".."))) {
@@ -158,7 +157,7 @@ public class LaunchCommand implements Runnable {
         if (!noWait) {
             m = fleet.awaitRunning(launched.id(), Durations.parse(wait));
             context.err().println("kiln: " + m.id() + " is running; waiting for its agent...");
-            awaitAgent(m, Durations.parse(wait), tls);
+            awaitAgent(m, Durations.parse(wait), tls, enroller(ca, tls), certName, cap);
         }
         if (workTree[0] != null) {
             context.err().println("kiln: " + LocalProvider.workTreeHint(m.id(), workTree[0]));
@@ -285,7 +284,35 @@ public class LaunchCommand implements Runnable {
         }
     }
 
-    private void awaitAgent(ManagedInstance m, Duration wait, ClientTls tls) {
+    /**
+     * The certificate and key user data carries: a bootstrap certificate, valid from 5 minutes
+     * before launch (clock skew) until 5 minutes after the launch's wait for the agent ends.
+     * Whoever reads user data later finds a key no controller accepts any more: the agent has
+     * replaced it with a key of its own at its enrollment, and the certificate has expired.
+     */
+    static IssuedCertificate bootstrapCertificate(FleetCa ca, String certName, Duration wait) {
+        Instant now = Instant.now();
+        return ca.issueBootstrap(certName, List.of(certName), List.of(), now.minus(Duration.ofMinutes(5)),
+                now.plus(wait).plus(Duration.ofMinutes(5)));
+    }
+
+    private Enroller enroller(FleetCa ca, ClientTls tls) {
+        return new Enroller(ca, tls, context.paths().stateDir().resolve("enrolled"), Duration.ofSeconds(5));
+    }
+
+    /**
+     * Enrolls the new agent's own key (a no-op once it has): the enrolled certificate carries the
+     * name the controller verifies and lasts the instance's maximum lifetime and a day.
+     */
+    private void enroll(Enroller enroller, ManagedInstance m, AgentEndpoint endpoint, String certName, Duration cap) {
+        Enroller.Result r = enroller.enroll(endpoint, m.id(), List.of(certName), List.of(),
+                Instant.now().plus(cap).plus(Duration.ofDays(1)));
+        if (r.enrolledNow()) {
+            context.err().println("kiln: enrolled the agent's own key on " + m.id() + "; its bootstrap certificate is refused from now on");
+        }
+    }
+
+    private void awaitAgent(ManagedInstance m, Duration wait, ClientTls tls, Enroller enroller, String certName, Duration cap) {
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         if (endpoint == null) {
             throw new KilnException(ExitCodes.UNREACHABLE, m.id() + " has no " + context.settings().get("address", null).orElse("auto")
@@ -296,10 +323,14 @@ public class LaunchCommand implements Runnable {
         KilnException last = null;
         while (Instant.now().isBefore(giveUp)) {
             try (AgentClient client = new AgentClient(endpoint, tls, Duration.ofSeconds(5))) {
+                enroll(enroller, m, endpoint, certName, cap);
                 var s = client.status();
                 context.err().println("kiln: agent " + s.getAgentVersion() + " on " + m.id() + " answers at " + endpoint);
                 return;
             } catch (KilnException e) {
+                if (e.exitCode() == ExitCodes.REFUSED) {
+                    throw e; // a refused enrollment does not get better by waiting
+                }
                 last = e;
             }
             if (++dots % 6 == 0) {

@@ -17,6 +17,7 @@ import java.security.GeneralSecurityException;
 import java.security.PrivateKey;
 import java.security.cert.X509Certificate;
 import java.util.Optional;
+import java.util.function.Consumer;
 
 /**
  * The controller's side of mutual TLS: its client certificate and key, and the fleet CA that
@@ -61,6 +62,19 @@ public record ClientTls(Path ca, Path cert, Path key) {
         try {
             return cert == null ? GrpcTls.client(provider, null, new X509Certificate[0], certificates(ca))
                     : GrpcTls.client(provider, privateKey(key), certificates(cert), certificates(ca));
+        } catch (IOException | GeneralSecurityException | IllegalArgumentException e) {
+            throw new KilnException(ExitCodes.CONFIG, "cannot use the controller's TLS material (" + cert + ", "
+                    + key + ", " + ca + "): " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The client TLS context for enrollment only: it also accepts an agent's bootstrap
+     * certificate, and tells {@code presented} which certificate the agent presented.
+     */
+    public SslContext enrollmentContext(Consumer<X509Certificate> presented) {
+        try {
+            return GrpcTls.enrollmentClient(GrpcTls.provider(), privateKey(key), certificates(cert), certificates(ca), presented);
         } catch (IOException | GeneralSecurityException | IllegalArgumentException e) {
             throw new KilnException(ExitCodes.CONFIG, "cannot use the controller's TLS material (" + cert + ", "
                     + key + ", " + ca + "): " + e.getMessage(), e);

@@ -22,8 +22,9 @@ import java.util.regex.Pattern;
 
 /**
  * The agent's settings as `kiln launch` writes them into user data: the same shape as
- * /etc/kiln/agent.yml, with the TLS material inline (the instance's own certificate and key,
- * issued for this launch, and the fleet CA).
+ * /etc/kiln/agent.yml, with the TLS material inline: a bootstrap certificate and key issued for
+ * this launch (valid for minutes, replaced at enrollment by a key the agent generates and keeps;
+ * docs/security.md) and the fleet CA.
  *
  * <p>The settings are built as maps and lists and written by SnakeYAML, never pasted into YAML
  * text: whatever a role, path, key comment or profile holds, the agent reads back that same

@@ -1,5 +1,6 @@
 package dev.kiln.controller.pki;
 
+import dev.kiln.tls.BootstrapCertificate;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x500.X500NameBuilder;
 import org.bouncycastle.asn1.x500.style.BCStyle;
@@ -24,6 +25,7 @@ import java.security.GeneralSecurityException;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.PrivateKey;
+import java.security.PublicKey;
 import java.security.SecureRandom;
 import java.security.cert.X509Certificate;
 import java.security.spec.ECGenParameterSpec;
@@ -101,25 +103,55 @@ public final class FleetCa {
         return issue(commonName, KeyPurposeId.id_kp_serverAuth, dnsNames, ips, notBefore, notAfter);
     }
 
+    /**
+     * Issues a bootstrap server certificate ({@link BootstrapCertificate}) and its key for user
+     * data: the agent presents it until it enrolls a key of its own, and the controller accepts it
+     * for enrollment only. Give it minutes of validity, never the instance's lifetime.
+     */
+    public IssuedCertificate issueBootstrap(String commonName, List<String> dnsNames, List<String> ips,
+                                            Instant notBefore, Instant notAfter) {
+        KeyPair keys = newKeyPair();
+        X500Name subject = new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.O, "kiln")
+                .addRDN(BCStyle.OU, BootstrapCertificate.UNIT).addRDN(BCStyle.CN, commonName).build();
+        return new IssuedCertificate(sign(subject, keys.getPublic(), KeyPurposeId.id_kp_serverAuth, dnsNames, ips,
+                notBefore, notAfter), keys.getPrivate());
+    }
+
+    /**
+     * Issues an agent's server certificate for a public key the agent generated and keeps
+     * (enrollment): the fleet CA signs the key, no private key leaves the agent.
+     */
+    public X509Certificate issueServerFor(PublicKey key, String commonName, List<String> dnsNames, List<String> ips,
+                                          Instant notBefore, Instant notAfter) {
+        return sign(name(commonName), key, KeyPurposeId.id_kp_serverAuth, dnsNames, ips, notBefore, notAfter);
+    }
+
     private IssuedCertificate issue(String commonName, KeyPurposeId purpose, List<String> dnsNames, List<String> ips,
                                     Instant notBefore, Instant notAfter) {
         KeyPair keys = newKeyPair();
+        return new IssuedCertificate(sign(name(commonName), keys.getPublic(), purpose, dnsNames, ips, notBefore, notAfter),
+                keys.getPrivate());
+    }
+
+    private X509Certificate sign(X500Name subject, PublicKey key, KeyPurposeId purpose, List<String> dnsNames,
+                                 List<String> ips, Instant notBefore, Instant notAfter) {
+        String commonName = subject.toString();
         try {
             JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
             X509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(certificate, serial(),
-                    Date.from(notBefore), Date.from(notAfter), name(commonName), keys.getPublic())
+                    Date.from(notBefore), Date.from(notAfter), subject, key)
                     .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
                     .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature))
                     .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(purpose))
                     .addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(certificate))
-                    .addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(keys.getPublic()));
+                    .addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(key));
             List<GeneralName> names = new ArrayList<>();
             dnsNames.forEach(n -> names.add(new GeneralName(GeneralName.dNSName, n)));
             ips.forEach(ip -> names.add(new GeneralName(GeneralName.iPAddress, ip)));
             if (!names.isEmpty()) {
                 b.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(names.toArray(GeneralName[]::new)));
             }
-            return new IssuedCertificate(sign(b, privateKey), keys.getPrivate());
+            return sign(b, privateKey);
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException("cannot issue a certificate for " + commonName + ": " + e.getMessage(), e);
         }
