@@ -129,6 +129,7 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                 .addAllProblems(problems.configuration())
                 .addAllProblems(volumes.bootErrors())
                 .addAllProblems(bootBuild.errors())
+                .addAllProblems(lease.upcomingEvents())
                 .setLease(leaseMessage())
                 .addAllBusyReasons(lease.busyReasons())
                 .setHostname(info.hostname())
