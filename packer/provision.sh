@@ -253,6 +253,17 @@ else
   rm -rf /var/lib/cloud/instance /var/lib/cloud/instances /var/lib/cloud/data /var/lib/cloud/sem
 fi
 
+# The machine id: systemd derives the DHCP client identity, the journal's directory and other
+# per-machine names from it, so every instance would share this build instance's. An empty (not
+# missing) /etc/machine-id makes systemd generate a new one at each instance's first boot; D-Bus's
+# copy becomes a link to it, as Debian makes it, so the two never disagree.
+log "resetting the machine id"
+truncate -s 0 /etc/machine-id
+if [[ -d /var/lib/dbus ]]; then
+  rm -f /var/lib/dbus/machine-id
+  ln -s /etc/machine-id /var/lib/dbus/machine-id
+fi
+
 # ---- Done: the staging files are not part of the image. ----
 rm -rf "$STAGING"
 log "done: kiln-agent installed and enabled; IMDS root-only; sshd $( ((SYSTEM_SSHD_PORT)) && echo "on port $SYSTEM_SSHD_PORT" || echo disabled)"

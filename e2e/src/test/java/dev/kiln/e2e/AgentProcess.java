@@ -141,6 +141,26 @@ final class AgentProcess implements AutoCloseable {
         return process.pid();
     }
 
+    /**
+     * Freezes the agent as a hung one (SIGSTOP): its port still accepts connections, but nothing
+     * answers. {@link #resume} undoes it.
+     */
+    void hang() throws Exception {
+        signal("STOP");
+    }
+
+    /** Lets a {@link #hang hung} agent run again (SIGCONT). */
+    void resume() throws Exception {
+        signal("CONT");
+    }
+
+    private void signal(String name) throws Exception {
+        Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).inheritIO().start();
+        if (kill.waitFor() != 0) {
+            throw new IllegalStateException("kill -" + name + " " + process.pid() + " failed");
+        }
+    }
+
     /** Ends the agent as a crash would: SIGKILL, no shutdown hooks. */
     void kill() throws InterruptedException {
         process.destroyForcibly();

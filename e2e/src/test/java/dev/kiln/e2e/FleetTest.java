@@ -219,18 +219,28 @@ class FleetTest {
     }
 
     @Test
-    void reapTerminatesOnlyManagedInstancesLongPastTheirLease() {
+    void reapTerminatesOnlyManagedInstancesLongPastTheirLease() throws Exception {
         String id = launchedId(kiln.run("launch", "--ami", ami, "--subnet", subnet, "--no-wait"));
         String fresh = launchedId(kiln.run("launch", "--ami", ami, "--subnet", subnet, "--no-wait"));
         ec2.createTags(t -> t.resources(id).tags(Tag.builder().key("kiln:expires-at").value(Instant.now().minus(Duration.ofHours(1)).toString()).build()));
         String stranger = ec2.runInstances(r -> r.imageId(ami).minCount(1).maxCount(1).subnetId(subnet)).instances().get(0).instanceId();
+        // Its agent hangs: the tag is all reap has to go by.
+        AgentProcess hung = simulator.awaitBooted(id, Duration.ofSeconds(60)).agent();
+        hung.hang();
+        Kiln.Run reap;
+        try {
+            Kiln.Run dry = kiln.run("reap", "--grace", "30m", "--dry-run", "--timeout", "2s");
+            assertTrue(dry.out().contains(id) && dry.out().contains("would terminate (agent unreachable)"), dry.out());
+            assertEquals("running", instance(id).state().nameAsString());
 
-        Kiln.Run dry = kiln.run("reap", "--grace", "30m", "--dry-run");
-        assertTrue(dry.out().contains(id) && dry.out().contains("would terminate"), dry.out());
-        assertEquals("running", instance(id).state().nameAsString());
-
-        Kiln.Run reap = kiln.run("reap", "--grace", "30m");
-        assertEquals(0, reap.exitCode(), reap.toString());
+            reap = kiln.run("reap", "--grace", "30m", "--timeout", "2s");
+            assertEquals(0, reap.exitCode(), reap.toString());
+            assertTrue(reap.out().contains("terminated (agent unreachable)"), reap.out());
+            // The hung agent cannot have ended it: reap did.
+            assertTrue(List.of("shutting-down", "terminated").contains(instance(id).state().nameAsString()));
+        } finally {
+            hung.resume();
+        }
         assertFalse(reap.out().contains(fresh), reap.out());
         assertTrue(List.of("shutting-down", "terminated").contains(instance(id).state().nameAsString()));
         assertEquals("running", instance(fresh).state().nameAsString());
@@ -238,6 +248,44 @@ class FleetTest {
         Kiln.Run notOurs = kiln.run("terminate", stranger, "--force");
         assertEquals(5, notOurs.exitCode());
         assertTrue(notOurs.err().contains("is not managed by Kiln"), notOurs.err());
+    }
+
+    @Test
+    void reapPastTheOriginalDeadlineKeepsAnExtendedInstanceAndTheTagFollowsTheLease() throws Exception {
+        Kiln.Run launch = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--ttl", "60s", "--wait", "2m");
+        assertEquals(0, launch.exitCode(), launch.toString());
+        String id = launchedId(launch);
+        FleetSimulator.Booted booted = simulator.awaitBooted(id, Duration.ofSeconds(60));
+        Instant original = Instant.parse(tags(instance(id)).get("kiln:expires-at"));
+
+        Kiln.Run extend = kiln.run("extend", id, "1h");
+        assertEquals(0, extend.exitCode(), extend.toString());
+        java.util.regex.Matcher said = java.util.regex.Pattern.compile(id + ": deadline (\\S+) ").matcher(extend.out());
+        assertTrue(said.find(), extend.out());
+        Instant extended = Instant.parse(said.group(1));
+        assertEquals(extended, Instant.parse(tags(instance(id)).get("kiln:expires-at")), "the tag shows the agent's new deadline");
+        assertTrue(extended.isAfter(original.plus(Duration.ofMinutes(59))), extended + " vs " + original);
+
+        // A cron'd reap after the original deadline (and its grace) have passed.
+        while (!Instant.now().isAfter(original.plusSeconds(3))) {
+            Thread.sleep(200);
+        }
+        Kiln.Run reap = kiln.run("reap", "--grace", "1s");
+        assertEquals(0, reap.exitCode(), reap.toString());
+        assertFalse(reap.out().contains(id), reap.out());
+        assertEquals("running", instance(id).state().nameAsString());
+        assertTrue(booted.agent().alive());
+
+        // A tag that lags the lease (an extension through --agent, or a CreateTags that was denied):
+        // reap asks the agent, keeps the instance, and the tag follows the agent's deadline again.
+        ec2.createTags(t -> t.resources(id).tags(Tag.builder().key("kiln:expires-at").value(original.toString()).build()));
+        Kiln.Run stale = kiln.run("reap", "--grace", "1s");
+        assertEquals(0, stale.exitCode(), stale.toString());
+        assertTrue(stale.out().matches("(?s).*" + id + " .* kept \\(its agent's deadline is " + extended + "\\).*"), stale.out());
+        assertTrue(stale.err().contains("0 expired instances terminated; 1 kept by its agent"), stale.err());
+        assertEquals("running", instance(id).state().nameAsString());
+        assertTrue(booted.agent().alive());
+        assertEquals(extended, Instant.parse(tags(instance(id)).get("kiln:expires-at")));
     }
 
     @Test

@@ -23,6 +23,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -163,6 +164,54 @@ class LeaseTest {
                 endsWithin(agent, Duration.ofMinutes(2), started.plusSeconds(4), "scheduled event");
                 assertTrue(timeline("scheduled event").get(0).contains("draining: SCHEDULED_EVENT"));
             }
+        }
+    }
+
+    /** `kiln status` once it shows a problem row containing {@code text} (the agent polls IMDS each second). */
+    Kiln.Run statusShowing(String text) throws Exception {
+        Kiln.Run status = null;
+        for (int n = 0; n < 60; n++) {
+            status = kiln.run("status", "--agent", "127.0.0.1:" + port);
+            if (status.exitCode() == 0 && status.out().contains(text)) {
+                return status;
+            }
+            Thread.sleep(500);
+        }
+        throw new AssertionError("status never showed '" + text + "': " + status);
+    }
+
+    @Test
+    void aScheduledStopDaysAwayIsReportedInStatusAndDoesNotDrainYet() throws Exception {
+        Instant notBefore = Instant.now().plus(Duration.ofDays(3)).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+        try (MetadataMock imds = MetadataMock.builder().instanceId("i-0scheduled00000002")
+                .scheduledEvent("instance-stop", Duration.ZERO, notBefore).start();
+             AgentProcess agent = AgentProcess.start(settings("ec2", imds.endpoint().toString(), "ttl: 1h"), Map.of())) {
+            agent.awaitListening(Duration.ofSeconds(60));
+            Kiln.Run status = statusShowing("EC2 scheduled instance-stop at " + notBefore);
+            assertTrue(status.out().matches("(?s).*problem\\s+EC2 scheduled instance-stop at " + notBefore
+                    + ": the agent drains and ends the instance from \\S+ unless its lease ends it first\n.*"), status.out());
+            Thread.sleep(3000); // several IMDS polls: still no drain
+            assertTrue(agent.alive(), agent.output());
+            Kiln.Run again = statusShowing("instance-stop");
+            assertFalse(again.out().matches("(?s).*state\\s+draining\n.*"), again.out());
+        }
+    }
+
+    @Test
+    void aScheduledRebootIsReportedAndNeverEndsTheInstance() throws Exception {
+        // The mock's NotBefore is its start time: the reboot is due now.
+        try (MetadataMock imds = MetadataMock.builder().instanceId("i-0scheduled00000003")
+                .scheduledEvent("system-reboot", Duration.ZERO).start();
+             AgentProcess agent = AgentProcess.start(settings("ec2", imds.endpoint().toString(), "ttl: 1h"), Map.of())) {
+            agent.awaitListening(Duration.ofSeconds(60));
+            Kiln.Run status = statusShowing("EC2 scheduled system-reboot at ");
+            assertTrue(status.out().contains(": the instance reboots and keeps its volumes and lease; the agent does not end it"),
+                    status.out());
+            Thread.sleep(3000);
+            assertTrue(agent.alive(), agent.output());
+            Kiln.Run again = statusShowing("system-reboot");
+            assertFalse(again.out().matches("(?s).*state\\s+draining\n.*"), again.out());
+            assertTrue(again.out().matches("(?s).*ends-by\\s+deadline\n.*"), again.out());
         }
     }
 

@@ -111,13 +111,38 @@ class LocalProviderTest {
         assertEquals(6, missing.exitCode(), missing.toString());
         assertTrue(missing.err().contains("no Kiln snapshot of volume role 'cache' yet"), missing.err());
 
-        // The controller-side backstop: an instance past its lease (and grace) is ended.
+        // The controller-side backstop: an instance whose record is past its lease (and grace) is
+        // kept while its agent answers with a later deadline, and the record follows that deadline.
         Path props = fleet.resolve("instances/" + b + "/instance.properties");
+        String past = Instant.now().minus(Duration.ofHours(1)).toString();
         Files.writeString(props, Files.readString(props).replaceAll("expires-at=.*", "expires-at="
-                + Instant.now().minus(Duration.ofHours(1)).toString().replace(":", "\\\\:")));
-        Kiln.Run reap = kiln.run("reap", "--grace", "30m");
+                + past.replace(":", "\\\\:")));
+        Kiln.Run kept = kiln.run("reap", "--grace", "30m");
+        assertEquals(0, kept.exitCode(), kept.toString());
+        assertTrue(kept.out().matches("(?s).*" + b + "\\s+worker\\s+\\S+\\s+kept \\(its agent's deadline is .*"), kept.out());
+        assertFalse(Files.readString(props).contains(past.replace(":", "\\:")), Files.readString(props));
+        // An agent that hangs (SIGSTOP) does not answer: the record alone decides, and reap ends it.
+        Files.writeString(props, Files.readString(props).replaceAll("expires-at=.*", "expires-at="
+                + past.replace(":", "\\\\:")));
+        long pid = Long.parseLong(Files.readString(fleet.resolve("instances/" + b + "/agent.pid")).trim());
+        signal("STOP", pid);
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        Kiln.Run[] result = new Kiln.Run[1];
+        Thread reaping = new Thread(() -> result[0] = kiln.run(out, err, "reap", "--grace", "30m", "--timeout", "2s"), "kiln-reap");
+        reaping.start();
+        try {
+            long end = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            while (!err.toString().contains("its agent does not answer") && reaping.isAlive() && System.nanoTime() < end) {
+                Thread.sleep(50);
+            }
+        } finally {
+            signal("CONT", pid); // the TERM that reap sends is then handled at once
+        }
+        reaping.join(Duration.ofSeconds(90).toMillis());
+        Kiln.Run reap = result[0];
         assertEquals(0, reap.exitCode(), reap.toString());
-        assertTrue(reap.out().matches("(?s).*" + b + "\\s+worker\\s+\\S+\\s+terminated.*"), reap.out());
+        assertTrue(reap.out().matches("(?s).*" + b + "\\s+worker\\s+\\S+\\s+terminated \\(agent unreachable\\).*"), reap.out());
         assertTrue(kiln.run("ls", "-o", "json").out().strip().equals("[]"), "nothing left running");
         assertEquals(List.of(), loopsOf(fleet.resolve("volumes")));
     }

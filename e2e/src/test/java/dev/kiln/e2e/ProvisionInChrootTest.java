@@ -64,6 +64,11 @@ class ProvisionInChrootTest {
         Files.createDirectories(root.resolve("home/admin"));
         Files.writeString(root.resolve("home/admin/.bash_history"), "sudo -i\n");
         Files.writeString(root.resolve("root/.bash_history"), "apt-get update\n");
+        // The build instance's machine id, in /etc and in D-Bus's own copy.
+        Files.writeString(root.resolve("etc/machine-id"), "0123456789abcdef0123456789abcdef\n");
+        Files.createDirectories(root.resolve("var/lib/dbus"));
+        Files.deleteIfExists(root.resolve("var/lib/dbus/machine-id"));
+        Files.writeString(root.resolve("var/lib/dbus/machine-id"), "0123456789abcdef0123456789abcdef\n");
         Path instance = Files.createDirectories(root.resolve("var/lib/cloud/instances/i-0123456789abcdef0"));
         Files.writeString(instance.resolve("user-data.txt"), "kiln: {}\n");
         Files.createSymbolicLink(root.resolve("var/lib/cloud/instance"), Path.of("/var/lib/cloud/instances/i-0123456789abcdef0"));
@@ -178,6 +183,13 @@ class ProvisionInChrootTest {
         assertFalse(Files.exists(root.resolve("var/lib/cloud/instance"), LinkOption.NOFOLLOW_LINKS));
         assertFalse(Files.exists(root.resolve(STAGING.substring(1))));
         assertEquals(List.of(), glob(root.resolve("var/lib/apt/lists"), "*_Packages*"));
+        // An empty machine id, which systemd replaces with a new one at each instance's first boot.
+        assertTrue(Files.isRegularFile(root.resolve("etc/machine-id"), LinkOption.NOFOLLOW_LINKS), "/etc/machine-id is a file");
+        assertEquals(0, Files.size(root.resolve("etc/machine-id")), "/etc/machine-id is empty");
+        Path dbusId = root.resolve("var/lib/dbus/machine-id");
+        assertTrue(!Files.exists(dbusId, LinkOption.NOFOLLOW_LINKS)
+                || Files.isSymbolicLink(dbusId) && Path.of("/etc/machine-id").equals(Files.readSymbolicLink(dbusId)),
+                "D-Bus's machine id follows /etc/machine-id");
     }
 
     // ---------------------------------------------------------------- running provision.sh

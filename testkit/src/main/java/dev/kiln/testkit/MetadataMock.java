@@ -149,6 +149,7 @@ public final class MetadataMock implements AutoCloseable {
         private NetworkNamespace namespace;
         private String listenHost;
         private int listenPort;
+        private Instant scheduledEventNotBefore;
 
         private Builder() {
         }
@@ -242,6 +243,16 @@ public final class MetadataMock implements AutoCloseable {
             this.namespace = Objects.requireNonNull(namespace);
             this.listenHost = Objects.requireNonNull(host);
             this.listenPort = port;
+            return this;
+        }
+
+        /**
+         * An active scheduled event, as {@link #scheduledEvent(String, Duration)}, whose NotBefore
+         * (when EC2 may start it; the mock's default is its own start time) is {@code notBefore}.
+         */
+        public Builder scheduledEvent(String code, Duration after, Instant notBefore) {
+            scheduledEvent(code, after);
+            this.scheduledEventNotBefore = Objects.requireNonNull(notBefore);
             return this;
         }
 
@@ -347,7 +358,16 @@ public final class MetadataMock implements AutoCloseable {
             }
             config.put("spot", Map.of("action", spotAction.configValue()));
             if (scheduledEventCode != null) {
-                config.put("events", Map.of("code", scheduledEventCode, "state", "active"));
+                Map<String, Object> events = new LinkedHashMap<>(Map.of("code", scheduledEventCode, "state", "active"));
+                if (scheduledEventNotBefore != null) {
+                    // The mock reads RFC 3339 and serves EC2's "21 Jan 2019 09:00:43 GMT" form; the
+                    // event's window and deadline follow NotBefore as EC2's do.
+                    Instant at = scheduledEventNotBefore.truncatedTo(ChronoUnit.SECONDS);
+                    events.put("not-before", at.toString());
+                    events.put("not-after", at.plus(Duration.ofHours(2)).toString());
+                    events.put("not-before-deadline", at.plus(Duration.ofDays(2)).toString());
+                }
+                config.put("events", events);
             }
             return config;
         }

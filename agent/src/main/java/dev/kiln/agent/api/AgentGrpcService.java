@@ -133,6 +133,7 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                 .addAllProblems(imdsRootOnly.problems())
                 .addAllProblems(volumes.bootErrors())
                 .addAllProblems(bootBuild.errors())
+                .addAllProblems(lease.upcomingEvents())
                 .setLease(leaseMessage())
                 .addAllBusyReasons(lease.busyReasons())
                 .setHostname(info.hostname())

@@ -18,8 +18,9 @@ import java.util.Optional;
  * Reads EC2's interruption notices from IMDS: a spot interruption
  * ({@code spot/instance-action}), a rebalance recommendation
  * ({@code events/recommendations/rebalance}) and scheduled events
- * ({@code events/maintenance/scheduled}, only those whose State is active and whose code stops,
- * retires or reboots the instance).
+ * ({@code events/maintenance/scheduled}, only those whose State is active: a stop or retirement,
+ * and the reboots and system maintenance that {@link LeaseKeeper} reports without ending the
+ * instance).
  */
 public final class ImdsNotices implements NoticeSource {
 
@@ -56,7 +57,7 @@ public final class ImdsNotices implements NoticeSource {
                 JsonObject ev = e.getAsJsonObject();
                 String state = ev.has("State") ? ev.get("State").getAsString() : "";
                 String code = ev.has("Code") ? ev.get("Code").getAsString() : "";
-                if (!state.equalsIgnoreCase("active") || !(code.startsWith("instance-") || code.equals("system-reboot"))) {
+                if (!state.equalsIgnoreCase("active") || !(code.startsWith("instance-") || code.startsWith("system-"))) {
                     continue;
                 }
                 Instant by = null;
@@ -67,7 +68,7 @@ public final class ImdsNotices implements NoticeSource {
                         // an unreadable time: act now rather than never
                     }
                 }
-                notices.add(new Notice(EndReason.SCHEDULED_EVENT, "scheduled event " + code + " " + oneLine(ev.toString()), by));
+                notices.add(new Notice(EndReason.SCHEDULED_EVENT, "scheduled event " + code + " " + oneLine(ev.toString()), by, code));
             }
         }
         return notices;

@@ -26,6 +26,8 @@ import java.util.concurrent.TimeUnit;
 public final class LeaseKeeper implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(LeaseKeeper.class);
+    /** How long before a drain must start, for a scheduled stop, the agent begins it (besides an IMDS poll). */
+    private static final Duration EVENT_MARGIN = Duration.ofMinutes(1);
 
     /** Overall state. */
     public enum State { READY, DRAINING, POWERING_OFF }
@@ -60,6 +62,9 @@ public final class LeaseKeeper implements AutoCloseable {
     private Instant idleSince;
     private Instant lastNoticePoll;
     private boolean rebalanceWarned;
+    private volatile List<String> upcomingEvents = List.of();
+    private volatile Instant scheduledEnd;
+    private final java.util.Set<String> announced = new java.util.HashSet<>();
     private final List<Step> timeline = new ArrayList<>();
 
     public LeaseKeeper(Lease lease, Clock clock, BuildManager builds, List<DrainParticipant> participants,
@@ -108,6 +113,10 @@ public final class LeaseKeeper implements AutoCloseable {
         if (endReason != null) {
             return Optional.of(endReason);
         }
+        Instant event = scheduledEnd;
+        if (event != null && (lease.deadline().isEmpty() || event.isBefore(lease.deadline().get()))) {
+            return Optional.of(EndReason.SCHEDULED_EVENT);
+        }
         if (lease.deadline().isPresent()) {
             return Optional.of(EndReason.DEADLINE);
         }
@@ -123,6 +132,15 @@ public final class LeaseKeeper implements AutoCloseable {
         List<String> reasons = new ArrayList<>();
         busySources.forEach(s -> reasons.addAll(s.busyReasons()));
         return reasons;
+    }
+
+    /**
+     * EC2's scheduled events for this instance that the agent is not acting on yet, one line each
+     * for Status: a reboot or system maintenance (which the instance survives), or a stop or
+     * retirement whose NotBefore is still further away than the drain needs.
+     */
+    public List<String> upcomingEvents() {
+        return upcomingEvents;
     }
 
     /** The steps of the drain so far. */
@@ -162,7 +180,12 @@ public final class LeaseKeeper implements AutoCloseable {
         if (lastNoticePoll == null || !now.isBefore(lastNoticePoll.plus(imdsPoll))) {
             lastNoticePoll = now;
             try {
-                for (Notice n : notices.poll()) {
+                List<Notice> seen = notices.poll();
+                watchScheduledEvents(now, seen);
+                for (Notice n : seen) {
+                    if (n.reason() == EndReason.SCHEDULED_EVENT && !actsNow(now, n)) {
+                        continue;
+                    }
                     if (n.reason() == EndReason.REBALANCE_RECOMMENDATION && !drainOnRebalance) {
                         if (!rebalanceWarned) {
                             LOG.warn("EC2 recommends rebalancing this instance ({}); kiln.lease.rebalance is warn, so it keeps running",
@@ -199,6 +222,51 @@ public final class LeaseKeeper implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * Whether a scheduled event ends the instance now: a stop or retirement once its NotBefore is
+     * within the drain budget plus a margin (EC2 gives days of notice; draining at once would throw
+     * those days away); a reboot or system maintenance never, since the instance survives it.
+     */
+    private boolean actsNow(Instant now, Notice n) {
+        if (n.keepsInstance()) {
+            return false;
+        }
+        return n.by() == null || !now.isBefore(drainFrom(n.by()));
+    }
+
+    /** When the drain for an event at {@code at} begins: the budget, a margin and one IMDS poll ahead of it. */
+    private Instant drainFrom(Instant at) {
+        return at.minus(drainBudget).minus(EVENT_MARGIN).minus(imdsPoll);
+    }
+
+    /** Keeps the Status lines (and the end reason) for the scheduled events not acted on yet. */
+    private void watchScheduledEvents(Instant now, List<Notice> seen) {
+        List<String> lines = new ArrayList<>();
+        Instant end = null;
+        for (Notice n : seen) {
+            if (n.reason() != EndReason.SCHEDULED_EVENT || actsNow(now, n)) {
+                continue;
+            }
+            String line;
+            if (n.keepsInstance()) {
+                line = "EC2 scheduled " + n.event() + " at " + n.by() + ": the instance " + (n.event().endsWith("-reboot")
+                        ? "reboots and keeps its volumes and lease" : "keeps running") + "; the agent does not end it";
+            } else {
+                line = "EC2 scheduled " + n.event() + " at " + n.by() + ": the agent drains and ends the instance from "
+                        + drainFrom(n.by()) + " unless its lease ends it first";
+                end = end == null || n.by().isBefore(end) ? n.by() : end;
+            }
+            lines.add(line);
+            synchronized (this) {
+                if (announced.add(line)) {
+                    LOG.warn("{} ({})", line, n.detail());
+                }
+            }
+        }
+        upcomingEvents = List.copyOf(lines);
+        scheduledEnd = end;
     }
 
     private synchronized Instant drain(EndReason reason, String why, Duration budget) {

@@ -195,12 +195,46 @@ class LeaseKeeperTest {
     }
 
     @Test
-    void aScheduledEventDrains() throws Exception {
+    void aScheduledStopAnHourAwayIsReportedAndDrainsOnlyNearItsNotBefore() throws Exception {
         keeper(Duration.ofHours(2), null, false).start();
-        notices = List.of(new Notice(EndReason.SCHEDULED_EVENT, "instance-stop", clock.instant().plusSeconds(3600)));
+        Instant notBefore = T0.plus(Duration.ofHours(1));
+        notices = List.of(new Notice(EndReason.SCHEDULED_EVENT, "instance-stop", notBefore, "instance-stop"));
+        keeper.tick();
+        assertEquals(LeaseKeeper.State.READY, keeper.state());
+        assertEquals(List.of("EC2 scheduled instance-stop at 2026-11-22T11:00:00Z: the agent drains and ends the instance"
+                + " from 2026-11-22T10:57:15Z unless its lease ends it first"), keeper.upcomingEvents());
+        assertEquals(EndReason.SCHEDULED_EVENT, keeper.endReason().orElseThrow(), "it comes before the deadline");
+
+        clock.advance(Duration.ofMinutes(57)); // 10:57:00, still before the drain budget, margin and poll
+        keeper.tick();
+        assertEquals(LeaseKeeper.State.READY, keeper.state());
+        clock.advance(Duration.ofSeconds(20)); // 10:57:20
         keeper.tick();
         awaitPowerOff();
         assertEquals(EndReason.SCHEDULED_EVENT, keeper.endReason().orElseThrow());
+    }
+
+    @Test
+    void aRebootEventIsReportedAndNeverEndsTheInstance() throws Exception {
+        keeper(Duration.ofHours(2), null, false).start();
+        for (String code : List.of("system-reboot", "instance-reboot")) {
+            notices = List.of(new Notice(EndReason.SCHEDULED_EVENT, code, T0.plusSeconds(30), code));
+            clock.advance(Duration.ofSeconds(10));
+            keeper.tick();
+            assertEquals(LeaseKeeper.State.READY, keeper.state(), code);
+            assertEquals(List.of("EC2 scheduled " + code + " at 2026-11-22T10:00:30Z: the instance reboots and keeps its"
+                    + " volumes and lease; the agent does not end it"), keeper.upcomingEvents());
+        }
+        clock.advance(Duration.ofMinutes(5)); // past the event's NotBefore
+        keeper.tick();
+        assertEquals(LeaseKeeper.State.READY, keeper.state());
+        assertEquals(EndReason.DEADLINE, keeper.endReason().orElseThrow());
+        assertFalse(poweredOff.await(2, TimeUnit.SECONDS), "powered off for a reboot: " + steps);
+
+        notices = List.of(); // the event completed: it leaves Status
+        clock.advance(Duration.ofSeconds(10));
+        keeper.tick();
+        assertEquals(List.of(), keeper.upcomingEvents());
     }
 
     @Test

@@ -3,6 +3,7 @@ package dev.kiln.controller.cli;
 import com.google.protobuf.Timestamp;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
+import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.proto.agent.v1.ExtendLeaseRequest;
 import dev.kiln.proto.agent.v1.Lease;
 import jakarta.inject.Inject;
@@ -80,12 +81,32 @@ public class ExtendCommand implements Callable<Integer> {
         }
         List<Targets.Target> targets = Targets.resolve(context, agent, fleetOptions, instance, all);
         boolean named = targets.size() > 1 || instance != null;
+        // Fleet targets are named by instance id; an agent reached by --agent has no fleet record.
+        Fleet fleet = instance != null || all ? fleetOptions.fleet(context, instance) : null;
         return Targets.each(context, targets, context.timeout(timeout), (t, client) -> {
             Lease lease = client.stub().extendLease(req.setRequestId(UUID.randomUUID().toString()).build());
+            if (fleet != null && lease.hasDeadline()) {
+                recordDeadline(fleet, t.name(), lease);
+            }
             context.out().println((named ? t.name() + ": " : "") + "deadline "
                     + StatusCommand.time(lease.getDeadline()) + " (in "
                     + Durations.format(Duration.ofSeconds(lease.getRemaining().getSeconds())) + "; at most until "
                     + StatusCommand.time(lease.getMaxDeadline()) + ")");
         });
+    }
+
+    /**
+     * Moves the fleet's record of the deadline (kiln:expires-at) to what the agent accepted, so that
+     * `kiln reap` does not take an extended instance for an expired one. A failure here leaves the
+     * extension in force: it is reported, and reap still asks a reachable agent before it trusts the tag.
+     */
+    private void recordDeadline(Fleet fleet, String id, Lease lease) {
+        Instant deadline = Instant.ofEpochSecond(lease.getDeadline().getSeconds(), lease.getDeadline().getNanos());
+        try {
+            fleet.recordDeadline(id, deadline);
+        } catch (KilnException e) {
+            context.err().println("kiln: " + id + ": the agent's deadline moved, but its kiln:expires-at record did not: "
+                    + e.getMessage() + " (`kiln reap` asks the agent before it trusts the record)");
+        }
     }
 }

@@ -26,6 +26,7 @@ import software.amazon.awssdk.services.ec2.model.VolumeType;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Comparator;
@@ -412,6 +413,20 @@ public final class Ec2Fleet implements Fleet {
             ec2.terminateInstances(t -> t.instanceIds(ids));
         } catch (SdkException e) {
             throw AwsErrors.translate(e, "terminating " + ids);
+        }
+    }
+
+    /**
+     * Rewrites kiln:expires-at on a managed instance; the IAM policy in docs/aws.md allows this
+     * one tag key, and only on Kiln's instances.
+     */
+    @Override
+    public void recordDeadline(String id, Instant deadline) {
+        get(id); // refuses unmanaged ones
+        try {
+            ec2.createTags(t -> t.resources(id).tags(tag(EXPIRES_AT, deadline.truncatedTo(ChronoUnit.SECONDS).toString())));
+        } catch (SdkException e) {
+            throw AwsErrors.translate(e, "tagging " + id + " with its new deadline");
         }
     }
 

@@ -90,6 +90,12 @@ public interface Fleet {
     /** Ends instances without asking their agents (the --force and reap path). */
     void terminate(List<String> ids);
 
+    /**
+     * Records where {@code kiln reap} reads it (the kiln:expires-at tag on EC2) the deadline an
+     * instance's agent now holds, so that the record follows the lease after an extension.
+     */
+    void recordDeadline(String id, Instant deadline);
+
     /** Managed instances whose lease passed more than {@code grace} ago, still pending or running. */
     default List<ManagedInstance> expired(Instant now, Duration grace) {
         return active().stream().filter(m -> m.expiresAt() != null && m.expiresAt().plus(grace).isBefore(now)).toList();

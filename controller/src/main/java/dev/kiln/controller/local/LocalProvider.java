@@ -649,6 +649,20 @@ public final class LocalProvider implements Fleet {
         }
     }
 
+    /** Rewrites the instance's expires-at, which reap reads, to the deadline its agent now holds. */
+    @Override
+    public void recordDeadline(String id, Instant deadline) {
+        get(id);
+        Path file = instanceDir(id).resolve(INSTANCE_FILE);
+        Properties p = load(file);
+        p.setProperty("expires-at", deadline.toString());
+        try {
+            store(p, file);
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot record the new deadline of " + id + " in " + file + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Waits until the instance's agent has exited (after a Shutdown), then releases what it held. */
     public ManagedInstance awaitTerminated(String id, Duration wait) {
         Optional<ProcessHandle> p = new LocalAgent(paths, instanceDir(id)).process();

@@ -1,0 +1,90 @@
+package dev.kiln.e2e;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The controller's IAM policy in docs/aws.md, as a reader copies it: valid JSON that allows the one
+ * tag change Kiln makes on existing instances and nothing wider. moto enforces no IAM, so this
+ * checks the document itself; AWS has not evaluated it.
+ */
+class AwsPolicyDocTest {
+
+    static JsonObject policy() throws Exception {
+        String doc = Files.readString(ImageAndUnitTest.ROOT.resolve("docs/aws.md"));
+        Matcher m = Pattern.compile("```json\n(.*?)```", Pattern.DOTALL).matcher(doc);
+        assertTrue(m.find(), "docs/aws.md has a JSON policy");
+        return JsonParser.parseString(m.group(1)).getAsJsonObject();
+    }
+
+    static List<JsonObject> statements(JsonObject policy, String action) {
+        List<JsonObject> out = new ArrayList<>();
+        for (JsonElement e : policy.getAsJsonArray("Statement")) {
+            JsonObject s = e.getAsJsonObject();
+            JsonElement a = s.get("Action");
+            List<String> actions = new ArrayList<>();
+            if (a.isJsonArray()) {
+                a.getAsJsonArray().forEach(x -> actions.add(x.getAsString()));
+            } else {
+                actions.add(a.getAsString());
+            }
+            if (actions.contains(action)) {
+                out.add(s);
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void existingInstancesMayHaveOnlyTheirExpiryTagRewrittenAndOnlyIfKilnManagesThem() throws Exception {
+        List<JsonObject> tagging = statements(policy(), "ec2:CreateTags");
+        for (JsonObject s : tagging) {
+            JsonObject c = s.getAsJsonObject("Condition");
+            boolean atCreate = c.has("StringEquals") && c.getAsJsonObject("StringEquals").has("ec2:CreateAction");
+            if (atCreate) {
+                continue;
+            }
+            assertEquals("true", c.getAsJsonObject("StringEquals").get("ec2:ResourceTag/kiln:managed").getAsString(), s.toString());
+            JsonArray keys = c.getAsJsonObject("ForAllValues:StringEquals").getAsJsonArray("aws:TagKeys");
+            assertEquals("[\"kiln:expires-at\"]", keys.toString(), s.toString());
+            assertEquals("false", c.getAsJsonObject("Null").get("aws:TagKeys").getAsString(), s.toString());
+        }
+        assertEquals(1, tagging.stream().filter(s -> !s.getAsJsonObject("Condition").getAsJsonObject("StringEquals")
+                .has("ec2:CreateAction")).count(), "one statement for tags on existing resources");
+    }
+
+    @Test
+    void instancesAreLaunchedOnlyWithImdsV2TokensAndAListedType() throws Exception {
+        JsonObject instance = statements(policy(), "ec2:RunInstances").stream()
+                .filter(s -> s.get("Resource").isJsonPrimitive() && s.get("Resource").getAsString().endsWith(":instance/*"))
+                .findFirst().orElseThrow();
+        JsonObject equals = instance.getAsJsonObject("Condition").getAsJsonObject("StringEquals");
+        assertEquals("required", equals.get("ec2:MetadataHttpTokens").getAsString());
+        assertEquals("true", equals.get("aws:RequestTag/kiln:managed").getAsString());
+        assertTrue(equals.getAsJsonArray("ec2:InstanceType").size() > 0);
+    }
+
+    @Test
+    void destructiveCallsReachOnlyKilnResources() throws Exception {
+        JsonObject policy = policy();
+        for (String action : List.of("ec2:TerminateInstances", "ec2:DeleteVolume", "ec2:DeleteSnapshot", "ec2:AttachVolume",
+                "ec2:GetConsoleOutput")) {
+            List<JsonObject> found = statements(policy, action);
+            assertTrue(!found.isEmpty(), action);
+            found.forEach(s -> assertEquals("true", s.getAsJsonObject("Condition").getAsJsonObject("StringEquals")
+                    .get("ec2:ResourceTag/kiln:managed").getAsString(), action + ": " + s));
+        }
+    }
+}
