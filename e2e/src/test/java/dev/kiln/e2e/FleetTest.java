@@ -352,6 +352,17 @@ class FleetTest {
     }
 
     @Test
+    void aSnapshotIsDescribedByItsIdAndAnUnknownOneIsNotFoundNotAnError() {
+        String volume = ec2.createVolume(v -> v.availabilityZone("us-east-1a").size(1)).volumeId();
+        String id = ec2.createSnapshot(s -> s.volumeId(volume)).snapshotId();
+        Ec2Fleet fleet = new Ec2Fleet(ec2);
+        assertEquals("completed", fleet.snapshot(id).orElseThrow().state(), "found though it carries no Kiln tag");
+        // What EC2 answers (InvalidSnapshot.NotFound) for an id it does not know yet or any more: the wait asks again.
+        assertTrue(fleet.snapshot("snap-0123456789abcdef0").isEmpty());
+        ec2.deleteSnapshot(d -> d.snapshotId(id));
+    }
+
+    @Test
     void capacityQuotaCredentialsAndRegionErrorsSayWhatToDo() throws Exception {
         // moto never runs out of capacity or quota: the proxy in front of it answers RunInstances
         // with EC2's own error documents, which the real SDK parses as it would EC2's.

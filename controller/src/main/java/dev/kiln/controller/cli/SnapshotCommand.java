@@ -10,6 +10,7 @@ import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.controller.fleet.FleetVolume;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.controller.fleet.SnapshotPolicy;
+import dev.kiln.controller.fleet.SnapshotWait;
 import dev.kiln.proto.agent.v1.FreezeRequest;
 import dev.kiln.proto.agent.v1.FreezeResponse;
 import dev.kiln.proto.agent.v1.ListVolumesRequest;
@@ -130,7 +131,8 @@ public class SnapshotCommand implements Runnable {
             }
         }
         if (waitForIt) {
-            snapshot = awaitCompleted(fleet, snapshot, Durations.parse(waitTimeout));
+            snapshot = SnapshotWait.of(fleet).await(snapshot.id(), Durations.parse(waitTimeout),
+                    s -> context.err().println("kiln: " + s.id() + " " + s.state() + " " + s.progress()));
         }
         new Table("SNAPSHOT", "VOLUME", "VOLUME-ROLE", "STATE", "COLLECTION").row(snapshot.id(), v.id(), role,
                 snapshot.state(), v.collection().isEmpty() ? "-" : v.collection()).print(context.out());
@@ -170,40 +172,5 @@ public class SnapshotCommand implements Runnable {
                     + collection + "'; its snapshots belong there too (leave out --collection)");
         }
         return new FleetVolume(v.id(), v.role(), v.mountPoint(), collection);
-    }
-
-    /** Polls until the snapshot completes (or fails), narrating its progress when it changes. */
-    private FleetSnapshot awaitCompleted(Fleet fleet, FleetSnapshot started, Duration timeout) {
-        Instant giveUp = Instant.now().plus(timeout);
-        String last = "";
-        FleetSnapshot s = started;
-        while (true) {
-            String id = s.id();
-            s = fleet.snapshots(s.volumeRole()).stream().filter(x -> x.id().equals(id)).findFirst()
-                    .orElseThrow(() -> new KilnException(ExitCodes.NOT_FOUND, "snapshot " + id + " disappeared while waiting for it"));
-            String now = s.state() + " " + s.progress();
-            if (!now.equals(last)) {
-                context.err().println("kiln: " + s.id() + " " + now);
-                last = now;
-            }
-            if (s.state().equals("completed")) {
-                return s;
-            }
-            if (s.state().equals("error")) {
-                throw new KilnException(ExitCodes.FAILURE, "snapshot " + s.id() + " failed (state error); take another");
-            }
-            if (Instant.now().isAfter(giveUp)) {
-                throw new KilnException(ExitCodes.TIMEOUT, "snapshot " + s.id() + " is still " + now + " after "
-                        + Durations.format(timeout) + "; it goes on without kiln (kiln snapshots shows it)");
-            }
-            try {
-                Thread.sleep(5000);
-            } catch (InterruptedException e) {
-                // Not "completed": the caller must not take the snapshot for done.
-                Thread.currentThread().interrupt();
-                throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for snapshot " + s.id() + " (" + now
-                        + "); it goes on without kiln (kiln snapshots shows it)", e);
-            }
-        }
     }
 }

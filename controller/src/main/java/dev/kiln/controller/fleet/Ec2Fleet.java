@@ -2,6 +2,7 @@ package dev.kiln.controller.fleet;
 
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
+import software.amazon.awssdk.awscore.exception.AwsServiceException;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.services.ec2.Ec2Client;
 import software.amazon.awssdk.services.ec2.model.CreateSnapshotRequest;
@@ -140,6 +141,24 @@ public final class Ec2Fleet implements Fleet {
                 s.progress() == null ? "" : s.progress(), s.volumeSize() == null ? 0 : s.volumeSize(), s.startTime(),
                 tag(s.tags(), SOURCE_INSTANCE), tag(s.tags(), BUILD_ID), "true".equals(tag(s.tags(), MANAGED)),
                 tag(s.tags(), COLLECTION));
+    }
+
+    /**
+     * One snapshot, described by its id (not by listing every Kiln snapshot); empty while EC2 does
+     * not know it, which happens for a moment after CreateSnapshot (its API is eventually consistent).
+     */
+    @Override
+    public Optional<FleetSnapshot> snapshot(String id) {
+        try {
+            return ec2.describeSnapshots(DescribeSnapshotsRequest.builder().snapshotIds(id).build()).snapshots().stream()
+                    .findFirst().map(Ec2Fleet::fleetSnapshot);
+        } catch (SdkException e) {
+            if (e instanceof AwsServiceException a && a.awsErrorDetails() != null
+                    && "InvalidSnapshot.NotFound".equals(a.awsErrorDetails().errorCode())) {
+                return Optional.empty();
+            }
+            throw AwsErrors.translate(e, "describing snapshot " + id);
+        }
     }
 
     private static String tag(List<Tag> tags, String key) {

@@ -6,6 +6,7 @@ import dev.kiln.controller.KilnException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
@@ -69,6 +70,14 @@ public interface Fleet {
         SnapshotPolicy.Restore r = SnapshotPolicy.latest(snapshots(volume.role()), volume.collection(), volume.role());
         r.notes().forEach(narrate);
         return r.snapshot();
+    }
+
+    /**
+     * One snapshot by id as it is now, or empty when the provider does not know it (yet: EC2 may
+     * not list a snapshot for a moment after CreateSnapshot).
+     */
+    default Optional<FleetSnapshot> snapshot(String id) {
+        return snapshots(null).stream().filter(s -> s.id().equals(id)).findFirst();
     }
 
     /** Deletes one snapshot that {@link #prune} chose. */
