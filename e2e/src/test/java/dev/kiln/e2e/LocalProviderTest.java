@@ -286,6 +286,7 @@ class LocalProviderTest {
         assertEquals(0, keep.exitCode(), keep.toString());
         String newest = keep.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
         assertTrue(Files.isDirectory(photos.resolve("data")), "the other collection's snapshot is untouched");
+        assertTrue(Files.isDirectory(snaps.resolve(newest).resolve("data")), "the snapshot just taken is kept");
         assertTrue(keep.err().contains("kiln: kept the newest 1 snapshot of data in collection default; deleted " + oldest + "\n"),
                 keep.err());
         assertEquals("default", property(snaps.resolve(newest).resolve("snapshot.properties"), "collection"),
