@@ -352,6 +352,57 @@ class FleetTest {
     }
 
     @Test
+    void aNewestSnapshotInErrorIsPassedOverByLatestAndNamed() throws Exception {
+        String volume = ec2.createVolume(v -> v.availabilityZone("us-east-1a").size(1)).volumeId();
+        String good = kilnSnapshot(volume, "errs");
+        String failed = kilnSnapshot(volume, "errs");
+        try (SnapshotStateProxy proxy = new SnapshotStateProxy(moto.endpoint())) {
+            proxy.states.put(failed, "error");
+            Kiln viaProxy = new Kiln(dir.resolve("home")).env("KILN_EC2_ENDPOINT", proxy.endpoint())
+                    .env("KILN_REGION", "us-east-1").env("KILN_ADDRESS", "private").env("KILN_PROVIDER", "ec2");
+            Kiln.Run launch = viaProxy.run("launch", "--ami", ami, "--subnet", subnet, "--collection", "errs",
+                    "--volume", "builds:latest", "--no-wait");
+            assertEquals(0, launch.exitCode(), launch.toString());
+            assertEquals(good, restoredFrom(launchedId(launch)), "the newest completed one");
+            assertTrue(launch.err().contains("kiln: " + failed + ", a newer snapshot of errs/builds, is in state error (it never"
+                    + " completed and cannot be restored): ignoring it; restoring " + good), launch.err());
+        } finally {
+            ec2.deleteSnapshot(d -> d.snapshotId(good));
+            ec2.deleteSnapshot(d -> d.snapshotId(failed));
+        }
+    }
+
+    @Test
+    void keepOneNeverDeletesTheNewestCompletedSnapshotWhileANewerOneIsPending() throws Exception {
+        Kiln.Run launch = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--collection", "pend", "--volume", "builds:1",
+                "--wait", "2m");
+        assertEquals(0, launch.exitCode(), launch.toString());
+        String a = launchedId(launch);
+        String volume = ec2.describeVolumes(r -> r.filters(Filter.builder().name("attachment.instance-id").values(a).build()))
+                .volumes().get(0).volumeId();
+        String older = kilnSnapshot(volume, "pend");
+        String done = kilnSnapshot(volume, "pend");
+        try (SnapshotStateProxy proxy = new SnapshotStateProxy(moto.endpoint())) {
+            proxy.states.put(older, "completed");
+            proxy.states.put(done, "completed");
+            proxy.otherwise = "pending"; // the snapshot this test takes next
+            Kiln viaProxy = new Kiln(dir.resolve("home")).env("KILN_EC2_ENDPOINT", proxy.endpoint())
+                    .env("KILN_REGION", "us-east-1").env("KILN_ADDRESS", "private").env("KILN_PROVIDER", "ec2");
+            Kiln.Run keep = viaProxy.run("snapshot", a, "builds", "--keep", "1");
+            assertEquals(0, keep.exitCode(), keep.toString());
+            String pending = keep.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+            assertTrue(exists(done), "the newest completed snapshot is kept: " + keep.err());
+            assertTrue(exists(pending));
+            assertFalse(exists(older));
+            assertTrue(keep.err().contains("kiln: kept " + done + " as well: it is the newest completed snapshot of pend/builds,"
+                    + " and the newer ones have not completed yet"), keep.err());
+            ec2.deleteSnapshot(d -> d.snapshotId(pending));
+        } finally {
+            ec2.deleteSnapshot(d -> d.snapshotId(done));
+        }
+    }
+
+    @Test
     void aSnapshotIsDescribedByItsIdAndAnUnknownOneIsNotFoundNotAnError() {
         String volume = ec2.createVolume(v -> v.availabilityZone("us-east-1a").size(1)).volumeId();
         String id = ec2.createSnapshot(s -> s.volumeId(volume)).snapshotId();
