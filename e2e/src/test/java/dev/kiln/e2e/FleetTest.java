@@ -398,7 +398,9 @@ class FleetTest {
                     + " and the newer ones have not completed yet"), keep.err());
             ec2.deleteSnapshot(d -> d.snapshotId(pending));
         } finally {
-            ec2.deleteSnapshot(d -> d.snapshotId(done));
+            if (exists(done)) {
+                ec2.deleteSnapshot(d -> d.snapshotId(done));
+            }
         }
     }
 
