@@ -47,7 +47,8 @@ public class SnapshotCommand implements Runnable {
     @Parameters(index = "1", paramLabel = "VOLUME", description = "A volume id, or the volume role given at launch (e.g. builds).")
     String volume;
 
-    @Option(names = "--keep", paramLabel = "N", description = "Keep the newest N snapshots of this volume role; delete older Kiln ones.")
+    @Option(names = "--keep", paramLabel = "N", description = "Keep the newest N snapshots of this volume's collection and role (and always the newest"
+            + " completed one); delete older Kiln ones.")
     Integer keep;
 
     @Option(names = "--collection", paramLabel = "NAME",
@@ -87,6 +88,10 @@ public class SnapshotCommand implements Runnable {
                         .toList() + ")"));
         FleetVolume v = inCollection(found);
         String role = v.roleOrId();
+        if (keep != null) {
+            // A --keep that cannot be applied is refused before anything is frozen or snapshotted.
+            SnapshotPolicy.retain(List.of(), v.collection(), role, keep);
+        }
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         FleetSnapshot snapshot;
         Duration requestTimeout = Durations.parse(context.settings().get("timeout", timeout).orElse("30s"));
