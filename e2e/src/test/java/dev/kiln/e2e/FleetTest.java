@@ -294,7 +294,8 @@ class FleetTest {
         for (int n = 0; n < 4; n++) {
             ec2.createSnapshot(s -> s.volumeId(volume).tagSpecifications(TagSpecification.builder()
                     .resourceType(ResourceType.SNAPSHOT).tags(Tag.builder().key("kiln:managed").value("true").build(),
-                            Tag.builder().key("kiln:volume-role").value("builds").build()).build()));
+                            Tag.builder().key("kiln:volume-role").value("builds").build(),
+                            Tag.builder().key("kiln:collection").value("default").build()).build()));
             Thread.sleep(1100); // distinct start times
         }
         String foreign = ec2.createSnapshot(s -> s.volumeId(volume).tagSpecifications(TagSpecification.builder()
@@ -302,7 +303,7 @@ class FleetTest {
         Ec2Fleet fleet = new Ec2Fleet(ec2);
         List<FleetSnapshot> before = fleet.snapshots("builds");
         assertEquals(4, before.size(), "only Kiln's are listed");
-        List<String> deleted = fleet.prune("builds", 2);
+        List<String> deleted = fleet.prune("default", "builds", 2).delete().stream().map(FleetSnapshot::id).toList();
         assertEquals(List.of(before.get(2).id(), before.get(3).id()), deleted);
         assertEquals(List.of(before.get(0).id(), before.get(1).id()),
                 fleet.snapshots("builds").stream().map(FleetSnapshot::id).toList());
@@ -316,6 +317,150 @@ class FleetTest {
         List<Volume> restored = ec2.describeVolumes(r -> r.filters(Filter.builder().name("attachment.instance-id")
                 .values(launchedId(launch)).build())).volumes();
         assertEquals(before.get(0).id(), restored.get(0).snapshotId(), "restored from the newest snapshot");
+    }
+
+    /** A Kiln snapshot of another volume, tagged as `kiln snapshot` tags one of the given collection (none: ""). */
+    String kilnSnapshot(String volume, String collection) throws InterruptedException {
+        List<Tag> tags = new java.util.ArrayList<>(List.of(Tag.builder().key("kiln:managed").value("true").build(),
+                Tag.builder().key("kiln:volume-role").value("builds").build()));
+        if (!collection.isEmpty()) {
+            tags.add(Tag.builder().key("kiln:collection").value(collection).build());
+        }
+        String id = ec2.createSnapshot(s -> s.volumeId(volume).tagSpecifications(TagSpecification.builder()
+                .resourceType(ResourceType.SNAPSHOT).tags(tags).build())).snapshotId();
+        Thread.sleep(1100); // distinct start times
+        return id;
+    }
+
+    boolean exists(String snapshotId) {
+        return !ec2.describeSnapshots(r -> r.filters(Filter.builder().name("snapshot-id").values(snapshotId).build()))
+                .snapshots().isEmpty();
+    }
+
+    String restoredFrom(String instanceId) {
+        return ec2.describeVolumes(r -> r.filters(Filter.builder().name("attachment.instance-id").values(instanceId).build()))
+                .volumes().get(0).snapshotId();
+    }
+
+    @Test
+    void retentionAndLatestStayInsideTheSnapshotsCollection() throws Exception {
+        Kiln.Run launch = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--volume", "builds:1", "--wait", "2m");
+        assertEquals(0, launch.exitCode(), launch.toString());
+        String a = launchedId(launch);
+        Kiln.Run first = kiln.run("snapshot", a, "builds");
+        assertEquals(0, first.exitCode(), first.toString());
+        String oldest = first.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        Thread.sleep(1100);
+        // Another collection (photos) with the same volume role: its snapshots are newer than this one's.
+        String other = ec2.createVolume(v -> v.availabilityZone("us-east-1a").size(1)).volumeId();
+        String photos1 = kilnSnapshot(other, "photos");
+        String photos2 = kilnSnapshot(other, "photos");
+
+        Kiln.Run keep = kiln.run("snapshot", a, "builds", "--keep", "1", "--wait");
+        assertEquals(0, keep.exitCode(), keep.toString());
+        String newest = keep.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        assertTrue(exists(photos1) && exists(photos2), "the other collection's snapshots are untouched: " + keep.err());
+        assertTrue(keep.err().contains("kiln: " + newest + " completed"), keep.err());
+        // Deleted: the older one of the default collection (and any other test left there in this moto).
+        assertTrue(keep.err().matches("(?s).*kiln: kept the newest 1 snapshot of builds in collection default; deleted [^\n]*"
+                + oldest + ".*"), keep.err());
+        assertFalse(exists(oldest));
+        Map<String, String> tags = ec2.describeSnapshots(r -> r.snapshotIds(newest)).snapshots().get(0).tags().stream()
+                .collect(Collectors.toMap(Tag::key, Tag::value));
+        assertEquals("default", tags.get("kiln:collection"), "carried from the volume: " + tags);
+
+        String photos3 = kilnSnapshot(other, "photos");
+        Kiln.Run latest = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--volume", "builds:latest", "--no-wait");
+        assertEquals(0, latest.exitCode(), latest.toString());
+        assertEquals(newest, restoredFrom(launchedId(latest)), "builds:latest of the default collection, not photos' newer one");
+        Kiln.Run theirs = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--collection", "photos",
+                "--volume", "builds:latest", "--no-wait");
+        assertEquals(0, theirs.exitCode(), theirs.toString());
+        assertEquals(photos3, restoredFrom(launchedId(theirs)));
+        Kiln.Run listed = kiln.run("snapshots", "--collection", "photos");
+        assertEquals(List.of(photos3, photos2, photos1), listed.out().lines().skip(1).map(l -> l.split("\\s+")[0]).toList());
+
+        // A Kiln snapshot from before collections, newer than any: which collection it holds is not guessed.
+        String legacy = kilnSnapshot(other, "");
+        Kiln.Run ambiguous = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--volume", "builds:latest", "--no-wait");
+        assertEquals(5, ambiguous.exitCode(), ambiguous.toString());
+        assertTrue(ambiguous.err().contains("builds:latest in collection 'default' is ambiguous: " + legacy + " carries no"
+                + " collection"), ambiguous.err());
+        assertTrue(ambiguous.err().contains("--tags Key=kiln:collection,Value=default") && ambiguous.err().contains(
+                "restore one by its id: builds:" + legacy), ambiguous.err());
+        Kiln.Run pruneAgain = kiln.run("snapshot", a, "builds", "--keep", "1");
+        assertEquals(0, pruneAgain.exitCode(), pruneAgain.toString());
+        assertTrue(exists(legacy), "never pruned without a collection");
+        assertTrue(pruneAgain.err().contains("kiln: not pruned: " + legacy + " names no collection"), pruneAgain.err());
+
+        // Other tests share this moto and count Kiln's builds snapshots.
+        for (FleetSnapshot s : new Ec2Fleet(ec2).snapshots("builds")) {
+            ec2.deleteSnapshot(d -> d.snapshotId(s.id()));
+        }
+    }
+
+    @Test
+    void aNewestSnapshotInErrorIsPassedOverByLatestAndNamed() throws Exception {
+        String volume = ec2.createVolume(v -> v.availabilityZone("us-east-1a").size(1)).volumeId();
+        String good = kilnSnapshot(volume, "errs");
+        String failed = kilnSnapshot(volume, "errs");
+        try (SnapshotStateProxy proxy = new SnapshotStateProxy(moto.endpoint())) {
+            proxy.states.put(failed, "error");
+            Kiln viaProxy = new Kiln(dir.resolve("home")).env("KILN_EC2_ENDPOINT", proxy.endpoint())
+                    .env("KILN_REGION", "us-east-1").env("KILN_ADDRESS", "private").env("KILN_PROVIDER", "ec2");
+            Kiln.Run launch = viaProxy.run("launch", "--ami", ami, "--subnet", subnet, "--collection", "errs",
+                    "--volume", "builds:latest", "--no-wait");
+            assertEquals(0, launch.exitCode(), launch.toString());
+            assertEquals(good, restoredFrom(launchedId(launch)), "the newest completed one");
+            assertTrue(launch.err().contains("kiln: " + failed + ", a newer snapshot of errs/builds, is in state error (it never"
+                    + " completed and cannot be restored): ignoring it; restoring " + good), launch.err());
+        } finally {
+            ec2.deleteSnapshot(d -> d.snapshotId(good));
+            ec2.deleteSnapshot(d -> d.snapshotId(failed));
+        }
+    }
+
+    @Test
+    void keepOneNeverDeletesTheNewestCompletedSnapshotWhileANewerOneIsPending() throws Exception {
+        Kiln.Run launch = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--collection", "pend", "--volume", "builds:1",
+                "--wait", "2m");
+        assertEquals(0, launch.exitCode(), launch.toString());
+        String a = launchedId(launch);
+        String volume = ec2.describeVolumes(r -> r.filters(Filter.builder().name("attachment.instance-id").values(a).build()))
+                .volumes().get(0).volumeId();
+        String older = kilnSnapshot(volume, "pend");
+        String done = kilnSnapshot(volume, "pend");
+        try (SnapshotStateProxy proxy = new SnapshotStateProxy(moto.endpoint())) {
+            proxy.states.put(older, "completed");
+            proxy.states.put(done, "completed");
+            proxy.otherwise = "pending"; // the snapshot this test takes next
+            Kiln viaProxy = new Kiln(dir.resolve("home")).env("KILN_EC2_ENDPOINT", proxy.endpoint())
+                    .env("KILN_REGION", "us-east-1").env("KILN_ADDRESS", "private").env("KILN_PROVIDER", "ec2");
+            Kiln.Run keep = viaProxy.run("snapshot", a, "builds", "--keep", "1");
+            assertEquals(0, keep.exitCode(), keep.toString());
+            String pending = keep.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+            assertTrue(exists(done), "the newest completed snapshot is kept: " + keep.err());
+            assertTrue(exists(pending));
+            assertFalse(exists(older));
+            assertTrue(keep.err().contains("kiln: kept " + done + " as well: it is the newest completed snapshot of pend/builds,"
+                    + " and the newer ones have not completed yet"), keep.err());
+            ec2.deleteSnapshot(d -> d.snapshotId(pending));
+        } finally {
+            if (exists(done)) {
+                ec2.deleteSnapshot(d -> d.snapshotId(done));
+            }
+        }
+    }
+
+    @Test
+    void aSnapshotIsDescribedByItsIdAndAnUnknownOneIsNotFoundNotAnError() {
+        String volume = ec2.createVolume(v -> v.availabilityZone("us-east-1a").size(1)).volumeId();
+        String id = ec2.createSnapshot(s -> s.volumeId(volume)).snapshotId();
+        Ec2Fleet fleet = new Ec2Fleet(ec2);
+        assertEquals("completed", fleet.snapshot(id).orElseThrow().state(), "found though it carries no Kiln tag");
+        // What EC2 answers (InvalidSnapshot.NotFound) for an id it does not know yet or any more: the wait asks again.
+        assertTrue(fleet.snapshot("snap-0123456789abcdef0").isEmpty());
+        ec2.deleteSnapshot(d -> d.snapshotId(id));
     }
 
     @Test

@@ -290,6 +290,50 @@ class LocalProviderTest {
     }
 
     @Test
+    void retentionAndLatestStayInsideTheSnapshotsCollection() throws Exception {
+        Kiln dirs = kiln.env("KILN_LOCAL_VOLUMES", "dirs");
+        Path fleet = dir.resolve("home/.local/state/kiln/fleet");
+        Path snaps = fleet.resolve("snapshots");
+        String a = launch(dirs, "--volume", "data:1");
+        Kiln.Run first = dirs.run("snapshot", a, "data");
+        assertEquals(0, first.exitCode(), first.toString());
+        String oldest = first.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+
+        // Another collection's snapshot of the same role, Kiln's own and the newest of all by its time.
+        Path photos = snaps.resolve("snap-local-0000b0b0");
+        Files.createDirectories(photos.resolve("data"));
+        Files.writeString(photos.resolve("data/which.txt"), "photos\n");
+        Files.writeString(photos.resolve("snapshot.properties"), "volume-role=data\nsource-volume=vol-local-00000000\n"
+                + "source-instance=local-00000000\nrole=worker\nbuild-id=\nstarted=" + Instant.now().plus(Duration.ofHours(1))
+                + "\nsize-gib=1\nmanaged=true\nid=snap-local-0000b0b0\ncollection=photos\n");
+
+        Kiln.Run keep = dirs.run("snapshot", a, "data", "--keep", "1");
+        assertEquals(0, keep.exitCode(), keep.toString());
+        String newest = keep.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        assertTrue(Files.isDirectory(photos.resolve("data")), "the other collection's snapshot is untouched");
+        assertTrue(Files.isDirectory(snaps.resolve(newest).resolve("data")), "the snapshot just taken is kept");
+        assertTrue(keep.err().contains("kiln: kept the newest 1 snapshot of data in collection default; deleted " + oldest + "\n"),
+                keep.err());
+        assertEquals("default", property(snaps.resolve(newest).resolve("snapshot.properties"), "collection"),
+                "the snapshot carries its volume's collection");
+
+        Kiln.Run latest = dirs.run("launch", "--volume", "data:latest");
+        assertEquals(0, latest.exitCode(), latest.toString());
+        String b = latest.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        String volume = property(fleet.resolve("instances/" + b + "/instance.properties"), "volume.0.id");
+        assertEquals(newest, property(fleet.resolve("volumes/" + volume + "/volume.properties"), "from-snapshot"),
+                "data:latest of the default collection, not the other collection's newer one");
+
+        String c = launch(dirs, "--collection", "photos", "--volume", "data:latest");
+        String restored = property(fleet.resolve("instances/" + c + "/instance.properties"), "volume.0.id");
+        assertEquals("photos\n", Files.readString(fleet.resolve("volumes/" + restored + "/data/which.txt")));
+        assertEquals("photos", property(fleet.resolve("volumes/" + restored + "/volume.properties"), "collection"));
+        Kiln.Run listed = dirs.run("snapshots", "--collection", "photos");
+        assertEquals(List.of("snap-local-0000b0b0"), listed.out().lines().skip(1).map(l -> l.split("\\s+")[0]).toList(),
+                listed.toString());
+    }
+
+    @Test
     void aMalformedSnapshotIsSkippedAndNamedWhereverSnapshotsAreRead() throws Exception {
         Kiln dirs = kiln.env("KILN_LOCAL_VOLUMES", "dirs");
         Path snaps = dir.resolve("home/.local/state/kiln/fleet/snapshots");
@@ -307,7 +351,7 @@ class LocalProviderTest {
         Kiln.Run keep = dirs.run("snapshot", a, "data", "--keep", "1");
         assertEquals(0, keep.exitCode(), keep.toString());
         assertTrue(keep.err().contains(skipping), keep.err());
-        assertTrue(keep.err().matches("(?s).*kiln: kept the newest 1 snapshot of data; deleted snap-local-[0-9a-f]{8}\n.*"), keep.err());
+        assertTrue(keep.err().matches("(?s).*kiln: kept the newest 1 snapshot of data in collection default; deleted snap-local-[0-9a-f]{8}\n.*"), keep.err());
         Kiln.Run latest = dirs.run("launch", "--volume", "data:latest");
         assertEquals(0, latest.exitCode(), latest.toString());
         assertTrue(latest.err().contains(skipping), latest.err());

@@ -83,6 +83,6 @@ public class FleetMixin {
     }
 
     Ec2Fleet ec2(Context context) {
-        return new Ec2Fleet(client(context));
+        return new Ec2Fleet(client(context)).narrate(s -> context.err().println("kiln: " + s));
     }
 }

@@ -10,6 +10,7 @@ import dev.kiln.controller.fleet.AgentUserData;
 import dev.kiln.controller.fleet.Ec2Fleet;
 import dev.kiln.controller.fleet.InstanceLayout;
 import dev.kiln.controller.fleet.ManagedInstance;
+import dev.kiln.controller.fleet.SnapshotPolicy;
 import dev.kiln.controller.fleet.VolumeSpec;
 import dev.kiln.controller.local.AgentJar;
 import dev.kiln.controller.local.LocalProvider;
@@ -81,6 +82,11 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--volume", paramLabel = "ROLE:SIZE|ROLE:snap-ID|ROLE:latest", description = "A volume (repeatable): new blank of SIZE GiB, from a snapshot, or from the newest snapshot of ROLE.")
     List<String> volumes = new ArrayList<>();
 
+    @Option(names = "--collection", paramLabel = "NAME",
+            description = "The collection the volumes belong to: they and their snapshots are tagged with it, and ROLE:latest"
+                    + " and snapshot retention look only inside it (default: default).")
+    String collection;
+
     @Option(names = "--label", paramLabel = "KEY=VALUE", description = "Label (repeatable), e.g. pr=1234.")
     Map<String, String> labels = new TreeMap<>();
 
@@ -118,7 +124,7 @@ public class LaunchCommand implements Runnable {
         if (lease.compareTo(cap) > 0) {
             throw new KilnException(ExitCodes.USAGE, "--ttl " + ttl + " is longer than --max-lifetime " + maxLifetime);
         }
-        List<VolumeSpec> vols = volumes.stream().map(VolumeSpec::parse).toList();
+        List<VolumeSpec> vols = inCollection(volumes.stream().map(VolumeSpec::parse).toList());
         FleetCa ca = new FleetInit(context.paths(), context.clock()).loadCa();
         ClientTls tls = ClientTls.of(context.paths());
         String certName = "agent-" + HexFormat.of().formatHex(UUID.randomUUID().toString().getBytes(), 0, 6) + ".kiln.internal";
@@ -191,6 +197,7 @@ public class LaunchCommand implements Runnable {
             bootProfiles.addAll(list(t, "boot-profile"));
         }
         bootTree = bootTree != null ? bootTree : text(t, "boot-tree");
+        collection = collection != null ? collection : text(t, "collection");
         bootBuild |= Boolean.parseBoolean(String.valueOf(t.getOrDefault("boot-build", "false")));
         if (grpcPort == null && t.containsKey("grpc-port")) {
             grpcPort = Integer.parseInt(String.valueOf(t.get("grpc-port")));
@@ -226,6 +233,16 @@ public class LaunchCommand implements Runnable {
             throw new KilnException(ExitCodes.CONFIG, "template '" + role + "': " + key + " must be a value or a list, not a map");
         }
         return List.of(String.valueOf(v));
+    }
+
+    /**
+     * The volumes in the launch's collection. The default is one fixed name, not the template's or
+     * role's: a worker and the server that serves its builds are launched under different roles
+     * and must find the same snapshots.
+     */
+    private List<VolumeSpec> inCollection(List<VolumeSpec> vols) {
+        String name = collection != null ? collection : SnapshotPolicy.DEFAULT_COLLECTION;
+        return vols.stream().map(v -> v.inCollection(name)).toList();
     }
 
     private String bootWorkTree(String workTree) {

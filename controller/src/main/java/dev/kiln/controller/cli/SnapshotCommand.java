@@ -9,6 +9,8 @@ import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.controller.fleet.FleetVolume;
 import dev.kiln.controller.fleet.ManagedInstance;
+import dev.kiln.controller.fleet.SnapshotPolicy;
+import dev.kiln.controller.fleet.SnapshotWait;
 import dev.kiln.proto.agent.v1.FreezeRequest;
 import dev.kiln.proto.agent.v1.FreezeResponse;
 import dev.kiln.proto.agent.v1.ListVolumesRequest;
@@ -29,7 +31,8 @@ import java.util.UUID;
 @Command(name = "snapshot", mixinStandardHelpOptions = true,
         description = {"Snapshot a volume of a managed instance: the agent freezes its filesystem (under a short lease),",
                 "EC2's CreateSnapshot fixes the point in time, and the agent thaws it at once. --keep N then deletes",
-                "the older Kiln snapshots of the same volume role beyond the newest N (never the newest, never others')."})
+                "the older Kiln snapshots of the same collection and volume role beyond the newest N (never the newest",
+                "completed one, never another collection's, never others')."})
 public class SnapshotCommand implements Runnable {
 
     @Inject
@@ -44,8 +47,13 @@ public class SnapshotCommand implements Runnable {
     @Parameters(index = "1", paramLabel = "VOLUME", description = "A volume id, or the volume role given at launch (e.g. builds).")
     String volume;
 
-    @Option(names = "--keep", paramLabel = "N", description = "Keep the newest N snapshots of this volume role; delete older Kiln ones.")
+    @Option(names = "--keep", paramLabel = "N", description = "Keep the newest N snapshots of this volume's collection and role (and always the newest"
+            + " completed one); delete older Kiln ones.")
     Integer keep;
+
+    @Option(names = "--collection", paramLabel = "NAME",
+            description = "The collection of a volume launched by a Kiln before collections (a volume tagged with one keeps it).")
+    String collection;
 
     @Option(names = "--build", paramLabel = "BUILD_ID", description = "Tag the snapshot with the build it holds.")
     String build;
@@ -74,11 +82,16 @@ public class SnapshotCommand implements Runnable {
         Fleet fleet = fleetOptions.fleet(context, instance);
         ManagedInstance m = fleet.get(instance);
         List<FleetVolume> volumes = fleet.volumes(m.id());
-        FleetVolume v = volumes.stream().filter(x -> x.id().equals(volume) || x.role().equals(volume))
+        FleetVolume found = volumes.stream().filter(x -> x.id().equals(volume) || x.role().equals(volume))
                 .findFirst().orElseThrow(() -> new KilnException(ExitCodes.NOT_FOUND, "instance " + m.id() + " has no volume '"
                         + volume + "' (its volumes: " + volumes.stream().map(x -> x.id() + (x.role().isEmpty() ? "" : ":" + x.role()))
                         .toList() + ")"));
+        FleetVolume v = inCollection(found);
         String role = v.roleOrId();
+        if (keep != null) {
+            // A --keep that cannot be applied is refused before anything is frozen or snapshotted.
+            SnapshotPolicy.retain(List.of(), v.collection(), role, keep);
+        }
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         FleetSnapshot snapshot;
         Duration requestTimeout = Durations.parse(context.settings().get("timeout", timeout).orElse("30s"));
@@ -123,14 +136,17 @@ public class SnapshotCommand implements Runnable {
             }
         }
         if (waitForIt) {
-            snapshot = awaitCompleted(fleet, snapshot, Durations.parse(waitTimeout));
+            snapshot = SnapshotWait.of(fleet).await(snapshot.id(), Durations.parse(waitTimeout),
+                    s -> context.err().println("kiln: " + s.id() + " " + s.state() + " " + s.progress()));
         }
-        new Table("SNAPSHOT", "VOLUME", "VOLUME-ROLE", "STATE").row(snapshot.id(), v.id(), role,
-                snapshot.state()).print(context.out());
+        new Table("SNAPSHOT", "VOLUME", "VOLUME-ROLE", "STATE", "COLLECTION").row(snapshot.id(), v.id(), role,
+                snapshot.state(), v.collection().isEmpty() ? "-" : v.collection()).print(context.out());
         if (keep != null) {
-            List<String> deleted = fleet.prune(role, keep);
+            SnapshotPolicy.Retention pruned = fleet.prune(v.collection(), role, keep);
+            List<String> deleted = pruned.delete().stream().map(FleetSnapshot::id).toList();
             context.err().println("kiln: kept the newest " + keep + " snapshot" + (keep == 1 ? "" : "s") + " of " + role
-                    + "; deleted " + (deleted.isEmpty() ? "none" : String.join(", ", deleted)));
+                    + " in collection " + v.collection() + "; deleted " + (deleted.isEmpty() ? "none" : String.join(", ", deleted)));
+            pruned.notes().forEach(n -> context.err().println("kiln: " + n));
             fleet.snapshots(role).stream().filter(s -> !s.managed())
                     .forEach(s -> context.err().println("kiln: not pruned: " + unmarked(s)));
         }
@@ -143,38 +159,23 @@ public class SnapshotCommand implements Runnable {
                 + s.volumeRole() + ":latest; delete it yourself if it is not needed";
     }
 
-    /** Polls until the snapshot completes (or fails), narrating its progress when it changes. */
-    private FleetSnapshot awaitCompleted(Fleet fleet, FleetSnapshot started, Duration timeout) {
-        Instant giveUp = Instant.now().plus(timeout);
-        String last = "";
-        FleetSnapshot s = started;
-        while (true) {
-            String id = s.id();
-            s = fleet.snapshots(s.volumeRole()).stream().filter(x -> x.id().equals(id)).findFirst()
-                    .orElseThrow(() -> new KilnException(ExitCodes.NOT_FOUND, "snapshot " + id + " disappeared while waiting for it"));
-            String now = s.state() + " " + s.progress();
-            if (!now.equals(last)) {
-                context.err().println("kiln: " + s.id() + " " + now);
-                last = now;
+    /**
+     * The volume with its collection: its own tag, or --collection for a volume from a Kiln before
+     * collections; a --collection that contradicts the tag is refused rather than obeyed.
+     */
+    private FleetVolume inCollection(FleetVolume v) {
+        if (collection == null) {
+            if (v.collection().isEmpty()) {
+                context.err().println("kiln: " + v.id() + " names no collection (launched by a Kiln before collections): its"
+                        + " snapshot names none either, and ROLE:latest will not pick it; pass --collection NAME");
             }
-            if (s.state().equals("completed")) {
-                return s;
-            }
-            if (s.state().equals("error")) {
-                throw new KilnException(ExitCodes.FAILURE, "snapshot " + s.id() + " failed (state error); take another");
-            }
-            if (Instant.now().isAfter(giveUp)) {
-                throw new KilnException(ExitCodes.TIMEOUT, "snapshot " + s.id() + " is still " + now + " after "
-                        + Durations.format(timeout) + "; it goes on without kiln (kiln snapshots shows it)");
-            }
-            try {
-                Thread.sleep(5000);
-            } catch (InterruptedException e) {
-                // Not "completed": the caller must not take the snapshot for done.
-                Thread.currentThread().interrupt();
-                throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for snapshot " + s.id() + " (" + now
-                        + "); it goes on without kiln (kiln snapshots shows it)", e);
-            }
+            return v;
         }
+        SnapshotPolicy.checkCollection(collection);
+        if (!v.collection().isEmpty() && !v.collection().equals(collection)) {
+            throw new KilnException(ExitCodes.USAGE, v.id() + " belongs to collection '" + v.collection() + "', not '"
+                    + collection + "'; its snapshots belong there too (leave out --collection)");
+        }
+        return new FleetVolume(v.id(), v.role(), v.mountPoint(), collection);
     }
 }

@@ -19,14 +19,21 @@ public class SnapshotsCommand implements Runnable {
     @Option(names = "--role", paramLabel = "VOLUME_ROLE", description = "Only this volume role (e.g. builds).")
     String role;
 
+    @Option(names = "--collection", paramLabel = "NAME", description = "Only this collection ('-': snapshots that name none).")
+    String collection;
+
     @Override
     public void run() {
-        Table t = new Table("SNAPSHOT", "VOLUME-ROLE", "STATE", "PROGRESS", "SIZE-GIB", "STARTED", "SOURCE-INSTANCE", "BUILD");
+        Table t = new Table("SNAPSHOT", "COLLECTION", "VOLUME-ROLE", "STATE", "PROGRESS", "SIZE-GIB", "STARTED", "SOURCE-INSTANCE", "BUILD");
         for (FleetSnapshot s : fleetOptions.fleet(context).snapshots(role)) {
+            String in = s.collection().isEmpty() ? "-" : s.collection();
+            if (collection != null && !collection.equals(in)) {
+                continue;
+            }
             if (!s.managed()) {
                 context.err().println("kiln: " + SnapshotCommand.unmarked(s));
             }
-            t.row(s.id(), s.volumeRole(), s.state(), s.progress(), s.sizeGiB() == 0 ? "" : Long.toString(s.sizeGiB()),
+            t.row(s.id(), in, s.volumeRole(), s.state(), s.progress(), s.sizeGiB() == 0 ? "" : Long.toString(s.sizeGiB()),
                     String.valueOf(s.startTime().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)), s.sourceInstance(), s.buildId());
         }
         t.print(context.out());

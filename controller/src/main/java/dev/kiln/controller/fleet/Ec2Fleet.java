@@ -2,6 +2,7 @@ package dev.kiln.controller.fleet;
 
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
+import software.amazon.awssdk.awscore.exception.AwsServiceException;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.services.ec2.Ec2Client;
 import software.amazon.awssdk.services.ec2.model.CreateSnapshotRequest;
@@ -35,6 +36,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.function.Consumer;
 import java.util.function.Function;
 
 /**
@@ -54,14 +56,24 @@ public final class Ec2Fleet implements Fleet {
     public static final String SOURCE_VOLUME = "kiln:source-volume";
     public static final String SOURCE_INSTANCE = "kiln:source-instance";
     public static final String BUILD_ID = "kiln:build-id";
+    /** The collection a volume belongs to (set at launch) and its snapshots carry: scopes retention and ROLE:latest. */
+    public static final String COLLECTION = "kiln:collection";
 
     /** Device names handed to volumes in order: /dev/sdf, /dev/sdg, ... (hints only for the agent). */
     static final String DEVICES = "fghijklmnop";
 
     private final Ec2Client ec2;
 
+    private Consumer<String> narrate = s -> System.err.println("kiln: " + s);
+
     public Ec2Fleet(Ec2Client ec2) {
         this.ec2 = ec2;
+    }
+
+    /** Where notes for the user go (e.g. a snapshot in error that ROLE:latest passes over): the CLI's stderr. */
+    public Ec2Fleet narrate(Consumer<String> narrate) {
+        this.narrate = narrate;
+        return this;
     }
 
     @Override
@@ -120,17 +132,34 @@ public final class Ec2Fleet implements Fleet {
         }
     }
 
-    /** The newest Kiln snapshot of a volume role (completed or not), if any. */
-    public Optional<Snapshot> newestSnapshot(String volumeRole) {
-        return ec2Snapshots(volumeRole).stream().findFirst();
-    }
-
     @Override
     public List<FleetSnapshot> snapshots(String volumeRole) {
-        return ec2Snapshots(volumeRole).stream().map(s -> new FleetSnapshot(s.snapshotId(), tag(s.tags(), VOLUME_ROLE),
-                s.stateAsString(), s.progress() == null ? "" : s.progress(), s.volumeSize() == null ? 0 : s.volumeSize(),
-                s.startTime(), tag(s.tags(), SOURCE_INSTANCE), tag(s.tags(), BUILD_ID), "true".equals(tag(s.tags(), MANAGED))))
-                .toList();
+        return ec2Snapshots(volumeRole).stream().map(Ec2Fleet::fleetSnapshot).toList();
+    }
+
+    private static FleetSnapshot fleetSnapshot(Snapshot s) {
+        return new FleetSnapshot(s.snapshotId(), tag(s.tags(), VOLUME_ROLE), s.stateAsString(),
+                s.progress() == null ? "" : s.progress(), s.volumeSize() == null ? 0 : s.volumeSize(), s.startTime(),
+                tag(s.tags(), SOURCE_INSTANCE), tag(s.tags(), BUILD_ID), "true".equals(tag(s.tags(), MANAGED)),
+                tag(s.tags(), COLLECTION));
+    }
+
+    /**
+     * One snapshot, described by its id (not by listing every Kiln snapshot); empty while EC2 does
+     * not know it, which happens for a moment after CreateSnapshot (its API is eventually consistent).
+     */
+    @Override
+    public Optional<FleetSnapshot> snapshot(String id) {
+        try {
+            return ec2.describeSnapshots(DescribeSnapshotsRequest.builder().snapshotIds(id).build()).snapshots().stream()
+                    .findFirst().map(Ec2Fleet::fleetSnapshot);
+        } catch (SdkException e) {
+            if (e instanceof AwsServiceException a && a.awsErrorDetails() != null
+                    && "InvalidSnapshot.NotFound".equals(a.awsErrorDetails().errorCode())) {
+                return Optional.empty();
+            }
+            throw AwsErrors.translate(e, "describing snapshot " + id);
+        }
     }
 
     private static String tag(List<Tag> tags, String key) {
@@ -208,17 +237,7 @@ public final class Ec2Fleet implements Fleet {
                 snapshotIds.add(v.snapshotId());
                 continue;
             }
-            Snapshot newest = newestSnapshot(v.role()).orElseThrow(() -> new KilnException(ExitCodes.NOT_FOUND,
-                    "no Kiln snapshot of volume role '" + v.role() + "' yet; launch with " + v.role()
-                    + ":SIZE_GIB for a new volume first"));
-            if (!"completed".equals(newest.stateAsString())) {
-                // Restoring an older one instead would be a silent surprise; EC2 restores only completed ones.
-                throw new KilnException(ExitCodes.REFUSED, "the newest snapshot of '" + v.role() + "', " + newest.snapshotId()
-                        + ", is " + newest.stateAsString() + (newest.progress() == null ? "" : " (" + newest.progress() + ")")
-                        + "; wait until `kiln snapshots --role " + v.role() + "` shows it completed, or name one: "
-                        + v.role() + ":snap-ID");
-            }
-            snapshotIds.add(newest.snapshotId());
+            snapshotIds.add(resolveLatest(v, narrate).id());
         }
         // Volumes are created before the instance, so user data can name them by id: the agent
         // then mounts exactly these volumes, whatever device names the instance type gives them.
@@ -234,7 +253,7 @@ public final class Ec2Fleet implements Fleet {
                         .clientToken(spec.clientToken() + "-" + i)
                         .tagSpecifications(TagSpecification.builder().resourceType(ResourceType.VOLUME).tags(
                                 tag(MANAGED, "true"), tag(ROLE, spec.role()), tag(VOLUME_ROLE, v.role()),
-                                tag("Name", "kiln-" + v.role())).build());
+                                tag(COLLECTION, v.collection()), tag("Name", "kiln-" + v.role())).build());
                 if (snapshot != null) {
                     create.snapshotId(snapshot);
                 }
@@ -361,7 +380,8 @@ public final class Ec2Fleet implements Fleet {
         try {
             return ec2.describeVolumes(DescribeVolumesRequest.builder()
                     .filters(Filter.builder().name("attachment.instance-id").values(instanceId).build()).build()).volumes()
-                    .stream().map(v -> new FleetVolume(v.volumeId(), tag(v.tags(), VOLUME_ROLE), null)).toList();
+                    .stream().map(v -> new FleetVolume(v.volumeId(), tag(v.tags(), VOLUME_ROLE), null, tag(v.tags(), COLLECTION)))
+                    .toList();
         } catch (SdkException e) {
             throw AwsErrors.translate(e, "listing the volumes of " + instanceId);
         }
@@ -375,6 +395,9 @@ public final class Ec2Fleet implements Fleet {
         if (buildId != null && !buildId.isEmpty()) {
             tags.add(tag(BUILD_ID, buildId));
         }
+        if (!volume.collection().isEmpty()) {
+            tags.add(tag(COLLECTION, volume.collection()));
+        }
         new TreeMap<>(instance.labels()).forEach((k, v) -> tags.add(tag(LABEL + k, v)));
         try {
             var r = ec2.createSnapshot(CreateSnapshotRequest.builder().volumeId(volume.id())
@@ -382,18 +405,13 @@ public final class Ec2Fleet implements Fleet {
                     .tagSpecifications(TagSpecification.builder().resourceType(ResourceType.SNAPSHOT).tags(tags).build())
                     .build());
             return new FleetSnapshot(r.snapshotId(), volumeRole, r.stateAsString(), r.progress() == null ? "" : r.progress(),
-                    r.volumeSize() == null ? 0 : r.volumeSize(), r.startTime(), instance.id(), buildId == null ? "" : buildId, true);
+                    r.volumeSize() == null ? 0 : r.volumeSize(), r.startTime(), instance.id(), buildId == null ? "" : buildId, true,
+                    volume.collection());
         } catch (SdkException e) {
             throw AwsErrors.translate(e, "creating a snapshot of " + volume.id());
         }
     }
 
-    /**
-     * Deletes the older Kiln snapshots of a volume role beyond the newest {@code keep}. Never the
-     * newest one, never a snapshot without the kiln:managed tag.
-     *
-     * @return the deleted snapshot ids
-     */
     @Override
     public void deleteSnapshot(FleetSnapshot s) {
         try {

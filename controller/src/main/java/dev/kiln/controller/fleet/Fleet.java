@@ -5,8 +5,9 @@ import dev.kiln.controller.KilnException;
 
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.function.Consumer;
 
 /**
  * Where managed instances live: EC2 ({@link Ec2Fleet}), or this machine ({@code local}, agents as
@@ -49,23 +50,34 @@ public interface Fleet {
     List<FleetSnapshot> snapshots(String volumeRole);
 
     /**
-     * Deletes the older Kiln snapshots of a volume role beyond the newest {@code keep} Kiln ones;
-     * never the newest one, never one without Kiln's mark (which neither counts toward
-     * {@code keep} nor is deleted).
+     * Deletes the older Kiln snapshots of a collection's volume role beyond the newest {@code keep}
+     * ({@link SnapshotPolicy#retain}): never the newest completed one, never another collection's,
+     * never one without Kiln's mark or without a collection.
      *
-     * @return the deleted snapshot ids
+     * @return what was deleted, and what the user should know
      */
-    default List<String> prune(String volumeRole, int keep) {
-        if (keep < 1) {
-            throw new KilnException(ExitCodes.USAGE, "--keep must be at least 1 (the newest snapshot is never deleted)");
-        }
-        List<FleetSnapshot> ours = snapshots(volumeRole).stream().filter(FleetSnapshot::managed).toList();
-        List<String> deleted = new ArrayList<>();
-        for (FleetSnapshot s : ours.subList(Math.min(keep, ours.size()), ours.size())) {
-            deleteSnapshot(s);
-            deleted.add(s.id());
-        }
-        return deleted;
+    default SnapshotPolicy.Retention prune(String collection, String volumeRole, int keep) {
+        SnapshotPolicy.Retention plan = SnapshotPolicy.retain(snapshots(volumeRole), collection, volumeRole, keep);
+        plan.delete().forEach(this::deleteSnapshot);
+        return plan;
+    }
+
+    /**
+     * The snapshot {@code ROLE:latest} restores in the volume's collection ({@link SnapshotPolicy#latest}),
+     * narrating what was passed over.
+     */
+    default FleetSnapshot resolveLatest(VolumeSpec volume, Consumer<String> narrate) {
+        SnapshotPolicy.Restore r = SnapshotPolicy.latest(snapshots(volume.role()), volume.collection(), volume.role());
+        r.notes().forEach(narrate);
+        return r.snapshot();
+    }
+
+    /**
+     * One snapshot by id as it is now, or empty when the provider does not know it (yet: EC2 may
+     * not list a snapshot for a moment after CreateSnapshot).
+     */
+    default Optional<FleetSnapshot> snapshot(String id) {
+        return snapshots(null).stream().filter(s -> s.id().equals(id)).findFirst();
     }
 
     /** Deletes one snapshot that {@link #prune} chose. */

@@ -9,14 +9,25 @@ import java.util.regex.Pattern;
 /**
  * A volume to attach at launch, written {@code ROLE:SIZE} (a new blank volume of SIZE GiB),
  * {@code ROLE:snap-...} (restored from that snapshot) or {@code ROLE:latest} (restored from the
- * newest Kiln snapshot tagged with that role).
+ * newest Kiln snapshot of that role in the volume's collection).
  *
  * @param role       the volume's role, e.g. sources, builds, data
  * @param sizeGiB    size of a new volume (or a larger size for a restored one); 0 when restored as is
  * @param snapshotId snapshot to restore, or null
  * @param latest     restore the newest snapshot of the role
+ * @param collection the collection the volume belongs to: its tag, and where {@code latest} looks
  */
-public record VolumeSpec(String role, int sizeGiB, String snapshotId, boolean latest) {
+public record VolumeSpec(String role, int sizeGiB, String snapshotId, boolean latest, String collection) {
+
+    /** A volume of the default collection. */
+    public VolumeSpec(String role, int sizeGiB, String snapshotId, boolean latest) {
+        this(role, sizeGiB, snapshotId, latest, SnapshotPolicy.DEFAULT_COLLECTION);
+    }
+
+    /** This volume in another collection. */
+    public VolumeSpec inCollection(String name) {
+        return new VolumeSpec(role, sizeGiB, snapshotId, latest, SnapshotPolicy.checkCollection(name));
+    }
 
     private static final Pattern FORM = Pattern.compile("([a-z][a-z0-9-]{0,31}):(\\d+|snap-(?:local-)?[0-9a-f]+|latest)");
 

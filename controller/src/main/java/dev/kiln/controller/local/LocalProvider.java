@@ -172,7 +172,7 @@ public final class LocalProvider implements Fleet {
         List<Path> from = new ArrayList<>();
         for (VolumeSpec v : spec.volumes()) {
             if (v.latest()) {
-                from.add(snapshotDir(latest(v.role()).id()));
+                from.add(snapshotDir(latest(v, narrate).id()));
             } else if (v.snapshotId() != null) {
                 Path s = snapshotDir(v.snapshotId());
                 if (!Files.isDirectory(s)) {
@@ -201,6 +201,7 @@ public final class LocalProvider implements Fleet {
                 Path vdir = Files.createDirectories(volumeDir(volumeId));
                 Properties vp = new Properties();
                 vp.setProperty("role", v.role());
+                vp.setProperty("collection", v.collection());
                 vp.setProperty("created", now.toString());
                 vp.setProperty("kind", loops ? "image" : "dir");
                 if (from.get(i) != null) {
@@ -243,6 +244,7 @@ public final class LocalProvider implements Fleet {
                 store(vp, vdir.resolve("volume.properties"));
                 p.setProperty("volume." + i + ".id", volumeId);
                 p.setProperty("volume." + i + ".role", v.role());
+                p.setProperty("volume." + i + ".collection", v.collection());
             }
             InstanceLayout layout = InstanceLayout.plan(dir.toString(), spec.role(), attached);
             if (!loops) {
@@ -331,18 +333,22 @@ public final class LocalProvider implements Fleet {
     }
 
     /**
-     * The newest snapshot of a volume role that carries Kiln's mark. An unmarked one (made by hand,
-     * or by a Kiln from before the mark) is never picked: which of them holds what is a guess.
+     * The snapshot {@code ROLE:latest} restores in the volume's collection ({@link Fleet#resolveLatest}).
+     * An unmarked one (made by hand, or by a Kiln from before the mark) is never picked: which of
+     * them holds what is a guess; when nothing else is found, they are named.
      */
-    private FleetSnapshot latest(String volumeRole) {
-        List<FleetSnapshot> all = snapshots(volumeRole);
-        return all.stream().filter(FleetSnapshot::managed).findFirst().orElseThrow(() -> {
-            List<String> unmarked = all.stream().map(FleetSnapshot::id).toList();
-            return new KilnException(ExitCodes.NOT_FOUND, "no Kiln snapshot of volume role '" + volumeRole + "' yet; launch with "
-                    + volumeRole + ":SIZE_GIB for a new volume first" + (unmarked.isEmpty() ? "" : " (" + String.join(", ", unmarked)
+    private FleetSnapshot latest(VolumeSpec volume, Consumer<String> narrate) {
+        try {
+            return resolveLatest(volume, narrate);
+        } catch (KilnException e) {
+            List<String> unmarked = snapshots(volume.role()).stream().filter(s -> !s.managed()).map(FleetSnapshot::id).toList();
+            if (e.exitCode() != ExitCodes.NOT_FOUND || unmarked.isEmpty()) {
+                throw e;
+            }
+            throw new KilnException(ExitCodes.NOT_FOUND, e.getMessage() + " (" + String.join(", ", unmarked)
                     + (unmarked.size() == 1 ? " carries" : " carry") + " no Kiln mark, so `latest` never picks "
-                    + (unmarked.size() == 1 ? "it" : "them") + "; restore one by its id: " + volumeRole + ":SNAPSHOT_ID)"));
-        });
+                    + (unmarked.size() == 1 ? "it" : "them") + "; restore one by its id: " + volume.role() + ":SNAPSHOT_ID)");
+        }
     }
 
     /** Whether a directory holds a tup database near its top (a built work tree). */
@@ -505,7 +511,8 @@ public final class LocalProvider implements Fleet {
             boolean device = p.getProperty("volume." + i + ".device") != null;
             // A loop device is mounted (and frozen for snapshots) at mnt/ROLE; a directory has nothing to freeze ("").
             out.add(new FleetVolume(p.getProperty("volume." + i + ".id"), role,
-                    device ? instanceDir(m.id()).resolve("mnt").resolve(role).toString() : ""));
+                    device ? instanceDir(m.id()).resolve("mnt").resolve(role).toString() : "",
+                    p.getProperty("volume." + i + ".collection", "")));
         }
         return out;
     }
@@ -533,6 +540,9 @@ public final class LocalProvider implements Fleet {
             sp.setProperty("source-instance", instance.id());
             sp.setProperty("role", instance.role());
             sp.setProperty("build-id", buildId == null ? "" : buildId);
+            if (!volume.collection().isEmpty()) {
+                sp.setProperty("collection", volume.collection());
+            }
             sp.setProperty("started", now.toString());
             sp.setProperty("size-gib", vp.getProperty("size-gib", "0"));
             instance.labels().forEach((k, v) -> sp.setProperty("label." + k, v));
@@ -599,7 +609,8 @@ public final class LocalProvider implements Fleet {
         boolean managed = "true".equals(p.getProperty(MANAGED_KEY)) && id.equals(p.getProperty("id"));
         return Optional.of(new FleetSnapshot(id, p.getProperty("volume-role"), "completed", "100%",
                 Long.parseLong(p.getProperty("size-gib", "0").strip()), Instant.parse(p.getProperty("started").strip()),
-                p.getProperty("source-instance", ""), p.getProperty("build-id", ""), managed));
+                p.getProperty("source-instance", ""), p.getProperty("build-id", ""), managed,
+                p.getProperty("collection", "").strip()));
     }
 
     /** What is wrong with a snapshot's properties, or null when nothing is. */
