@@ -29,8 +29,7 @@ log() { printf '[provision] %s\n' "$*"; }
 die() { printf '[provision] error: %s\n' "$*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "run as root (packer runs this script with sudo)"
-for f in kiln-agent.jar kiln-agent.service agent.yml kiln-boot-backstop kiln-boot-backstop.service kiln-imds.nft \
-         kiln-imds.service; do
+for f in kiln-agent.jar kiln-agent.service agent.yml kiln-boot-backstop kiln-boot-backstop.service kiln-imds.nft kiln-imds.service; do
   [[ -s "$STAGING/$f" ]] || die "missing $STAGING/$f (uploaded by the template's file provisioners)"
 done
 [[ $SYSTEM_SSHD_PORT =~ ^[0-9]+$ ]] || die "SYSTEM_SSHD_PORT must be a number, got '$SYSTEM_SSHD_PORT'"
