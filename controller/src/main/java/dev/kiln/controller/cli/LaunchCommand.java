@@ -23,7 +23,6 @@ import picocli.CommandLine.Option;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -120,10 +119,9 @@ public class LaunchCommand implements Runnable {
         List<VolumeSpec> vols = volumes.stream().map(VolumeSpec::parse).toList();
         FleetCa ca = new FleetInit(context.paths(), context.clock()).loadCa();
         ClientTls tls = ClientTls.of(context.paths());
-        String certName = "agent-" + HexFormat.of().formatHex(UUID.randomUUID().toString().getBytes(), 0, 6) + ".kiln.internal";
-        Instant now = Instant.now();
-        IssuedCertificate cert = ca.issueServer(certName, List.of(certName), List.of(), now.minus(Duration.ofMinutes(5)),
-                now.plus(cap).plus(Duration.ofDays(1)));
+        LaunchRecord record = launchRecord(ca, cap);
+        String certName = record.certName();
+        IssuedCertificate cert = record.cert();
         String ownerKey = readOwnerKey();
         boolean boot = bootBuild || !bootProfiles.isEmpty() || bootTree != null;
         if (bootTree != null && (bootTree.startsWith("/") || bootTree.contains(".."))) {
@@ -143,7 +141,7 @@ public class LaunchCommand implements Runnable {
         }
         String type = this.type != null ? this.type : "t3.small";
         int port = grpcPort != null ? grpcPort : 7443;
-        Ec2Fleet fleet = fleetOptions.ec2(context);
+        Ec2Fleet fleet = fleetOptions.ec2(context).runningTimeout(Durations.parse(wait));
         String[] workTree = new String[1];
         context.err().println("kiln: launching a " + role + " (" + type + ", lease " + ttl + ")...");
         ManagedInstance launched = fleet.launch(new Ec2Fleet.LaunchSpec(role, ami, type, subnet, securityGroups, keyName,
@@ -152,7 +150,7 @@ public class LaunchCommand implements Runnable {
                     return AgentUserData.yaml(cert, ca, port, lease, cap, layout, ownerKey,
                             boot ? new AgentUserData.BootBuild(bootWorkTree(layout.workTree()), bootProfiles, List.of()) : null);
                 }, certName, port,
-                clientToken != null ? clientToken : UUID.randomUUID().toString()), maxInstances);
+                clientToken != null ? clientToken : UUID.randomUUID().toString()), maxInstances, record.startedAt());
         context.err().println("kiln: " + launched.id() + " is " + launched.state());
         ManagedInstance m = launched;
         if (!noWait) {
@@ -164,6 +162,18 @@ public class LaunchCommand implements Runnable {
             context.err().println("kiln: " + LocalProvider.workTreeHint(m.id(), workTree[0]));
         }
         printLaunched(m);
+    }
+
+    /**
+     * The certificate and start of this launch: kept under the state directory per
+     * --client-token, so a retry sends the same parameters; fresh without a token.
+     */
+    private LaunchRecord launchRecord(FleetCa ca, Duration cap) {
+        if (clientToken == null) {
+            return LaunchRecord.fresh(ca, cap, Instant.now());
+        }
+        return LaunchRecord.forToken(context.paths().stateDir().resolve("launches"), LaunchRecord.checkToken(clientToken), ca,
+                cap, Instant.now());
     }
 
     /** Options the config.yml template named by --role gives, for those not given as flags. */
