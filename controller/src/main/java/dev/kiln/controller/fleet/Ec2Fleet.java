@@ -189,8 +189,7 @@ public final class Ec2Fleet implements Fleet {
     @Override
     public ManagedInstance get(String id) {
         try {
-            List<Instance> found = ec2.describeInstances(DescribeInstancesRequest.builder().instanceIds(id).build())
-                    .reservations().stream().flatMap(r -> r.instances().stream()).toList();
+            List<Instance> found = describeInstance(id);
             if (found.isEmpty()) {
                 throw new KilnException(ExitCodes.NOT_FOUND, "no instance " + id);
             }
@@ -202,6 +201,25 @@ public final class Ec2Fleet implements Fleet {
             return managed(i);
         } catch (SdkException e) {
             throw AwsErrors.translate(e, "looking up instance " + id);
+        }
+    }
+
+    /**
+     * The instance by id. An instance launched a moment ago may be InvalidInstanceID.NotFound
+     * for a few seconds (eventual consistency): that is retried briefly before it counts.
+     */
+    private List<Instance> describeInstance(String id) {
+        Instant giveUp = Instant.now().plus(Duration.ofSeconds(5));
+        while (true) {
+            try {
+                return ec2.describeInstances(DescribeInstancesRequest.builder().instanceIds(id).build())
+                        .reservations().stream().flatMap(r -> r.instances().stream()).toList();
+            } catch (software.amazon.awssdk.awscore.exception.AwsServiceException e) {
+                if (!notFound(e) || Instant.now().isAfter(giveUp)) {
+                    throw e;
+                }
+            }
+            pause("looking up " + id);
         }
     }
 
