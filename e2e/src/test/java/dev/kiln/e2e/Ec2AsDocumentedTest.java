@@ -202,6 +202,32 @@ class Ec2AsDocumentedTest {
     }
 
     @Test
+    void aVolumeItsClientTokenReturnsInUseElsewhereIsRefusedAndKept() {
+        // Idempotency: CreateVolume under a used token answers with the first volume, whatever
+        // became of it since; here it was moved to an instance of another launch.
+        String token = "moved-" + java.util.UUID.randomUUID();
+        Kiln.Run first = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--volume", "builds:1", "--client-token", token,
+                "--no-wait");
+        assertEquals(0, first.exitCode(), first.toString());
+        String volume = new Ec2Fleet(ec2).volumes(launchedId(first)).get(0).id();
+        String other = ec2.runInstances(r -> r.imageId(ami).minCount(1).maxCount(1).subnetId(subnet)).instances().get(0)
+                .instanceId();
+        ec2.detachVolume(d -> d.volumeId(volume).instanceId(launchedId(first)));
+        ec2.attachVolume(a -> a.volumeId(volume).instanceId(other).device("/dev/sdf"));
+        ec2.terminateInstances(t -> t.instanceIds(launchedId(first)));
+
+        Kiln.Run again = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--volume", "builds:1", "--client-token", token,
+                "--no-wait");
+        assertEquals(5, again.exitCode(), again.toString());
+        assertTrue(again.err().contains("returned " + volume + ", which is in use by " + other), again.err());
+        assertEquals(other, ec2.describeVolumes(r -> r.volumeIds(volume)).volumes().get(0).attachments().get(0).instanceId(),
+                "the volume stays with the other instance");
+        assertFalse(proxy.actions().subList(proxy.actions().lastIndexOf("CreateVolume"), proxy.actions().size())
+                .contains("RunInstances"), "nothing is launched");
+        ec2.terminateInstances(t -> t.instanceIds(other));
+    }
+
+    @Test
     void xenInstanceTypesAreRefusedBeforeAnythingIsCreated() {
         // Xen instance types show EBS volumes as /dev/xvd* without an NVMe serial ("Amazon EBS and
         // NVMe", "Device names on Linux instances"); Kiln finds its volumes by that serial.
