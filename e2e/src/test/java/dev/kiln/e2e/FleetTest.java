@@ -36,6 +36,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FleetTest {
 
     static MotoServer moto;
+    /**
+     * The controller's EC2 requests go through the {@link Ec2Proxy}, which behaves as AWS
+     * documents where moto is lenient (NotFound for a second after a create, client tokens,
+     * zones); -Dkiln.test.ec2-proxy=false sends them to moto directly.
+     */
+    static Ec2Proxy proxy;
     static Ec2Client ec2;
     static String subnet;
     static String ami;
@@ -50,6 +56,9 @@ class FleetTest {
     static void startMoto() {
         moto = MotoServer.start();
         ec2 = moto.ec2Client();
+        if (!"false".equals(System.getProperty("kiln.test.ec2-proxy"))) {
+            proxy = new Ec2Proxy(moto.endpoint(), ec2).notFoundFor(Duration.ofSeconds(1));
+        }
         // The SDK's default credential chain reads these system properties (moto accepts any keys).
         System.setProperty("aws.accessKeyId", "testing");
         System.setProperty("aws.secretAccessKey", "testing");
@@ -63,6 +72,9 @@ class FleetTest {
 
     @AfterAll
     static void stopMoto() {
+        if (proxy != null) {
+            proxy.close();
+        }
         if (moto != null) {
             moto.close();
         }
@@ -70,7 +82,7 @@ class FleetTest {
 
     @BeforeEach
     void setUp() {
-        kiln = new Kiln(dir.resolve("home")).env("KILN_EC2_ENDPOINT", moto.endpoint().toString())
+        kiln = new Kiln(dir.resolve("home")).env("KILN_EC2_ENDPOINT", (proxy != null ? proxy.endpoint() : moto.endpoint()).toString())
                 .env("KILN_REGION", "us-east-1").env("KILN_ADDRESS", "private").env("KILN_PROVIDER", "ec2");
         assertEquals(0, kiln.run("init").exitCode());
         simulator = new FleetSimulator(ec2, dir.resolve("instances"));
@@ -79,6 +91,7 @@ class FleetTest {
     @AfterEach
     void tearDown() throws Exception {
         simulator.close();
+        assertEquals(null, proxy == null ? null : proxy.failure(), "the EC2 proxy itself worked");
         List<String> ids = new Ec2Fleet(ec2).active().stream().map(m -> m.id()).toList();
         if (!ids.isEmpty()) {
             ec2.terminateInstances(t -> t.instanceIds(ids));

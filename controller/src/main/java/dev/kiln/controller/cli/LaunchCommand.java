@@ -25,7 +25,6 @@ import picocli.CommandLine.Option;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -127,8 +126,9 @@ public class LaunchCommand implements Runnable {
         List<VolumeSpec> vols = inCollection(volumes.stream().map(VolumeSpec::parse).toList());
         FleetCa ca = new FleetInit(context.paths(), context.clock()).loadCa();
         ClientTls tls = ClientTls.of(context.paths());
-        String certName = "agent-" + HexFormat.of().formatHex(UUID.randomUUID().toString().getBytes(), 0, 6) + ".kiln.internal";
-        IssuedCertificate cert = bootstrapCertificate(ca, certName, Durations.parse(wait));
+        LaunchRecord record = launchRecord(ca, Durations.parse(wait));
+        String certName = record.certName();
+        IssuedCertificate cert = record.cert();
         String ownerKey = readOwnerKey();
         boolean boot = bootBuild || !bootProfiles.isEmpty() || bootTree != null;
         if (bootTree != null && (bootTree.startsWith("/") || bootTree.contains(".."))) {
@@ -148,7 +148,7 @@ public class LaunchCommand implements Runnable {
         }
         String type = this.type != null ? this.type : "t3.small";
         int port = grpcPort != null ? grpcPort : 7443;
-        Ec2Fleet fleet = fleetOptions.ec2(context);
+        Ec2Fleet fleet = fleetOptions.ec2(context).runningTimeout(Durations.parse(wait));
         String[] workTree = new String[1];
         context.err().println("kiln: launching a " + role + " (" + type + ", lease " + ttl + ")...");
         ManagedInstance launched = fleet.launch(new Ec2Fleet.LaunchSpec(role, ami, type, subnet, securityGroups, keyName,
@@ -157,7 +157,7 @@ public class LaunchCommand implements Runnable {
                     return AgentUserData.yaml(cert, ca, port, lease, cap, layout, ownerKey,
                             boot ? new AgentUserData.BootBuild(bootWorkTree(layout.workTree()), bootProfiles, List.of()) : null);
                 }, certName, port,
-                clientToken != null ? clientToken : UUID.randomUUID().toString()), maxInstances);
+                clientToken != null ? clientToken : UUID.randomUUID().toString()), maxInstances, record.startedAt());
         context.err().println("kiln: " + launched.id() + " is " + launched.state());
         ManagedInstance m = launched;
         if (!noWait) {
@@ -169,6 +169,18 @@ public class LaunchCommand implements Runnable {
             context.err().println("kiln: " + LocalProvider.workTreeHint(m.id(), workTree[0]));
         }
         printLaunched(m);
+    }
+
+    /**
+     * The bootstrap certificate and start of this launch: kept under the state directory per
+     * --client-token, so a retry sends the same parameters; fresh without a token.
+     */
+    private LaunchRecord launchRecord(FleetCa ca, Duration wait) {
+        if (clientToken == null) {
+            return LaunchRecord.fresh(ca, wait, Instant.now());
+        }
+        return LaunchRecord.forToken(context.paths().stateDir().resolve("launches"), LaunchRecord.checkToken(clientToken), ca,
+                wait, Instant.now());
     }
 
     /** Options the config.yml template named by --role gives, for those not given as flags. */
@@ -308,7 +320,10 @@ public class LaunchCommand implements Runnable {
      * replaced it with a key of its own at its enrollment, and the certificate has expired.
      */
     static IssuedCertificate bootstrapCertificate(FleetCa ca, String certName, Duration wait) {
-        Instant now = Instant.now();
+        return bootstrapCertificate(ca, certName, wait, Instant.now());
+    }
+
+    static IssuedCertificate bootstrapCertificate(FleetCa ca, String certName, Duration wait, Instant now) {
         return ca.issueBootstrap(certName, List.of(certName), List.of(), now.minus(Duration.ofMinutes(5)),
                 now.plus(wait).plus(Duration.ofMinutes(5)));
     }

@@ -32,6 +32,12 @@ public final class AwsErrors {
                 return new KilnException(ExitCodes.REFUSED, doing + ": the account's EC2 quota is used up (" + code + ": "
                         + msg + "); end instances (kiln ls, kiln terminate) or ask AWS for a higher quota", e);
             }
+            if (code.equals("IdempotentParameterMismatch")) {
+                // EC2 keeps a client token's first request: a retry must repeat it exactly.
+                return new KilnException(ExitCodes.REFUSED, doing + ": the client token was used before for a request with"
+                        + " other parameters (" + code + ": " + msg + "); retry with exactly the same options, or use a new"
+                        + " --client-token", e);
+            }
             if (code.equals("InsufficientInstanceCapacity") || code.equals("Unsupported")) {
                 return new KilnException(ExitCodes.REFUSED, doing + ": EC2 has no capacity for this request (" + code + ": "
                         + msg + "); try another instance type or subnet (availability zone)", e);

@@ -62,7 +62,19 @@ public final class Ec2Fleet implements Fleet {
     /** Device names handed to volumes in order: /dev/sdf, /dev/sdg, ... (hints only for the agent). */
     static final String DEVICES = "fghijklmnop";
 
+    /**
+     * Instance families on the Xen hypervisor: they show EBS volumes as /dev/xvd* block devices
+     * with no NVMe serial, so the agent cannot tell which volume is which by id.
+     */
+    static final java.util.Set<String> XEN_FAMILIES = java.util.Set.of("t1", "t2", "m1", "m2", "m3", "m4", "c1", "c3", "c4",
+            "r3", "r4", "i2", "i3", "d2", "h1", "x1", "x1e", "g2", "g3", "g3s", "p2", "p3", "f1", "cc2", "cr1", "hs1");
+
+    /** The longest client token EC2 takes. */
+    public static final int MAX_CLIENT_TOKEN = 64;
+
     private final Ec2Client ec2;
+    private Duration runningTimeout = Duration.ofMinutes(10);
+    private Duration pollInterval = Duration.ofSeconds(2);
 
     private Consumer<String> narrate = s -> System.err.println("kiln: " + s);
 
@@ -73,6 +85,12 @@ public final class Ec2Fleet implements Fleet {
     /** Where notes for the user go (e.g. a snapshot in error that ROLE:latest passes over): the CLI's stderr. */
     public Ec2Fleet narrate(Consumer<String> narrate) {
         this.narrate = narrate;
+        return this;
+    }
+
+    /** How long a launch with volumes waits for its instance to run before it gives up (and deletes them). */
+    public Ec2Fleet runningTimeout(Duration timeout) {
+        this.runningTimeout = timeout;
         return this;
     }
 
@@ -201,8 +219,7 @@ public final class Ec2Fleet implements Fleet {
     @Override
     public ManagedInstance get(String id) {
         try {
-            List<Instance> found = ec2.describeInstances(DescribeInstancesRequest.builder().instanceIds(id).build())
-                    .reservations().stream().flatMap(r -> r.instances().stream()).toList();
+            List<Instance> found = describeInstance(id);
             if (found.isEmpty()) {
                 throw new KilnException(ExitCodes.NOT_FOUND, "no instance " + id);
             }
@@ -218,14 +235,42 @@ public final class Ec2Fleet implements Fleet {
     }
 
     /**
+     * The instance by id. An instance launched a moment ago may be InvalidInstanceID.NotFound
+     * for a few seconds (eventual consistency): that is retried briefly before it counts.
+     */
+    private List<Instance> describeInstance(String id) {
+        Instant giveUp = Instant.now().plus(Duration.ofSeconds(5));
+        while (true) {
+            try {
+                return ec2.describeInstances(DescribeInstancesRequest.builder().instanceIds(id).build())
+                        .reservations().stream().flatMap(r -> r.instances().stream()).toList();
+            } catch (software.amazon.awssdk.awscore.exception.AwsServiceException e) {
+                if (!notFound(e) || Instant.now().isAfter(giveUp)) {
+                    throw e;
+                }
+            }
+            pause("looking up " + id);
+        }
+    }
+
+    /**
      * Launches one instance. Refuses when {@code maxInstances} managed instances already run.
      *
      * @return the instance as EC2 reported it at launch
      */
     public ManagedInstance launch(LaunchSpec spec, int maxInstances) {
+        return launch(spec, maxInstances, Instant.now());
+    }
+
+    /**
+     * Launches one instance whose lease counts from {@code startedAt}: a retry under the same
+     * client token passes the first attempt's start, so its tags (kiln:expires-at) match exactly.
+     */
+    public ManagedInstance launch(LaunchSpec spec, int maxInstances, Instant startedAt) {
+        refuseXen(spec.instanceType());
         refuseAtCap(maxInstances);
         String ami = resolveAmi(spec.ami());
-        Instant expiresAt = Instant.now().plus(spec.ttl()).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+        Instant expiresAt = startedAt.plus(spec.ttl()).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
 
         if (spec.volumes().size() > DEVICES.length()) {
             throw new KilnException(ExitCodes.USAGE, "at most " + DEVICES.length() + " volumes per instance");
@@ -243,14 +288,15 @@ public final class Ec2Fleet implements Fleet {
         // then mounts exactly these volumes, whatever device names the instance type gives them.
         List<InstanceLayout.Volume> created = new ArrayList<>();
         String zone;
+        List<String> attachedBefore;
         try {
-            zone = spec.volumes().isEmpty() ? null : zone(spec.subnet());
+            zone = spec.volumes().isEmpty() && spec.subnet() != null ? null : zone(spec.subnet(), spec.instanceType());
             for (int i = 0; i < spec.volumes().size(); i++) {
                 VolumeSpec v = spec.volumes().get(i);
                 String snapshot = snapshotIds.get(i);
                 var create = software.amazon.awssdk.services.ec2.model.CreateVolumeRequest.builder()
                         .availabilityZone(zone).volumeType(VolumeType.GP3).encrypted(true)
-                        .clientToken(spec.clientToken() + "-" + i)
+                        .clientToken(subToken(spec.clientToken(), Integer.toString(i)))
                         .tagSpecifications(TagSpecification.builder().resourceType(ResourceType.VOLUME).tags(
                                 tag(MANAGED, "true"), tag(ROLE, spec.role()), tag(VOLUME_ROLE, v.role()),
                                 tag(COLLECTION, v.collection()), tag("Name", "kiln-" + v.role())).build());
@@ -263,22 +309,38 @@ public final class Ec2Fleet implements Fleet {
                 String id = ec2.createVolume(create.build()).volumeId();
                 created.add(created(v, id, "/dev/sd" + DEVICES.charAt(i), snapshot));
             }
-            if (!created.isEmpty()) {
-                ec2.waiter().waitUntilVolumeAvailable(r -> r.volumeIds(created.stream().map(InstanceLayout.Volume::volumeId).toList()));
-            }
+            attachedBefore = awaitVolumes(created, spec.clientToken());
         } catch (SdkException e) {
             deleteNew(created);
             throw AwsErrors.translate(e, "creating volumes for a " + spec.role());
-        }
-
-        String userData;
-        try {
-            userData = spec.userData().apply(created);
         } catch (RuntimeException e) {
-            // The user data cannot be written (more than EC2 takes): the new volumes are of no use alone.
             deleteNew(created);
             throw e;
         }
+
+        // From here until every volume is attached, any failure (an error, a timeout, an
+        // interrupt, the JVM shutting down on Ctrl-C) deletes the volumes not yet attached.
+        VolumeGuard guard = new VolumeGuard(created);
+        attachedBefore.forEach(guard::attached); // a retry's volumes, already in use: never this attempt's to delete
+        try {
+            ManagedInstance up = runAndAttach(spec, ami, zone, expiresAt, created, guard);
+            guard.done();
+            return up;
+        } catch (SdkException e) {
+            throw guard.cleanUp(AwsErrors.translate(e, "launching a " + spec.role()));
+        } catch (KilnException e) {
+            throw guard.cleanUp(e);
+        } catch (RuntimeException | Error e) {
+            guard.cleanUp(null);
+            throw e;
+        }
+    }
+
+    /** RunInstances, then (with volumes) the wait until it runs and the attachments. */
+    private ManagedInstance runAndAttach(LaunchSpec spec, String ami, String zone, Instant expiresAt,
+                                         List<InstanceLayout.Volume> created, VolumeGuard guard) {
+        // The user data cannot be written when it is more than EC2 takes: then the guard deletes the volumes.
+        String userData = spec.userData().apply(created);
 
         List<Tag> instanceTags = new ArrayList<>(List.of(tag(MANAGED, "true"), tag(ROLE, spec.role()),
                 tag(EXPIRES_AT, expiresAt.toString()), tag(CERT_NAME, spec.certName()),
@@ -310,21 +372,22 @@ public final class Ec2Fleet implements Fleet {
         if (spec.instanceProfile() != null) {
             run.iamInstanceProfile(IamInstanceProfileSpecification.builder().name(spec.instanceProfile()).build());
         }
-        Instance launched;
-        try {
-            launched = ec2.runInstances(run.build()).instances().get(0);
-        } catch (SdkException e) {
-            deleteNew(created);
-            throw AwsErrors.translate(e, "launching a " + spec.role());
-        }
+        Instance launched = ec2.runInstances(run.build()).instances().get(0);
         if (created.isEmpty()) {
             return managed(launched);
         }
         // EC2 attaches volumes only to a running (or stopped) instance.
-        ManagedInstance up = awaitRunning(launched.instanceId(), Duration.ofMinutes(10));
+        ManagedInstance up;
+        try {
+            up = awaitRunning(launched.instanceId(), runningTimeout);
+        } catch (KilnException e) {
+            throw new KilnException(e.exitCode(), e.getMessage() + "; " + launched.instanceId() + " ends by its lease, or"
+                    + " `kiln terminate " + launched.instanceId() + " --force`", e);
+        }
         for (InstanceLayout.Volume v : created) {
             try {
-                ec2.attachVolume(a -> a.instanceId(launched.instanceId()).volumeId(v.volumeId()).device(v.device()));
+                attach(launched.instanceId(), v);
+                guard.attached(v.volumeId());
             } catch (SdkException e) {
                 throw AwsErrors.translate(e, "attaching " + v.volumeId() + " (" + v.role() + ") to " + launched.instanceId()
                         + "; the instance runs and its agent reports the missing volume; it ends by its lease, or"
@@ -332,6 +395,202 @@ public final class Ec2Fleet implements Fleet {
             }
         }
         return up;
+    }
+
+    /**
+     * Refuses an instance type on the Xen hypervisor before anything is created: Kiln finds its
+     * volumes by the NVMe serial (the volume id) that Nitro instances show, which Xen ones lack.
+     * Bare-metal types have no hypervisor and show NVMe volumes.
+     */
+    static void refuseXen(String instanceType) {
+        if (instanceType == null || instanceType.endsWith(".metal")) {
+            return;
+        }
+        String family = instanceType.substring(0, Math.max(0, instanceType.indexOf('.')));
+        if (XEN_FAMILIES.contains(family)) {
+            throw new KilnException(ExitCodes.USAGE, "instance type " + instanceType + " runs on the Xen hypervisor, which"
+                    + " shows EBS volumes without the NVMe serial Kiln finds them by; use a Nitro type such as t3.micro,"
+                    + " t3.small or c5.2xlarge (--type)");
+        }
+    }
+
+    /**
+     * A client token for one of the several requests of a launch (e.g. each CreateVolume),
+     * derived from the launch's token so a retry sends the same one: {@code TOKEN-PART} while
+     * that fits EC2's 64 characters, else a hash of both.
+     */
+    static String subToken(String token, String part) {
+        String plain = token + "-" + part;
+        if (plain.length() <= MAX_CLIENT_TOKEN) {
+            return plain;
+        }
+        try {
+            byte[] digest = java.security.MessageDigest.getInstance("SHA-256").digest(
+                    (token + "\n" + part).getBytes(StandardCharsets.UTF_8));
+            return "kiln-" + java.util.HexFormat.of().formatHex(digest).substring(0, MAX_CLIENT_TOKEN - 5);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Waits until the volumes this launch asked for are available. Just after CreateVolume, EC2
+     * may answer InvalidVolume.NotFound for a while (eventual consistency): that is retried. A
+     * volume that a client token returned in use by an instance of another launch is refused.
+     */
+    private List<String> awaitVolumes(List<InstanceLayout.Volume> volumes, String clientToken) {
+        if (volumes.isEmpty()) {
+            return List.of();
+        }
+        List<String> ids = volumes.stream().map(InstanceLayout.Volume::volumeId).toList();
+        Instant giveUp = Instant.now().plus(runningTimeout);
+        while (true) {
+            List<software.amazon.awssdk.services.ec2.model.Volume> found = List.of();
+            try {
+                found = ec2.describeVolumes(r -> r.volumeIds(ids)).volumes();
+            } catch (software.amazon.awssdk.awscore.exception.AwsServiceException e) {
+                if (!notFound(e)) {
+                    throw e;
+                }
+            }
+            boolean ready = found.size() == ids.size();
+            List<String> inUse = new ArrayList<>();
+            for (var v : found) {
+                String state = v.stateAsString();
+                if (state.equals("in-use")) {
+                    String other = v.attachments().isEmpty() ? "" : v.attachments().get(0).instanceId();
+                    if (!launchedWith(other, clientToken)) {
+                        throw new KilnException(ExitCodes.REFUSED, "CreateVolume under client token " + clientToken
+                                + " returned " + v.volumeId() + ", which is in use by " + other + " (not by this launch);"
+                                + " launch with a new --client-token");
+                    }
+                    inUse.add(v.volumeId());
+                } else if (state.equals("error") || state.equals("deleting") || state.equals("deleted")) {
+                    throw new KilnException(ExitCodes.FAILURE, "volume " + v.volumeId() + " is " + state
+                            + " instead of available; launch again (with a new --client-token if you gave one)");
+                } else if (!state.equals("available")) {
+                    ready = false;
+                }
+            }
+            if (ready) {
+                return inUse;
+            }
+            if (Instant.now().isAfter(giveUp)) {
+                throw new KilnException(ExitCodes.TIMEOUT, "the volumes " + ids + " were not available within "
+                        + runningTimeout.toSeconds() + "s");
+            }
+            pause("waiting for the volumes " + ids);
+        }
+    }
+
+    /** Whether an instance exists and was launched with this client token (a retry of a launch that got this far). */
+    private boolean launchedWith(String instanceId, String clientToken) {
+        if (instanceId == null || instanceId.isEmpty()) {
+            return false;
+        }
+        return ec2.describeInstances(r -> r.instanceIds(instanceId)).reservations().stream()
+                .flatMap(r -> r.instances().stream()).anyMatch(i -> clientToken.equals(i.clientToken()));
+    }
+
+    /**
+     * Attaches a volume, retrying while EC2 does not yet see the volume or the instance just
+     * created (eventual consistency). A volume already attached to this instance (a retry under
+     * the same client token) counts as attached.
+     */
+    private void attach(String instanceId, InstanceLayout.Volume v) {
+        Instant giveUp = Instant.now().plus(Duration.ofMinutes(2));
+        while (true) {
+            try {
+                ec2.attachVolume(a -> a.instanceId(instanceId).volumeId(v.volumeId()).device(v.device()));
+                return;
+            } catch (software.amazon.awssdk.awscore.exception.AwsServiceException e) {
+                if ("VolumeInUse".equals(code(e)) && ec2.describeVolumes(r -> r.volumeIds(v.volumeId())).volumes().stream()
+                        .flatMap(x -> x.attachments().stream()).anyMatch(a -> instanceId.equals(a.instanceId()))) {
+                    return;
+                }
+                if (!notFound(e) || Instant.now().isAfter(giveUp)) {
+                    throw e;
+                }
+            }
+            pause("attaching " + v.volumeId());
+        }
+    }
+
+    private static String code(software.amazon.awssdk.awscore.exception.AwsServiceException e) {
+        return e.awsErrorDetails() == null || e.awsErrorDetails().errorCode() == null ? "" : e.awsErrorDetails().errorCode();
+    }
+
+    /** A NotFound that may only mean EC2 has not caught up with a create yet. */
+    private static boolean notFound(software.amazon.awssdk.awscore.exception.AwsServiceException e) {
+        return code(e).endsWith(".NotFound");
+    }
+
+    private void pause(String doing) {
+        try {
+            Thread.sleep(pollInterval.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new KilnException(ExitCodes.FAILURE, "interrupted while " + doing, e);
+        }
+    }
+
+    /**
+     * The volumes of one launch until they are attached. If the launch fails, is interrupted, or
+     * the JVM shuts down (Ctrl-C) first, the volumes not yet attached are deleted: nothing else
+     * would ever use them. (A launch killed outright leaves them, tagged kiln:managed.)
+     */
+    private final class VolumeGuard {
+        private final List<String> pending = new ArrayList<>();
+        private final Thread hook;
+
+        VolumeGuard(List<InstanceLayout.Volume> created) {
+            created.forEach(v -> pending.add(v.volumeId()));
+            hook = pending.isEmpty() ? null : new Thread(this::cleanUpQuietly, "kiln-launch-cleanup");
+            if (hook != null) {
+                try {
+                    Runtime.getRuntime().addShutdownHook(hook);
+                } catch (IllegalStateException shuttingDown) {
+                    // already shutting down: the catch in launch() cleans up
+                }
+            }
+        }
+
+        synchronized void attached(String volumeId) {
+            pending.remove(volumeId);
+        }
+
+        void done() {
+            if (hook != null) {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException shuttingDown) {
+                    // the hook runs, and finds nothing pending
+                }
+            }
+        }
+
+        /** Deletes the volumes not yet attached; returns the failure, naming those it could not delete. */
+        KilnException cleanUp(KilnException failure) {
+            done();
+            boolean any = !pending.isEmpty();
+            List<String> left = cleanUpQuietly();
+            if (failure == null || !any) {
+                return failure;
+            }
+            if (left.isEmpty()) {
+                return new KilnException(failure.exitCode(), failure.getMessage() + "; the volumes this launch created are"
+                        + " deleted again", failure);
+            }
+            return new KilnException(failure.exitCode(), failure.getMessage() + "; the volumes " + left + " this launch"
+                    + " created could not be deleted (tagged " + MANAGED + "=true): `aws ec2 delete-volume --volume-id ID`",
+                    failure);
+        }
+
+        synchronized List<String> cleanUpQuietly() {
+            List<String> left = deleteVolumes(pending);
+            pending.clear();
+            return left;
+        }
     }
 
     /**
@@ -343,43 +602,139 @@ public final class Ec2Fleet implements Fleet {
         return new InstanceLayout.Volume(spec.role(), volumeId, device, empty, empty);
     }
 
-    /** The availability zone of a subnet, or of the region's first zone when none is given. */
-    private String zone(String subnet) {
+    /** The availability zone of a subnet, or (with none given) the zone {@link #defaultZone} chooses. */
+    private String zone(String subnet, String instanceType) {
         if (subnet != null) {
             return ec2.describeSubnets(r -> r.subnetIds(subnet)).subnets().get(0).availabilityZone();
         }
-        return ec2.describeAvailabilityZones(r -> r.filters(Filter.builder().name("state").values("available").build()))
-                .availabilityZones().get(0).zoneName();
+        return defaultZone(instanceType);
     }
 
-    /** Deletes volumes this launch created and nothing used (the launch failed); best effort. */
+    /**
+     * The zone for a launch into the default VPC: the first by name of the region's standard
+     * availability zones (not Local or Wavelength zones, which DescribeAvailabilityZones may list
+     * first) that are available, opted in, and offer the instance type.
+     */
+    private String defaultZone(String instanceType) {
+        if (ec2.describeVpcs(r -> r.filters(Filter.builder().name("isDefault").values("true").build())).vpcs().isEmpty()) {
+            throw new KilnException(ExitCodes.CONFIG, "this region has no default VPC, so a launch needs --subnet SUBNET_ID"
+                    + " (or subnet: in the template): a subnet the controller can reach; see docs/aws.md");
+        }
+        List<String> zones = ec2.describeAvailabilityZones(r -> r.filters(
+                        Filter.builder().name("zone-type").values("availability-zone").build(),
+                        Filter.builder().name("state").values("available").build())).availabilityZones().stream()
+                .filter(z -> z.optInStatus() == null || !"not-opted-in".equals(z.optInStatusAsString()))
+                .map(software.amazon.awssdk.services.ec2.model.AvailabilityZone::zoneName).sorted().toList();
+        java.util.Set<String> offered = new java.util.HashSet<>();
+        ec2.describeInstanceTypeOfferingsPaginator(r -> r.locationType(
+                        software.amazon.awssdk.services.ec2.model.LocationType.AVAILABILITY_ZONE)
+                .filters(Filter.builder().name("instance-type").values(instanceType).build()))
+                .instanceTypeOfferings().forEach(o -> offered.add(o.location()));
+        return zones.stream().filter(offered::contains).findFirst().orElseThrow(() -> new KilnException(ExitCodes.REFUSED,
+                "no standard availability zone of this region (" + String.join(", ", zones) + ") offers " + instanceType
+                        + "; choose another --type, or a --subnet in a zone that offers it"));
+    }
+
+    /** Deletes volumes this launch created and nothing used (the launch failed before attaching them). */
     private void deleteNew(List<InstanceLayout.Volume> created) {
-        for (InstanceLayout.Volume v : created) {
-            try {
-                ec2.deleteVolume(d -> d.volumeId(v.volumeId()));
-            } catch (SdkException ignored) {
-                // it is tagged kiln:managed and shows in the console; nothing was written to it
+        deleteVolumes(created.stream().map(InstanceLayout.Volume::volumeId).toList());
+    }
+
+    /**
+     * Deletes the volumes, retrying for a while when EC2 answers InvalidVolume.NotFound (a volume
+     * just created may not be visible yet) or IncorrectState (still creating). Runs even in an
+     * interrupted thread, which keeps its interrupt. Never deletes a volume in use.
+     *
+     * @return the volumes it could not delete
+     */
+    private List<String> deleteVolumes(java.util.Collection<String> volumeIds) {
+        boolean interrupted = Thread.interrupted();
+        List<String> left = new ArrayList<>();
+        try {
+            for (String id : volumeIds) {
+                if (!deleteRetrying(id)) {
+                    left.add(id);
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
             }
         }
+        return left;
     }
 
-    /** Waits until EC2 reports the instance running, and returns it with its addresses. */
+    private boolean deleteRetrying(String volumeId) {
+        for (int attempt = 0; attempt < 30; attempt++) {
+            try {
+                ec2.deleteVolume(d -> d.volumeId(volumeId));
+                return true;
+            } catch (software.amazon.awssdk.awscore.exception.AwsServiceException e) {
+                if (!notFound(e) && !"IncorrectState".equals(code(e))) {
+                    return false; // e.g. VolumeInUse: not this launch's to delete
+                }
+            } catch (SdkException e) {
+                // EC2 unreachable for a moment: try again
+            }
+            try {
+                Thread.sleep(1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Waits until EC2 reports the instance running, and returns it with its addresses. An
+     * instance just launched may be InvalidInstanceID.NotFound for a while (eventual
+     * consistency): that is retried until the timeout.
+     */
     public ManagedInstance awaitRunning(String id, Duration timeout) {
-        try {
-            ec2.waiter().waitUntilInstanceRunning(r -> r.instanceIds(id),
-                    w -> w.maxAttempts((int) Math.max(1, timeout.toSeconds() / 5)).backoffStrategy(
-                            software.amazon.awssdk.core.retry.backoff.FixedDelayBackoffStrategy.create(Duration.ofSeconds(5))));
-            return get(id);
-        } catch (SdkException e) {
-            throw AwsErrors.translate(e, "waiting for " + id + " to run");
+        Instant giveUp = Instant.now().plus(timeout);
+        String state = "not yet visible";
+        while (true) {
+            try {
+                List<Instance> found = ec2.describeInstances(r -> r.instanceIds(id)).reservations().stream()
+                        .flatMap(r -> r.instances().stream()).toList();
+                if (!found.isEmpty()) {
+                    Instance i = found.get(0);
+                    state = i.state() == null ? "" : i.state().nameAsString();
+                    if (state.equals("running")) {
+                        return get(id);
+                    }
+                    if (!state.equals("pending")) {
+                        throw new KilnException(ExitCodes.FAILURE, id + " is " + state + " instead of running"
+                                + (i.stateReason() == null ? "" : " (" + i.stateReason().message() + ")"));
+                    }
+                }
+            } catch (software.amazon.awssdk.awscore.exception.AwsServiceException e) {
+                if (!notFound(e)) {
+                    throw AwsErrors.translate(e, "waiting for " + id + " to run");
+                }
+            } catch (SdkException e) {
+                if (Thread.currentThread().isInterrupted() || e instanceof software.amazon.awssdk.core.exception.AbortedException) {
+                    throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for " + id + " to run", e);
+                }
+                throw AwsErrors.translate(e, "waiting for " + id + " to run");
+            }
+            if (!Instant.now().plus(pollInterval).isBefore(giveUp)) {
+                throw new KilnException(ExitCodes.TIMEOUT, id + " was not running within " + timeout.toSeconds() + "s (it is "
+                        + state + ")");
+            }
+            pause("waiting for " + id + " to run");
         }
     }
 
     @Override
     public List<FleetVolume> volumes(String instanceId) {
         try {
+            // Only Kiln's volumes: the root volume (and any other) is attached too, and DescribeVolumes
+            // lists them in no guaranteed order, so an untagged one could be taken for the work tree.
             return ec2.describeVolumes(DescribeVolumesRequest.builder()
-                    .filters(Filter.builder().name("attachment.instance-id").values(instanceId).build()).build()).volumes()
+                    .filters(Filter.builder().name("attachment.instance-id").values(instanceId).build(),
+                            Filter.builder().name("tag:" + MANAGED).values("true").build()).build()).volumes()
                     .stream().map(v -> new FleetVolume(v.volumeId(), tag(v.tags(), VOLUME_ROLE), null, tag(v.tags(), COLLECTION)))
                     .toList();
         } catch (SdkException e) {
