@@ -51,15 +51,11 @@ class Ec2AsDocumentedTest {
     static void startMoto() {
         moto = MotoServer.start();
         ec2 = moto.ec2Client();
-        System.setProperty("aws.accessKeyId", "testing");
-        System.setProperty("aws.secretAccessKey", "testing");
-        String vpc = ec2.createVpc(v -> v.cidrBlock("127.0.0.0/16")).vpc().vpcId();
-        var s = ec2.createSubnet(r -> r.vpcId(vpc).cidrBlock("127.0.1.0/24").availabilityZone("us-east-1b")).subnet();
+        MotoWorld.sdkCredentials();
+        var s = MotoWorld.loopbackSubnet(ec2, "127.0.1.0/24", "us-east-1b");
         subnet = s.subnetId();
         zone = s.availabilityZone();
-        String base = ec2.describeImages(r -> r.maxResults(5)).images().get(0).imageId();
-        ami = ec2.createImage(c -> c.instanceId(ec2.runInstances(r -> r.imageId(base).minCount(1).maxCount(1))
-                .instances().get(0).instanceId()).name("kiln-agent-2026-11-22")).imageId();
+        ami = MotoWorld.agentImage(ec2, "kiln-agent-2026-11-22");
     }
 
     @AfterAll
@@ -81,10 +77,7 @@ class Ec2AsDocumentedTest {
     void tearDown() {
         proxy.close();
         assertEquals(null, proxy.failure());
-        List<String> ids = new Ec2Fleet(ec2).active().stream().map(m -> m.id()).toList();
-        if (!ids.isEmpty()) {
-            ec2.terminateInstances(t -> t.instanceIds(ids));
-        }
+        MotoWorld.terminateKilnInstances(ec2);
         for (Volume v : kilnVolumes()) {
             if (v.attachments().isEmpty()) {
                 ec2.deleteVolume(d -> d.volumeId(v.volumeId()));
@@ -99,10 +92,6 @@ class Ec2AsDocumentedTest {
 
     static List<Volume> kilnVolumes() {
         return ec2.describeVolumes(r -> r.filters(Filter.builder().name("tag:kiln:managed").values("true").build())).volumes();
-    }
-
-    static String launchedId(Kiln.Run launch) {
-        return launch.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
     }
 
     static List<Instance> instances() {
@@ -167,7 +156,7 @@ class Ec2AsDocumentedTest {
         Kiln.Run launch = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--volume", "builds:1", "--no-wait");
         assertEquals(0, launch.exitCode(), launch.toString());
         assertTrue(proxy.errors().contains("InvalidVolume.NotFound"), "the proxy did answer NotFound: " + proxy.errors());
-        String id = launchedId(launch);
+        String id = MotoWorld.launchedId(launch);
         List<FleetVolume> attached = new Ec2Fleet(ec2).volumes(id);
         assertEquals(List.of("builds"), attached.stream().map(FleetVolume::role).toList());
     }
@@ -185,7 +174,7 @@ class Ec2AsDocumentedTest {
         Kiln.Run again = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--volume", "builds:1", "--label", "pr=9",
                 "--client-token", token, "--no-wait");
         assertEquals(0, again.exitCode(), again.toString());
-        assertEquals(launchedId(first), launchedId(again));
+        assertEquals(MotoWorld.launchedId(first), MotoWorld.launchedId(again));
         assertEquals(1, instances().size(), "one instance");
         assertFalse(proxy.errors().contains("IdempotentParameterMismatch"), proxy.errors().toString());
         assertEquals(volumesBefore + 1, kilnVolumes().size(), "one volume");
@@ -209,12 +198,12 @@ class Ec2AsDocumentedTest {
         Kiln.Run first = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--volume", "builds:1", "--client-token", token,
                 "--no-wait");
         assertEquals(0, first.exitCode(), first.toString());
-        String volume = new Ec2Fleet(ec2).volumes(launchedId(first)).get(0).id();
+        String volume = new Ec2Fleet(ec2).volumes(MotoWorld.launchedId(first)).get(0).id();
         String other = ec2.runInstances(r -> r.imageId(ami).minCount(1).maxCount(1).subnetId(subnet)).instances().get(0)
                 .instanceId();
-        ec2.detachVolume(d -> d.volumeId(volume).instanceId(launchedId(first)));
+        ec2.detachVolume(d -> d.volumeId(volume).instanceId(MotoWorld.launchedId(first)));
         ec2.attachVolume(a -> a.volumeId(volume).instanceId(other).device("/dev/sdf"));
-        ec2.terminateInstances(t -> t.instanceIds(launchedId(first)));
+        ec2.terminateInstances(t -> t.instanceIds(MotoWorld.launchedId(first)));
 
         Kiln.Run again = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--volume", "builds:1", "--client-token", token,
                 "--no-wait");
@@ -268,7 +257,7 @@ class Ec2AsDocumentedTest {
         // first zone, without trn1.2xlarge.
         Kiln.Run launch = kiln.run("launch", "--ami", ami, "--type", "trn1.2xlarge", "--volume", "builds:1", "--no-wait");
         assertEquals(0, launch.exitCode(), launch.toString());
-        Instance i = ec2.describeInstances(r -> r.instanceIds(launchedId(launch))).reservations().get(0).instances().get(0);
+        Instance i = ec2.describeInstances(r -> r.instanceIds(MotoWorld.launchedId(launch))).reservations().get(0).instances().get(0);
         String chosen = i.placement().availabilityZone();
         assertTrue(ec2.describeInstanceTypeOfferings(r -> r.locationType("availability-zone").filters(Filter.builder()
                 .name("instance-type").values("trn1.2xlarge").build())).instanceTypeOfferings().stream()

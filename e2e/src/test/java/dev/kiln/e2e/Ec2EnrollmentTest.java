@@ -1,6 +1,5 @@
 package dev.kiln.e2e;
 
-import dev.kiln.controller.fleet.Ec2Fleet;
 import dev.kiln.testkit.MotoServer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -18,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Base64;
-import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -46,14 +44,9 @@ class Ec2EnrollmentTest {
     static void startMoto() {
         moto = MotoServer.start();
         ec2 = moto.ec2Client();
-        System.setProperty("aws.accessKeyId", "testing");
-        System.setProperty("aws.secretAccessKey", "testing");
-        // A VPC carved from 127.0.0.0/8: moto gives instances loopback private addresses.
-        String vpc = ec2.createVpc(v -> v.cidrBlock("127.0.0.0/16")).vpc().vpcId();
-        subnet = ec2.createSubnet(s -> s.vpcId(vpc).cidrBlock("127.0.2.0/24")).subnet().subnetId();
-        String base = ec2.describeImages(r -> r.maxResults(5)).images().get(0).imageId();
-        ami = ec2.createImage(c -> c.instanceId(ec2.runInstances(r -> r.imageId(base).minCount(1).maxCount(1))
-                .instances().get(0).instanceId()).name("kiln-agent-2026-12-07")).imageId();
+        MotoWorld.sdkCredentials();
+        subnet = MotoWorld.loopbackSubnet(ec2, "127.0.2.0/24", null).subnetId();
+        ami = MotoWorld.agentImage(ec2, "kiln-agent-2026-12-07");
     }
 
     @AfterAll
@@ -74,14 +67,11 @@ class Ec2EnrollmentTest {
     @AfterEach
     void tearDown() throws Exception {
         simulator.close();
-        List<String> ids = new Ec2Fleet(ec2).active().stream().map(m -> m.id()).toList();
-        if (!ids.isEmpty()) {
-            ec2.terminateInstances(t -> t.instanceIds(ids));
-        }
+        MotoWorld.terminateKilnInstances(ec2);
     }
 
     private String launchedId(Kiln.Run launch) {
-        return launch.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        return MotoWorld.launchedId(launch);
     }
 
     private Instance instance(String id) {

@@ -59,15 +59,9 @@ class FleetTest {
         if (!"false".equals(System.getProperty("kiln.test.ec2-proxy"))) {
             proxy = new Ec2Proxy(moto.endpoint(), ec2).notFoundFor(Duration.ofSeconds(1));
         }
-        // The SDK's default credential chain reads these system properties (moto accepts any keys).
-        System.setProperty("aws.accessKeyId", "testing");
-        System.setProperty("aws.secretAccessKey", "testing");
-        // A VPC carved from 127.0.0.0/8: moto gives instances loopback private addresses.
-        String vpc = ec2.createVpc(v -> v.cidrBlock("127.0.0.0/16")).vpc().vpcId();
-        subnet = ec2.createSubnet(s -> s.vpcId(vpc).cidrBlock("127.0.1.0/24")).subnet().subnetId();
-        String base = ec2.describeImages(r -> r.maxResults(5)).images().get(0).imageId();
-        ami = ec2.createImage(c -> c.instanceId(ec2.runInstances(r -> r.imageId(base).minCount(1).maxCount(1))
-                .instances().get(0).instanceId()).name("kiln-agent-2026-11-22")).imageId();
+        MotoWorld.sdkCredentials();
+        subnet = MotoWorld.loopbackSubnet(ec2, "127.0.1.0/24", null).subnetId();
+        ami = MotoWorld.agentImage(ec2, "kiln-agent-2026-11-22");
     }
 
     @AfterAll
@@ -92,14 +86,11 @@ class FleetTest {
     void tearDown() throws Exception {
         simulator.close();
         assertEquals(null, proxy == null ? null : proxy.failure(), "the EC2 proxy itself worked");
-        List<String> ids = new Ec2Fleet(ec2).active().stream().map(m -> m.id()).toList();
-        if (!ids.isEmpty()) {
-            ec2.terminateInstances(t -> t.instanceIds(ids));
-        }
+        MotoWorld.terminateKilnInstances(ec2);
     }
 
     String launchedId(Kiln.Run launch) {
-        return launch.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+        return MotoWorld.launchedId(launch);
     }
 
     Instance instance(String id) {
