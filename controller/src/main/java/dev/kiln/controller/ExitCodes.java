@@ -1,7 +1,7 @@
 package dev.kiln.controller;
 
 /**
- * Every exit code the kiln CLI uses, in one place (documented in the README). Scripts can rely
+ * Every exit code the kiln CLI uses, in one place (documented in docs/cli.md). Scripts can rely
  * on them: they do not change meaning between versions.
  */
 public final class ExitCodes {

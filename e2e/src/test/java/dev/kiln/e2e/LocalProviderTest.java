@@ -412,7 +412,7 @@ class LocalProviderTest {
     @Test
     void aLaunchTemplateGivesWhatFlagsDoNotAndUnknownKeysAreRefused() throws Exception {
         Path config = dir.resolve("home/.config/kiln/config.yml");
-        Files.writeString(config, "templates:\n  preview:\n    ttl: 45m\n    label: {app: shop, pr: '1'}\n");
+        Files.writeString(config, "templates:\n  preview:\n    ttl: 45m\n    collection: shop\n    label: {app: shop, pr: '1'}\n");
         Kiln.Run run = kiln.run("launch", "--role", "preview", "--label", "pr=7");
         assertEquals(0, run.exitCode(), run.toString());
         assertTrue(run.err().contains("kiln: using template 'preview' from " + config), run.err());
@@ -425,7 +425,7 @@ class LocalProviderTest {
             Kiln.Run bad = kiln.run("launch", "--role", "preview");
             assertEquals(3, bad.exitCode(), bad.toString());
             assertTrue(bad.err().contains("unknown launch option 'volumes' in template 'preview' of " + config
-                    + " (known: ami, boot-build,"), bad.err());
+                    + " (known: ami, boot-build, boot-profile, boot-tree, collection,"), bad.err());
         } finally {
             Files.delete(config); // tearDown's `kiln ls` reads it
         }
