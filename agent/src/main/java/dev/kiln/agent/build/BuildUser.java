@@ -1,11 +1,12 @@
 package dev.kiln.agent.build;
 
 import dev.kiln.agent.fs.FsAccess;
+import dev.kiln.agent.os.OsCommand;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
+import java.time.Duration;
+import java.util.List;
 
 /**
  * The unprivileged account builds run as.
@@ -71,17 +72,10 @@ public record BuildUser(String name, int uid, int gid, Path home) {
 
     private static String getent(String name) {
         try {
-            Process p = new ProcessBuilder("getent", "passwd", name).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-            if (!p.waitFor(10, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return null;
-            }
-            return p.exitValue() == 0 && !out.isEmpty() ? out.lines().findFirst().orElse(null) : null;
+            OsCommand.Result r = OsCommand.run(Duration.ofSeconds(10), List.of("getent", "passwd", name));
+            String out = r.stdout().trim();
+            return r.ok() && !out.isEmpty() ? out.lines().findFirst().orElse(null) : null;
         } catch (IOException e) {
-            return null;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
             return null;
         }
     }

@@ -1,14 +1,16 @@
 package dev.kiln.agent.build;
 
+import dev.kiln.agent.os.OsCommand;
+
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Runs builds through util-linux: {@code setsid} for a new session and process group (it execs in
@@ -39,13 +41,9 @@ public final class OsProcessLauncher implements ProcessLauncher {
             throw new IllegalArgumentException("refusing to signal process group " + pgid);
         }
         try {
-            Process kill = new ProcessBuilder("kill", "-s", signal, "--", "-" + pgid).redirectErrorStream(true).start();
-            kill.getInputStream().readAllBytes();
-            kill.waitFor(10, TimeUnit.SECONDS);
+            OsCommand.run(Duration.ofSeconds(10), List.of("kill", "-s", signal, "--", "-" + pgid));
         } catch (IOException e) {
             // the group is gone or kill is missing; the caller checks whether the build ended
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         }
     }
 

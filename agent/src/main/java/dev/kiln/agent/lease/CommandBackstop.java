@@ -1,12 +1,15 @@
 package dev.kiln.agent.lease;
 
+import dev.kiln.agent.os.OsCommand;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
-import java.util.concurrent.TimeUnit;
+import java.util.List;
 
 /**
  * Arms the backstop through a program of the operator's: it is run with the backstop time
@@ -16,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 public final class CommandBackstop implements Backstop {
 
     private static final Logger LOG = LoggerFactory.getLogger(CommandBackstop.class);
+    private static final Duration LIMIT = Duration.ofSeconds(30);
     private final Path program;
 
     public CommandBackstop(Path program) {
@@ -25,17 +29,16 @@ public final class CommandBackstop implements Backstop {
     @Override
     public void arm(Instant at) {
         try {
-            Process p = new ProcessBuilder(program.toString(), at.toString()).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes()).strip();
-            if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                LOG.error("backstop command {} failed for {}: {}", program, at, out);
+            OsCommand.Result r = OsCommand.run(LIMIT, List.of(program.toString(), at.toString()));
+            if (!r.ok()) {
+                LOG.error("backstop command {} failed for {}: {}", program, at, r.said());
                 return;
             }
             LOG.info("backstop armed: {} {}", program, at);
+        } catch (InterruptedIOException e) {
+            // the agent is stopping
         } catch (IOException e) {
             LOG.error("cannot run backstop command {}: {}", program, e.toString());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         }
     }
 

@@ -1,14 +1,16 @@
 package dev.kiln.agent.lease;
 
+import dev.kiln.agent.os.OsCommand;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * A transient systemd timer ({@code kiln-backstop.timer}) that runs {@code systemctl poweroff}
@@ -19,6 +21,7 @@ public final class SystemdBackstop implements Backstop {
 
     private static final Logger LOG = LoggerFactory.getLogger(SystemdBackstop.class);
     static final String UNIT = "kiln-backstop";
+    private static final Duration LIMIT = Duration.ofSeconds(30);
     private static final DateTimeFormatter CALENDAR =
             DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss").withZone(ZoneOffset.UTC);
 
@@ -53,21 +56,15 @@ public final class SystemdBackstop implements Backstop {
 
     private static int run(List<String> command) {
         try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes()).strip();
-            if (!p.waitFor(30, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return -1;
+            OsCommand.Result r = OsCommand.run(LIMIT, command);
+            if (!r.ok() && !r.said().isEmpty()) {
+                LOG.debug("{}: {}", String.join(" ", command), r.said());
             }
-            if (p.exitValue() != 0 && !out.isEmpty()) {
-                LOG.debug("{}: {}", String.join(" ", command), out);
-            }
-            return p.exitValue();
+            return r.exitCode();
+        } catch (InterruptedIOException e) {
+            return -1;
         } catch (IOException e) {
             LOG.warn("cannot run {}: {}", command.get(0), e.toString());
-            return -1;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
             return -1;
         }
     }

@@ -1,11 +1,13 @@
 package dev.kiln.agent.lease;
 
+import dev.kiln.agent.os.OsCommand;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * {@code systemctl poweroff}: a clean shutdown through systemd. Instances are launched with
@@ -17,19 +19,19 @@ public final class SystemdPowerControl implements PowerControl {
 
     /** The command this runs. */
     public static final List<String> COMMAND = List.of("systemctl", "poweroff");
+    private static final Duration LIMIT = Duration.ofSeconds(60);
 
     @Override
     public void powerOff() {
         try {
-            Process p = new ProcessBuilder(COMMAND).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes());
-            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                LOG.error("systemctl poweroff failed ({}); the backstop timer will end the instance", out.strip());
+            OsCommand.Result r = OsCommand.run(LIMIT, COMMAND);
+            if (!r.ok()) {
+                LOG.error("systemctl poweroff failed ({}); the backstop timer will end the instance", r.said());
             }
+        } catch (InterruptedIOException e) {
+            // the agent is stopping
         } catch (IOException e) {
             LOG.error("cannot run systemctl poweroff ({}); the backstop timer will end the instance", e.toString());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.kiln.agent.volume;
 
+import dev.kiln.agent.os.OsCommand.Result;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -13,32 +15,6 @@ import java.util.List;
  * decide what it means, so every decision lives in one place and is tested against real tools.
  */
 public interface DiskTools {
-
-    /**
-     * What a finished tool printed, and its exit status.
-     *
-     * @param command  the command line, for messages
-     * @param exitCode its exit status
-     * @param stdout   what it printed on stdout
-     * @param stderr   what it printed on stderr
-     */
-    record Result(List<String> command, int exitCode, String stdout, String stderr) {
-
-        public boolean ok() {
-            return exitCode == 0;
-        }
-
-        /** The tool's own words, for error messages: stdout and stderr, on one line. */
-        public String said() {
-            String text = (stdout.strip() + "\n" + stderr.strip()).strip();
-            return text.replaceAll("\\s*\\n\\s*", "; ");
-        }
-
-        /** {@code "mkfs.ext4 ... exited 1: <what it said>"}. */
-        public String describe() {
-            return String.join(" ", command) + " exited " + exitCode + (said().isEmpty() ? "" : ": " + said());
-        }
-    }
 
     /** The device's size in bytes ({@code blockdev --getsize64}). */
     long size(Path device) throws IOException;

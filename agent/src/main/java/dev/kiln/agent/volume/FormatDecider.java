@@ -1,5 +1,6 @@
 package dev.kiln.agent.volume;
 
+import dev.kiln.agent.os.OsCommand;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -39,7 +40,7 @@ public final class FormatDecider {
         Map<String, String> found;
         List<String[]> signatures;
         try {
-            DiskTools.Result blkid = tools.blkid(device);
+            OsCommand.Result blkid = tools.blkid(device);
             if (blkid.exitCode() == 2) {
                 found = Map.of();
             } else if (blkid.ok()) {
@@ -47,7 +48,7 @@ public final class FormatDecider {
             } else {
                 return unknown("", "", "blkid could not probe it (" + blkid.describe() + ")");
             }
-            DiskTools.Result wipefs = tools.wipefsList(device);
+            OsCommand.Result wipefs = tools.wipefsList(device);
             if (!wipefs.ok()) {
                 return unknown("", "", "wipefs could not list its signatures (" + wipefs.describe() + ")");
             }

@@ -1,5 +1,6 @@
 package dev.kiln.agent.volume;
 
+import dev.kiln.agent.os.OsCommand;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -135,7 +136,7 @@ public final class Freezer implements AutoCloseable {
                     return thawBy;
                 }
             }
-            DiskTools.Result r = tools.freeze(mp);
+            OsCommand.Result r = tools.freeze(mp);
             if (!r.ok()) {
                 if (r.said().contains("Device or resource busy")) {
                     throw new VolumeRefusedException(mp + " is already frozen by something other than Kiln ("
@@ -240,7 +241,7 @@ public final class Freezer implements AutoCloseable {
 
     /** @return true if it was frozen; false if it was not (fsfreeze says "Invalid argument") */
     private boolean thawNow(Path mp) throws IOException {
-        DiskTools.Result r = tools.thaw(mp);
+        OsCommand.Result r = tools.thaw(mp);
         if (r.ok()) {
             return true;
         }

@@ -1,5 +1,6 @@
 package dev.kiln.agent.volume;
 
+import dev.kiln.agent.os.OsCommand;
 import dev.kiln.agent.fs.Beneath;
 
 import org.slf4j.Logger;
@@ -191,7 +192,7 @@ public final class Mounter {
                 BlankProof proof = prover.prove(now, spec, read).orElseThrow(() -> new ZerosToRead(again.reason()));
                 LOG.info("formatting {} as {} (label {}): it is blank ({}), proved so: {}", now.describe(), fs,
                         spec.effectiveLabel(), probe.reason(), proof.reason());
-                DiskTools.Result r = tools.mkfs(fs, now.path(), spec.effectiveLabel(), who.uid(), who.gid());
+                OsCommand.Result r = tools.mkfs(fs, now.path(), spec.effectiveLabel(), who.uid(), who.gid());
                 if (!r.ok()) {
                     throw new IOException("formatting " + now.describe() + " failed: " + r.describe());
                 }
@@ -216,7 +217,7 @@ public final class Mounter {
         createMountPoint(mp);
         BlockDevice now = verified(found, spec.ref());
         String options = String.join(",", spec.options());
-        DiskTools.Result m = tools.mount(now.path().toString(), mp, fs.type(), options);
+        OsCommand.Result m = tools.mount(now.path().toString(), mp, fs.type(), options);
         if (!m.ok()) {
             throw new IOException("mounting " + now.describe() + " at " + mp + " failed: " + m.describe());
         }
@@ -236,7 +237,7 @@ public final class Mounter {
 
     /** fsck.ext4 -a (and -f when forced): 0 clean, 1 errors corrected; anything else is not safe to mount. */
     private void fsck(BlockDevice device, boolean force) throws IOException {
-        DiskTools.Result r = tools.fsck(device.path(), force);
+        OsCommand.Result r = tools.fsck(device.path(), force);
         String fsck = "fsck.ext4 -a" + (force ? " -f" : "");
         if ((r.exitCode() & 4) != 0) {
             throw new VolumeRefusedException(fsck + " found problems on " + device.describe()
@@ -272,7 +273,7 @@ public final class Mounter {
         }
         LOG.info("{} is {} bytes, its ext4 filesystem {}: growing it", device.describe(), size, before);
         fsck(device, true);
-        DiskTools.Result r = tools.grow(Filesystem.EXT4, device.path(), null);
+        OsCommand.Result r = tools.grow(Filesystem.EXT4, device.path(), null);
         if (!r.ok()) {
             LOG.warn("could not grow the filesystem on {} to fill the volume: {}", device.describe(), r.describe());
             return false;
@@ -289,7 +290,7 @@ public final class Mounter {
             if (tools.size(device.path()) - before < GROW_THRESHOLD) {
                 return false;
             }
-            DiskTools.Result r = tools.grow(Filesystem.XFS, device.path(), mp);
+            OsCommand.Result r = tools.grow(Filesystem.XFS, device.path(), mp);
             if (!r.ok()) {
                 LOG.warn("could not grow the filesystem on {} to fill the volume: {}", device.describe(), r.describe());
                 return false;
@@ -367,7 +368,7 @@ public final class Mounter {
         // checked directory open, and after mounting prove the overlay writes into that one.
         MountTable.Entry entry;
         try (Beneath.Entry held = Beneath.hold(upper.getParent().toRealPath().resolve(upper.getFileName()))) {
-            DiskTools.Result m = tools.mount("overlay", mp, "overlay", options);
+            OsCommand.Result m = tools.mount("overlay", mp, "overlay", options);
             if (!m.ok()) {
                 throw new IOException("mounting the overlay at " + mp + " failed: " + m.describe());
             }
@@ -375,7 +376,7 @@ public final class Mounter {
                     .orElseThrow(() -> new IOException("mount reported success, but /proc/self/mountinfo shows no overlay at " + mp));
             // A read-only overlay writes nothing anywhere, so there is nothing to prove.
             if (!spec.options().contains("ro") && !writesInto(mp, held)) {
-                DiskTools.Result u = tools.umount(mp);
+                OsCommand.Result u = tools.umount(mp);
                 throw new VolumeRefusedException("the overlay's upper directory " + upper + " was replaced while it was"
                         + " being mounted (by a link?), so the overlay did not use the directory that was checked; "
                         + (u.ok() ? "it was unmounted again; nothing is mounted" : "unmounting it failed (" + u.describe()

@@ -1,10 +1,11 @@
 package dev.kiln.agent.volume;
 
 import com.sun.nio.file.ExtendedOpenOption;
+import dev.kiln.agent.os.OsCommand;
+import dev.kiln.agent.os.OsCommand.Result;
 
 import java.io.File;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -13,11 +14,8 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
+import java.util.Map;
 
 /**
  * {@link DiskTools} with util-linux, e2fsprogs and xfsprogs. Every tool runs with a fixed PATH
@@ -26,7 +24,8 @@ import java.util.concurrent.TimeUnit;
  */
 public final class OsDiskTools implements DiskTools {
 
-    private static final String PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    private static final Map<String, String> ENVIRONMENT = Map.of(
+            "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL", "C");
     private static final Duration QUICK = Duration.ofMinutes(1);
     /** Formatting, checking, growing and syncing scale with the volume; they get hours, not minutes. */
     private static final Duration SLOW = Duration.ofHours(6);
@@ -222,34 +221,6 @@ public final class OsDiskTools implements DiskTools {
 
     /** Runs a tool to completion (or until {@code limit}, when it is killed and reported as exit 124). */
     static Result run(Duration limit, String... argv) throws IOException {
-        List<String> command = List.of(argv);
-        ProcessBuilder pb = new ProcessBuilder(new ArrayList<>(command))
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        pb.environment().put("PATH", PATH);
-        pb.environment().put("LC_ALL", "C");
-        Process p = pb.start();
-        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()));
-        String out = drain(p.getInputStream());
-        try {
-            if (!p.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) {
-                p.destroyForcibly();
-                p.waitFor(10, TimeUnit.SECONDS);
-                return new Result(command, 124, out, "did not finish within " + limit);
-            }
-            return new Result(command, p.exitValue(), out, err.get(10, TimeUnit.SECONDS));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while running " + String.join(" ", command), e);
-        } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
-            return new Result(command, p.exitValue(), out, "");
-        }
-    }
-
-    private static String drain(InputStream in) {
-        try (in) {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "";
-        }
+        return OsCommand.run(limit, ENVIRONMENT, List.of(argv));
     }
 }

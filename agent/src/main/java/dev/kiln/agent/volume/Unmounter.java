@@ -1,5 +1,6 @@
 package dev.kiln.agent.volume;
 
+import dev.kiln.agent.os.OsCommand;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -113,11 +114,11 @@ public final class Unmounter {
             }
             stopped.addAll(stopHolders(entry.number(), mp, g));
 
-            DiskTools.Result sync = tools.syncFilesystem(mp);
+            OsCommand.Result sync = tools.syncFilesystem(mp);
             if (!sync.ok()) {
                 LOG.warn("sync -f {} failed: {}", mp, sync.describe());
             }
-            DiskTools.Result r = tools.umount(mp);
+            OsCommand.Result r = tools.umount(mp);
             if (!r.ok()) {
                 List<Holder> left = processes.holders(entry.number(), mp);
                 if (!left.isEmpty()) {

@@ -1,5 +1,6 @@
 package dev.kiln.agent.volume;
 
+import dev.kiln.agent.os.OsCommand;
 import dev.kiln.agent.build.BuildUser;
 import dev.kiln.testkit.LoopDevice;
 import dev.kiln.testkit.Prerequisites;
@@ -251,7 +252,7 @@ final class Fixture implements AutoCloseable {
         Collections.reverse(mine);
         for (MountTable.Entry e : mine) {
             OsDiskTools.run(Duration.ofSeconds(30), "fsfreeze", "--unfreeze", e.mountPoint().toString());
-            DiskTools.Result r = OsDiskTools.run(Duration.ofMinutes(1), "umount", e.mountPoint().toString());
+            OsCommand.Result r = OsDiskTools.run(Duration.ofMinutes(1), "umount", e.mountPoint().toString());
             if (!r.ok()) {
                 problems.add(new IllegalStateException("clean-up: " + r.describe()));
             }
