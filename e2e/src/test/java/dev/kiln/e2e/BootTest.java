@@ -270,7 +270,7 @@ class BootTest {
              // The image's agent.yml has no ttl; kiln.lease.fallback-ttl (30m by default) is shortened for the test.
              AgentProcess agent = AgentProcess.start(settings(imds), testMachine(Map.of("KILN_LEASE_FALLBACK_TTL", "25s")))) {
             assertEquals(port, agent.awaitListening(Duration.ofSeconds(90)), agent.output());
-            String problem = "invalid value for setting 'kiln.lease.ttl' in EC2 user data: not a duration: '2 hours'"
+            String problem = "invalid value for setting 'kiln.lease.ttl' in EC2 user data: '2 hours' is not a duration; write e.g. 30s, 5m, 1h30m or 2d"
                     + " (expected a positive duration such as 2h)";
             assertTrue(agent.output().contains("kiln-agent: configuration error: " + problem), agent.output());
             assertTrue(agent.output().contains("it ends the instance PT25S after its first start (kiln.lease.fallback-ttl"),

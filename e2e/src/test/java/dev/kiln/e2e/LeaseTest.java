@@ -181,6 +181,17 @@ class LeaseTest {
     }
 
     @Test
+    void aLeaseWrittenInSeveralUnitsIsTheLeaseTheAgentKeeps() throws Exception {
+        // The agent reads durations as the CLI does: 1h30m, not only one number and unit.
+        try (AgentProcess agent = AgentProcess.start(settings("local", null, "ttl: 1h30m\nmax-lifetime: 1d12h"), Map.of())) {
+            agent.awaitListening(Duration.ofSeconds(60));
+            Kiln.Run status = statusShowing("deadline");
+            assertTrue(status.out().matches("(?s).*\\bstate\\s+ready\n.*"), status.out());
+            assertTrue(status.out().matches("(?s).*\\bdeadline\\s+\\S+ \\(in 1h(29|30)m\\)\n.*"), status.out());
+        }
+    }
+
+    @Test
     void aScheduledStopDaysAwayIsReportedInStatusAndDoesNotDrainYet() throws Exception {
         Instant notBefore = Instant.now().plus(Duration.ofDays(3)).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
         try (MetadataMock imds = MetadataMock.builder().instanceId("i-0scheduled00000002")

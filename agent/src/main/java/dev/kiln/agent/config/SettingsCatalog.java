@@ -1,5 +1,7 @@
 package dev.kiln.agent.config;
 
+import dev.kiln.time.Durations;
+
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -29,7 +31,6 @@ public final class SettingsCatalog {
         }
     }
 
-    private static final Pattern SIMPLE_DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
 
     private static final List<Setting> SETTINGS = List.of(
             new Setting("kiln.mode", "'local' or 'ec2'", AgentMode::parse),
@@ -202,25 +203,9 @@ public final class SettingsCatalog {
         });
     }
 
-    /** Parses a duration the way settings are written: 500ms, 30s, 5m, 2h, 1d, or ISO-8601. */
+    /** Parses a duration the way settings are written ({@link Durations}: 30s, 1h30m, 2d, ISO-8601). */
     public static Duration parseDuration(String value) {
-        String v = value.trim();
-        Matcher m = SIMPLE_DURATION.matcher(v);
-        if (m.matches()) {
-            long n = Long.parseLong(m.group(1));
-            return switch (m.group(2)) {
-                case "ms" -> Duration.ofMillis(n);
-                case "s" -> Duration.ofSeconds(n);
-                case "m" -> Duration.ofMinutes(n);
-                case "h" -> Duration.ofHours(n);
-                default -> Duration.ofDays(n);
-            };
-        }
-        try {
-            return Duration.parse(v);
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("not a duration: '" + value + "'");
-        }
+        return Durations.parse(value);
     }
 
     private static Optional<String> checkValue(String source, Setting setting, String key, Object value) {
