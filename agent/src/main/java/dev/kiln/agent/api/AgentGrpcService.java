@@ -208,7 +208,7 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
             LogSource source;
             Supplier<Build> end;
             if (request.getBuildId().equals("agent")) {
-                source = new PolledFileSource(agentLog, dev.kiln.agent.logs.OutputStream.AGENT, timer,
+                source = new PolledFileSource(agentLog, dev.kiln.agent.logs.LogChannel.AGENT, timer,
                         () -> lease.state() == LeaseKeeper.State.POWERING_OFF);
                 end = () -> null;
             } else if (request.getBuildId().isEmpty()) {

@@ -204,7 +204,7 @@ final class LogStreamer {
         ended();
     }
 
-    private static LogStream stream(dev.kiln.agent.logs.OutputStream s) {
+    private static LogStream stream(dev.kiln.agent.logs.LogChannel s) {
         return switch (s) {
             case STDOUT -> LogStream.LOG_STREAM_STDOUT;
             case STDERR -> LogStream.LOG_STREAM_STDERR;

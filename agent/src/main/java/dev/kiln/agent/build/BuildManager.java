@@ -1,9 +1,9 @@
 package dev.kiln.agent.build;
 
 import dev.kiln.agent.logs.FinishedLog;
+import dev.kiln.agent.logs.LogChannel;
 import dev.kiln.agent.logs.LogFile;
 import dev.kiln.agent.logs.LogSource;
-import dev.kiln.agent.logs.OutputStream;
 import dev.kiln.agent.volume.MountUsers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -484,8 +484,8 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
         // Only tup's output is parsed for progress; a command build's output is only logged.
         LineSplitter lines = progress == null ? null
                 : new LineSplitter(line -> progress.line(line).ifPresent(c -> updateProgress(record.id(), c)));
-        var stderrPump = workers.submit(() -> pump(p.getErrorStream(), OutputStream.STDERR, run, null));
-        pump(p.getInputStream(), OutputStream.STDOUT, run, lines);
+        var stderrPump = workers.submit(() -> pump(p.getErrorStream(), LogChannel.STDERR, run, null));
+        pump(p.getInputStream(), LogChannel.STDOUT, run, lines);
         try {
             stderrPump.get();
             return p.waitFor();
@@ -497,7 +497,7 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
         }
     }
 
-    private Void pump(InputStream in, OutputStream stream, Running run, LineSplitter lines) {
+    private Void pump(InputStream in, LogChannel stream, Running run, LineSplitter lines) {
         // As large as a pipe's buffer (64 KiB on Linux): a busy build's output is taken in one
         // read, one write to the log and one wake-up of its followers, not four.
         byte[] buf = new byte[65536];
@@ -525,7 +525,7 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
     private void note(Running run, String text) {
         try {
             byte[] b = text.getBytes(StandardCharsets.UTF_8);
-            run.log.append(OutputStream.STDERR, b, 0, b.length);
+            run.log.append(LogChannel.STDERR, b, 0, b.length);
         } catch (IOException e) {
             LOG.warn("cannot write to a build log: {}", e.toString());
         }

@@ -15,8 +15,8 @@ import java.util.function.BooleanSupplier;
 public record FinishedLog(Path file, long recordedSize) implements LogSource {
 
     @Override
-    public OutputStream defaultStream() {
-        return OutputStream.STDOUT;
+    public LogChannel defaultStream() {
+        return LogChannel.STDOUT;
     }
 
     @Override

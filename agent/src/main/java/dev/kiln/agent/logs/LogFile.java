@@ -26,7 +26,7 @@ public final class LogFile implements AutoCloseable, LogSource {
     private final List<Runnable> waiters = new ArrayList<>();
     private final List<Runnable> endWaiters = new ArrayList<>();
     private long size;
-    private OutputStream lastStream;
+    private LogChannel lastStream;
     private boolean closed;
 
     private LogFile(Path file) throws IOException {
@@ -36,7 +36,7 @@ public final class LogFile implements AutoCloseable, LogSource {
         this.index = FileChannel.open(indexOf(file), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.APPEND);
         this.size = data.size();
-        TreeMap<Long, OutputStream> existing = readIndex(file);
+        TreeMap<Long, LogChannel> existing = readIndex(file);
         this.lastStream = existing.isEmpty() ? null : existing.lastEntry().getValue();
     }
 
@@ -57,8 +57,8 @@ public final class LogFile implements AutoCloseable, LogSource {
 
     /** Build logs index every byte; the default only matters for a log without an index. */
     @Override
-    public OutputStream defaultStream() {
-        return OutputStream.STDOUT;
+    public LogChannel defaultStream() {
+        return LogChannel.STDOUT;
     }
 
     /** Ended once closed: a closed log never grows again. */
@@ -74,7 +74,7 @@ public final class LogFile implements AutoCloseable, LogSource {
     }
 
     /** Appends bytes from one stream. */
-    public synchronized void append(OutputStream stream, byte[] bytes, int off, int len) throws IOException {
+    public synchronized void append(LogChannel stream, byte[] bytes, int off, int len) throws IOException {
         if (closed) {
             throw new IOException("log " + file + " is closed");
         }
@@ -191,14 +191,14 @@ public final class LogFile implements AutoCloseable, LogSource {
      *
      * @param defaultStream the stream of bytes not covered by an index (e.g. the agent's own log)
      */
-    public static List<Segment> read(Path file, long offset, int max, OutputStream defaultStream) throws IOException {
+    public static List<Segment> read(Path file, long offset, int max, LogChannel defaultStream) throws IOException {
         try (LogReader reader = new LogReader(file, defaultStream)) {
             return reader.read(offset, max);
         }
     }
 
-    private static TreeMap<Long, OutputStream> readIndex(Path file) throws IOException {
-        TreeMap<Long, OutputStream> map = new TreeMap<>();
+    private static TreeMap<Long, LogChannel> readIndex(Path file) throws IOException {
+        TreeMap<Long, LogChannel> map = new TreeMap<>();
         Path idx = indexOf(file);
         if (!Files.exists(idx)) {
             return map;
@@ -208,7 +208,7 @@ public final class LogFile implements AutoCloseable, LogSource {
         while (b.remaining() >= INDEX_RECORD) {
             long off = b.getLong();
             byte code = b.get();
-            map.put(off, OutputStream.of(code));
+            map.put(off, LogChannel.of(code));
         }
         return map;
     }

@@ -29,8 +29,8 @@ public final class LogReader implements AutoCloseable {
 
     private final Path file;
     private final Path indexFile;
-    private final OutputStream defaultStream;
-    private final TreeMap<Long, OutputStream> switches = new TreeMap<>();
+    private final LogChannel defaultStream;
+    private final TreeMap<Long, LogChannel> switches = new TreeMap<>();
     private final ByteBuffer record = ByteBuffer.allocate(INDEX_RECORD * 512);
     private FileChannel data;
     private FileChannel index;
@@ -41,7 +41,7 @@ public final class LogReader implements AutoCloseable {
     /**
      * @param defaultStream the stream of bytes not covered by an index (e.g. the agent's own log)
      */
-    public LogReader(Path file, OutputStream defaultStream) {
+    public LogReader(Path file, LogChannel defaultStream) {
         this.file = file;
         this.indexFile = LogFile.indexOf(file);
         this.defaultStream = defaultStream;
@@ -78,8 +78,8 @@ public final class LogReader implements AutoCloseable {
         List<Segment> out = new ArrayList<>(1);
         long pos = offset;
         while (pos < stop) {
-            Map.Entry<Long, OutputStream> at = switches.floorEntry(pos);
-            OutputStream stream = at == null ? defaultStream : at.getValue();
+            Map.Entry<Long, LogChannel> at = switches.floorEntry(pos);
+            LogChannel stream = at == null ? defaultStream : at.getValue();
             Long next = switches.higherKey(pos);
             long segEnd = next == null ? stop : Math.min(stop, next);
             byte[] part = pos == offset && segEnd - pos == bytes.length ? bytes
@@ -121,7 +121,7 @@ public final class LogReader implements AutoCloseable {
             record.flip();
             while (record.remaining() >= INDEX_RECORD) {
                 long off = record.getLong();
-                switches.put(off, OutputStream.of(record.get()));
+                switches.put(off, LogChannel.of(record.get()));
                 indexPos += INDEX_RECORD;
             }
             if (record.hasRemaining()) {

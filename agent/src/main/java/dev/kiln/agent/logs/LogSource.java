@@ -9,7 +9,7 @@ public interface LogSource {
     Path file();
 
     /** The stream of bytes the file's index does not cover. */
-    OutputStream defaultStream();
+    LogChannel defaultStream();
 
     /** Bytes on disk now. */
     long size();

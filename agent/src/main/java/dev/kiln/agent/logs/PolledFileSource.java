@@ -13,14 +13,14 @@ import java.util.concurrent.TimeUnit;
 public final class PolledFileSource implements LogSource {
 
     private final Path file;
-    private final OutputStream stream;
+    private final LogChannel stream;
     private final ScheduledExecutorService timer;
     private final java.util.function.BooleanSupplier ended;
 
     /**
      * @param ended true once nothing more will be written (the agent is powering off)
      */
-    public PolledFileSource(Path file, OutputStream stream, ScheduledExecutorService timer,
+    public PolledFileSource(Path file, LogChannel stream, ScheduledExecutorService timer,
                             java.util.function.BooleanSupplier ended) {
         this.file = file;
         this.stream = stream;
@@ -34,7 +34,7 @@ public final class PolledFileSource implements LogSource {
     }
 
     @Override
-    public OutputStream defaultStream() {
+    public LogChannel defaultStream() {
         return stream;
     }
 

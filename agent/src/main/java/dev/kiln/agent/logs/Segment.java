@@ -7,5 +7,5 @@ package dev.kiln.agent.logs;
  * @param data   the bytes
  * @param stream where they came from
  */
-public record Segment(long offset, byte[] data, OutputStream stream) {
+public record Segment(long offset, byte[] data, LogChannel stream) {
 }

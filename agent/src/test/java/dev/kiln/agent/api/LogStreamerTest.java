@@ -1,7 +1,7 @@
 package dev.kiln.agent.api;
 
+import dev.kiln.agent.logs.LogChannel;
 import dev.kiln.agent.logs.LogFile;
-import dev.kiln.agent.logs.OutputStream;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.LogChunk;
 import dev.kiln.proto.agent.v1.LogStream;
@@ -77,7 +77,7 @@ class LogStreamerTest {
         byte[] content = new byte[LogStreamer.CHUNK * 20 + 123];
         new Random(42).nextBytes(content);
         LogFile log = LogFile.open(dir.resolve("log"));
-        log.append(OutputStream.STDOUT, content, 0, content.length);
+        log.append(LogChannel.STDOUT, content, 0, content.length);
         log.close();
 
         Transport t = new Transport();
@@ -109,8 +109,8 @@ class LogStreamerTest {
         t.budget = 1000;
         new LogStreamer(t, log, 0, true, () -> Build.newBuilder().setId("b-2").build(), INLINE).start();
         assertEquals(0, t.sent.size());
-        log.append(OutputStream.STDOUT, "hello ".getBytes(), 0, 6);
-        log.append(OutputStream.STDERR, "oops\n".getBytes(), 0, 5);
+        log.append(LogChannel.STDOUT, "hello ".getBytes(), 0, 6);
+        log.append(LogChannel.STDERR, "oops\n".getBytes(), 0, 5);
         assertEquals(2, t.sent.size(), "new bytes are pushed as they arrive");
         assertEquals(LogStream.LOG_STREAM_STDOUT, t.sent.get(0).getStream());
         assertEquals(LogStream.LOG_STREAM_STDERR, t.sent.get(1).getStream());
@@ -150,15 +150,15 @@ class LogStreamerTest {
         t.budget = 1000;
         HandTimer timer = new HandTimer();
         lingering(t, log, () -> Build.newBuilder().setId("b-3").build(), timer).start();
-        log.append(OutputStream.STDOUT, "[1/3] flac\n".getBytes(), 0, 11);
-        log.append(OutputStream.STDOUT, "[2/3] mp3\n".getBytes(), 0, 10);
+        log.append(LogChannel.STDOUT, "[1/3] flac\n".getBytes(), 0, 11);
+        log.append(LogChannel.STDOUT, "[2/3] mp3\n".getBytes(), 0, 10);
         assertEquals(0, t.sent.size(), "the first line waits for the linger, and the second joins it");
         assertEquals(List.of(40L), timer.delays, "one linger, however many lines arrive in it");
         timer.fire();
         assertEquals(1, t.sent.size());
         assertEquals("[1/3] flac\n[2/3] mp3\n", t.sent.get(0).getData().toStringUtf8());
 
-        log.append(OutputStream.STDOUT, "[3/3] opus\n".getBytes(), 0, 11);
+        log.append(LogChannel.STDOUT, "[3/3] opus\n".getBytes(), 0, 11);
         assertEquals(1, t.sent.size(), "caught up again: the next line lingers too");
         log.close();
         assertEquals(3, t.sent.size(), "the end cuts the linger short: last line and record at once");
@@ -181,7 +181,7 @@ class LogStreamerTest {
         lingering(t, log, () -> null, timer).onEnd(() -> ended[0] = true).start();
         t.cancel.run();
         assertTrue(ended[0]);
-        log.append(OutputStream.STDOUT, "late\n".getBytes(), 0, 5);
+        log.append(LogChannel.STDOUT, "late\n".getBytes(), 0, 5);
         log.close();
         timer.fire();
         assertEquals(0, t.sent.size(), "nothing is sent to a follower that has gone");

@@ -1,7 +1,7 @@
 package dev.kiln.agent.build;
 
+import dev.kiln.agent.logs.LogChannel;
 import dev.kiln.agent.logs.LogFile;
-import dev.kiln.agent.logs.OutputStream;
 import dev.kiln.agent.logs.Segment;
 import dev.kiln.testkit.Prerequisites;
 import org.junit.jupiter.api.AfterEach;
@@ -126,11 +126,11 @@ class BuildManagerTest {
         Path log = state.resolve("builds").resolve(r.id()).resolve("log");
         assertEquals("out1err1out2err2", Files.readString(log));
         assertEquals(16, r.logSize());
-        List<Segment> segments = LogFile.read(log, 0, 1000, OutputStream.STDOUT);
+        List<Segment> segments = LogFile.read(log, 0, 1000, LogChannel.STDOUT);
         assertEquals("STDOUT:out1 STDERR:err1 STDOUT:out2 STDERR:err2", segments.stream()
                 .map(s -> s.stream() + ":" + new String(s.data(), StandardCharsets.UTF_8)).collect(Collectors.joining(" ")));
         // Reading from the middle of a segment keeps its stream.
-        assertEquals(OutputStream.STDERR, LogFile.read(log, 5, 3, OutputStream.STDOUT).get(0).stream());
+        assertEquals(LogChannel.STDERR, LogFile.read(log, 5, 3, LogChannel.STDOUT).get(0).stream());
     }
 
     @Test

@@ -22,7 +22,7 @@ class LogFileTest {
         log.whenEnded(() -> told.add("stayed"));
         Runnable forget = log.whenEnded(() -> told.add("left"));
         forget.run();
-        log.append(OutputStream.STDOUT, "x\n".getBytes(), 0, 2);
+        log.append(LogChannel.STDOUT, "x\n".getBytes(), 0, 2);
         assertEquals(List.of(), told, "growth is not the end");
         log.close();
         assertEquals(List.of("stayed"), told, "a follower that left is not kept, nor told");

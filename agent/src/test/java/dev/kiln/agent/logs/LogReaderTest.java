@@ -27,7 +27,7 @@ class LogReaderTest {
 
     /** What a client would rebuild from the segments: every byte, and the stream of every byte. */
     private static void collect(List<Segment> segments, long expectedOffset, ByteArrayOutputStream bytes,
-                                List<OutputStream> streams) {
+                                List<LogChannel> streams) {
         long at = expectedOffset;
         for (Segment s : segments) {
             assertEquals(at, s.offset(), "segments are contiguous");
@@ -45,15 +45,15 @@ class LogReaderTest {
         Path file = dir.resolve("build.log");
         Random random = new Random(7);
         ByteArrayOutputStream written = new ByteArrayOutputStream();
-        List<OutputStream> writtenStreams = new ArrayList<>();
+        List<LogChannel> writtenStreams = new ArrayList<>();
         ByteArrayOutputStream got = new ByteArrayOutputStream();
-        List<OutputStream> gotStreams = new ArrayList<>();
+        List<LogChannel> gotStreams = new ArrayList<>();
         int maxHeld = 0;
-        try (LogFile log = LogFile.open(file); LogReader reader = new LogReader(file, OutputStream.STDOUT)) {
+        try (LogFile log = LogFile.open(file); LogReader reader = new LogReader(file, LogChannel.STDOUT)) {
             for (int round = 0; round < 200; round++) {
                 // a burst of short writes, alternating streams like a build's interleaved output
                 for (int w = 0; w < 1 + random.nextInt(20); w++) {
-                    OutputStream stream = random.nextBoolean() ? OutputStream.STDOUT : OutputStream.STDERR;
+                    LogChannel stream = random.nextBoolean() ? LogChannel.STDOUT : LogChannel.STDERR;
                     byte[] b = new byte[1 + random.nextInt(300)];
                     random.nextBytes(b);
                     log.append(stream, b, 0, b.length);
@@ -81,16 +81,16 @@ class LogReaderTest {
         Path file = dir.resolve("build.log");
         try (LogFile log = LogFile.open(file)) {
             for (int i = 0; i < 10; i++) {
-                OutputStream s = i % 2 == 0 ? OutputStream.STDOUT : OutputStream.STDERR;
+                LogChannel s = i % 2 == 0 ? LogChannel.STDOUT : LogChannel.STDERR;
                 log.append(s, new byte[] {(byte) ('0' + i), (byte) ('0' + i)}, 0, 2);
             }
         }
-        try (LogReader reader = new LogReader(file, OutputStream.STDOUT)) {
+        try (LogReader reader = new LogReader(file, LogChannel.STDOUT)) {
             List<Segment> tail = reader.read(16, 100);
-            assertEquals(List.of(OutputStream.STDOUT, OutputStream.STDERR), tail.stream().map(Segment::stream).toList());
+            assertEquals(List.of(LogChannel.STDOUT, LogChannel.STDERR), tail.stream().map(Segment::stream).toList());
             List<Segment> head = reader.read(0, 5); // a resume from an earlier offset
             assertEquals(List.of(0L, 2L, 4L), head.stream().map(Segment::offset).toList());
-            assertEquals(List.of(OutputStream.STDOUT, OutputStream.STDERR, OutputStream.STDOUT),
+            assertEquals(List.of(LogChannel.STDOUT, LogChannel.STDERR, LogChannel.STDOUT),
                     head.stream().map(Segment::stream).toList());
             assertEquals("001122", new String(concat(reader.read(0, 6))));
         }
@@ -103,14 +103,14 @@ class LogReaderTest {
         Files.write(file, "outerr".getBytes());
         byte[] records = ByteBuffer.allocate(18).putLong(0).put((byte) 1).putLong(3).put((byte) 2).array();
         Files.write(index, Arrays.copyOf(records, 13));
-        try (LogReader reader = new LogReader(file, OutputStream.AGENT)) {
+        try (LogReader reader = new LogReader(file, LogChannel.AGENT)) {
             List<Segment> first = reader.read(0, 3);
             assertEquals(1, first.size());
-            assertEquals(OutputStream.STDOUT, first.get(0).stream());
+            assertEquals(LogChannel.STDOUT, first.get(0).stream());
             Files.write(index, Arrays.copyOfRange(records, 13, 18), StandardOpenOption.APPEND);
             List<Segment> rest = reader.read(3, 100);
             assertEquals(1, rest.size());
-            assertEquals(OutputStream.STDERR, rest.get(0).stream());
+            assertEquals(LogChannel.STDERR, rest.get(0).stream());
             assertEquals("err", new String(rest.get(0).data()));
         }
     }
@@ -119,8 +119,8 @@ class LogReaderTest {
     void aLogWithoutIndexIsAllTheDefaultStreamAndGrowsUnderTheReader() throws Exception {
         Path file = dir.resolve("agent.log");
         Files.write(file, "one\n".getBytes());
-        try (LogReader reader = new LogReader(file, OutputStream.AGENT)) {
-            assertEquals(OutputStream.AGENT, reader.read(0, 100).get(0).stream());
+        try (LogReader reader = new LogReader(file, LogChannel.AGENT)) {
+            assertEquals(LogChannel.AGENT, reader.read(0, 100).get(0).stream());
             assertTrue(reader.read(4, 100).isEmpty(), "nothing beyond the end yet");
             Files.write(file, "two\n".getBytes(), StandardOpenOption.APPEND);
             assertEquals("two\n", new String(concat(reader.read(4, 100))));
@@ -129,7 +129,7 @@ class LogReaderTest {
 
     @Test
     void aMissingLogFailsAndAClosedReaderRefuses() throws Exception {
-        LogReader reader = new LogReader(dir.resolve("none"), OutputStream.STDOUT);
+        LogReader reader = new LogReader(dir.resolve("none"), LogChannel.STDOUT);
         assertThrows(NoSuchFileException.class, () -> reader.read(0, 10));
         reader.close();
         assertThrows(java.io.IOException.class, () -> reader.read(0, 10));

@@ -1,7 +1,7 @@
 package dev.kiln.agent.logs;
 
-/** Which stream a piece of a log came from. */
-public enum OutputStream {
+/** Where a piece of a log came from: the program's stdout or stderr, or the agent's own log. */
+public enum LogChannel {
     STDOUT((byte) 1),
     STDERR((byte) 2),
     /** The agent's own log. */
@@ -9,7 +9,7 @@ public enum OutputStream {
 
     private final byte code;
 
-    OutputStream(byte code) {
+    LogChannel(byte code) {
         this.code = code;
     }
 
@@ -17,8 +17,8 @@ public enum OutputStream {
         return code;
     }
 
-    static OutputStream of(byte code) {
-        for (OutputStream s : values()) {
+    static LogChannel of(byte code) {
+        for (LogChannel s : values()) {
             if (s.code == code) {
                 return s;
             }
