@@ -20,7 +20,7 @@ import java.util.function.Function;
 /**
  * What an {@code exec} request may run: {@code rsync --server} (checked by {@link RsyncPolicy},
  * run in the {@link Sandbox}), scp's server side ({@code scp -f}/{@code scp -t}, served by
- * {@link ScpCommand}), and {@code sha256sum}/{@code md5sum}. Everything else, and every
+ * {@link ServedScp}), and {@code sha256sum}/{@code md5sum}. Everything else, and every
  * {@code shell} request, gets a one-line refusal on stderr and exit status 126 (shell: 1).
  */
 final class ServeCommands implements CommandFactory, ShellFactory {
@@ -81,11 +81,10 @@ final class ServeCommands implements CommandFactory, ShellFactory {
             }
             case "scp" -> {
                 try {
-                    ScpCommand.mode(words);
-                } catch (ScpCommand.Usage e) {
+                    return ServedScp.create(channel, words);
+                } catch (ServedScp.Usage e) {
                     return new SessionCommand.Refusal("kiln-agent: " + e.getMessage(), REFUSED);
                 }
-                return new WithFileSystem(fs -> new ScpCommand(words, fs));
             }
             case "sha256sum", "md5sum" -> {
                 return new WithFileSystem(fs -> new ChecksumCommand(program, words.subList(1, words.size()), fs));

@@ -64,6 +64,22 @@ class ServeAccountTest {
     }
 
     @Test
+    void legacyScpSkipsAFileTheReaderMayNotReadAndSendsTheRest() throws Exception {
+        Path local = Files.createDirectories(tmp.resolve("tree"));
+        SshFixture.Run r = f.scp(f.readerKey, true, "-r", "reader@127.0.0.1:/outputs", local.toString());
+        assertNotEquals(0, r.code(), r.toString());
+        assertTrue(r.err().contains("scp: /outputs/root-only.txt: Permission denied"), r.toString());
+        assertEquals("everyone\n", Files.readString(local.resolve("outputs/public.txt")), r.toString());
+        assertFalse(Files.exists(local.resolve("outputs/root-only.txt")), r.toString());
+
+        SshFixture.Run two = f.scp(f.readerKey, true, "reader@127.0.0.1:/outputs/root-only.txt /outputs/public.txt",
+                local.resolve("b").toString());
+        assertNotEquals(0, two.code(), two.toString());
+        assertTrue(two.err().contains("scp: /outputs/root-only.txt: Permission denied"), two.toString());
+        assertEquals("everyone\n", Files.readString(local.resolve("b")), two.toString());
+    }
+
+    @Test
     void theOwnersUploadsBelongToTheBuildUser() throws Exception {
         Path up = Files.writeString(tmp.resolve("up.txt"), "upload\n");
         SshFixture.Run r = f.sftp(f.ownerKey, "owner", "mkdir /sources/dir\nput " + up + " /sources/dir/up.txt\n");

@@ -96,4 +96,39 @@ class SshScpTest {
         assertFalse(Files.exists(local.resolve("outputs/etc/passwd")), "the link is not followed: " + r);
         assertTrue(Files.exists(local.resolve("outputs/build-opus/a/02.opus")), r.toString());
     }
+
+    @Test
+    void legacyErrorsNameTheUsersPathAndTheReasonNeverTheRealPath() throws Exception {
+        Path local = Files.createDirectories(tmp.resolve("local"));
+        SshFixture.Run missing = f.scp(f.readerKey, true, "reader@127.0.0.1:/outputs/build-opus/nope.opus", local.toString());
+        assertNotEquals(0, missing.code(), missing.toString());
+        assertTrue(missing.err().contains("scp: /outputs/build-opus/nope.opus: No such file or directory"), missing.toString());
+
+        SshFixture.Run dir = f.scp(f.readerKey, true, "reader@127.0.0.1:/outputs/build-opus", local.toString());
+        assertNotEquals(0, dir.code(), dir.toString());
+        assertTrue(dir.err().contains("scp: /outputs/build-opus: not a regular file"), dir.toString());
+
+        Path src = SshFixture.randomFile(tmp.resolve("up.wav"), 1000, 3);
+        SshFixture.Run readOnly = f.scp(f.ownerKey, true, src.toString(), "owner@127.0.0.1:/outputs/build-opus/a/");
+        assertNotEquals(0, readOnly.code(), readOnly.toString());
+        assertTrue(readOnly.err().contains("scp: /outputs/build-opus/a: Permission denied (/outputs is read-only)"),
+                readOnly.toString());
+
+        for (SshFixture.Run r : new SshFixture.Run[]{missing, dir, readOnly}) {
+            assertFalse(r.err().contains(f.outputs.toString()), "a real path reached the client: " + r);
+            assertFalse(r.err().contains(tmp.toString() + "/"), "a real path reached the client: " + r);
+        }
+        assertFalse(Files.exists(local.resolve("nope.opus")));
+        assertFalse(Files.exists(f.outputs.resolve("build-opus/a/up.wav")));
+    }
+
+    @Test
+    void legacyUploadWithPKeepsTheModificationTime() throws Exception {
+        Path src = SshFixture.randomFile(tmp.resolve("up/track.wav"), 300_000, 21);
+        Files.setLastModifiedTime(src, java.nio.file.attribute.FileTime.fromMillis(1_500_000_000_000L));
+        SshFixture.Run up = f.scp(f.ownerKey, true, "-p", src.toString(), "owner@127.0.0.1:/sources/track.wav");
+        assertEquals(0, up.code(), up.toString());
+        assertEquals(SshFixture.sha256(src), SshFixture.sha256(f.sources.resolve("track.wav")));
+        assertEquals(1_500_000_000L, Files.getLastModifiedTime(f.sources.resolve("track.wav")).toMillis() / 1000);
+    }
 }
