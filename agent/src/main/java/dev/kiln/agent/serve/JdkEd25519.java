@@ -34,7 +34,7 @@ import java.util.Arrays;
 import java.util.Optional;
 
 /**
- * ed25519 for MINA SSHD on the JDK's own EdDSA (SunEC, JDK 15 and later) instead of BouncyCastle's
+ * ed25519 for MINA SSHD on the JDK's own EdDSA (SunEC, JDK 15 and later), not on BouncyCastle's
  * JCA provider.
  *
  * <p>MINA SSHD 2.20 offers ed25519 keys and signatures only through BouncyCastle's provider or
@@ -43,7 +43,8 @@ import java.util.Optional;
  * an {@link EdDSASupport} over {@link EdECPublicKey}/{@link EdECPrivateKey}, and {@link #install()}
  * sets MINA's registrars to the JDK's ciphers plus this one, so MINA never creates BouncyCastle's
  * provider. BouncyCastle's lightweight classes stay on the class path: MINA's post-quantum key
- * exchanges ({@code mlkem768x25519-sha256}, {@code sntrup761x25519-sha512}) call them directly.
+ * exchanges ({@code mlkem768x25519-sha256}, {@code sntrup761x25519-sha512}) call them directly,
+ * and {@link #recoverEDDSAPublicKey} falls back on their ed25519.
  */
 public final class JdkEd25519 implements EdDSASupport<EdECPublicKey, EdECPrivateKey> {
 
@@ -112,8 +113,10 @@ public final class JdkEd25519 implements EdDSASupport<EdECPublicKey, EdECPrivate
 
     /**
      * The JDK has no call that derives an ed25519 public key from a private one, but its key pair
-     * generator derives the public key from 32 random bytes, which are the private key: given those
-     * bytes as its randomness, it yields the pair of this private key.
+     * generator derives the public key from 32 random bytes, which are the private key (RFC 8032):
+     * given exactly those bytes as its randomness, it yields this private key's pair. That is the
+     * cheapest way at start-up, where MINA checks the host key's pair. A generator that asks for
+     * its randomness any other way gets BouncyCastle's lightweight ed25519.
      */
     @Override
     public EdECPublicKey recoverEDDSAPublicKey(PrivateKey key) throws GeneralSecurityException {
@@ -126,12 +129,28 @@ public final class JdkEd25519 implements EdDSASupport<EdECPublicKey, EdECPrivate
             if (seed.length != SEED_BYTES) {
                 throw new InvalidKeyException("an ed25519 private key has " + SEED_BYTES + " bytes, not " + seed.length);
             }
-            KeyPairGenerator generator = KeyPairGenerator.getInstance(ALGORITHM);
-            generator.initialize(NamedParameterSpec.ED25519, new Seed(seed));
-            return (EdECPublicKey) generator.generateKeyPair().getPublic();
+            Seed random = new Seed(seed);
+            try {
+                KeyPairGenerator generator = KeyPairGenerator.getInstance(ALGORITHM);
+                generator.initialize(NamedParameterSpec.ED25519, random);
+                EdECPublicKey derived = (EdECPublicKey) generator.generateKeyPair().getPublic();
+                if (random.used) {
+                    return derived;
+                }
+            } catch (Seed.Unexpected e) {
+                // the generator wanted other randomness: derive it directly
+            }
+            return derivedByBouncyCastle(seed);
         } finally {
             Arrays.fill(seed, (byte) 0);
         }
+    }
+
+    /** The public key of a 32-byte private key, by BouncyCastle's lightweight ed25519. */
+    EdECPublicKey derivedByBouncyCastle(byte[] seed) throws GeneralSecurityException {
+        byte[] point = new byte[org.bouncycastle.math.ec.rfc8032.Ed25519.PUBLIC_KEY_SIZE];
+        org.bouncycastle.math.ec.rfc8032.Ed25519.generatePublicKey(seed, 0, point, 0);
+        return generateEDDSAPublicKey(point);
     }
 
     @Override
@@ -199,7 +218,16 @@ public final class JdkEd25519 implements EdDSASupport<EdECPublicKey, EdECPrivate
     private static final class Seed extends SecureRandom {
         private static final long serialVersionUID = 1L;
         private final byte[] bytes;
-        private boolean used;
+        boolean used;
+
+        /** The generator asked for other than one private key's bytes. */
+        static final class Unexpected extends IllegalStateException {
+            private static final long serialVersionUID = 1L;
+
+            Unexpected(String message) {
+                super(message);
+            }
+        }
 
         Seed(byte[] bytes) {
             super(new byte[0]);
@@ -209,7 +237,7 @@ public final class JdkEd25519 implements EdDSASupport<EdECPublicKey, EdECPrivate
         @Override
         public synchronized void nextBytes(byte[] out) {
             if (used || out.length != bytes.length) {
-                throw new IllegalStateException("the ed25519 key pair generator asked for " + out.length
+                throw new Unexpected("the ed25519 key pair generator asked for " + out.length
                         + " bytes; it was given one private key of " + bytes.length);
             }
             System.arraycopy(bytes, 0, out, 0, bytes.length);

@@ -189,6 +189,17 @@ class JdkEd25519Test {
         assertThrows(java.security.InvalidKeyException.class, () -> support.recoverEDDSAPublicKey(rsa.getPrivate()));
     }
 
+    @Test
+    void bouncyCastlesDerivationAgreesWithTheJdksKeyPairs() throws Exception {
+        JdkEd25519 support = new JdkEd25519();
+        KeyPairGenerator gen = KeyPairGenerator.getInstance("Ed25519");
+        for (int i = 0; i < 20; i++) {
+            KeyPair pair = gen.generateKeyPair();
+            byte[] seed = ((java.security.interfaces.EdECPrivateKey) pair.getPrivate()).getBytes().orElseThrow();
+            assertArrayEquals(pair.getPublic().getEncoded(), support.derivedByBouncyCastle(seed).getEncoded());
+        }
+    }
+
     /** {@code ssh-keygen -y}'s public key line for a private key file, without its comment. */
     private static String publicKeyOpenSshDerives(Path file) throws Exception {
         SshFixture.Run derived = SshFixture.run(List.of("ssh-keygen", "-y", "-f", file.toString()), 30);
