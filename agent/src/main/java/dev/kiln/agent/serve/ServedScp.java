@@ -42,7 +42,7 @@ final class ServedScp extends ScpCommand {
     private final List<String> paths;
     private final ServedScpFiles files;
 
-    private ServedScp(ChannelSession channel, List<String> words, Options options, ServedScpFiles files) {
+    private ServedScp(ChannelSession channel, Options options, ServedScpFiles files) {
         // MINA parses this line itself, splitting at every space: it gets only the mode.
         super(channel, "scp " + (options.source() ? "-f" : "-t"), null, ScpHelper.DEFAULT_SEND_BUFFER_SIZE,
                 ScpHelper.DEFAULT_RECEIVE_BUFFER_SIZE, files, null);
@@ -54,7 +54,6 @@ final class ServedScp extends ScpCommand {
         optP = options.times();
         optD = options.targetIsDirectory();
         path = paths.get(0);
-        error = null;
     }
 
     /**
@@ -63,7 +62,7 @@ final class ServedScp extends ScpCommand {
      * @throws Usage when it is not scp's server side or asks for what is not served
      */
     static ServedScp create(ChannelSession channel, List<String> words) throws Usage {
-        return new ServedScp(channel, words, Options.parse(words), new ServedScpFiles());
+        return new ServedScp(channel, Options.parse(words), new ServedScpFiles());
     }
 
     /** A refused command line; the message is for the user. */
@@ -139,8 +138,9 @@ final class ServedScp extends ScpCommand {
             }
         } catch (IOException | RuntimeException e) {
             status = ScpAckInfo.ERROR;
-            message = "scp: " + describe(e);
-            LOG.info("ssh: scp for {} ended: {}", user, message);
+            String why = describe(e);
+            message = "scp: " + why;
+            LOG.info("ssh: scp for {} ended: {}", user, why);
             LOG.debug("ssh: scp for {} ended", user, e);
             try {
                 ScpAckInfo.sendAck(getOutputStream(), StandardCharsets.UTF_8, status, message);
