@@ -131,4 +131,17 @@ class SshScpTest {
         assertEquals(SshFixture.sha256(src), SshFixture.sha256(f.sources.resolve("track.wav")));
         assertEquals(1_500_000_000L, Files.getLastModifiedTime(f.sources.resolve("track.wav")).toMillis() / 1000);
     }
+
+    @Test
+    void legacyDownloadExpandsAStarInTheRemotePathWithinTheTree() throws Exception {
+        Path local = Files.createDirectories(tmp.resolve("globbed"));
+        SshFixture.Run r = f.scp(f.readerKey, true, "reader@127.0.0.1:/outputs/build-opus/a/*.opus", local.toString());
+        assertEquals(0, r.code(), r.toString());
+        for (String name : new String[]{"01-first.opus", "name with spaces.opus", "02.opus"}) {
+            assertEquals(SshFixture.sha256(f.outputs.resolve("build-opus/a").resolve(name)), SshFixture.sha256(local.resolve(name)), name);
+        }
+        try (var listed = Files.list(local)) {
+            assertEquals(3, listed.count(), r.toString());
+        }
+    }
 }
