@@ -137,6 +137,10 @@ class ServingTest {
         assertTrue(vorbis.err().contains("/outputs/vibes/build-vorbis/"), vorbis.err());
         assertEquals(sha256(outputs.resolve("vibes/build-vorbis/artist/album/01.ogg")), sha256(dest.resolve("artist/album/01.ogg")));
 
+        // What `kiln pull ID <TAB>` offers.
+        Kiln.Run complete = fleet.kiln.run("__complete", "profiles", "--agent", fleet.address());
+        assertEquals(List.of("flac", "opus", "vorbis"), complete.out().lines().toList(), complete.toString());
+
         Path nowhere = tmp.resolve("music/mp3");
         Kiln.Run missing = fleet.kiln.run("pull", "--agent", fleet.address(), "mp3", nowhere.toString());
         assertEquals(6, missing.exitCode(), missing.toString());

@@ -145,7 +145,7 @@ public class PullCommand implements Runnable {
     }
 
     /** The agent's profiles, by name, with where each is: build-* directories in /outputs and one level below. */
-    private static Map<String, List<String>> profiles(RsyncTransfer rsync, SshTarget target) {
+    static Map<String, List<String>> profiles(RsyncTransfer rsync, SshTarget target) {
         RsyncTransfer.Listing listing = rsync.list(List.of("-r", "--include=/*/", "--include=/*/build-*/", "--exclude=*"),
                 target.remotePrefix() + "/outputs/");
         if (listing.code() != 0) {

@@ -11,9 +11,9 @@ import java.nio.file.Path;
 
 /** {@code kiln ssh-config}: an ssh Host block for an agent's SSH server, and its host key in Kiln's known_hosts. */
 @Command(name = "ssh-config", mixinStandardHelpOptions = true,
-        description = {"Print an OpenSSH Host block (host, port, user, identity file) for the agent's SSH server,",
-                "and write the agent's host key (from its Status, over mutual TLS) to Kiln's known_hosts,",
-                "so sftp, scp, rsync -e ssh and sshfs work with strict host key checking. The Host is",
+        description = {"Print an OpenSSH Host block for the agent's SSH server. It names the host, port, user and",
+                "identity file; the agent's host key (from its Status, over mutual TLS) goes to Kiln's",
+                "known_hosts, so sftp, scp, rsync -e ssh and sshfs work with strict host key checking. The Host is",
                 "kiln-ID for an instance, kiln-local for the local agent. Save the block to a file, e.g.:",
                 "  kiln ssh-config local-1a2b3c4d > ~/.config/kiln/kiln-local-1a2b3c4d.ssh_config",
                 "  sftp -F ~/.config/kiln/kiln-local-1a2b3c4d.ssh_config kiln-local-1a2b3c4d",
