@@ -12,6 +12,7 @@ import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Duration;
 import com.google.protobuf.MessageOrBuilder;
 import com.google.protobuf.Timestamp;
+import com.google.protobuf.util.Durations;
 
 import java.io.PrintStream;
 import java.time.Instant;
@@ -21,9 +22,11 @@ import java.util.Map;
 
 /**
  * {@code -o json}, the same shape for every command (docs/cli.md, "JSON output"): an agent's
- * answer keeps agent.proto's field names and enum names, with every field present (an unset
- * message is {@code null}), numbers as JSON numbers (64-bit ones too), times as ISO-8601 UTC
- * strings, durations as a number of seconds, and maps (labels) as objects.
+ * answer in protobuf's JSON mapping of agent.proto (field and enum names as written there, times
+ * as ISO-8601 UTC strings, durations as "3600s", maps such as labels as objects), so any protobuf
+ * JSON parser reads it back, with every field present (an unset message is {@code null}; of a
+ * oneof, only the alternative that is set) and
+ * numbers as JSON numbers, 64-bit ones too.
  */
 final class Json {
 
@@ -44,10 +47,13 @@ final class Json {
             return time(Instant.ofEpochSecond(t.getSeconds(), t.getNanos()));
         }
         if (message instanceof Duration d) {
-            return seconds(java.time.Duration.ofSeconds(d.getSeconds(), d.getNanos()));
+            return new JsonPrimitive(Durations.toString(d));
         }
         JsonObject o = new JsonObject();
         for (FieldDescriptor f : message.getDescriptorForType().getFields()) {
+            if (f.getContainingOneof() != null && !message.hasField(f)) {
+                continue; // one alternative is chosen: the others are absent, as protobuf's parsers expect
+            }
             Object v = message.getField(f);
             if (f.isMapField()) {
                 JsonObject map = new JsonObject();
@@ -85,14 +91,6 @@ final class Json {
     /** An instant as ISO-8601 UTC, or null. */
     static JsonElement time(Instant t) {
         return t == null ? JsonNull.INSTANCE : new JsonPrimitive(t.toString());
-    }
-
-    /** A duration as seconds: a whole number unless it has a fraction. */
-    static JsonElement seconds(java.time.Duration d) {
-        if (d == null) {
-            return JsonNull.INSTANCE;
-        }
-        return d.getNano() == 0 ? new JsonPrimitive(d.getSeconds()) : new JsonPrimitive(d.toNanos() / 1e9);
     }
 
     /** A string, or null when empty or absent. */
