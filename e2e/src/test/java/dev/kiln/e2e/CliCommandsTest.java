@@ -99,6 +99,13 @@ class CliCommandsTest {
         assertEquals(0, extend.exitCode(), extend.toString());
         assertEquals(until, agentDeadline(id));
 
+        // An instance without volumes serves nothing: pull says so, and how to launch one that does.
+        Path dest = dir.resolve("opus");
+        Kiln.Run pull = kiln.run("pull", id, "opus", dest.toString());
+        assertEquals(8, pull.exitCode(), pull.toString());
+        assertTrue(pull.err().contains("serves only when it has a volume: launch one with e.g. --volume builds:latest"), pull.err());
+        assertFalse(Files.exists(dest), "no DEST left behind");
+
         Kiln.Run past = kiln.run("extend", id, "--until", "2020-01-01T00:00:00Z");
         assertEquals(2, past.exitCode(), past.toString());
         assertTrue(past.err().contains("--until 2020-01-01T00:00:00Z is in the past"), past.err());
