@@ -26,6 +26,7 @@ public final class KilnCli {
                 .start()) {
             CommandLine cli = new CommandLine(KilnCommand.class, new MicronautFactory(context));
             KilnCommand.addSubcommands(cli, args);
+            dev.kiln.controller.cli.HelpLayout.apply(cli);
             cli.setOut(new PrintWriter(env.out(), true));
             cli.setErr(new PrintWriter(env.err(), true));
             cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {

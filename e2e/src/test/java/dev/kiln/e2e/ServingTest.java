@@ -17,7 +17,7 @@ import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** `kiln ssh-config`, `kiln pull` and `kiln push` against a real agent process serving over its SSH server. */
@@ -72,6 +72,19 @@ class ServingTest {
         Path known = fleet.kiln.configDir().resolve("known_hosts");
         assertTrue(Files.readString(known).startsWith("[127.0.0.1]:"), Files.readString(known));
 
+        // The hint on stderr is what a user pastes: save the block with the printed command, then the printed sftp.
+        List<String> hint = config.err().lines().filter(l -> l.startsWith("  ")).map(String::strip).toList();
+        assertEquals(2, hint.size(), config.err());
+        assertTrue(hint.get(0).startsWith("kiln ssh-config --agent " + fleet.address() + " > "), hint.get(0));
+        String[] save = hint.get(0).substring("kiln ".length()).split(" > ");
+        Kiln.Run saved = fleet.kiln.run(save[0].split(" "));
+        assertEquals(0, saved.exitCode(), saved.toString());
+        Files.writeString(Path.of(save[1]), saved.out());
+        assertTrue(hint.get(1).startsWith("sftp -F " + save[1] + " kiln-127.0.0.1"), hint.get(1));
+        Run pasted = run(List.of("bash", "-c", hint.get(1) + " <<< 'ls /outputs'"));
+        assertEquals(0, pasted.code(), pasted.toString());
+        assertTrue(pasted.out().contains("build-opus"), pasted.toString());
+
         Path file = Files.writeString(tmp.resolve("ssh_config"), config.out());
         Path batch = Files.writeString(tmp.resolve("batch"), "ls /outputs\nget /outputs/build-flac/artist/album/01.flac " + tmp.resolve("got.flac") + "\n");
         Run sftp = run(List.of("sftp", "-F", file.toString(), "-o", "BatchMode=yes", "-b", batch.toString(), "kiln-127.0.0.1"));
@@ -112,9 +125,37 @@ class ServingTest {
         assertEquals(0, resumed.exitCode(), resumed.toString());
         assertEquals(sha256(outputs.resolve("build-opus/artist/album/05.opus")), sha256(cut));
 
-        Kiln.Run missing = fleet.kiln.run("pull", "--agent", fleet.address(), "mp3", tmp.resolve("music/mp3").toString());
-        assertNotEquals(0, missing.exitCode(), missing.toString());
-        assertTrue(missing.err().contains("rsync failed"), missing.toString());
+    }
+
+    @Test
+    void pullFindsAProfileInsideATreeAndRefusesOneThatDoesNotExistLeavingNothingBehind() throws Exception {
+        // The layout a build of a pushed collection leaves: /outputs/TREE/build-PROFILE.
+        write(outputs.resolve("vibes/build-vorbis/artist/album/01.ogg"), 100_000, 41);
+        Path dest = tmp.resolve("music/vorbis");
+        Kiln.Run vorbis = fleet.kiln.run("pull", "--agent", fleet.address(), "vorbis", dest.toString());
+        assertEquals(0, vorbis.exitCode(), vorbis.toString());
+        assertTrue(vorbis.err().contains("/outputs/vibes/build-vorbis/"), vorbis.err());
+        assertEquals(sha256(outputs.resolve("vibes/build-vorbis/artist/album/01.ogg")), sha256(dest.resolve("artist/album/01.ogg")));
+
+        // What `kiln pull ID <TAB>` offers.
+        Kiln.Run complete = fleet.kiln.run("__complete", "profiles", "--agent", fleet.address());
+        assertEquals(List.of("flac", "opus", "vorbis"), complete.out().lines().toList(), complete.toString());
+
+        Path nowhere = tmp.resolve("music/mp3");
+        Kiln.Run missing = fleet.kiln.run("pull", "--agent", fleet.address(), "mp3", nowhere.toString());
+        assertEquals(6, missing.exitCode(), missing.toString());
+        assertTrue(missing.err().contains("no profile 'mp3'"), missing.err());
+        assertTrue(missing.err().contains("flac (/outputs/build-flac), opus (/outputs/build-opus), vorbis (/outputs/vibes/build-vorbis)"),
+                missing.err());
+        assertFalse(missing.err().contains("rsync failed") || missing.err().contains("run the command again"), missing.err());
+        assertFalse(Files.exists(nowhere), "a refused pull creates no DEST");
+
+        Path deep = tmp.resolve("fresh/dir/mp3");
+        Kiln.Run path = fleet.kiln.run("pull", "--agent", fleet.address(), deep.toString(), "--path", "/outputs/vibes/build-mp3");
+        assertEquals(6, path.exitCode(), path.toString());
+        assertTrue(path.err().contains("has no /outputs/vibes/build-mp3"), path.err());
+        assertTrue(path.err().contains("vorbis (/outputs/vibes/build-vorbis)"), path.err());
+        assertFalse(Files.exists(tmp.resolve("fresh")), "a refused pull creates no directories");
     }
 
     @Test

@@ -2,6 +2,7 @@ package dev.kiln.agent.api;
 
 import dev.kiln.agent.build.BuildConflictException;
 import dev.kiln.agent.build.BuildNotFoundException;
+import dev.kiln.agent.build.WorkTreeReadOnlyException;
 import dev.kiln.agent.volume.VolumeNotFoundException;
 import dev.kiln.agent.volume.VolumeRefusedException;
 import io.grpc.Status;
@@ -28,7 +29,8 @@ final class GrpcStatus {
         }
         if (e instanceof BuildNotFoundException || e instanceof VolumeNotFoundException) {
             status = Status.NOT_FOUND;
-        } else if (e instanceof BuildConflictException || e instanceof VolumeRefusedException
+        } else if (e instanceof BuildConflictException || e instanceof WorkTreeReadOnlyException
+                || e instanceof VolumeRefusedException
                 || e instanceof dev.kiln.agent.lease.LeaseException) {
             status = Status.FAILED_PRECONDITION;
         } else if (e instanceof IllegalArgumentException) {

@@ -4,6 +4,7 @@ import dev.kiln.agent.logs.FinishedLog;
 import dev.kiln.agent.logs.LogChannel;
 import dev.kiln.agent.logs.LogFile;
 import dev.kiln.agent.logs.LogSource;
+import dev.kiln.agent.volume.MountTable;
 import dev.kiln.agent.volume.MountUsers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -152,6 +153,12 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
         if (!Files.isDirectory(tree, LinkOption.NOFOLLOW_LINKS)) {
             throw new IllegalArgumentException("work tree " + tree + " is not a directory on this agent");
         }
+        if (spec.tup()) {
+            Optional<Path> readOnly = readOnlyMount(tree);
+            if (readOnly.isPresent()) {
+                throw new WorkTreeReadOnlyException(tree, readOnly.get());
+            }
+        }
         String busy = busyTrees.get(tree);
         if (busy != null && !spec.queue()) {
             throw new BuildConflictException(busy, tree.toString());
@@ -167,6 +174,20 @@ public final class BuildManager implements AutoCloseable, MountUsers, dev.kiln.a
             return record;
         }
         return launch(record);
+    }
+
+    /** The mount point of the read-only mount holding {@code tree}, if it is on one (from mountinfo). */
+    static Optional<Path> readOnlyMount(Path tree) throws IOException {
+        Path real = tree.toRealPath();
+        MountTable.Entry holder = null;
+        for (MountTable.Entry e : new MountTable().read()) {
+            // The deepest mount point above the tree; at the same point, the later mount is on top.
+            if (real.startsWith(e.mountPoint())
+                    && (holder == null || e.mountPoint().getNameCount() >= holder.mountPoint().getNameCount())) {
+                holder = e;
+            }
+        }
+        return holder != null && holder.readOnly() ? Optional.of(holder.mountPoint()) : Optional.empty();
     }
 
     /** The build a request with this id started, if any (records survive agent restarts). */

@@ -134,6 +134,21 @@ class BuildManagerTest {
     }
 
     @Test
+    void aTupBuildInAWorkTreeOnAReadOnlyMountIsRefusedNamingTheMount() throws Exception {
+        // A real read-only mount (a read-only bind of the tree), as a server's volumes are mounted.
+        Prerequisites.require("root (to mount)", BuildUser.agentIsRoot(), "run the tests as root, as CI does");
+        assertEquals(0, new ProcessBuilder("mount", "--bind", tree.toString(), tree.toString()).inheritIO().start().waitFor());
+        try {
+            assertEquals(0, new ProcessBuilder("mount", "-o", "remount,bind,ro", tree.toString()).inheritIO().start().waitFor());
+            WorkTreeReadOnlyException e = assertThrows(WorkTreeReadOnlyException.class, () -> builds.start(tup(List.of(), List.of())));
+            assertTrue(e.getMessage().contains("the work tree " + tree + " is on " + tree + ", which is mounted read-only"), e.getMessage());
+            assertEquals(List.of(), builds.list(10), "nothing was started or recorded");
+        } finally {
+            new ProcessBuilder("umount", tree.toString()).inheritIO().start().waitFor();
+        }
+    }
+
+    @Test
     void aSecondBuildInTheSameTreeIsRefusedNamingTheRunningOne() throws Exception {
         BuildRecord first = builds.start(command("sleep 30", false, ""));
         BuildConflictException e = assertThrows(BuildConflictException.class, () -> builds.start(command("true", false, "")));

@@ -1,7 +1,5 @@
 package dev.kiln.controller.cli;
 
-import com.google.protobuf.InvalidProtocolBufferException;
-import com.google.protobuf.util.JsonFormat;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.ListBuildsRequest;
@@ -50,11 +48,7 @@ public class BuildsCommand implements Runnable {
             context.err().println("kiln: " + problem);
         }
         if (format == OutputFormat.json) {
-            try {
-                context.out().println(JsonFormat.printer().preservingProtoFieldNames().print(list));
-            } catch (InvalidProtocolBufferException e) {
-                throw new IllegalStateException(e);
-            }
+            Json.print(context.out(), list);
             return;
         }
         Table t = format == OutputFormat.wide

@@ -15,8 +15,9 @@ import java.util.List;
         description = "Build and serve file collections on EC2 (or locally) with kiln-agent.",
         footerHeading = "%nExit codes:%n",
         footer = {
-                "  0 ok, 1 failure, 2 usage, 3 configuration (run `kiln init`), 4 agent unreachable,",
-                "  5 refused by the agent, 6 not found, 7 already exists, 8 not supported by the agent, 9 timeout"
+                "  0 ok, 1 failure, 2 usage, 3 configuration (run `kiln init`),",
+                "  4 agent unreachable, 5 refused by the agent, 6 not found, 7 already exists,",
+                "  8 not supported by the agent, 9 timeout"
         })
 public class KilnCommand implements Runnable {
 
@@ -60,6 +61,10 @@ public class KilnCommand implements Runnable {
      * covers every command) or a name that is not a command (so picocli can suggest one).
      */
     public static void addSubcommands(CommandLine root, String... args) {
+        if (args.length > 0 && args[0].equals("__complete")) {
+            root.addSubcommand(CompleteCommand.class); // hidden: what the completion script asks
+            return;
+        }
         if (args.length > 0 && !args[0].startsWith("-") && !args[0].equals("help") && !args[0].equals("completion")) {
             for (Class<?> c : SUBCOMMANDS) {
                 if (c.getAnnotation(Command.class).name().equals(args[0])) {

@@ -17,6 +17,7 @@ import dev.kiln.controller.local.LocalProvider;
 import dev.kiln.controller.pki.FleetCa;
 import dev.kiln.controller.pki.FleetInit;
 import dev.kiln.controller.pki.IssuedCertificate;
+import dev.kiln.proto.agent.v1.StatusResponse;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -124,6 +125,7 @@ public class LaunchCommand implements Runnable {
             throw new KilnException(ExitCodes.USAGE, "--ttl " + ttl + " is longer than --max-lifetime " + maxLifetime);
         }
         List<VolumeSpec> vols = inCollection(volumes.stream().map(VolumeSpec::parse).toList());
+        refuseRepeatedRoles(vols);
         FleetCa ca = new FleetInit(context.paths(), context.clock()).loadCa();
         ClientTls tls = ClientTls.of(context.paths());
         LaunchRecord record = launchRecord(ca, Durations.parse(wait));
@@ -160,15 +162,16 @@ public class LaunchCommand implements Runnable {
                 clientToken != null ? clientToken : UUID.randomUUID().toString()), maxInstances, record.startedAt());
         context.err().println("kiln: " + launched.id() + " is " + launched.state());
         ManagedInstance m = launched;
+        String expires = m.expiresAt() == null ? "" : m.expiresAt().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
         if (!noWait) {
             m = fleet.awaitRunning(launched.id(), Durations.parse(wait));
             context.err().println("kiln: " + m.id() + " is running; waiting for its agent...");
-            awaitAgent(m, Durations.parse(wait), tls, enroller(ca, tls), certName, cap);
+            expires = deadline(awaitAgent(m, Durations.parse(wait), tls, enroller(ca, tls), certName, cap));
         }
         if (workTree[0] != null) {
             context.err().println("kiln: " + LocalProvider.workTreeHint(m.id(), workTree[0]));
         }
-        printLaunched(m);
+        printLaunched(m, expires);
     }
 
     /**
@@ -181,6 +184,21 @@ public class LaunchCommand implements Runnable {
         }
         return LaunchRecord.forToken(context.paths().stateDir().resolve("launches"), LaunchRecord.checkToken(clientToken), ca,
                 wait, Instant.now());
+    }
+
+    /** Each role is one mount point (/mnt/ROLE): a second volume of a role could only fail on the instance. */
+    private void refuseRepeatedRoles(List<VolumeSpec> vols) {
+        Map<String, List<String>> byRole = new TreeMap<>();
+        for (int i = 0; i < vols.size(); i++) {
+            byRole.computeIfAbsent(vols.get(i).role(), r -> new ArrayList<>()).add(volumes.get(i));
+        }
+        byRole.forEach((r, given) -> {
+            if (given.size() > 1) {
+                throw new KilnException(ExitCodes.USAGE, "--volume gives the role '" + r + "' " + given.size() + " times ("
+                        + String.join(", ", given) + "); an instance mounts one volume per role, at /mnt/" + r
+                        + "; nothing was launched: give each role once");
+            }
+        });
     }
 
     /** Options the config.yml template named by --role gives, for those not given as flags. */
@@ -293,14 +311,29 @@ public class LaunchCommand implements Runnable {
         context.err().println("kiln: launching a local " + role + " (lease " + ttl + ")...");
         ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree),
                 maxInstances, LocalProvider.loopVolumes(context.env().get("KILN_LOCAL_VOLUMES").orElse(null)), ca, tls, AgentJar.locate(context.env()), Durations.parse(wait), s -> context.err().println("kiln: " + s));
-        context.err().println("kiln: agent on " + m.id() + " answers at " + fleetOptions.endpoint(context, m));
-        printLaunched(m);
+        AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
+        context.err().println("kiln: agent on " + m.id() + " answers at " + endpoint);
+        String expires;
+        try (AgentClient client = new AgentClient(endpoint, tls, context.timeout(null))) {
+            expires = deadline(client.status());
+        } catch (KilnException e) {
+            // Launched all the same: say so, with the deadline the launch asked for.
+            context.err().println("kiln: cannot ask the agent on " + m.id() + " for its deadline (" + e.getMessage()
+                    + "); `kiln status --agent " + m.id() + "` shows it");
+            expires = m.expiresAt() == null ? "" : "~" + m.expiresAt().truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+        }
+        printLaunched(m, expires);
     }
 
     /** The launched instance, as a one-row table on stdout (scripts take its id from the second line). */
-    private void printLaunched(ManagedInstance m) {
+    private void printLaunched(ManagedInstance m, String expires) {
         new Table("INSTANCE", "ROLE", "STATE", "ADDRESS", "EXPIRES").row(m.id(), m.role(), m.state(),
-                String.valueOf(fleetOptions.endpoint(context, m)), String.valueOf(m.expiresAt())).print(context.out());
+                String.valueOf(fleetOptions.endpoint(context, m)), expires).print(context.out());
+    }
+
+    /** The deadline the agent keeps (its lease started when it did, a little after the launch). */
+    private static String deadline(StatusResponse status) {
+        return status.getLease().getForever() ? "never" : StatusCommand.time(status.getLease().getDeadline());
     }
 
     /** The controller's SSH public key (from kiln init): the agent lets its holder push and pull. */
@@ -344,7 +377,8 @@ public class LaunchCommand implements Runnable {
         }
     }
 
-    private void awaitAgent(ManagedInstance m, Duration wait, ClientTls tls, Enroller enroller, String certName, Duration cap) {
+    private StatusResponse awaitAgent(ManagedInstance m, Duration wait, ClientTls tls, Enroller enroller, String certName,
+                                      Duration cap) {
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         if (endpoint == null) {
             throw new KilnException(ExitCodes.UNREACHABLE, m.id() + " has no " + context.settings().get("address", null).orElse("auto")
@@ -358,7 +392,7 @@ public class LaunchCommand implements Runnable {
                 enroll(enroller, m, endpoint, certName, cap);
                 var s = client.status();
                 context.err().println("kiln: agent " + s.getAgentVersion() + " on " + m.id() + " answers at " + endpoint);
-                return;
+                return s;
             } catch (KilnException e) {
                 if (e.exitCode() == ExitCodes.REFUSED) {
                     throw e; // a refused enrollment does not get better by waiting

@@ -1,5 +1,9 @@
 package dev.kiln.controller.cli;
 
+import com.google.gson.JsonArray;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
@@ -14,10 +18,8 @@ import picocli.CommandLine.Option;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -25,8 +27,10 @@ import java.util.concurrent.TimeUnit;
 
 /** {@code kiln ls}: the managed fleet, joined with each agent's status. */
 @Command(name = "ls", mixinStandardHelpOptions = true,
-        description = {"List Kiln's EC2 instances (by the kiln:managed tag) with each agent's state, build and lease,",
-                "asked in parallel with a short timeout: an unreachable agent shows as such."})
+        description = {"List Kiln's instances with each agent's state, build and lease. The agents are asked in",
+                "parallel with a short timeout (an unreachable agent shows as such). On the local provider (the default) its",
+                "local-... instances, on EC2 (--provider ec2) the i-... instances tagged kiln:managed.",
+                "-o json prints the shape docs/cli.md describes under \"JSON output\"."})
 public class LsCommand implements Runnable {
 
     @Inject
@@ -99,28 +103,9 @@ public class LsCommand implements Runnable {
     void print(List<Row> rows) {
         OutputFormat format = output.format(context.settings());
         if (format == OutputFormat.json) {
-            StringBuilder b = new StringBuilder("[");
-            for (int i = 0; i < rows.size(); i++) {
-                Row r = rows.get(i);
-                Map<String, String> o = new LinkedHashMap<>();
-                o.put("id", r.instance().id());
-                o.put("role", r.instance().role());
-                o.put("labels", r.instance().labels().toString());
-                o.put("state", r.instance().state());
-                o.put("agent", agentState(r));
-                o.put("build", build(r));
-                o.put("lease_remaining", lease(r));
-                o.put("address", r.endpoint() == null ? "" : r.endpoint().toString());
-                o.put("expires_at", String.valueOf(r.instance().expiresAt()));
-                b.append(i == 0 ? "\n  {" : ",\n  {");
-                int j = 0;
-                for (var en : o.entrySet()) {
-                    b.append(j++ == 0 ? "" : ", ").append('"').append(en.getKey()).append("\": \"")
-                            .append(en.getValue().replace("\\", "\\\\").replace("\"", "\\\"")).append('"');
-                }
-                b.append('}');
-            }
-            context.out().println(b.append(rows.isEmpty() ? "]" : "\n]"));
+            JsonArray list = new JsonArray();
+            rows.forEach(r -> list.add(json(r)));
+            Json.print(context.out(), list);
             return;
         }
         Table t = format == OutputFormat.wide
@@ -137,6 +122,22 @@ public class LsCommand implements Runnable {
             }
         }
         t.print(context.out());
+    }
+
+    /** One instance as `kiln ls -o json` prints it (docs/cli.md, "JSON output"). */
+    static JsonObject json(Row r) {
+        ManagedInstance m = r.instance();
+        JsonObject o = new JsonObject();
+        o.addProperty("id", m.id());
+        o.addProperty("role", m.role());
+        o.add("labels", Json.object(m.labels()));
+        o.addProperty("state", m.state());
+        o.add("address", r.endpoint() == null ? JsonNull.INSTANCE : new JsonPrimitive(r.endpoint().toString()));
+        o.add("launched_at", Json.time(m.launchTime()));
+        o.add("expires_at", Json.time(m.expiresAt()));
+        o.add("agent", r.status() == null && "-".equals(r.error()) ? JsonNull.INSTANCE : new JsonPrimitive(agentState(r)));
+        o.add("status", r.status() == null ? JsonNull.INSTANCE : Json.of(r.status()));
+        return o;
     }
 
     static String agentState(Row r) {

@@ -7,14 +7,18 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
+import java.nio.file.Path;
+
 /** {@code kiln ssh-config}: an ssh Host block for an agent's SSH server, and its host key in Kiln's known_hosts. */
 @Command(name = "ssh-config", mixinStandardHelpOptions = true,
-        description = {"Print an OpenSSH Host block (host, port, user, identity file) for the agent's SSH server,",
-                "and write the agent's host key (from its Status, over mutual TLS) to Kiln's known_hosts,",
-                "so sftp, scp, rsync -e ssh and sshfs work with strict host key checking. E.g.:",
-                "  kiln ssh-config > ~/.config/kiln/ssh_config",
-                "  sftp -F ~/.config/kiln/ssh_config kiln-local",
-                "  rsync -a -e 'ssh -F ~/.config/kiln/ssh_config' kiln-local:/outputs/build-opus/ opus/"})
+        description = {"Print an OpenSSH Host block for the agent's SSH server. It names the host, port, user and",
+                "identity file; the agent's host key (from its Status, over mutual TLS) goes to Kiln's",
+                "known_hosts, so sftp, scp, rsync -e ssh and sshfs work with strict host key checking. The Host is",
+                "kiln-ID for an instance, kiln-local for the local agent. Save the block to a file, e.g.:",
+                "  kiln ssh-config local-1a2b3c4d > ~/.config/kiln/kiln-local-1a2b3c4d.ssh_config",
+                "  sftp -F ~/.config/kiln/kiln-local-1a2b3c4d.ssh_config kiln-local-1a2b3c4d",
+                "or add `Include ~/.config/kiln/*.ssh_config` at the top of ~/.ssh/config to reach every",
+                "saved Host with plain ssh, sftp, rsync and sshfs."})
 public class SshConfigCommand implements Runnable {
 
     @Inject
@@ -24,7 +28,7 @@ public class SshConfigCommand implements Runnable {
     AgentMixin agent;
 
     @Parameters(index = "0", arity = "0..1", paramLabel = "INSTANCE",
-            description = "`local` or HOST:PORT of the agent's gRPC server (default: --agent, or the local agent).")
+            description = "An instance id (local-... or i-...), `local`, or HOST:PORT of the agent's gRPC server (default: --agent, or the local agent).")
     String instance;
 
     @Option(names = {"-u", "--user"}, paramLabel = "USER", defaultValue = "owner",
@@ -38,7 +42,27 @@ public class SshConfigCommand implements Runnable {
     public void run() {
         SshTarget target = SshSupport.target(context, agent, instance, user, timeout);
         context.out().print(target.hostBlock());
+        // OpenSSH reads -F only from a regular file (not from <(...)), so the hint saves the block first.
+        Path file = context.paths().knownHosts().toAbsolutePath().getParent().resolve(target.alias() + ".ssh_config");
+        StringBuilder again = new StringBuilder("kiln ssh-config");
+        if (instance != null) {
+            again.append(' ').append(SshSupport.shellWord(instance));
+        } else if (agent.agent != null) {
+            again.append(" --agent ").append(SshSupport.shellWord(agent.agent));
+        }
+        if (!target.user().equals("owner")) {
+            again.append(" -u ").append(target.user());
+        }
         context.err().println("kiln: wrote the host key of " + target.knownHostsName() + " to " + target.knownHosts()
-                + "; try: sftp -F <(kiln ssh-config) " + target.alias());
+                + ". To use this Host block, save it to a file and connect to " + target.alias() + ":");
+        context.err().println("  " + again + " > " + SshSupport.shellWord(file.toString()));
+        context.err().println("  sftp -F " + SshSupport.shellWord(file.toString()) + " " + target.alias());
+        context.err().println("or add `Include " + includeWord(file.getParent() + "/*.ssh_config") + "` at the top of ~/.ssh/config,"
+                + " then: sftp " + target.alias());
+    }
+
+    /** An ssh_config argument: OpenSSH takes double quotes around one with spaces. */
+    private static String includeWord(String s) {
+        return s.contains(" ") ? "\"" + s + "\"" : s;
     }
 }

@@ -50,4 +50,9 @@ final class SshSupport {
         String alias = local ? "kiln-local" : id != null && AgentMixin.isInstanceId(id) ? "kiln-" + id : null;
         return SshTarget.from(status, endpoint, alias, SshTarget.user(user), context.paths().sshKey(), context.paths().knownHosts());
     }
+
+    /** A word as a POSIX shell reads it back, for commands printed as hints. */
+    static String shellWord(String s) {
+        return s.matches("[A-Za-z0-9_./:@,+=-]+") ? s : "'" + s.replace("'", "'\\''") + "'";
+    }
 }

@@ -1,7 +1,5 @@
 package dev.kiln.controller.cli;
 
-import com.google.protobuf.InvalidProtocolBufferException;
-import com.google.protobuf.util.JsonFormat;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.proto.agent.v1.StatusResponse;
@@ -46,11 +44,7 @@ public class StatusCommand implements Runnable {
             status = client.status();
         }
         if (format == OutputFormat.json) {
-            try {
-                context.out().println(JsonFormat.printer().includingDefaultValueFields().preservingProtoFieldNames().print(status));
-            } catch (InvalidProtocolBufferException e) {
-                throw new IllegalStateException(e);
-            }
+            Json.print(context.out(), status);
             return;
         }
         Instant started = Instant.ofEpochSecond(status.getStartedAt().getSeconds(), status.getStartedAt().getNanos());

@@ -28,10 +28,10 @@ public class StopCommand implements Callable<Integer> {
     @Mixin
     FleetMixin fleetOptions;
 
-    @Parameters(arity = "0..1", paramLabel = "INSTANCE", description = "An EC2 instance id.")
+    @Parameters(arity = "0..1", paramLabel = "INSTANCE", description = "An instance id: local-... on the local provider, i-... on EC2.")
     String instance;
 
-    @Option(names = "--all", description = "Every running managed EC2 instance.")
+    @Option(names = "--all", description = "Every running managed instance (of the provider).")
     boolean all;
 
     @Option(names = "--reason", paramLabel = "TEXT", description = "Why, for the agent's log.")

@@ -1,8 +1,6 @@
 package dev.kiln.controller.cli;
 
-import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageOrBuilder;
-import com.google.protobuf.util.JsonFormat;
 import dev.kiln.proto.agent.v1.FormatDecision;
 import dev.kiln.proto.agent.v1.Volume;
 
@@ -60,10 +58,6 @@ final class VolumeTable {
     }
 
     static void json(PrintStream out, MessageOrBuilder message) {
-        try {
-            out.println(JsonFormat.printer().preservingProtoFieldNames().print(message));
-        } catch (InvalidProtocolBufferException e) {
-            throw new IllegalStateException(e);
-        }
+        Json.print(out, message);
     }
 }

@@ -220,8 +220,40 @@ public final class RsyncTransfer {
 
     /** Regular files under a remote directory (which ends with a slash) and their sizes, from rsync --list-only. */
     private Map<String, Long> listRemote(String remote) {
-        List<String> cmd = List.of("rsync", "-r", "--list-only", "--no-human-readable", "-e", target.rsyncShell(), remote);
+        Listing listing = list(List.of("-r"), remote);
+        if (listing.code() != 0) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot list " + remote + " to verify the transfer: " + listing.err());
+        }
         Map<String, Long> files = new LinkedHashMap<>();
+        listing.entries().forEach(e -> {
+            if (e.type() == '-') {
+                files.put(e.path(), e.size());
+            }
+        });
+        return files;
+    }
+
+    /** One entry of an rsync listing: its type ({@code d}, {@code -}, {@code l}, ...), size and path. */
+    public record Entry(char type, long size, String path) {
+    }
+
+    /**
+     * An rsync listing and how it ended.
+     *
+     * @param missing the listed path does not exist (rsync said "No such file or directory")
+     */
+    public record Listing(int code, List<Entry> entries, String err, boolean missing) {
+    }
+
+    /**
+     * Lists {@code remote} ({@code user@host:/path}) with {@code rsync --list-only} and the given
+     * options (recursion, filters). A path that does not exist comes back as {@code missing}; ssh
+     * failures throw.
+     */
+    public Listing list(List<String> options, String remote) {
+        List<String> cmd = new ArrayList<>(List.of("rsync", "--list-only", "--no-human-readable", "-e", target.rsyncShell()));
+        cmd.addAll(options);
+        cmd.add(remote);
         try {
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
             pb.environment().put("LC_ALL", "C");
@@ -235,23 +267,26 @@ public final class RsyncTransfer {
                 p.destroyForcibly();
             }
             t.join(5000);
-            if (p.exitValue() != 0) {
-                throw new KilnException(ExitCodes.FAILURE, "cannot list " + remote + " to verify the transfer: "
-                        + errBytes.toString(StandardCharsets.UTF_8).strip());
+            int code = p.exitValue();
+            String err = errBytes.toString(StandardCharsets.UTF_8).strip();
+            if (code == 255 || code == 12 || code == 5 || code == 10) {
+                throw new KilnException(ExitCodes.UNREACHABLE, "cannot list " + remote + ": rsync failed with exit status " + code
+                        + " (" + meaning(code) + ")" + (err.isEmpty() ? "" : ": " + err));
             }
+            List<Entry> entries = new ArrayList<>();
             for (String line : out.split("\n")) {
                 Matcher m = LIST.matcher(line);
-                if (m.matches() && m.group(1).equals("-")) {
-                    files.put(m.group(3), number(m.group(2)));
+                if (m.matches()) {
+                    entries.add(new Entry(m.group(1).charAt(0), number(m.group(2)), m.group(3)));
                 }
             }
+            return new Listing(code, entries, err, code == 23 && err.contains("No such file or directory"));
         } catch (IOException e) {
             throw new KilnException(ExitCodes.FAILURE, "cannot run rsync: " + e.getMessage(), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new KilnException(ExitCodes.FAILURE, "interrupted");
         }
-        return files;
     }
 
     private static long number(String s) {

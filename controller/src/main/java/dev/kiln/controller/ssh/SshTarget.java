@@ -56,7 +56,9 @@ public record SshTarget(String alias, String host, int port, String user, Path i
                                  Path identity, Path knownHosts) {
         if (status.getSshPort() == 0) {
             throw new KilnException(ExitCodes.UNSUPPORTED, "the agent at " + endpoint + " does not serve over SSH "
-                    + "(kiln.ssh.enabled is not true in its settings" + ("kiln-local".equals(alias) ? "; restart it with `kiln down --local` and `kiln up --local`" : "") + ")");
+                    + "(kiln.ssh.enabled is not true in its settings" + ("kiln-local".equals(alias) ? "; restart it with `kiln down --local` and `kiln up --local`"
+                    : alias != null ? "; a launched instance serves only when it has a volume: launch one with e.g. --volume builds:latest" : "")
+                    + ")");
         }
         if (status.getSshHostPublicKey().isEmpty()) {
             throw new KilnException(ExitCodes.UNSUPPORTED, "the agent at " + endpoint + " does not report its SSH host key "

@@ -59,6 +59,34 @@ class KilnCliTest {
     }
 
     @Test
+    void helpEndsEveryCommandsSummaryWithASentenceAndWrapsDescriptionsAsParagraphs() {
+        Run help = kiln("--help");
+        assertEquals(0, help.code());
+        for (String line : help.out().lines().toList()) {
+            assertTrue(line.length() <= 80, "wider than 80 columns: '" + line + "'");
+        }
+        String commands = help.out().substring(help.out().indexOf("Commands:"), help.out().indexOf("Exit codes:"));
+        for (String entry : commands.split("\n(?=  [a-z])")) {
+            if (entry.startsWith("  ")) {
+                assertTrue(entry.strip().endsWith("."), "summary cut mid-sentence: '" + entry + "'");
+            }
+        }
+        assertTrue(help.out().matches("(?s).*\n  extend +Move the lease deadline later\\.\n.*"), help.out());
+        assertTrue(help.out().matches("(?s).*\n  help +Display help information about the specified command\\.\n.*"), help.out());
+
+        Run extend = kiln("extend", "--help");
+        assertEquals(0, extend.code());
+        String flat = extend.out().replaceAll("\\s+", " ");
+        assertTrue(flat.contains("from the current deadline, or to --until TIME (ISO-8601"), extend.out());
+        assertTrue(extend.out().contains("\n  kiln extend local-1a2b3c4d 30m\n"), "examples keep their own lines: " + extend.out());
+        for (String line : extend.out().lines().toList()) {
+            assertTrue(line.length() <= 80, "wider than 80 columns: '" + line + "'");
+            assertFalse(line.endsWith(" or to") || line.endsWith(" deadline") || line.equals("local"),
+                    "a source line break shows in help: '" + line + "'");
+        }
+    }
+
+    @Test
     void helpAndCompletionCoverEverySubcommandAndACommandsOwnHelpStillWorks() {
         // Only the command a line runs is added to picocli's model (KilnCommand.addSubcommands);
         // help and completion must still see them all.
