@@ -131,7 +131,7 @@ install -m 0644 -o root -g root "$STAGING/kiln-boot-backstop.service" /etc/syste
 systemd-analyze verify /etc/systemd/system/kiln-boot-backstop.service
 systemctl enable kiln-boot-backstop.service
 
-# ---- An AppCDS archive of the agent's classes (about a second off every start). ----
+# ---- An AppCDS archive of the agent's classes (a quicker start: docs/performance.md). ----
 # A training agent runs once in local mode with throwaway TLS material and state (a temporary
 # directory, removed again: nothing of it stays in the image), answers one TLS handshake, and
 # writes the classes it loaded to the archive as its JVM exits on TERM. The unit maps it

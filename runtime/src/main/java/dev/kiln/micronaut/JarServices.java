@@ -36,7 +36,7 @@ import java.util.stream.Stream;
  * introspections) by opening the jar as a zip file system and walking those directories, for the
  * first service type it looks up that way: for a fat jar of ~15,000 entries, building that file
  * system's index costs tens of milliseconds of every agent start and every CLI command, and its
- * garbage grows the agent's heap (docs/benchmarks.md). A {@link JarFile} lists the same entry names
+ * garbage grows the agent's heap (docs/performance.md). A {@link JarFile} lists the same entry names
  * from the central directory the JDK already has open for the class loader. Micronaut's own hook
  * for this, {@link SoftServiceLoader.Optimizations} (what Micronaut AOT generates), takes a loader
  * per service type; {@link AllServices} answers for every type Micronaut asks about, with the class
@@ -110,8 +110,8 @@ public final class JarServices {
     public static Map<String, List<String>> list(Path jar) throws IOException {
         Map<String, List<String>> services = new LinkedHashMap<>();
         // The class loader opens the jar for good at its first resource; opened first, its central
-        // directory is the one this JarFile shares (the JDK keeps one per open file) instead of
-        // being read twice: about 10 ms of a start (docs/benchmarks.md).
+        // directory is the one this JarFile shares (the JDK keeps one per open file), so the jar's
+        // directory is read once, not twice (docs/performance.md).
         JarServices.class.getClassLoader().getResource("META-INF/MANIFEST.MF");
         try (JarFile file = new JarFile(jar.toFile(), false)) {
             Enumeration<JarEntry> entries = file.entries();

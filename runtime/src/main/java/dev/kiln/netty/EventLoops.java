@@ -13,10 +13,9 @@ import java.util.concurrent.TimeUnit;
  * <p>Why not gRPC's shared groups: their threads wait for network events inside a native call
  * ({@code epoll_wait}), and a JVM that exits while any thread is in native code waits for them to
  * stop, in steps of 10 ms, for up to 300 ms (HotSpot's {@code VM_Exit::
- * wait_for_threads_in_native_to_block}). strace showed it at both ends: the VM thread polling for
- * 0.3 s after {@code kiln status} had done its work, and 0.32 s between a TERM'd agent's last
- * thread ending and its {@code exit_group}, with only gRPC's threads left. A group of one's own
- * can be stopped first, so no thread is left in {@code epoll_wait} at exit.
+ * wait_for_threads_in_native_to_block}): at the end of every CLI command and of every agent stop.
+ * A group of one's own can be stopped first, so no thread is left in {@code epoll_wait} at exit
+ * (docs/performance.md).
  */
 public final class EventLoops {
 

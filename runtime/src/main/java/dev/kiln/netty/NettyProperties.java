@@ -15,9 +15,9 @@ public final class NettyProperties {
     /**
      * Turns Netty's JFR events off. Its pooled allocator, on its first chunk, registers an event
      * class, which initialises JFR's event metadata (about 100 classes and their annotation
-     * proxies) even though nothing records: about 0.1 s of every {@code kiln build} and 0.05 s of
-     * {@code kiln status} (docs/benchmarks.md). Kiln never reads those events; a profile that
-     * wants them can pass {@code -Dio.netty.jfr.enabled=true}.
+     * proxies) even though nothing records, on the way to the first call (docs/performance.md).
+     * Kiln never reads those events; a profile that wants them can pass
+     * {@code -Dio.netty.jfr.enabled=true}.
      */
     public static void applyDefaults() {
         if (System.getProperty(JFR) == null) {

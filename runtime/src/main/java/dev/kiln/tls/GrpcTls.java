@@ -33,19 +33,17 @@ import java.util.function.Consumer;
  * The TLS contexts of Kiln's gRPC connections (mutual TLS, the fleet CA as the only trust anchor),
  * on OpenSSL (BoringSSL, from netty-tcnative) where it loads, on the JDK's own TLS otherwise.
  *
- * <p>Why OpenSSL: a handshake and AES-GCM in native code need no JIT warm-up. Measured on 2 cores
- * (docs/benchmarks.md, fifth round), for 50 status calls to one agent: the agent's side took 0.2 to
- * 0.5 CPU-seconds against 0.9 to 1.0 on the JDK's TLS, the CLI's 1.7 to 2.0 against 2.1 to 2.4;
- * and a CLI on C1 alone followed a log at 133 to 149 MB/s against 21 (the JDK's AES-GCM is quick
- * only once C2 has compiled it). Both providers speak the same TLS 1.3, so agents and controllers
- * of either kind work together. {@code -Dkiln.tls.provider=jdk} chooses the JDK's on purpose.
+ * <p>Why OpenSSL: a handshake and AES-GCM in native code need no JIT warm-up, so both ends spend
+ * less CPU per call and a CLI on C1 alone streams logs quickly (the JDK's AES-GCM is quick only
+ * once C2 has compiled it; figures in docs/performance.md). Both providers speak the same TLS 1.3,
+ * so agents and controllers of either kind work together. {@code -Dkiln.tls.provider=jdk} chooses
+ * the JDK's on purpose.
  *
  * <p>Either way the key sits in an in-memory JKS store read by the JDK's key manager (behind
  * Netty's caching factory for OpenSSL), not in the PKCS#12 store Netty's {@code SslContextBuilder}
- * would make from a bare key (every PKCS#12 entry costs PBKDF2 with 10,000 rounds, run cold: a JFR
- * profile of the agent's start once put 0.25 s of its 1.2 s there, with the built-in RSA test key
- * Netty's {@code JdkSslServerContext} loads). For the JDK's TLS, the JDK's {@link SSLContext} is
- * handed to Netty whole. The gRPC settings are those of
+ * would make from a bare key (every PKCS#12 entry costs PBKDF2 with 10,000 iterations, run cold,
+ * as does the RSA test key Netty's {@code JdkSslServerContext} loads; docs/performance.md). For the
+ * JDK's TLS, the JDK's {@link SSLContext} is handed to Netty whole. The gRPC settings are those of
  * {@code GrpcSslContexts.configure}: HTTP/2's cipher suites and ALPN "h2".
  */
 public final class GrpcTls {

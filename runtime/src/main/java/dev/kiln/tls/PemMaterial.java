@@ -18,8 +18,8 @@ import java.util.Optional;
  * {@code kiln launch} write them), read with the JDK alone, for both ends of the gRPC connection.
  * Handed file names or streams, Netty parses PEM with BouncyCastle when it is on the class path
  * (instantiating its whole JCA provider, about 800 classes) and keeps the key in a PKCS#12 store
- * (PBKDF2, 10,000 rounds): a third of a second of every CLI command and of the agent's start
- * (docs/benchmarks.md). {@link GrpcTls} builds the contexts from these objects instead.
+ * (PBKDF2, 10,000 iterations), on cold code in every CLI command and agent start
+ * (docs/performance.md). {@link GrpcTls} builds the contexts from these objects.
  */
 public final class PemMaterial {
 

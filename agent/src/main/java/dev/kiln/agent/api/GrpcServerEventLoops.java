@@ -12,7 +12,7 @@ import jakarta.inject.Singleton;
 /**
  * The gRPC server's Netty event loops and its listening channel ({@link TlsHandshakeLog}'s). The
  * agent owns the loops so that {@link #shutdown()} can stop them after the server, before the JVM
- * exits; with gRPC's shared groups, HotSpot's exit waited 0.3 s for their threads
+ * exits; with gRPC's shared groups, HotSpot's exit would wait up to 0.3 s for their threads
  * ({@link EventLoops} says why).
  */
 @Singleton

@@ -17,8 +17,8 @@ import java.time.ZoneOffset;
 /**
  * The agent's log line, written out in code: the line logback's {@code PatternLayout} makes of
  * {@link #PATTERN}, character for character (AgentLogLayoutTest compares the two), without
- * loading the pattern's parser and converters at every start for one fixed format
- * (docs/benchmarks.md, eighth round).
+ * loading the pattern's parser and converters at every start for one fixed format (what that
+ * saves: docs/performance.md).
  */
 public final class AgentLogLayout extends LayoutBase<ILoggingEvent> {
 

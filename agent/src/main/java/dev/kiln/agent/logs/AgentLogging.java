@@ -10,11 +10,10 @@ import ch.qos.logback.core.spi.ContextAwareBase;
 
 /**
  * The agent's logging set up in code (registered in META-INF/services): every line to stderr (the
- * journal, under systemd), INFO and up, libraries at WARN. This replaces a logback.xml: parsing
- * XML loaded about 400 classes (logback's Joran and the JDK's XML parser) and took a fifth of a
- * second of every start (docs/benchmarks.md); {@link AgentLogLayout} writes the lines, for the
- * same reason. {@code -Dlogback.configurationFile=FILE} still wins: with it set, this configurator
- * steps aside.
+ * journal, under systemd), INFO and up, libraries at WARN. Set up in code rather than by a
+ * logback.xml, whose parsing loads about 450 classes (logback's Joran and the JDK's XML parser) at
+ * every start (docs/performance.md); {@link AgentLogLayout} writes the lines, for the same reason.
+ * {@code -Dlogback.configurationFile=FILE} still wins: with it set, this configurator steps aside.
  */
 public final class AgentLogging extends ContextAwareBase implements Configurator {
 

@@ -32,14 +32,13 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@code fstatvfs@openssh.com} extensions (sftp's {@code df}, sshfs's {@code statfs}), which MINA
  * does not implement. Read-only areas report {@code ST_RDONLY}.
  *
- * <p>Reads are answered without copying the data. MINA builds a read's reply in a buffer of its
- * size, copies it whole to keep it while it splits it into packets of the client's packet size
- * (32 KiB for OpenSSH; MINA's reads are up to 63 KiB), and copies it again into each packet:
- * three allocations and three copies of every byte served, which kept the agent's small young
- * generation collecting, and promoting the replies in flight into full collections, during a
- * download. Here the file's bytes are read straight into packet buffers of the client's packet
- * size with room for what MINA adds around them (header, padding, tag), which MINA encrypts and
- * sends as they are (docs/benchmarks.md, seventh round).
+ * <p>Reads are answered without copying the data: the file's bytes are read straight into packet
+ * buffers of the client's packet size (32 KiB for OpenSSH; MINA's reads are up to 63 KiB) with room
+ * for what MINA adds around them (header, padding, tag), which MINA encrypts and sends as they are.
+ * MINA's own subsystem builds each reply in a buffer of its size, copies it whole and copies each
+ * part again into a packet: three allocations and copies of every byte served, which keep the
+ * agent's small young generation collecting and promote the replies in flight. What this saves is
+ * in docs/performance.md.
  */
 final class ServeSftp extends SftpSubsystemFactory {
 

@@ -89,8 +89,8 @@ public final class SshServer {
 
     private org.apache.sshd.server.SshServer build() {
         // Offer only what this build can compute: a key exchange offered but not computable fails
-        // the connection of every client that prefers it (with a BouncyCastle older than MINA SSHD's
-        // own, ML-KEM was offered and OpenSSH 9.9+ clients, which prefer it, could not connect).
+        // the connection of every client that prefers it (ML-KEM needs a BouncyCastle at least as
+        // new as MINA SSHD's own, and OpenSSH 9.9+ clients prefer it).
         KEY_EXCHANGES.stream().filter(k -> !k.isSupported()).forEach(k -> LOG.warn(
                 "ssh: key exchange {} cannot run in this build (BouncyCastle missing or too old); not offered", k.getName()));
         org.apache.sshd.server.SshServer s = ServerBuilder.builder()

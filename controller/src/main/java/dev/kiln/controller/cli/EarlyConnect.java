@@ -19,7 +19,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * The connection to the agent a command is about to talk to, opened on a thread of its own while
  * the CLI is still starting (the Micronaut context and picocli's model take about 0.2 s of the
  * main thread), so that the TCP and TLS handshakes are done or under way when the command makes
- * its first call (docs/benchmarks.md).
+ * its first call (what that saves: docs/performance.md).
  *
  * <p>It is a guess made from the command line alone, by {@link AgentMixin}'s own rule (--agent,
  * KILN_AGENT, config.yml, else the local agent), for the commands that talk to one agent named by

@@ -9,8 +9,8 @@ import java.util.Optional;
 
 /**
  * Where a local agent's AppCDS archive lives: the classes a started agent has loaded, parsed and
- * verified, mapped from one file by the next JVM instead of read from the 35 MB jar again (about a
- * second off every local agent's start, docs/benchmarks.md). The archive belongs to one agent jar
+ * verified, which the next JVM maps from one file rather than reading them from the 35 MB jar
+ * again (what that saves: docs/performance.md). The archive belongs to one agent jar
  * and one JDK build, so its name carries the jar's size and modification time and the JDK's
  * version: a rebuilt jar or another JDK never meets an old archive (a JVM handed a mismatched
  * archive ignores it and starts as without one; it never fails). It sits beside the jar when that

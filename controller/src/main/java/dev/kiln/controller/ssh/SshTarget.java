@@ -36,8 +36,9 @@ public record SshTarget(String alias, String host, int port, String user, Path i
 
     /**
      * The client's cipher preference. SSH picks the first of the client's list that the server
-     * supports, and OpenSSH's client puts chacha20-poly1305 first; AES-GCM is about twice as fast
-     * with kiln-agent's server (docs/benchmarks.md), so Kiln's client settings ask for it first.
+     * supports, and OpenSSH's client puts chacha20-poly1305 first; kiln-agent's server computes
+     * ChaCha20 in Java and AES-GCM with the JDK's intrinsics, two to three times as fast
+     * (docs/performance.md), so Kiln's client settings ask for AES-GCM first.
      */
     public static final String CIPHERS = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com";
 
