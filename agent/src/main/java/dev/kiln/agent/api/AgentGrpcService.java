@@ -79,9 +79,9 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
     });
 
     /**
-     * How long a followed log's new bytes wait for more to join them (see {@link LogStreamer}).
-     * Against sending each at once, 40 ms cut the CLI's CPU during a fresh build of examples/vibes
-     * by about 0.2 s and the agent's by 0.1 s (docs/benchmarks.md); 100 ms saved no more.
+     * How long a followed log's new bytes wait for more to join them (see {@link LogStreamer}):
+     * fewer, larger messages cost both ends less CPU while a build runs, and a longer wait saves
+     * no more (docs/performance.md).
      */
     static final long LOG_LINGER_MILLIS = 40;
 
