@@ -15,6 +15,11 @@ import java.util.function.Supplier;
  * (2 s, growing by half up to 30 s) until a deadline. A snapshot EC2 does not know yet is asked
  * again for a while ({@link #NOT_FOUND_GRACE}): EC2's API is eventually consistent, and a snapshot
  * may be {@code NotFound} for a moment just after CreateSnapshot returned its id.
+ *
+ * <p>The SDK's {@code Ec2Waiter.waitUntilSnapshotCompleted} cannot take its place: its acceptors
+ * end the wait on the first {@code InvalidSnapshot.NotFound} (no grace), it reports only the
+ * final response (no narration of each state and progress), it serves EC2 alone (this wait also
+ * serves the local provider), and it sleeps on the real clock (the tests use virtual time).
  */
 public final class SnapshotWait {
 
