@@ -85,7 +85,7 @@ public final class BootBuild {
         }
         try {
             List<BuildSpec.Profile> definitions = settings.profilesDir() == null ? List.of()
-                    : BuildManager.readProfiles(Path.of(settings.profilesDir()));
+                    : TupProfiles.read(Path.of(settings.profilesDir()));
             Map<String, String> labels = new LinkedHashMap<>(settings.labels() == null ? Map.of() : settings.labels());
             labels.put(LABEL, "true");
             boolean tup = settings.command() == null || settings.command().isEmpty();

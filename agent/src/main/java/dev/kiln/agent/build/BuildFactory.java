@@ -17,12 +17,16 @@ import java.time.Clock;
 public class BuildFactory {
 
     @Singleton
+    TupProfiles tupProfiles(BuildSettings builds) {
+        return new TupProfiles(builds.profilesDir() == null ? null : Path.of(builds.profilesDir()));
+    }
+
+    @Singleton
     @Bean(preDestroy = "close")
-    BuildManager buildManager(AgentSettings agent, BuildSettings builds, Clock clock) {
+    BuildManager buildManager(AgentSettings agent, BuildSettings builds, Clock clock, TupProfiles profiles) {
         try {
             return new BuildManager(new BuildStore(agent.stateDir()), new OsProcessLauncher(), clock,
-                    () -> BuildUser.resolve(builds.user()),
-                    builds.profilesDir() == null ? null : Path.of(builds.profilesDir()), builds.cancelGrace());
+                    () -> BuildUser.resolve(builds.user()), profiles, builds.cancelGrace());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read build records in " + agent.stateDir() + ": " + e.getMessage(), e);
         }

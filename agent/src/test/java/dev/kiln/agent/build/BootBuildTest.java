@@ -63,7 +63,7 @@ class BootBuildTest {
 
     BuildManager manager() throws IOException {
         return new BuildManager(new BuildStore(state), new OsProcessLauncher(), Clock.systemUTC(),
-                () -> BuildUser.resolve(null), null, Duration.ofSeconds(5));
+                () -> BuildUser.resolve(null), new TupProfiles(null), Duration.ofSeconds(5));
     }
 
     BootBuild boot(BootBuildSettings settings) {

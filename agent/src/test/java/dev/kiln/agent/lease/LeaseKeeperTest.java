@@ -79,7 +79,7 @@ class LeaseKeeperTest {
         dev.kiln.agent.build.BuildUsers.giveTo(dir, user);
         dev.kiln.agent.build.BuildUsers.giveTo(tree, user);
         builds = new BuildManager(new BuildStore(dir.resolve("state")), new OsProcessLauncher(), clock,
-                () -> user, null, Duration.ofSeconds(5));
+                () -> user, new dev.kiln.agent.build.TupProfiles(null), Duration.ofSeconds(5));
     }
 
     @AfterEach

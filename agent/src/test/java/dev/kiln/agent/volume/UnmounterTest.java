@@ -211,7 +211,7 @@ class UnmounterTest {
         }
         Path state = dir.resolve("builds-state");
         BuildManager builds = new BuildManager(new BuildStore(state), new OsProcessLauncher(), Clock.systemUTC(),
-                () -> BuildUser.resolve(null), null, Duration.ofSeconds(5));
+                () -> BuildUser.resolve(null), new dev.kiln.agent.build.TupProfiles(null), Duration.ofSeconds(5));
         try {
             mountFresh(List.of(builds));
             for (Path p : List.of(dir, dir.resolve("mnt"))) {
