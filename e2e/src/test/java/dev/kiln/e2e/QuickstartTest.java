@@ -116,8 +116,8 @@ class QuickstartTest {
         }
     }
 
-    /** Narration with its wrapped lines (continued with an indent) joined again. */
+    /** Narration with its wrapped lines (continued with an indent) and its commands' continued lines joined again. */
     private static String unwrapped(String err) {
-        return err.replaceAll("\n +", " ");
+        return err.replaceAll(" \\\\\n +", " ").replaceAll("\n +", " ");
     }
 }
