@@ -3,8 +3,9 @@
 -- tup reads every Tuprules.lua from the project root down to a directory before that
 -- directory's Tupfile.lua (or, when it has none, the root's Tupdefault.lua), so this runs first
 -- everywhere. tup.getcwd() here is the path from the directory being parsed back to the root,
--- e.g. "../.." in artist/album: the helpers are found through it.
-VIBES = tup.getcwd() .. '/_vibes'
+-- e.g. "../.." in artist/album: the helpers (vibes-*, in the root beside this file, so that no
+-- folder of theirs is mirrored, empty, into every variant) are found through it.
+VIBES = tup.getcwd()
 
 -- What each encoder (CONFIG_ENCODER) writes, and the config variable holding its flags.
 ENCODERS = {

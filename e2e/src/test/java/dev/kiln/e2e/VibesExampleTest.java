@@ -44,9 +44,12 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class VibesExampleTest {
 
-    /** The tags the rules look up in tag files (TRACKNUMBER comes from the file name). */
+    /**
+     * The tags the rules look up in tag files (TRACKNUMBER comes from the file name; TRACKTOTAL,
+     * unless a tag file sets it, from the number of masters in the track's folder).
+     */
     private static final List<String> TAG_FILE_KEYS = List.of("ALBUM", "ALBUMARTIST", "ARTIST",
-            "COMMENT", "COMPOSER", "DATE", "DISCNUMBER", "DISCTOTAL", "GENRE", "TITLE");
+            "COMMENT", "COMPOSER", "DATE", "DISCNUMBER", "DISCTOTAL", "GENRE", "TITLE", "TRACKTOTAL");
 
     /** Output extension of each encoder a profile may name. */
     private static final Map<String, String> EXTENSIONS =
@@ -107,6 +110,14 @@ class VibesExampleTest {
             for (String file : expected) {
                 assertTrue(Files.size(out.resolve(file)) > 0, file + " is empty in " + out.getFileName());
             }
+            // No folder of the rules' own (such as an empty _vibes/) is mirrored into the outputs.
+            try (Stream<Path> dirs = Files.walk(out)) {
+                for (Path dir : dirs.filter(Files::isDirectory).filter(d -> !out.relativize(d).startsWith(".tup")).toList()) {
+                    try (Stream<Path> entries = Files.list(dir)) {
+                        assertTrue(entries.findAny().isPresent(), "empty folder in the outputs: " + dir);
+                    }
+                }
+            }
         }
     }
 
@@ -151,21 +162,25 @@ class VibesExampleTest {
                 collection.resolve("the-sine-waves/harmonics/disc2/01-beating.wav"));
         assertEquals(Map.of("ALBUM", "Harmonics", "ARTIST", "The Sine Waves", "DATE", "2021",
                 "DISCNUMBER", "2", "DISCTOTAL", "2", "GENRE", "Electronic", "TITLE", "Beating",
-                "TRACKNUMBER", "1"), beating);
+                "TRACKNUMBER", "1", "TRACKTOTAL", "2"), beating);
         assertEquals(beating, readTags("flac",
                 collection.resolve("build-flac/the-sine-waves/harmonics/disc2/01-beating.flac")));
         Map<String, String> coneSix = readTags("oggenc",
                 collection.resolve("build-vorbis/kiln-quartet/glaze/02-cone-six.ogg"));
         assertEquals("Kiln Quartet feat. Ada Ember", coneSix.get("ARTIST"), "a track's own tag file wins");
+        assertEquals("Kiln Quartet", coneSix.get("ALBUMARTIST"), "an album with a featured artist names its own");
         assertEquals("2", coneSix.get("TRACKNUMBER"), "track number from the file name");
+        assertEquals("3", coneSix.get("TRACKTOTAL"), "tracks on the album");
         Map<String, String> mp3 = readTags("lame",
                 collection.resolve("build-mp3/the-sine-waves/harmonics/disc1/03-perfect-fifth.mp3"));
         assertEquals("1/2", mp3.get("DISCNUMBER"), "ID3 part of a set");
-        assertEquals("3", mp3.get("TRACKNUMBER"));
+        assertEquals("3/3", mp3.get("TRACKNUMBER"), "ID3 track of the disc's tracks");
+        assertEquals("Kiln Quartet", readTags("lame", collection.resolve("build-mp3/kiln-quartet/glaze/01-bisque.mp3"))
+                .get("ALBUMARTIST"), "ID3 TPE2");
     }
 
     @Test
-    void theAlbumCoverIsEmbeddedInEveryFormat() throws IOException {
+    void theAlbumCoverIsEmbeddedAsTheFrontCoverInEveryFormat() throws IOException {
         for (Path wav : masters(collection)) {
             Path relative = collection.relativize(wav);
             Path cover = albumOf(wav).resolve("cover.png");
@@ -177,14 +192,17 @@ class VibesExampleTest {
             assertTrue(pictures.contains("type: 3 (Cover (front))"), flac + ":\n" + pictures);
             assertTrue(pictures.contains("MIME type: image/png"), pictures);
             assertTrue(pictures.contains("data length: " + size), pictures);
+            assertTrue(pictures.contains("width: 129") && pictures.contains("height: 129"), "a square cover:\n" + pictures);
 
             Path mp3 = collection.resolve("build-mp3").resolve(withExtension(relative, "mp3"));
             String frames = run(collection, "id3v2", "-l", mp3.toString()).orThrow();
-            assertTrue(frames.contains("image/png, " + size + " bytes"), mp3 + ":\n" + frames);
+            // id3v2 prints an APIC frame as "(DESCRIPTION)[, PICTURE TYPE]: MIME, SIZE bytes".
+            assertTrue(frames.contains("APIC (Attached picture): ()[, 3]: image/png, " + size + " bytes"),
+                    mp3 + ":\n" + frames);
 
             Path opus = collection.resolve("build-opus").resolve(withExtension(relative, "opus"));
             String info = run(collection, "opusinfo", opus.toString()).orThrow();
-            assertTrue(info.contains("METADATA_BLOCK_PICTURE=3|image/png|"), opus + ":\n" + info);
+            assertTrue(info.contains("METADATA_BLOCK_PICTURE=3|image/png||129x129x"), opus + ":\n" + info);
             assertTrue(info.contains("<" + size + " bytes of image data>"), info);
 
             // Vorbis carries the picture as a base64 FLAC picture block in a comment.
@@ -200,7 +218,7 @@ class VibesExampleTest {
             assertEquals("image/png", new String(mime, StandardCharsets.US_ASCII));
             int descriptionLength = picture.getInt();
             picture.position(picture.position() + descriptionLength);
-            assertEquals(128, picture.getInt(), "width");
+            assertEquals(129, picture.getInt(), "width");
             assertEquals(129, picture.getInt(), "height");
             picture.getInt(); // depth
             picture.getInt(); // colours
@@ -483,6 +501,11 @@ class VibesExampleTest {
         Matcher number = Pattern.compile("^(\\d+)").matcher(stem);
         if (number.find()) {
             tags.put("TRACKNUMBER", String.valueOf(Integer.parseInt(number.group(1))));
+            try {
+                tags.putIfAbsent("TRACKTOTAL", String.valueOf(wavsIn(wav.getParent()).size()));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
         }
         return tags;
     }
@@ -499,6 +522,10 @@ class VibesExampleTest {
     private static Map<String, String> asId3(Map<String, String> tags) {
         Map<String, String> id3 = new TreeMap<>(tags);
         id3.remove("DISCTOTAL");
+        id3.remove("TRACKTOTAL");
+        if (tags.containsKey("TRACKNUMBER") && tags.containsKey("TRACKTOTAL")) {
+            id3.put("TRACKNUMBER", tags.get("TRACKNUMBER") + "/" + tags.get("TRACKTOTAL"));
+        }
         if (tags.containsKey("DISCNUMBER") && tags.containsKey("DISCTOTAL")) {
             id3.put("DISCNUMBER", tags.get("DISCNUMBER") + "/" + tags.get("DISCTOTAL"));
         }

@@ -5,7 +5,10 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -71,7 +74,8 @@ public final class OsCommand {
     /**
      * Runs {@code command} with {@code environment} added to the agent's and waits for it at most
      * {@code limit}; a program still running then is killed and reported as exit
-     * {@value #TIMED_OUT}, "did not finish within LIMIT".
+     * {@value #TIMED_OUT}, "did not finish within LIMIT". A PATH in {@code environment} is also
+     * where the program is looked for.
      *
      * @throws IOException            when the program cannot be started (missing, not executable)
      * @throws InterruptedIOException when this thread is interrupted while waiting (the program is
@@ -79,7 +83,11 @@ public final class OsCommand {
      */
     public static Result run(Duration limit, Map<String, String> environment, List<String> command) throws IOException {
         List<String> argv = List.copyOf(command);
-        ProcessBuilder pb = new ProcessBuilder(argv).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        List<String> resolved = new ArrayList<>(argv);
+        if (environment.containsKey("PATH")) {
+            resolved.set(0, executable(argv.get(0), environment.get("PATH")));
+        }
+        ProcessBuilder pb = new ProcessBuilder(resolved).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         pb.environment().putAll(environment);
         Process p = pb.start();
         CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()), READERS);
@@ -98,6 +106,24 @@ public final class OsCommand {
             io.initCause(e);
             throw io;
         }
+    }
+
+    /**
+     * The absolute path of {@code name} in the first folder of {@code path} that holds it as an
+     * executable, or {@code name} unchanged when none does. The JDK looks a bare name up in the
+     * JVM's own PATH, whatever PATH the child is given.
+     */
+    static String executable(String name, String path) {
+        if (name.contains("/")) {
+            return name;
+        }
+        for (String dir : path.split(":")) {
+            Path candidate = Path.of(dir, name);
+            if (Files.isRegularFile(candidate) && Files.isExecutable(candidate)) {
+                return candidate.toString();
+            }
+        }
+        return name;
     }
 
     private static String collected(CompletableFuture<String> output) throws InterruptedException {

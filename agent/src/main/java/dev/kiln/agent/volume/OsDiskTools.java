@@ -18,9 +18,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * {@link DiskTools} with util-linux, e2fsprogs and xfsprogs. Every tool runs with a fixed PATH
- * and {@code LC_ALL=C} (its output is parsed), no stdin (nothing can answer a prompt), and a time
- * limit. Nothing is ever forced: no {@code mkfs -F/-f}, no {@code umount -l/-f}.
+ * {@link DiskTools} with util-linux, e2fsprogs and xfsprogs. Every tool is found in and runs with
+ * a fixed PATH that holds the sbin folders (the agent's own PATH may lack them: a non-root user's
+ * on Debian does) and {@code LC_ALL=C} (its output is parsed), no stdin (nothing can answer a
+ * prompt), and a time limit. Nothing is ever forced: no {@code mkfs -F/-f}, no {@code umount -l/-f}.
  */
 public final class OsDiskTools implements DiskTools {
 

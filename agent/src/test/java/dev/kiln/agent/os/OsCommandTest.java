@@ -1,9 +1,13 @@
 package dev.kiln.agent.os;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -17,6 +21,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class OsCommandTest {
 
     private static final Duration MINUTE = Duration.ofMinutes(1);
+
+    @TempDir
+    Path dir;
 
     @Test
     void reportsTheExitStatusAndEachStreamApart() throws Exception {
@@ -62,5 +69,19 @@ class OsCommandTest {
         } finally {
             Thread.interrupted();
         }
+    }
+
+    @Test
+    void theFirstFolderHoldingAnExecutableWins() throws Exception {
+        Path empty = Files.createDirectories(dir.resolve("empty"));
+        Path plain = Files.createDirectories(dir.resolve("plain"));
+        Path tools = Files.createDirectories(dir.resolve("tools"));
+        Files.writeString(plain.resolve("mkfs.ext4"), "not executable");
+        Path tool = Files.writeString(tools.resolve("mkfs.ext4"), "#!/bin/sh\n");
+        Files.setPosixFilePermissions(tool, PosixFilePermissions.fromString("rwxr-xr-x"));
+        String path = String.join(":", List.of(empty.toString(), plain.toString(), tools.toString()));
+        assertEquals(tool.toString(), OsCommand.executable("mkfs.ext4", path));
+        assertEquals("no-such-tool", OsCommand.executable("no-such-tool", path), "left for the JDK to report");
+        assertEquals("/bin/true", OsCommand.executable("/bin/true", path), "a path is kept as it is");
     }
 }

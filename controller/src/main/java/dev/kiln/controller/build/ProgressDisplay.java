@@ -3,27 +3,41 @@ package dev.kiln.controller.build;
 import dev.kiln.proto.agent.v1.Build;
 
 import java.io.PrintStream;
+import java.time.Duration;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 
 /**
  * Shows a build's progress (tup's commands done of total) while its log streams: a bar redrawn in
- * place on a terminal, or a plain line per change otherwise. Polls the build once a second.
+ * place on a terminal, or otherwise a plain line when it changed, at most every {@link #LINE_EVERY}
+ * (a log file gets a few lines per build, not one a second). Polls the build once a second.
  */
 public final class ProgressDisplay implements AutoCloseable {
+
+    /** The shortest time between two progress lines when the output is not a terminal. */
+    public static final Duration LINE_EVERY = Duration.ofSeconds(5);
 
     private final PrintStream err;
     private final boolean terminal;
     private final Supplier<Build> poll;
+    private final LongSupplier nanoClock;
     private final Thread thread;
     private volatile boolean stop;
     private long lastDone = -1;
     private long lastTotal = -1;
     private boolean drawn;
+    private boolean printed;
+    private long printedAt;
 
     public ProgressDisplay(PrintStream err, boolean terminal, Supplier<Build> poll) {
+        this(err, terminal, poll, System::nanoTime);
+    }
+
+    ProgressDisplay(PrintStream err, boolean terminal, Supplier<Build> poll, LongSupplier nanoClock) {
         this.err = err;
         this.terminal = terminal;
         this.poll = poll;
+        this.nanoClock = nanoClock;
         this.thread = new Thread(this::run, "kiln-progress");
         this.thread.setDaemon(true);
     }
@@ -52,6 +66,14 @@ public final class ProgressDisplay implements AutoCloseable {
     synchronized void show(long done, long total) {
         if (stop || total <= 0 || (done == lastDone && total == lastTotal)) {
             return;
+        }
+        if (!terminal) {
+            long now = nanoClock.getAsLong();
+            if (printed && now - printedAt < LINE_EVERY.toNanos()) {
+                return; // a later poll prints the newer count, if it is still due
+            }
+            printed = true;
+            printedAt = now;
         }
         lastDone = done;
         lastTotal = total;

@@ -739,9 +739,14 @@ public final class LocalProvider implements Fleet {
         return HexFormat.of().formatHex(b);
     }
 
+    /** Where {@link #run} looks tools up: losetup is in /usr/sbin, which a user's PATH may lack. */
+    private static final String TOOL_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
+
     static String run(String... argv) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
-        pb.environment().put("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        String[] command = argv.clone();
+        command[0] = executable(argv[0], TOOL_PATH);
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+        pb.environment().put("PATH", TOOL_PATH);
         Process p = pb.start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         try {
@@ -753,6 +758,24 @@ public final class LocalProvider implements Fleet {
             throw new IOException("interrupted: " + String.join(" ", argv), e);
         }
         return out;
+    }
+
+    /**
+     * The absolute path of {@code name} in the first folder of {@code path} that holds it as an
+     * executable, or {@code name} unchanged when none does. The JDK looks a bare name up in the
+     * JVM's own PATH, whatever PATH the child is given.
+     */
+    static String executable(String name, String path) {
+        if (name.contains("/")) {
+            return name;
+        }
+        for (String dir : path.split(":")) {
+            Path candidate = Path.of(dir, name);
+            if (Files.isRegularFile(candidate) && Files.isExecutable(candidate)) {
+                return candidate.toString();
+            }
+        }
+        return name;
     }
 
     private static void runQuietly(String... argv) {
