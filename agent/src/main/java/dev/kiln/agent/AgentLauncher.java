@@ -131,7 +131,13 @@ public final class AgentLauncher {
                       Problems problems) {
         DegradedMode policy = new DegradedMode(identity.mode(), problems.degraded(), settings.isPresent());
         context.registerSingleton(identity).registerSingleton(problems).registerSingleton(policy).registerSingleton(console);
-        settings.ifPresent(context.getEnvironment()::addPropertySource);
+        settings.ifPresent(source -> {
+            // A running environment would put a new source above all others, the environment
+            // variables included; stopped, it reads its sources again at start, in their order.
+            Environment environment = context.getEnvironment();
+            environment.stop();
+            environment.addPropertySource(source);
+        });
         try {
             context.start();
         } catch (RuntimeException e) {

@@ -16,6 +16,7 @@ import dev.kiln.agent.tls.MutualTls;
 import dev.kiln.agent.volume.BootMounts;
 import dev.kiln.agent.volume.VolumeService;
 import io.micronaut.context.BeanProvider;
+import io.micronaut.context.annotation.Requires;
 import io.micronaut.context.event.ApplicationEventListener;
 import io.micronaut.context.event.ShutdownEvent;
 import io.micronaut.context.event.StartupEvent;
@@ -35,9 +36,12 @@ import java.util.Optional;
  * check (ec2 mode), the boot mounts, boot build and SSH server, and last the gRPC server and the
  * lease. A problem stops start-up with a {@link StartupFailure} or, in ec2 mode, is handled as
  * {@link DegradedMode} says. Each bean is resolved when its step comes, so a step's settings are
- * checked in this order.
+ * checked in this order. Only in a context the agent's launcher made (it registers the
+ * {@link DegradedMode}): other programs that have the agent on their class path, such as the
+ * tests, start contexts of their own.
  */
 @Singleton
+@Requires(beans = DegradedMode.class)
 public final class AgentStartup implements ApplicationEventListener<StartupEvent> {
 
     private final DegradedMode policy;
@@ -208,6 +212,7 @@ public final class AgentStartup implements ApplicationEventListener<StartupEvent
      * exits. Runs on {@link ShutdownEvent}, before the context destroys its beans.
      */
     @Singleton
+    @Requires(beans = DegradedMode.class)
     static final class Shutdown implements ApplicationEventListener<ShutdownEvent> {
 
         private final AgentStartup startup;
