@@ -12,14 +12,13 @@ import java.io.UncheckedIOException;
 import java.util.Map;
 
 /**
- * kiln-agent's built-in settings ({@code kiln-agent-defaults.yml} in the jar), given to every
- * application context the agent builds at the place Micronaut gives its {@code application.yml}:
- * below agent.yml, user data and the environment.
+ * kiln-agent's built-in settings ({@code kiln-agent-defaults.yml} in the jar), given to the
+ * agent's application context at the place Micronaut gives its {@code application.yml}: below
+ * agent.yml, user data and the environment.
  *
  * <p>Not an {@code application.yml}: to read one from a jar, Micronaut's class path resource loader
  * opens the whole jar as a zip file system (building its index of ~15,000 entries) and closes it
- * again, once for each application context, and the agent builds three at every start. The class
- * loader reads the same bytes from the jar it already has open.
+ * again. The class loader reads the same bytes from the jar it already has open.
  */
 public final class AgentDefaults {
 

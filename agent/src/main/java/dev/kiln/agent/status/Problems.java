@@ -4,7 +4,7 @@ import java.util.List;
 
 /**
  * Configuration problems the agent started with and could not stop for: in ec2 mode, a user data
- * document that cannot be used. The agent then runs degraded (see {@code AgentLauncher}) and
+ * document that cannot be used. The agent then runs degraded (see {@code DegradedMode}) and
  * Status reports these, with state DEGRADED, so {@code kiln status} shows what to fix.
  *
  * @param configuration one message per problem, each naming the setting; empty when all is well
