@@ -11,8 +11,8 @@ public final class Main {
     /**
      * Packages of Micronaut modules that micronaut-runtime brings onto the agent's class path and
      * that the agent never uses (it serves gRPC and SSH, no HTTP, and registers with no discovery
-     * service): their bean definitions are not created ({@link JarServices#install(Set)}). About
-     * 190 classes fewer at every start, and 2 MiB less resident (docs/benchmarks.md).
+     * service): their bean definitions are not created ({@link JarServices#install(Set)}). Fewer
+     * classes loaded and less memory resident at every start (docs/performance.md).
      * {@code io.micronaut.http.resource} stays: Micronaut gRPC's server configuration needs its
      * {@code ResourceResolver}.
      */

@@ -130,7 +130,7 @@ public final class DegradedMode {
         settings.put("kiln.ssh.enabled", "false");
         return new Fallback(settings, "the EC2 user data cannot be used, so the agent runs degraded: no boot mounts,"
                 + " no boot build, no SSH; it ends the instance " + ttl + " after its first start (" + from + ")."
-                + " Fix the user data (kiln launch writes it; see README: kiln-agent) and launch a new instance.");
+                + " Fix the user data (kiln launch writes it; see docs/agent.md, \"User data and degraded mode\") and launch a new instance.");
     }
 
     /**
