@@ -357,6 +357,7 @@ class VibesExampleTest {
         Prerequisites.requireCommand("flac", "apt-get install flac");
         Prerequisites.requireCommand("metaflac", "apt-get install flac");
         Prerequisites.requireCommand("lame", "apt-get install lame");
+        Prerequisites.requireCommand("eyeD3", "apt-get install eyed3");
         Prerequisites.requireCommand("id3v2", "apt-get install id3v2");
         Prerequisites.requireCommand("oggenc", "apt-get install vorbis-tools");
         Prerequisites.requireCommand("vorbiscomment", "apt-get install vorbis-tools");
