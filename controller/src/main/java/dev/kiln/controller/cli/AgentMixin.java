@@ -39,6 +39,11 @@ public class AgentMixin {
         return e;
     }
 
+    /** The local instance id (local-...) the agent was named by, if it was named by one. */
+    java.util.Optional<String> localInstanceId(ControllerSettings settings) {
+        return settings.get("agent", agent).filter(LocalProvider::isInstanceId);
+    }
+
     /** The agent to talk to: flag &gt; KILN_AGENT &gt; config.yml &gt; the running local agent. */
     public AgentEndpoint resolve(ControllerSettings settings, KilnPaths paths) {
         String given = settings.get("agent", agent).orElse(null);
