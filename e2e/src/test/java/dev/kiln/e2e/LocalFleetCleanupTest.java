@@ -140,13 +140,18 @@ class LocalFleetCleanupTest {
         // A restored volume that nothing wrote goes with its instance: its snapshot holds all of it.
         String b = launched(dirs.run("launch", "--volume", "data:" + snapshot));
         String restored = volumes(b).get("data");
+        // An agent that does not answer (stopped): --force stops its process, with no word of EC2.
+        long pid = Long.parseLong(Files.readString(fleet.resolve("instances/" + b + "/agent.pid")).strip());
+        assertEquals(0, new ProcessBuilder("kill", "-STOP", Long.toString(pid)).inheritIO().start().waitFor());
         Kiln.Run forced = dirs.run("terminate", b, "--force");
         assertEquals(0, forced.exitCode(), forced.toString());
         assertEquals(b + " terminated\n", forced.out());
         assertFalse(forced.err().contains("EC2"), forced.err());
+        assertTrue(forced.err().contains("stopping the agent process of " + b + " (--force: TERM, then KILL)"), forced.err());
         assertTrue(forced.err().contains(restored + " (data): deleted: never written; all of it is in " + snapshot), forced.err());
-        assertTrue(dirs.run("ls", "--all").out().matches("(?s).*" + b
-                + "\\s+worker\\s+terminated\\s+-\\s+.*terminated by user with --force.*"), dirs.run("ls", "--all").out());
+        Kiln.Run listed = dirs.run("ls", "--all");
+        assertTrue(listed.out().matches("(?s).*" + b + "\\s+worker\\s+-\\s+terminated\\s+-\\s+.*"
+                + "terminated by user with --force \\(its agent was stopped, no drain\\).*"), listed.out());
         try (Stream<Path> left = Files.list(fleet.resolve("instances"))) {
             assertEquals(List.of(), left.toList(), "no instance directory is left");
         }

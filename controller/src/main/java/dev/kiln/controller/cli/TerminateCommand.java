@@ -44,13 +44,18 @@ public class TerminateCommand implements Runnable {
     public void run() {
         Fleet fleet = fleetOptions.fleet(context, instance);
         java.util.Optional<dev.kiln.controller.fleet.EndedInstance> ended = fleet.ended(instance);
-        if (ended.isPresent()) {
+        ManagedInstance m = ended.isPresent() ? null : fleet.get(instance);
+        if (m != null && m.state().equals("terminated")) {
+            ended = fleet.ended(instance); // its agent had ended: reading it just retired it
+        }
+        if (ended.isPresent() || m.state().equals("terminated")) {
             // Ending what has ended is done: say when and how, and succeed.
-            context.err().println("kiln: " + ended.get().summary() + "; nothing to do (`kiln ls --all` lists it)");
+            context.err().println("kiln: " + ended.map(dev.kiln.controller.fleet.EndedInstance::summary)
+                    .orElse(instance + " is terminated") + "; nothing to do (`kiln ls --all` lists it)");
+            ended.ifPresent(r -> r.volumes().forEach(v -> context.err().println("kiln: " + v)));
             context.out().println(instance + " terminated");
             return;
         }
-        ManagedInstance m = fleet.get(instance);
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         KilnException unreachable;
         if (endpoint == null) {

@@ -219,6 +219,7 @@ public final class LocalProvider implements Fleet {
             // Until instance.properties exists, this file tells `kiln prune` the launch is under way.
             Files.writeString(dir.resolve(LAUNCHER_FILE), ProcessHandle.current().pid() + " " + now + "\n");
             List<InstanceLayout.Volume> attached = new ArrayList<>();
+            Map<Path, Properties> created = new java.util.LinkedHashMap<>();
             Properties p = new Properties();
             for (int i = 0; i < spec.volumes().size(); i++) {
                 VolumeSpec v = spec.volumes().get(i);
@@ -230,7 +231,6 @@ public final class LocalProvider implements Fleet {
                 vp.setProperty("created", now.toString());
                 vp.setProperty("kind", loops ? "image" : "dir");
                 vp.setProperty("instance", id);
-                vp.setProperty("launcher-pid", Long.toString(ProcessHandle.current().pid()));
                 if (from.get(i) != null) {
                     vp.setProperty("from-snapshot", from.get(i).getFileName().toString());
                 }
@@ -268,12 +268,8 @@ public final class LocalProvider implements Fleet {
                     attached.add(new InstanceLayout.Volume(v.role(), "", "", from.get(i) == null));
                 }
                 vp.setProperty("size-gib", Long.toString(sizeGiB));
-                // What it looks like before anything runs on it: unchanged at the end, it holds nothing new.
-                String stamp = VolumeStamp.of(vdir);
-                if (stamp != null) {
-                    vp.setProperty("attach-stamp", stamp);
-                }
                 store(vp, vdir.resolve("volume.properties"));
+                created.put(vdir, vp);
                 p.setProperty("volume." + i + ".id", volumeId);
                 p.setProperty("volume." + i + ".role", v.role());
                 p.setProperty("volume." + i + ".collection", v.collection());
@@ -281,6 +277,14 @@ public final class LocalProvider implements Fleet {
             InstanceLayout layout = InstanceLayout.plan(dir.toString(), spec.role(), attached);
             if (!loops) {
                 layout = withoutMounts(dir, layout, narrate);
+            }
+            // What each volume looks like before its agent runs: unchanged at the end, it holds nothing new.
+            for (Map.Entry<Path, Properties> v : created.entrySet()) {
+                String stamp = VolumeStamp.of(v.getKey());
+                if (stamp != null) {
+                    v.getValue().setProperty("attach-stamp", stamp);
+                    store(v.getValue(), v.getKey().resolve("volume.properties"));
+                }
             }
             LocalAgent agent = new LocalAgent(paths, dir).javaOptions(agentJavaOpts).classArchive(classArchive);
             agent.writeTls(ca);

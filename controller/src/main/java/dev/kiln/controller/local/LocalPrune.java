@@ -257,8 +257,10 @@ public final class LocalPrune {
             }
             Path props = p.resolve("volume.properties");
             Properties vp = Files.isRegularFile(props) ? load(props) : new Properties();
-            if (vp.getProperty("launcher-pid") != null && vp.getProperty("created") != null && LocalProvider.launching(
-                    withLaunched(vp))) {
+            String instance = vp.getProperty("instance");
+            if (instance != null && LocalProvider.isInstanceId(instance)
+                    && !Files.exists(fleet.instanceDir(instance).resolve("instance.properties"))
+                    && launching(fleet.instanceDir(instance))) {
                 say("left " + name + ": its `kiln launch` is still running");
                 continue;
             }
@@ -276,13 +278,6 @@ public final class LocalPrune {
                 fail("left " + p + ": " + e.getMessage());
             }
         }
-    }
-
-    private static Properties withLaunched(Properties vp) {
-        Properties p = new Properties();
-        p.setProperty("launcher-pid", vp.getProperty("launcher-pid"));
-        p.setProperty("launched", vp.getProperty("created"));
-        return p;
     }
 
     private void leftovers(Path dir, String suffix, String what) {
