@@ -90,6 +90,10 @@ final class VolumeFate {
         if (stampNow.equals(attached)) {
             return new Fate(volumeId, role, dir, false, "unsaved: restored from " + from + ", which no longer exists");
         }
+        if (snapshotStamps.isEmpty() && from != null) {
+            return new Fate(volumeId, role, dir, false, "unsaved: written since it was restored from " + from
+                    + ", and no snapshot of it holds that");
+        }
         return new Fate(volumeId, role, dir, false, snapshotStamps.isEmpty()
                 ? "unsaved: written, and no snapshot of it exists"
                 : "unsaved: written after its last snapshot (" + String.join(", ", snapshotStamps.keySet()) + ")");

@@ -87,7 +87,10 @@ class VolumeFateTest {
         try (var raf = new java.io.RandomAccessFile(volume.resolve("volume.img").toFile(), "rw")) {
             raf.write(1);
         }
-        assertFalse(decide(volume, p, true, Map.of()).delete(), "written since it was restored");
+        VolumeFate.Fate written = decide(volume, p, true, Map.of());
+        assertFalse(written.delete());
+        assertEquals("unsaved: written since it was restored from snap-local-0000000b, and no snapshot of it holds that",
+                written.why());
     }
 
     @Test
