@@ -73,7 +73,7 @@ class LocalProviderTest {
         assertTrue(ls.out().matches("(?s).*" + a + "\\s+worker\\s+box=dev\\s+running\\s+ready\\s+-\\s+29m\\d\\ds\\s+127\\.0\\.0\\.1:\\d+.*"),
                 ls.out());
         Kiln.Run volumes = kiln.run("volumes", "--agent", a);
-        assertTrue(volumes.out().matches("(?s).*/dev/loop\\d+\\s+-\\s+1G\\s+ext4\\s+\\S+/instances/" + a + "/mnt/data\\s+mounted.*"),
+        assertTrue(volumes.out().matches("(?s).*/dev/loop\\d+\\s+vol-local-[0-9a-f]{8}\\s+1G\\s+ext4\\s+\\S+/instances/" + a + "/mnt/data\\s+mounted.*"),
                 volumes.toString());
 
         Kiln.Run capped = kiln.run("launch", "--max", "1");

@@ -29,7 +29,13 @@ public class AgentMixin {
 
     /** Where a managed instance's agent listens, by the address rule (--address / KILN_ADDRESS / config). */
     static AgentEndpoint instanceEndpoint(ControllerSettings settings, KilnPaths paths, String instanceId) {
-        ManagedInstance m = FleetMixin.owning(settings, paths, instanceId).get(instanceId);
+        dev.kiln.controller.fleet.Fleet fleet = FleetMixin.owning(settings, paths, instanceId);
+        ManagedInstance m = fleet.get(instanceId);
+        if (m.state().equals("terminated")) {
+            throw new KilnException(ExitCodes.NOT_FOUND, fleet.ended(instanceId).map(dev.kiln.controller.fleet.EndedInstance::summary)
+                    .orElse(instanceId + " is terminated") + "; nothing runs there any more (`kiln ls --all` lists ended"
+                    + " instances; `kiln launch` starts a new one)");
+        }
         String rule = settings.get("address", null).orElse("auto");
         AgentEndpoint e = m.endpoint(rule);
         if (e == null) {
@@ -37,6 +43,11 @@ public class AgentMixin {
                     + "); use --address private (through a VPN or bastion) or give it a public IP");
         }
         return e;
+    }
+
+    /** The local instance id (local-...) the agent was named by, if it was named by one. */
+    java.util.Optional<String> localInstanceId(ControllerSettings settings) {
+        return settings.get("agent", agent).filter(LocalProvider::isInstanceId);
     }
 
     /** The agent to talk to: flag &gt; KILN_AGENT &gt; config.yml &gt; the running local agent. */

@@ -45,6 +45,7 @@ public class KilnCommand implements Runnable {
             SnapshotsCommand.class,
             TerminateCommand.class,
             ReapCommand.class,
+            PruneCommand.class,
             VolumesCommand.class,
             MountCommand.class,
             UnmountCommand.class,

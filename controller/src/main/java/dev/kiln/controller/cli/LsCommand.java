@@ -20,6 +20,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -45,6 +46,13 @@ public class LsCommand implements Runnable {
     @Option(names = {"-w", "--watch"}, description = "Redraw every 5 seconds until interrupted.")
     boolean watch;
 
+    @Option(names = {"-a", "--all"}, description = {"Also list ended instances: when and how each ended (the local fleet keeps",
+            "a short record of each; EC2 lists terminated instances for about an hour)."})
+    boolean all;
+
+    /** The records of ended instances by id, for the ENDED column of --all. */
+    private final Map<String, dev.kiln.controller.fleet.EndedInstance> ended = new java.util.HashMap<>();
+
     @Option(names = "--agent-timeout", defaultValue = "3s", description = "How long to wait for each agent (default: ${DEFAULT-VALUE}).")
     String agentTimeout;
 
@@ -68,7 +76,13 @@ public class LsCommand implements Runnable {
     }
 
     List<Row> rows() {
-        List<ManagedInstance> instances = fleetOptions.fleet(context).list(List.of());
+        dev.kiln.controller.fleet.Fleet fleet = fleetOptions.fleet(context);
+        List<ManagedInstance> instances = new ArrayList<>(fleet.list(List.of()));
+        if (all) {
+            java.util.Set<String> live = new java.util.HashSet<>(instances.stream().map(ManagedInstance::id).toList());
+            fleet.ended().forEach(r -> ended.put(r.id(), r));
+            fleet.list(List.of("terminated")).stream().filter(m -> !live.contains(m.id())).forEach(instances::add);
+        }
         // One TLS context for every agent: building one reads and parses the PEM files each time.
         io.netty.handler.ssl.SslContext tls = ClientTls.of(context.paths()).sslContext();
         Duration timeout = Durations.parse(agentTimeout);
@@ -79,7 +93,7 @@ public class LsCommand implements Runnable {
                 AgentEndpoint e = fleetOptions.endpoint(context, m);
                 futures.add(CompletableFuture.supplyAsync(() -> {
                     if (e == null || !m.state().equals("running")) {
-                        return new Row(m, e, null, e == null ? "no address" : "-");
+                        return new Row(m, e, null, e == null && m.state().equals("running") ? "no address" : "-");
                     }
                     try (AgentClient c = new AgentClient(e, tls, timeout)) {
                         return new Row(m, e, c.status(), null);
@@ -104,22 +118,38 @@ public class LsCommand implements Runnable {
         OutputFormat format = output.format(context.settings());
         if (format == OutputFormat.json) {
             JsonArray list = new JsonArray();
-            rows.forEach(r -> list.add(json(r)));
+            rows.forEach(r -> {
+                JsonObject o = json(r);
+                if (all) {
+                    var e = ended.get(r.instance().id());
+                    o.add("ended_at", e == null ? JsonNull.INSTANCE : Json.time(e.ended()));
+                    o.add("ended_how", e == null ? JsonNull.INSTANCE : new JsonPrimitive(e.how()));
+                }
+                list.add(o);
+            });
             Json.print(context.out(), list);
             return;
         }
         Table t = format == OutputFormat.wide
-                ? new Table("INSTANCE", "ROLE", "LABELS", "STATE", "AGENT", "BUILD", "LEASE", "ADDRESS", "EXPIRES-AT", "LAUNCHED")
-                : new Table("INSTANCE", "ROLE", "LABELS", "STATE", "AGENT", "BUILD", "LEASE", "ADDRESS");
+                ? new Table(all ? new String[] {"INSTANCE", "ROLE", "LABELS", "STATE", "AGENT", "BUILD", "LEASE", "ADDRESS",
+                "EXPIRES-AT", "LAUNCHED", "ENDED"} : new String[] {"INSTANCE", "ROLE", "LABELS", "STATE", "AGENT", "BUILD", "LEASE",
+                "ADDRESS", "EXPIRES-AT", "LAUNCHED"})
+                : new Table(all ? new String[] {"INSTANCE", "ROLE", "LABELS", "STATE", "AGENT", "BUILD", "LEASE", "ADDRESS", "ENDED"}
+                : new String[] {"INSTANCE", "ROLE", "LABELS", "STATE", "AGENT", "BUILD", "LEASE", "ADDRESS"});
         for (Row r : rows) {
             String labels = String.join(",", r.instance().labels().entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).toList());
             String address = r.endpoint() == null ? "" : r.endpoint().toString();
+            List<String> cells = new ArrayList<>(List.of(r.instance().id(), r.instance().role(), labels, r.instance().state(),
+                    agentState(r), build(r), lease(r), address));
             if (format == OutputFormat.wide) {
-                t.row(r.instance().id(), r.instance().role(), labels, r.instance().state(), agentState(r), build(r), lease(r),
-                        address, String.valueOf(r.instance().expiresAt()), String.valueOf(r.instance().launchTime()));
-            } else {
-                t.row(r.instance().id(), r.instance().role(), labels, r.instance().state(), agentState(r), build(r), lease(r), address);
+                cells.add(String.valueOf(r.instance().expiresAt()));
+                cells.add(String.valueOf(r.instance().launchTime()));
             }
+            if (all) {
+                var e = ended.get(r.instance().id());
+                cells.add(e == null ? "" : e.ended() + " " + e.how());
+            }
+            t.row(cells.toArray(String[]::new));
         }
         t.print(context.out());
     }

@@ -98,7 +98,7 @@ public class ReapCommand implements Runnable {
             t.row(m.id(), m.role(), String.valueOf(m.expiresAt()), action + " (" + v.why() + ")");
         }
         if (!dryRun) {
-            fleet.terminate(ending);
+            fleet.terminate(ending, "reaped by kiln reap (its lease had passed and its agent had not ended it)");
         }
         t.print(context.out());
         context.err().println("kiln: " + ending.size() + " expired instance" + (ending.size() == 1 ? "" : "s")

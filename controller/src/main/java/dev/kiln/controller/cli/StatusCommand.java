@@ -43,6 +43,11 @@ public class StatusCommand implements Runnable {
         try (AgentClient client = context.client(endpoint, context.timeout(timeout))) {
             status = client.status();
         }
+        // A local agent knows only its host's name (local-HOSTNAME); the fleet knows which instance it is.
+        java.util.Optional<String> local = agent.localInstanceId(context.settings());
+        if (local.isPresent() && status.getMode() == dev.kiln.proto.agent.v1.Mode.MODE_LOCAL) {
+            status = status.toBuilder().setInstanceId(local.get()).build();
+        }
         if (format == OutputFormat.json) {
             Json.print(context.out(), status);
             return;

@@ -36,13 +36,26 @@ public class TerminateCommand implements Runnable {
     @Parameters(index = "0", paramLabel = "INSTANCE", description = "The instance id.")
     String instance;
 
-    @Option(names = "--force", description = "If the agent is unreachable, terminate through EC2 (no drain: unflushed work is lost).")
+    @Option(names = "--force", description = "If the agent is unreachable, end the instance without it: through EC2, or TERM/KILL"
+            + " of a local agent's process (no drain: unflushed work is lost).")
     boolean force;
 
     @Override
     public void run() {
         Fleet fleet = fleetOptions.fleet(context, instance);
-        ManagedInstance m = fleet.get(instance);
+        java.util.Optional<dev.kiln.controller.fleet.EndedInstance> ended = fleet.ended(instance);
+        ManagedInstance m = ended.isPresent() ? null : fleet.get(instance);
+        if (m != null && m.state().equals("terminated")) {
+            ended = fleet.ended(instance); // its agent had ended: reading it just retired it
+        }
+        if (ended.isPresent() || m.state().equals("terminated")) {
+            // Ending what has ended is done: say when and how, and succeed.
+            context.err().println("kiln: " + ended.map(dev.kiln.controller.fleet.EndedInstance::summary)
+                    .orElse(instance + " is terminated") + "; nothing to do (`kiln ls --all` lists it)");
+            ended.ifPresent(r -> r.volumes().forEach(v -> context.err().println("kiln: " + v)));
+            context.out().println(instance + " terminated");
+            return;
+        }
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         KilnException unreachable;
         if (endpoint == null) {
@@ -51,9 +64,11 @@ public class TerminateCommand implements Runnable {
             try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), Duration.ofSeconds(10))) {
                 client.stub().shutdown(ShutdownRequest.newBuilder().setReason("kiln terminate").build());
                 if (fleet instanceof LocalProvider local) {
+                    local.markEnding(m.id(), "terminated by user (kiln terminate)");
                     context.err().println("kiln: " + m.id() + " is draining (builds, logs, SSH, volumes); its log: " + local.logFile(m.id()));
-                    ManagedInstance ended = local.awaitTerminated(m.id(), Duration.ofMinutes(3));
-                    context.out().println(m.id() + " " + ended.state());
+                    ManagedInstance gone = local.awaitTerminated(m.id(), Duration.ofMinutes(3));
+                    local.ended(m.id()).ifPresent(r -> r.volumes().forEach(v -> context.err().println("kiln: " + v)));
+                    context.out().println(m.id() + " " + gone.state());
                     return;
                 }
                 context.err().println("kiln: " + m.id() + " is draining and will power off (terminate); follow with "
@@ -68,6 +83,14 @@ public class TerminateCommand implements Runnable {
         if (!force) {
             throw new KilnException(unreachable.exitCode(), unreachable.getMessage() + "; to terminate " + m.id()
                     + " without a drain, add --force");
+        }
+        if (fleet instanceof LocalProvider local) {
+            context.err().println("kiln: " + unreachable.getMessage() + "; stopping the agent process of " + m.id()
+                    + " (--force: TERM, then KILL)");
+            local.terminate(List.of(m.id()), "terminated by user with --force (its agent was stopped, no drain)");
+            local.ended(m.id()).ifPresent(r -> r.volumes().forEach(v -> context.err().println("kiln: " + v)));
+            context.out().println(m.id() + " terminated");
+            return;
         }
         context.err().println("kiln: " + unreachable.getMessage() + "; terminating " + m.id() + " through EC2 (--force)");
         fleet.terminate(List.of(m.id()));

@@ -11,7 +11,8 @@ import picocli.CommandLine.Option;
 
 /** {@code kiln volumes}: the agent's block devices, their volume ids, filesystems, mounts and states. */
 @Command(name = "volumes", mixinStandardHelpOptions = true,
-        description = {"List the agent's block devices: EBS volume id, size, filesystem, mount point and state",
+        description = {"List the agent's block devices (of a local instance: its own volumes only): volume id, size,",
+                "filesystem, mount point and state",
                 "(mounted, mounted-ro, frozen, or for an unmounted device its format decision: blank, has-data, unknown).",
                 "Boot-time mounts that failed are reported on stderr."})
 public class VolumesCommand implements Runnable {
@@ -39,6 +40,10 @@ public class VolumesCommand implements Runnable {
                 throw client.translate(e);
             }
         }
+        java.util.Optional<String> local = agent.localInstanceId(context.settings());
+        if (local.isPresent()) {
+            list = own(FleetMixin.local(context).ownVolumes(local.get()), list);
+        }
         for (String problem : list.getBootMountErrorsList()) {
             context.err().println("kiln: " + problem);
         }
@@ -47,5 +52,24 @@ public class VolumesCommand implements Runnable {
             return;
         }
         VolumeTable.print(context.out(), format, list.getVolumesList());
+    }
+
+    /**
+     * A local instance's own volumes out of what its agent lists (every block device of this
+     * host, other users' loop devices included): its loop devices, named by their volume ids, and
+     * its directory volumes, which are no block devices at all.
+     */
+    static ListVolumesResponse own(java.util.List<dev.kiln.controller.local.LocalProvider.OwnVolume> mine, ListVolumesResponse all) {
+        ListVolumesResponse.Builder b = all.toBuilder().clearVolumes();
+        for (var v : mine) {
+            if (v.device() == null) {
+                b.addVolumes(dev.kiln.proto.agent.v1.Volume.newBuilder().setDevice("(directory)").setVolumeId(v.id())
+                        .setSizeBytes(v.sizeGiB() << 30).setFilesystem("dir").setLabel(v.role()).setMountPoint(v.path()));
+                continue;
+            }
+            all.getVolumesList().stream().filter(d -> d.getDevice().equals(v.device())).findFirst()
+                    .ifPresent(d -> b.addVolumes(d.toBuilder().setVolumeId(v.id())));
+        }
+        return b.build();
     }
 }

@@ -30,6 +30,19 @@ public interface Fleet {
     /** One managed instance by id; NOT_FOUND or REFUSED (not Kiln's) otherwise. */
     ManagedInstance get(String id);
 
+    /**
+     * The record an ended instance left, when the fleet keeps one (the local provider does; EC2
+     * lists terminated instances for a while by itself).
+     */
+    default java.util.Optional<EndedInstance> ended(String id) {
+        return java.util.Optional.empty();
+    }
+
+    /** The records of ended instances the fleet keeps, oldest first. */
+    default List<EndedInstance> ended() {
+        return List.of();
+    }
+
     /** The instance's volumes with their roles. */
     List<FleetVolume> volumes(String instanceId);
 
@@ -101,6 +114,11 @@ public interface Fleet {
 
     /** Ends instances without asking their agents (the --force and reap path). */
     void terminate(List<String> ids);
+
+    /** {@link #terminate(List)}, saying why in the fleet's record of how each ended. */
+    default void terminate(List<String> ids, String how) {
+        terminate(ids);
+    }
 
     /**
      * Records where {@code kiln reap} reads it (the kiln:expires-at tag on EC2) the deadline an

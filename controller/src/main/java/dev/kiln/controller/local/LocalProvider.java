@@ -5,6 +5,7 @@ import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.config.KilnPaths;
 import dev.kiln.controller.fleet.AgentUserData;
+import dev.kiln.controller.fleet.EndedInstance;
 import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.controller.fleet.FleetVolume;
@@ -56,6 +57,12 @@ public final class LocalProvider implements Fleet {
 
     private static final String INSTANCE_FILE = "instance.properties";
     private static final String SNAPSHOT_FILE = "snapshot.properties";
+    private static final String ENDED_FILE = "ended.properties";
+    /** Written first into a new instance's directory: "PID LAUNCHED" of the `kiln launch` making it. */
+    static final String LAUNCHER_FILE = "launcher";
+    /** How long an ended instance's logs stay in its record, and how long the record itself stays. */
+    public static final Duration KEEP_LOGS = Duration.ofDays(14);
+    public static final Duration KEEP_RECORDS = Duration.ofDays(90);
 
     /**
      * The mark Kiln writes into the {@value #SNAPSHOT_FILE} of every snapshot it makes, with the
@@ -118,6 +125,22 @@ public final class LocalProvider implements Fleet {
         this.agentJavaOpts = agentJavaOpts;
         this.classArchive = classArchive;
         return this;
+    }
+
+    /**
+     * Looks without changing anything: an instance whose agent is gone reads as terminated but is
+     * not released nor retired (what {@code kiln prune --dry-run} needs).
+     */
+    public LocalProvider observeOnly() {
+        this.observeOnly = true;
+        return this;
+    }
+
+    private boolean observeOnly;
+
+    /** Where the fleet keeps its instances, volumes, snapshots and records. */
+    public Path root() {
+        return root;
     }
 
     /** Where warnings go (a skipped snapshot directory): the CLI's stderr. */
@@ -193,7 +216,10 @@ public final class LocalProvider implements Fleet {
         List<String> devices = new ArrayList<>();
         try {
             Files.createDirectories(dir);
+            // Until instance.properties exists, this file tells `kiln prune` the launch is under way.
+            Files.writeString(dir.resolve(LAUNCHER_FILE), ProcessHandle.current().pid() + " " + now + "\n");
             List<InstanceLayout.Volume> attached = new ArrayList<>();
+            Map<Path, Properties> created = new java.util.LinkedHashMap<>();
             Properties p = new Properties();
             for (int i = 0; i < spec.volumes().size(); i++) {
                 VolumeSpec v = spec.volumes().get(i);
@@ -204,6 +230,7 @@ public final class LocalProvider implements Fleet {
                 vp.setProperty("collection", v.collection());
                 vp.setProperty("created", now.toString());
                 vp.setProperty("kind", loops ? "image" : "dir");
+                vp.setProperty("instance", id);
                 if (from.get(i) != null) {
                     vp.setProperty("from-snapshot", from.get(i).getFileName().toString());
                 }
@@ -242,6 +269,7 @@ public final class LocalProvider implements Fleet {
                 }
                 vp.setProperty("size-gib", Long.toString(sizeGiB));
                 store(vp, vdir.resolve("volume.properties"));
+                created.put(vdir, vp);
                 p.setProperty("volume." + i + ".id", volumeId);
                 p.setProperty("volume." + i + ".role", v.role());
                 p.setProperty("volume." + i + ".collection", v.collection());
@@ -249,6 +277,14 @@ public final class LocalProvider implements Fleet {
             InstanceLayout layout = InstanceLayout.plan(dir.toString(), spec.role(), attached);
             if (!loops) {
                 layout = withoutMounts(dir, layout, narrate);
+            }
+            // What each volume looks like before its agent runs: unchanged at the end, it holds nothing new.
+            for (Map.Entry<Path, Properties> v : created.entrySet()) {
+                String stamp = VolumeStamp.of(v.getKey());
+                if (stamp != null) {
+                    v.getValue().setProperty("attach-stamp", stamp);
+                    store(v.getValue(), v.getKey().resolve("volume.properties"));
+                }
             }
             LocalAgent agent = new LocalAgent(paths, dir).javaOptions(agentJavaOpts).classArchive(classArchive);
             agent.writeTls(ca);
@@ -288,19 +324,26 @@ public final class LocalProvider implements Fleet {
                 }
             } catch (RuntimeException e) {
                 agent.down(Duration.ofSeconds(10));
+                p.setProperty("ending", "launch failed");
                 release(id, p);
                 devices.clear();
                 if (e instanceof KilnException k) {
-                    throw new KilnException(k.exitCode(), k.getMessage() + "\n(" + id + " is terminated; its volumes are kept"
-                            + " in " + root.resolve("volumes") + ")", k);
+                    throw new KilnException(k.exitCode(), k.getMessage() + "\n(" + id + " is terminated; "
+                            + ended(id).map(r -> "its agent's log is kept in " + r.logs() + "; " + String.join("; ", r.volumes()))
+                            .orElse("its volumes are kept in " + root.resolve("volumes")) + ")", k);
                 }
                 throw e;
             }
             return get(id);
         } catch (IOException e) {
+            try {
+                Files.deleteIfExists(dir.resolve(LAUNCHER_FILE)); // this launch is over: `kiln prune` may clear what it left
+            } catch (IOException ignored) {
+                // prune then takes it for a launch under way until this process has exited
+            }
             throw new KilnException(ExitCodes.FAILURE, "cannot launch a local " + spec.role() + " in " + dir + ": " + e.getMessage()
                     + (devices.isEmpty() ? "" : "\n(its loop devices are detached; its volumes are kept in " + root.resolve("volumes")
-                    + ")"), e);
+                    + ")") + "\n(`kiln prune` clears what this launch left, keeping any volume whose data is not safe)", e);
         } finally {
             // Any failure before the agent runs (a copy that fails, a full disk, an interrupt)
             // leaves no loop device attached to an image nobody uses.
@@ -421,6 +464,11 @@ public final class LocalProvider implements Fleet {
         } catch (IOException e) {
             throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
         }
+        if (states.contains("terminated")) {
+            Set<String> listed = new HashSet<>(out.stream().map(ManagedInstance::id).toList());
+            ended().stream().filter(r -> !listed.contains(r.id())).forEach(r -> out.add(new ManagedInstance(r.id(), r.role(),
+                    r.labels(), "terminated", null, null, null, "localhost", 0, r.launched())));
+        }
         out.sort(Comparator.comparing(ManagedInstance::launchTime));
         return out;
     }
@@ -428,9 +476,69 @@ public final class LocalProvider implements Fleet {
     @Override
     public ManagedInstance get(String id) {
         if (!isInstanceId(id) || !Files.exists(instanceDir(id).resolve(INSTANCE_FILE))) {
-            throw new KilnException(ExitCodes.NOT_FOUND, "no local instance " + id + " (see `kiln ls`)");
+            Optional<EndedInstance> ended = isInstanceId(id) ? ended(id) : Optional.empty();
+            if (ended.isPresent()) {
+                throw new KilnException(ExitCodes.NOT_FOUND, ended.get().summary() + "; nothing runs there any more"
+                        + " (`kiln ls --all` lists ended instances; `kiln launch` starts a new one)");
+            }
+            throw new KilnException(ExitCodes.NOT_FOUND, "no local instance " + id + " (see `kiln ls --all`)");
         }
         return read(id);
+    }
+
+    /** The record an ended instance left in {@code fleet/ended}, if it is still kept. */
+    @Override
+    public Optional<EndedInstance> ended(String id) {
+        if (!isInstanceId(id)) {
+            return Optional.empty();
+        }
+        Path file = root.resolve("ended").resolve(id).resolve(ENDED_FILE);
+        if (!Files.isRegularFile(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return Optional.empty();
+        }
+        try {
+            Properties p = load(file);
+            Map<String, String> labels = new TreeMap<>();
+            p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> labels.put(k.substring(6), p.getProperty(k)));
+            List<String> volumes = new ArrayList<>();
+            for (int i = 0; p.getProperty("volume." + i) != null; i++) {
+                volumes.add(p.getProperty("volume." + i));
+            }
+            Path logs = file.resolveSibling("logs");
+            return Optional.of(new EndedInstance(id, p.getProperty("role", ""), labels, Instant.parse(p.getProperty("launched")),
+                    Instant.parse(p.getProperty("ended")), p.getProperty("how", "ended"), volumes,
+                    Files.isDirectory(logs) ? logs.toString() : null));
+        } catch (RuntimeException e) {
+            narrate.accept("skipping " + file + ": not a readable record (" + e.getMessage() + ")");
+            return Optional.empty();
+        }
+    }
+
+    /** The records of ended instances, oldest first. */
+    @Override
+    public List<EndedInstance> ended() {
+        Path dir = root.resolve("ended");
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> all = Files.list(dir)) {
+            return all.map(p -> p.getFileName().toString()).filter(LocalProvider::isInstanceId).sorted()
+                    .map(this::ended).flatMap(Optional::stream)
+                    .sorted(Comparator.comparing(EndedInstance::ended)).toList();
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * A build's log as an ended instance's record keeps it ({@code logs/builds/BUILD/log}, or
+     * {@code logs/agent.log} for {@code agent}), if it is still kept.
+     */
+    public Optional<Path> endedLog(String id, String build) {
+        return ended(id).filter(r -> r.logs() != null).map(r -> {
+            Path logs = Path.of(r.logs());
+            return build.equals("agent") ? logs.resolve("agent.log") : logs.resolve("builds").resolve(build).resolve("log");
+        }).filter(f -> !build.contains("/") && !build.startsWith(".") && Files.isRegularFile(f, java.nio.file.LinkOption.NOFOLLOW_LINKS));
     }
 
     /** Reads an instance; one whose agent is gone is terminated now (its mounts and loop devices released). */
@@ -441,10 +549,14 @@ public final class LocalProvider implements Fleet {
         boolean gone = switch (state) {
             case "running" -> new LocalAgent(paths, dir).process().isEmpty();
             case "pending" -> !launching(p) && new LocalAgent(paths, dir).process().isEmpty();
+            // Ended, but its directory is still here (a retirement cut short, or a Kiln before records).
+            case "terminated" -> true;
             default -> false;
         };
         if (gone) {
-            release(id, p);
+            if (!observeOnly) {
+                release(id, p);
+            }
             state = "terminated";
         }
         Map<String, String> labels = new TreeMap<>();
@@ -475,28 +587,248 @@ public final class LocalProvider implements Fleet {
     private void release(String id, Properties p) {
         Path dir = instanceDir(id);
         try {
-            List<String> mine = new ArrayList<>();
-            for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
-                String mp = line.split(" ")[4].replace("\\040", " ");
-                if (mp.startsWith(dir + "/")) {
-                    mine.add(mp);
-                }
-            }
+            List<String> mine = mountsUnder(dir);
             Collections.reverse(mine);
             for (String mp : mine) {
                 run("umount", mp);
             }
             int n = Integer.parseInt(p.getProperty("volumes", "0"));
             for (int i = 0; i < n; i++) {
-                String device = p.getProperty("volume." + i + ".device");
-                if (device != null) {
-                    runQuietly("losetup", "-d", device);
+                // Only the loop devices over this volume's image: the recorded name may since be another's.
+                if (p.getProperty("volume." + i + ".device") != null) {
+                    for (String device : loopsOver(volumeDir(p.getProperty("volume." + i + ".id")).resolve("volume.img"))) {
+                        runQuietly("losetup", "-d", device);
+                    }
                 }
             }
-            p.setProperty("state", "terminated");
-            store(p, dir.resolve(INSTANCE_FILE));
+            if (!p.getProperty("state", "").equals("terminated")) {
+                if (p.getProperty("state", "").equals("pending") && p.getProperty("ending") == null) {
+                    p.setProperty("ending", "its `kiln launch` ended before its agent answered");
+                }
+                p.setProperty("state", "terminated");
+                p.setProperty("ended", endedAt(dir).toString());
+                p.setProperty("how", how(p, dir));
+                store(p, dir.resolve(INSTANCE_FILE));
+            }
+            retire(id, p);
         } catch (IOException | KilnException e) {
-            // left as it is; the next command tries again
+            if (!Files.exists(dir) && Files.isRegularFile(root.resolve("ended").resolve(id).resolve(ENDED_FILE))) {
+                return; // another kiln command retired it meanwhile
+            }
+            narrate.accept(id + " ended, but its directory " + dir + " could not be cleared yet (" + e.getMessage()
+                    + "); the next kiln command tries again, or `kiln prune`");
+        }
+    }
+
+    /** The loop devices whose backing file is this image. */
+    static List<String> loopsOver(Path image) {
+        if (!Files.exists(image)) {
+            return List.of();
+        }
+        try {
+            return run("losetup", "--noheadings", "--output", "NAME", "--associated", image.toString()).lines()
+                    .map(String::strip).filter(l -> !l.isEmpty()).toList();
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    /** Mount points under {@code dir}, from /proc/self/mountinfo. */
+    static List<String> mountsUnder(Path dir) throws IOException {
+        List<String> mine = new ArrayList<>();
+        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+            String mp = line.split(" ")[4].replace("\\040", " ");
+            if (mp.startsWith(dir + "/") || mp.equals(dir.toString())) {
+                mine.add(mp);
+            }
+        }
+        return mine;
+    }
+
+    /**
+     * Moves an ended instance out of the store: its record (how it ended, what became of each
+     * volume, its logs) goes to {@code fleet/ended/ID}, each volume is deleted or kept by
+     * {@link VolumeFate}, and its directory is removed. Each step can be repeated: a retirement cut
+     * short is finished by the next command that reads the instance.
+     */
+    private void retire(String id, Properties p) throws IOException {
+        Path dir = instanceDir(id);
+        List<String> mounted = mountsUnder(dir);
+        if (!mounted.isEmpty()) {
+            throw new IOException("still mounted: " + String.join(", ", mounted));
+        }
+        Path ended = Files.createDirectories(root.resolve("ended"));
+        Path record = ended.resolve(id);
+        int n = Integer.parseInt(p.getProperty("volumes", "0"));
+        List<VolumeFate.Fate> fates = new ArrayList<>();
+        if (!Files.isRegularFile(record.resolve(ENDED_FILE))) {
+            Path tmp = ended.resolve("." + id + ".partial");
+            if (Files.exists(tmp)) {
+                run("rm", "-rf", "--one-file-system", tmp.toString());
+            }
+            Files.createDirectories(tmp.resolve("logs"));
+            if (Files.isRegularFile(dir.resolve("agent.log"), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                copy(dir.resolve("agent.log"), tmp.resolve("logs/agent.log"));
+            }
+            Path builds = dir.resolve("state/builds");
+            if (Files.isDirectory(builds, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                copy(builds, tmp.resolve("logs/builds"));
+            }
+            Properties r = new Properties();
+            r.setProperty("id", id);
+            r.setProperty("role", p.getProperty("role", ""));
+            r.setProperty("launched", p.getProperty("launched"));
+            r.setProperty("ended", p.getProperty("ended", endedAt(dir).toString()));
+            r.setProperty("how", p.getProperty("how", how(p, dir)));
+            p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> r.setProperty(k, p.getProperty(k)));
+            for (int i = 0; i < n; i++) {
+                VolumeFate.Fate f = fate(p.getProperty("volume." + i + ".id"), p.getProperty("volume." + i + ".role", ""));
+                fates.add(f);
+                r.setProperty("volume." + i, f.describe());
+            }
+            store(r, tmp.resolve(ENDED_FILE));
+            Files.move(tmp, record, StandardCopyOption.ATOMIC_MOVE);
+        } else {
+            for (int i = 0; i < n; i++) {
+                fates.add(fate(p.getProperty("volume." + i + ".id"), p.getProperty("volume." + i + ".role", "")));
+            }
+        }
+        for (VolumeFate.Fate f : fates) {
+            apply(f, id);
+        }
+        Path gone = dir.resolveSibling("." + id + ".deleting");
+        Files.move(dir, gone, StandardCopyOption.ATOMIC_MOVE);
+        run("rm", "-rf", "--one-file-system", gone.toString());
+        trimRecords(Instant.now());
+    }
+
+    /** What becomes of a volume whose instance has ended ({@link VolumeFate#decide}). */
+    VolumeFate.Fate fate(String volumeId, String role) {
+        Path vdir = volumeDir(volumeId);
+        if (!Files.isDirectory(vdir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return VolumeFate.Fate.gone(volumeId, role);
+        }
+        Properties vp = Files.isRegularFile(vdir.resolve("volume.properties")) ? load(vdir.resolve("volume.properties")) : new Properties();
+        List<String> devices = loopsOver(vdir.resolve("volume.img"));
+        String from = vp.getProperty("from-snapshot");
+        boolean sourceKept = from != null && Files.isDirectory(snapshotDir(from), java.nio.file.LinkOption.NOFOLLOW_LINKS)
+                && readSnapshot(snapshotDir(from)).isPresent();
+        Map<String, String> snapshotStamps = new TreeMap<>();
+        for (FleetSnapshot s : snapshots(null)) {
+            if (s.managed()) {
+                Properties sp = load(snapshotDir(s.id()).resolve(SNAPSHOT_FILE));
+                if (volumeId.equals(sp.getProperty("source-volume")) && sp.getProperty("volume-stamp") != null) {
+                    snapshotStamps.put(s.id(), sp.getProperty("volume-stamp"));
+                }
+            }
+        }
+        return VolumeFate.decide(volumeId, vp.getProperty("role", role), vdir, vp, VolumeStamp.of(vdir), devices, sourceKept,
+                snapshotStamps);
+    }
+
+    /** Deletes a volume its fate allows to go (out of sight first, then removed), or marks it kept. */
+    void apply(VolumeFate.Fate f, String instanceId) throws IOException {
+        Path vdir = volumeDir(f.volumeId());
+        if (!Files.isDirectory(vdir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        if (f.delete()) {
+            Path gone = vdir.resolveSibling("." + f.volumeId() + ".deleting");
+            Files.move(vdir, gone, StandardCopyOption.ATOMIC_MOVE);
+            run("rm", "-rf", "--one-file-system", gone.toString());
+            return;
+        }
+        Path file = vdir.resolve("volume.properties");
+        Properties vp = Files.isRegularFile(file) ? load(file) : new Properties();
+        vp.setProperty("state", "available");
+        vp.setProperty("kept", f.why());
+        if (instanceId != null) {
+            vp.setProperty("ended-with", instanceId);
+        }
+        store(vp, file);
+    }
+
+    /** Drops the logs of records older than {@link #KEEP_LOGS} and records older than {@link #KEEP_RECORDS}. */
+    List<String> trimRecords(Instant now) {
+        return trimRecords(now, false);
+    }
+
+    /** {@link #trimRecords(Instant)}, or only what it would drop. */
+    List<String> trimRecords(Instant now, boolean dryRun) {
+        List<String> dropped = new ArrayList<>();
+        for (EndedInstance r : ended()) {
+            Path record = root.resolve("ended").resolve(r.id());
+            try {
+                if (r.ended().plus(KEEP_RECORDS).isBefore(now)) {
+                    dropped.add("the record of " + r.id() + " (ended " + r.ended() + ", over " + KEEP_RECORDS.toDays() + " days ago)");
+                    if (!dryRun) {
+                        run("rm", "-rf", "--one-file-system", record.toString());
+                    }
+                } else if (r.logs() != null && r.ended().plus(KEEP_LOGS).isBefore(now)) {
+                    dropped.add("the logs of " + r.id() + " (ended " + r.ended() + ", over " + KEEP_LOGS.toDays() + " days ago)");
+                    if (!dryRun) {
+                        run("rm", "-rf", "--one-file-system", record.resolve("logs").toString());
+                    }
+                }
+            } catch (IOException e) {
+                narrate.accept("cannot trim " + record + ": " + e.getMessage());
+            }
+        }
+        return dropped;
+    }
+
+    /** When the agent ended: its log's last write (it logs as it exits), or now. */
+    private static Instant endedAt(Path dir) {
+        try {
+            return Files.getLastModifiedTime(dir.resolve("agent.log")).toInstant().truncatedTo(ChronoUnit.SECONDS);
+        } catch (IOException e) {
+            return Instant.now().truncatedTo(ChronoUnit.SECONDS);
+        }
+    }
+
+    /**
+     * How an instance ended, in the user's terms: what the command that ended it recorded
+     * ({@code ending}), else what its agent's log says it drained for, else a crash.
+     */
+    static String how(Properties p, Path dir) {
+        String ending = p.getProperty("ending");
+        if (ending != null) {
+            return ending;
+        }
+        String reason = null;
+        try (Stream<String> lines = Files.lines(dir.resolve("agent.log"), StandardCharsets.UTF_8)) {
+            for (String line : (Iterable<String>) lines::iterator) {
+                int at = line.indexOf("draining: ");
+                if (at >= 0) {
+                    reason = line.substring(at + "draining: ".length()).split("[ (]")[0];
+                }
+            }
+        } catch (IOException | java.io.UncheckedIOException e) {
+            // no log: nothing says it drained
+        }
+        if (reason == null) {
+            return "crashed (its agent exited without draining; see its agent.log)";
+        }
+        return switch (reason) {
+            case "DEADLINE" -> "lease expired (its agent drained at its deadline)";
+            case "IDLE" -> "idle timeout (its agent drained with nothing to do)";
+            case "SHUTDOWN_REQUESTED" -> "shut down through its agent";
+            default -> "drained by its agent (" + reason.toLowerCase(java.util.Locale.ROOT).replace('_', ' ') + ")";
+        };
+    }
+
+    /** Records how a command is about to end an instance, for its record. */
+    public void markEnding(String id, String how) {
+        Path file = instanceDir(id).resolve(INSTANCE_FILE);
+        if (!Files.isRegularFile(file)) {
+            return;
+        }
+        Properties p = load(file);
+        p.setProperty("ending", how);
+        try {
+            store(p, file);
+        } catch (IOException e) {
+            narrate.accept("cannot record how " + id + " ends in " + file + " (" + e.getMessage() + ")");
         }
     }
 
@@ -517,6 +849,43 @@ public final class LocalProvider implements Fleet {
         return out;
     }
 
+    /**
+     * One of a local instance's own volumes.
+     *
+     * @param id      vol-local-...
+     * @param role    its role
+     * @param device  its loop device, or null for a directory volume
+     * @param path    where its data is: the mount point of a loop device, the directory itself otherwise
+     * @param sizeGiB its size, or 0 when unknown
+     */
+    public record OwnVolume(String id, String role, String device, String path, long sizeGiB) {
+    }
+
+    /** The instance's own volumes, to tell them from the rest of the host's block devices. */
+    public List<OwnVolume> ownVolumes(String instanceId) {
+        ManagedInstance m = get(instanceId);
+        Properties p = load(instanceDir(m.id()).resolve(INSTANCE_FILE));
+        List<OwnVolume> out = new ArrayList<>();
+        int n = Integer.parseInt(p.getProperty("volumes", "0"));
+        for (int i = 0; i < n; i++) {
+            String id = p.getProperty("volume." + i + ".id");
+            String role = p.getProperty("volume." + i + ".role");
+            String device = p.getProperty("volume." + i + ".device");
+            Path vp = volumeDir(id).resolve("volume.properties");
+            long size = 0;
+            if (Files.isRegularFile(vp)) {
+                try {
+                    size = Long.parseLong(load(vp).getProperty("size-gib", "0").strip());
+                } catch (NumberFormatException e) {
+                    size = 0;
+                }
+            }
+            out.add(new OwnVolume(id, role, device, device != null ? instanceDir(m.id()).resolve("mnt").resolve(role).toString()
+                    : volumeDir(id).resolve("data").toString(), size));
+        }
+        return out;
+    }
+
     @Override
     public String workTree(String instanceId) {
         get(instanceId);
@@ -533,8 +902,14 @@ public final class LocalProvider implements Fleet {
         try {
             Path tmp = Files.createDirectories(root.resolve("snapshots").resolve("." + id + ".partial"));
             boolean image = vp.getProperty("kind").equals("image");
+            String before = VolumeStamp.of(vdir);
             copy(vdir.resolve(image ? "volume.img" : "data"), tmp.resolve(image ? "volume.img" : "data"));
+            String after = VolumeStamp.of(vdir);
             Properties sp = new Properties();
+            if (before != null && before.equals(after)) {
+                // Nothing was written during the copy: the volume, as long as it keeps this stamp, is in this snapshot.
+                sp.setProperty("volume-stamp", before);
+            }
             sp.setProperty("volume-role", volume.roleOrId());
             sp.setProperty("source-volume", volume.id());
             sp.setProperty("source-instance", instance.id());
@@ -653,10 +1028,16 @@ public final class LocalProvider implements Fleet {
 
     @Override
     public void terminate(List<String> ids) {
+        terminate(ids, "terminated with --force (TERM/KILL of its agent, no drain)");
+    }
+
+    @Override
+    public void terminate(List<String> ids, String how) {
         for (String id : ids) {
             get(id);
+            markEnding(id, how);
             new LocalAgent(paths, instanceDir(id)).down(Duration.ofSeconds(30));
-            read(id); // releases mounts and loop devices
+            read(id); // releases mounts and loop devices, and retires it
         }
     }
 
