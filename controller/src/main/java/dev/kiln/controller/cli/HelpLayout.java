@@ -20,8 +20,22 @@ public final class HelpLayout {
     private HelpLayout() {
     }
 
-    /** Applies the layout to {@code root} and the subcommands it has. */
+    /**
+     * Applies the layout to {@code root} and the subcommands it has, the first time help is shown:
+     * a command that shows no help loads none of picocli's help classes.
+     */
     public static void apply(CommandLine root) {
+        boolean[] laidOut = {false};
+        root.setHelpFactory((spec, colors) -> {
+            if (!laidOut[0]) {
+                laidOut[0] = true;
+                layOut(root);
+            }
+            return new Help(spec, colors);
+        });
+    }
+
+    private static void layOut(CommandLine root) {
         List<CommandLine> all = new ArrayList<>();
         all.add(root);
         all.addAll(root.getSubcommands().values());
