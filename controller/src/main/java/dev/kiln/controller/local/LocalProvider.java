@@ -968,7 +968,7 @@ public final class LocalProvider implements Fleet {
      * a restored copy is written by nothing but its mounts' superblock and journal. A copy that is
      * not ext4 (or not formatted) is left as it is.
      */
-    private static void replayJournal(Path copy) throws IOException {
+    static void replayJournal(Path copy) throws IOException {
         String features;
         try {
             features = ImageProof.header(ImageProof.stdout("dumpe2fs", "-h", copy.toString()))
