@@ -251,6 +251,53 @@ class LocalFleetCleanupTest {
         }
     }
 
+    @Test
+    void onLoopDevicesAVolumeGoesOnlyWhenItsFilesAreProvablyInASnapshot() throws Exception {
+        Prerequisites.requireRoot("loop devices and mounts");
+        Prerequisites.requireCommand("dumpe2fs", "apt-get install e2fsprogs");
+        String a = launched(kiln.run("launch", "--volume", "data:1", "--volume", "scratch:1"));
+        java.util.Map<String, String> vols = volumes(a);
+        Path mnt = fleet.resolve("instances/" + a + "/mnt");
+        Files.writeString(mnt.resolve("data/kept.txt"), "in the snapshot\n");
+        Files.writeString(mnt.resolve("scratch/notes.txt"), "first draft\n");
+        String data = snapshot(a, "data");
+        String scratch = snapshot(a, "scratch");
+        // Written after its snapshot: the snapshot lacks this, so the volume stays.
+        Files.writeString(mnt.resolve("scratch/notes.txt"), "second draft\n");
+
+        Kiln.Run term = kiln.run("terminate", a);
+        assertEquals(0, term.exitCode(), term.toString());
+        // Unmounting wrote its superblock and journal, nothing else: all of it is in the snapshot.
+        assertTrue(term.err().contains(vols.get("data") + " (data): deleted: all of it is in " + data
+                + " (since then only the mounts' own superblock and journal writes)"), term.err());
+        assertFalse(Files.exists(fleet.resolve("volumes/" + vols.get("data"))));
+        Path kept = fleet.resolve("volumes/" + vols.get("scratch"));
+        assertTrue(term.err().contains(vols.get("scratch") + " (scratch): kept in " + kept
+                + ": unsaved: written after its last snapshot (" + scratch + ")"), term.err());
+        assertTrue(Files.isRegularFile(kept.resolve("volume.img")));
+
+        // A restored sources volume is mounted read-only: only its check and mount write it, so it goes.
+        String b = launched(kiln.run("launch", "--volume", "sources:" + data));
+        String restored = volumes(b).get("sources");
+        assertEquals("in the snapshot\n", Files.readString(fleet.resolve("instances/" + b + "/mnt/sources/kept.txt")));
+        Kiln.Run ended = kiln.run("terminate", b);
+        assertEquals(0, ended.exitCode(), ended.toString());
+        assertTrue(ended.err().contains(restored + " (sources): deleted: all of it is in " + data
+                + " (since then only the mounts' own superblock and journal writes)"), ended.err());
+        assertFalse(Files.exists(fleet.resolve("volumes/" + restored)));
+
+        Kiln.Run dry = kiln.run("prune", "--dry-run");
+        assertEquals(0, dry.exitCode(), dry.toString());
+        assertFalse(dry.out().contains(vols.get("data")) || dry.out().contains(restored), dry.out());
+    }
+
+    /** Snapshots one of an instance's volumes; its id. */
+    String snapshot(String instance, String role) {
+        Kiln.Run snap = kiln.run("snapshot", instance, role);
+        assertEquals(0, snap.exitCode(), snap.toString());
+        return snap.out().lines().skip(1).findFirst().orElseThrow().split("\\s+")[0];
+    }
+
     static String run(String... argv) throws Exception {
         Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes());

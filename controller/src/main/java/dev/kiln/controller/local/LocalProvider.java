@@ -722,8 +722,35 @@ public final class LocalProvider implements Fleet {
                 }
             }
         }
-        return VolumeFate.decide(volumeId, vp.getProperty("role", role), vdir, vp, VolumeStamp.of(vdir), devices, sourceKept,
-                snapshotStamps);
+        String stamp = VolumeStamp.of(vdir);
+        return VolumeFate.decide(volumeId, vp.getProperty("role", role), vdir, vp, stamp, devices, sourceKept,
+                snapshotStamps, () -> heldIn(volumeId, vdir, stamp, sourceKept ? from : null));
+    }
+
+    /**
+     * The Kiln snapshot whose copy provably holds all of a volume's image ({@link ImageProof}):
+     * its own snapshots, newest first, then the one it was restored from. The image must keep its
+     * stamp and stay off every loop device while it is read, or nothing is proved.
+     */
+    private Optional<String> heldIn(String volumeId, Path vdir, String stamp, String restoredFrom) {
+        Path image = vdir.resolve("volume.img");
+        if (stamp == null || !Files.isRegularFile(image, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return Optional.empty();
+        }
+        Map<String, Path> copies = new java.util.LinkedHashMap<>();
+        for (FleetSnapshot s : snapshots(null)) {
+            if (s.managed() && volumeId.equals(load(snapshotDir(s.id()).resolve(SNAPSHOT_FILE)).getProperty("source-volume"))) {
+                copies.put(s.id(), snapshotDir(s.id()).resolve("volume.img"));
+            }
+        }
+        if (restoredFrom != null) {
+            copies.putIfAbsent(restoredFrom, snapshotDir(restoredFrom).resolve("volume.img"));
+        }
+        if (copies.isEmpty()) {
+            return Optional.empty();
+        }
+        Optional<String> held = ImageProof.heldIn(image, copies);
+        return held.isPresent() && stamp.equals(VolumeStamp.of(vdir)) && loopsOver(image).isEmpty() ? held : Optional.empty();
     }
 
     /** Deletes a volume its fate allows to go (out of sight first, then removed), or marks it kept. */
@@ -905,6 +932,9 @@ public final class LocalProvider implements Fleet {
             String before = VolumeStamp.of(vdir);
             copy(vdir.resolve(image ? "volume.img" : "data"), tmp.resolve(image ? "volume.img" : "data"));
             String after = VolumeStamp.of(vdir);
+            if (image) {
+                replayJournal(tmp.resolve("volume.img"));
+            }
             Properties sp = new Properties();
             if (before != null && before.equals(after)) {
                 // Nothing was written during the copy: the volume, as long as it keeps this stamp, is in this snapshot.
@@ -929,6 +959,39 @@ public final class LocalProvider implements Fleet {
                     + " was written but cannot be read back from " + dir));
         } catch (IOException e) {
             throw new KilnException(ExitCodes.FAILURE, "cannot snapshot " + volume.id() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Leaves an ext4 copy a clean filesystem: a copy of a mounted (frozen) filesystem may still
+     * hold a journal to replay, which its first mount would replay, even read-only; replayed here,
+     * a restored copy is written by nothing but its mounts' superblock and journal. A copy that is
+     * not ext4 (or not formatted) is left as it is.
+     */
+    static void replayJournal(Path copy) throws IOException {
+        String features;
+        try {
+            features = ImageProof.header(ImageProof.stdout("dumpe2fs", "-h", copy.toString()))
+                    .getOrDefault("Filesystem features", "");
+        } catch (IOException e) {
+            return; // not an ext2/3/4 filesystem: nothing to replay
+        }
+        if (features.contains("needs_recovery")) {
+            // e2fsck exits 0 (nothing to fix) or 1 (the journal was replayed); anything else failed.
+            String[] argv = {executable("e2fsck", TOOL_PATH), "-E", "journal_only", "-y", copy.toString()};
+            ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
+            pb.environment().put("PATH", TOOL_PATH);
+            Process p = pb.start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            try {
+                int exit = p.waitFor();
+                if (exit > 1) {
+                    throw new IOException("e2fsck -E journal_only -y of its copy failed (exit " + exit + "): " + out.strip());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted: e2fsck of " + copy, e);
+            }
         }
     }
 
@@ -1121,7 +1184,7 @@ public final class LocalProvider implements Fleet {
     }
 
     /** Where {@link #run} looks tools up: losetup is in /usr/sbin, which a user's PATH may lack. */
-    private static final String TOOL_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
+    static final String TOOL_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 
     static String run(String... argv) throws IOException {
         String[] command = argv.clone();

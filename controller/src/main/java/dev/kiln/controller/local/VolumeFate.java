@@ -3,7 +3,9 @@ package dev.kiln.controller.local;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
+import java.util.function.Supplier;
 
 /**
  * The data-safe rule for a local volume whose instance has ended (docs/volumes.md, "When an
@@ -13,7 +15,9 @@ import java.util.Properties;
  *   then) and was either created blank (it holds nothing) or restored from a snapshot that still
  *   exists (which holds all of it); or</li>
  *   <li>a Kiln snapshot of it still exists whose copy saw the same stamp it has now (nothing was
- *   written after that snapshot).</li>
+ *   written after that snapshot); or</li>
+ *   <li>its ext4 image provably holds nothing beyond a snapshot copy of it that still exists
+ *   ({@link ImageProof}: since then only the mounts' own superblock and journal writes).</li>
  * </ul>
  * Every other volume is kept and said why: written since its last snapshot ("unsaved"), marked
  * to keep, still attached to a loop device, or of unknown history (a Kiln before these records).
@@ -56,9 +60,11 @@ final class VolumeFate {
      * @param devices        loop devices still over its image
      * @param sourceKept     whether the snapshot it was restored from still exists
      * @param snapshotStamps stamps the volume had when Kiln's existing snapshots of it were copied, by snapshot id
+     * @param heldIn         the snapshot its content provably all lies in ({@link ImageProof}), asked only when the
+     *                       stamps prove nothing, since it reads the whole image
      */
     static Fate decide(String volumeId, String role, Path dir, Properties props, String stampNow, List<String> devices,
-                       boolean sourceKept, Map<String, String> snapshotStamps) {
+                       boolean sourceKept, Map<String, String> snapshotStamps, Supplier<Optional<String>> heldIn) {
         if ("true".equals(props.getProperty("keep"))) {
             return new Fate(volumeId, role, dir, false, "marked to keep");
         }
@@ -86,6 +92,11 @@ final class VolumeFate {
             if (s.getValue().equals(stampNow)) {
                 return new Fate(volumeId, role, dir, true, "all of it is in " + s.getKey() + ", taken after its last write");
             }
+        }
+        Optional<String> proved = heldIn.get();
+        if (proved.isPresent()) {
+            return new Fate(volumeId, role, dir, true, "all of it is in " + proved.get()
+                    + " (since then only the mounts' own superblock and journal writes)");
         }
         if (stampNow.equals(attached)) {
             return new Fate(volumeId, role, dir, false, "unsaved: restored from " + from + ", which no longer exists");

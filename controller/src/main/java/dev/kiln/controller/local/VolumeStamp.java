@@ -15,7 +15,8 @@ import java.nio.file.attribute.FileTime;
  * the number of entries and the newest change time of any of them (a write, a new or removed
  * file, a rename or a chmod all move one). Two equal stamps mean nothing was written in between;
  * the fleet records one when a volume is attached and when a snapshot of it is copied, and
- * deletes an ended instance's volume only when its stamp still equals one of those.
+ * deletes an ended instance's volume when its stamp still equals one of those (an ext4 image
+ * whose stamp moved goes only by {@link ImageProof}).
  */
 final class VolumeStamp {
 

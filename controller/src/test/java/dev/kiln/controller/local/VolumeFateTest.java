@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -31,7 +32,8 @@ class VolumeFateTest {
     }
 
     VolumeFate.Fate decide(Path volume, Properties p, boolean sourceKept, Map<String, String> snapshots) {
-        return VolumeFate.decide("vol-local-00000001", "data", volume, p, VolumeStamp.of(volume), List.of(), sourceKept, snapshots);
+        return VolumeFate.decide("vol-local-00000001", "data", volume, p, VolumeStamp.of(volume), List.of(), sourceKept, snapshots,
+                Optional::empty);
     }
 
     @Test
@@ -100,11 +102,82 @@ class VolumeFateTest {
         keep.setProperty("keep", "true");
         assertEquals("marked to keep", decide(volume, keep, false, Map.of()).why());
         VolumeFate.Fate attached = VolumeFate.decide("vol-local-00000001", "data", volume, attached(volume, null),
-                VolumeStamp.of(volume), List.of("/dev/loop7"), false, Map.of());
+                VolumeStamp.of(volume), List.of("/dev/loop7"), false, Map.of(), Optional::empty);
         assertFalse(attached.delete());
         assertEquals("its image is still attached to /dev/loop7", attached.why());
         VolumeFate.Fate unknown = decide(volume, new Properties(), false, Map.of());
         assertFalse(unknown.delete());
         assertTrue(unknown.why().startsWith("unsaved: its history is unknown"), unknown.why());
+    }
+
+    /** A 64 MiB ext4 image made by mkfs.ext4 (a regular file needs no root), and a snapshot copy of it. */
+    Path[] ext4AndCopy() throws Exception {
+        LocalProvider.executable("mkfs.ext4", LocalProvider.TOOL_PATH);
+        Path image = Files.createDirectories(dir.resolve("vol")).resolve("volume.img");
+        try (var raf = new java.io.RandomAccessFile(image.toFile(), "rw")) {
+            raf.setLength(64L << 20);
+        }
+        LocalProvider.run("mkfs.ext4", "-q", "-m", "0", image.toString());
+        LocalProvider.run("debugfs", "-w", "-R", "mkdir job", image.toString());
+        Path copy = Files.createDirectories(dir.resolve("snap")).resolve("volume.img");
+        LocalProvider.run("cp", "--sparse=always", image.toString(), copy.toString());
+        return new Path[] {image, copy};
+    }
+
+    @Test
+    void anImageThatDiffersFromItsSnapshotOnlyInItsSuperblockIsHeldThere() throws Exception {
+        Path[] ic = ext4AndCopy();
+        assertEquals(Optional.of("snap-local-0000000c"), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000c", ic[1])));
+        // What a mount and the agent's fsck write: the superblock (its mount count, times).
+        LocalProvider.run("debugfs", "-w", "-R", "ssv mnt_count 7", ic[0].toString());
+        assertFalse(java.util.Arrays.equals(Files.readAllBytes(ic[0]), Files.readAllBytes(ic[1])));
+        assertEquals(Optional.of("snap-local-0000000c"), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000c", ic[1])));
+
+        Properties p = attached(ic[0].getParent(), null);
+        Files.setLastModifiedTime(ic[0], java.nio.file.attribute.FileTime.from(java.time.Instant.now())); // a new stamp
+        VolumeFate.Fate f = VolumeFate.decide("vol-local-00000001", "data", ic[0].getParent(), p,
+                VolumeStamp.of(ic[0].getParent()), List.of(), false, Map.of("snap-local-0000000c", "image:0:0"),
+                () -> ImageProof.heldIn(ic[0], Map.of("snap-local-0000000c", ic[1])));
+        assertTrue(f.delete(), f.describe());
+        assertEquals("all of it is in snap-local-0000000c (since then only the mounts' own superblock and journal writes)",
+                f.why());
+    }
+
+    @Test
+    void anImageWithAnyOtherChangeOrAnUncleanFilesystemIsNotHeld() throws Exception {
+        Path[] ic = ext4AndCopy();
+        LocalProvider.run("debugfs", "-w", "-R", "mkdir job/more", ic[0].toString());
+        assertEquals(Optional.empty(), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000d", ic[1])), "a new directory");
+
+        Path[] again = ext4AndCopy();
+        // Only its superblock differs, but it says its journal needs replaying: that proves nothing.
+        LocalProvider.run("debugfs", "-w", "-R", "feature needs_recovery", again[0].toString());
+        assertEquals(Optional.empty(), ImageProof.heldIn(again[0], Map.of("snap-local-0000000d", again[1])));
+        LocalProvider.run("debugfs", "-w", "-R", "feature -needs_recovery", again[0].toString());
+        LocalProvider.run("debugfs", "-w", "-R", "ssv state 0", again[0].toString());
+        assertEquals(Optional.empty(), ImageProof.heldIn(again[0], Map.of("snap-local-0000000d", again[1])), "not clean");
+
+        Path[] grown = ext4AndCopy();
+        try (var raf = new java.io.RandomAccessFile(grown[0].toFile(), "rw")) {
+            raf.setLength(65L << 20);
+        }
+        assertEquals(Optional.empty(), ImageProof.heldIn(grown[0], Map.of("snap-local-0000000d", grown[1])), "sizes differ");
+        assertEquals(Optional.empty(), ImageProof.heldIn(ic[1], Map.of("snap-local-0000000d", dir.resolve("gone.img"))));
+    }
+
+    @Test
+    void aSnapshotCopyIsLeftWithNoJournalToReplay() throws Exception {
+        Path[] ic = ext4AndCopy();
+        // What a copy of a mounted filesystem can carry: a journal its first mount would replay, even read-only.
+        LocalProvider.run("debugfs", "-w", "-R", "feature needs_recovery", ic[1].toString());
+        assertTrue(LocalProvider.run("dumpe2fs", "-h", ic[1].toString()).contains("needs_recovery"));
+        LocalProvider.replayJournal(ic[1]);
+        assertFalse(LocalProvider.run("dumpe2fs", "-h", ic[1].toString()).contains("needs_recovery"));
+        assertEquals(Optional.of("snap-local-0000000e"), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000e", ic[1])));
+
+        Path blank = dir.resolve("blank.img");
+        Files.write(blank, new byte[1 << 20]);
+        LocalProvider.replayJournal(blank);
+        assertTrue(java.util.Arrays.equals(new byte[1 << 20], Files.readAllBytes(blank)), "not ext4: left as it is");
     }
 }
