@@ -1,5 +1,7 @@
 package dev.kiln.agent.os;
 
+import dev.kiln.os.Executables;
+
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -85,7 +87,7 @@ public final class OsCommand {
         List<String> argv = List.copyOf(command);
         List<String> resolved = new ArrayList<>(argv);
         if (environment.containsKey("PATH")) {
-            resolved.set(0, executable(argv.get(0), environment.get("PATH")));
+            resolved.set(0, Executables.find(argv.get(0), environment.get("PATH")));
         }
         ProcessBuilder pb = new ProcessBuilder(resolved).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         pb.environment().putAll(environment);
@@ -106,24 +108,6 @@ public final class OsCommand {
             io.initCause(e);
             throw io;
         }
-    }
-
-    /**
-     * The absolute path of {@code name} in the first folder of {@code path} that holds it as an
-     * executable, or {@code name} unchanged when none does. The JDK looks a bare name up in the
-     * JVM's own PATH, whatever PATH the child is given.
-     */
-    static String executable(String name, String path) {
-        if (name.contains("/")) {
-            return name;
-        }
-        for (String dir : path.split(":")) {
-            Path candidate = Path.of(dir, name);
-            if (Files.isRegularFile(candidate) && Files.isExecutable(candidate)) {
-                return candidate.toString();
-            }
-        }
-        return name;
     }
 
     private static String collected(CompletableFuture<String> output) throws InterruptedException {

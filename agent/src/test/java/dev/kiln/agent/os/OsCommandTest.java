@@ -80,8 +80,8 @@ class OsCommandTest {
         Path tool = Files.writeString(tools.resolve("mkfs.ext4"), "#!/bin/sh\n");
         Files.setPosixFilePermissions(tool, PosixFilePermissions.fromString("rwxr-xr-x"));
         String path = String.join(":", List.of(empty.toString(), plain.toString(), tools.toString()));
-        assertEquals(tool.toString(), OsCommand.executable("mkfs.ext4", path));
-        assertEquals("no-such-tool", OsCommand.executable("no-such-tool", path), "left for the JDK to report");
-        assertEquals("/bin/true", OsCommand.executable("/bin/true", path), "a path is kept as it is");
+        assertEquals(tool.toString(), dev.kiln.os.Executables.find("mkfs.ext4", path));
+        assertEquals("no-such-tool", dev.kiln.os.Executables.find("no-such-tool", path), "left for the JDK to report");
+        assertEquals("/bin/true", dev.kiln.os.Executables.find("/bin/true", path), "a path is kept as it is");
     }
 }

@@ -176,7 +176,7 @@ final class ImageProof {
      */
     static String stdout(String... argv) throws IOException {
         String[] command = argv.clone();
-        command[0] = LocalProvider.executable(argv[0], LocalProvider.TOOL_PATH);
+        command[0] = dev.kiln.os.Executables.find(argv[0], LocalProvider.TOOL_PATH);
         ProcessBuilder pb = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.DISCARD);
         pb.environment().put("PATH", LocalProvider.TOOL_PATH);
         pb.environment().put("LC_ALL", "C");

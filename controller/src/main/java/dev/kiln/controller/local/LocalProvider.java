@@ -13,6 +13,7 @@ import dev.kiln.controller.fleet.InstanceLayout;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.controller.fleet.VolumeSpec;
 import dev.kiln.controller.pki.FleetCa;
+import dev.kiln.os.Executables;
 
 import java.io.IOException;
 import java.io.Reader;
@@ -978,7 +979,7 @@ public final class LocalProvider implements Fleet {
         }
         if (features.contains("needs_recovery")) {
             // e2fsck exits 0 (nothing to fix) or 1 (the journal was replayed); anything else failed.
-            String[] argv = {executable("e2fsck", TOOL_PATH), "-E", "journal_only", "-y", copy.toString()};
+            String[] argv = {Executables.find("e2fsck", TOOL_PATH), "-E", "journal_only", "-y", copy.toString()};
             ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
             pb.environment().put("PATH", TOOL_PATH);
             Process p = pb.start();
@@ -1188,7 +1189,7 @@ public final class LocalProvider implements Fleet {
 
     static String run(String... argv) throws IOException {
         String[] command = argv.clone();
-        command[0] = executable(argv[0], TOOL_PATH);
+        command[0] = Executables.find(argv[0], TOOL_PATH);
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         pb.environment().put("PATH", TOOL_PATH);
         Process p = pb.start();
@@ -1202,24 +1203,6 @@ public final class LocalProvider implements Fleet {
             throw new IOException("interrupted: " + String.join(" ", argv), e);
         }
         return out;
-    }
-
-    /**
-     * The absolute path of {@code name} in the first folder of {@code path} that holds it as an
-     * executable, or {@code name} unchanged when none does. The JDK looks a bare name up in the
-     * JVM's own PATH, whatever PATH the child is given.
-     */
-    static String executable(String name, String path) {
-        if (name.contains("/")) {
-            return name;
-        }
-        for (String dir : path.split(":")) {
-            Path candidate = Path.of(dir, name);
-            if (Files.isRegularFile(candidate) && Files.isExecutable(candidate)) {
-                return candidate.toString();
-            }
-        }
-        return name;
     }
 
     private static void runQuietly(String... argv) {

@@ -112,7 +112,7 @@ class VolumeFateTest {
 
     /** A 64 MiB ext4 image made by mkfs.ext4 (a regular file needs no root), and a snapshot copy of it. */
     Path[] ext4AndCopy() throws Exception {
-        LocalProvider.executable("mkfs.ext4", LocalProvider.TOOL_PATH);
+        dev.kiln.os.Executables.find("mkfs.ext4", LocalProvider.TOOL_PATH);
         Path image = Files.createDirectories(dir.resolve("vol")).resolve("volume.img");
         try (var raf = new java.io.RandomAccessFile(image.toFile(), "rw")) {
             raf.setLength(64L << 20);
