@@ -92,7 +92,10 @@ public final class AgentLauncher {
                     userDataProblems = List.of(e.getMessage());
                 }
             } else {
-                identity = InstanceIdentity.local(AgentInfo.localHostname());
+                // The local provider names its instances; an agent started by hand is named after its host.
+                String id = environment.getProperty("kiln.instance-id", String.class).orElse(null);
+                identity = id != null ? new InstanceIdentity(AgentMode.LOCAL, id, "", java.util.Optional.empty())
+                        : InstanceIdentity.local(AgentInfo.localHostname());
             }
         } catch (ConfigurationProblem e) {
             context.close();

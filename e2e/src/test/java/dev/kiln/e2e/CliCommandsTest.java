@@ -79,7 +79,7 @@ class CliCommandsTest {
         Instant.parse(o.get("launched_at").getAsString());
         Instant.parse(o.get("expires_at").getAsString());
         JsonObject status = o.getAsJsonObject("status");
-        assertTrue(status.get("instance_id").isJsonPrimitive(), status.toString());
+        assertEquals(id, status.get("instance_id").getAsString(), "the agent reports its instance's id: " + status);
         assertTrue(status.get("uptime").getAsString().matches("\\d+(\\.\\d+)?s"), "durations are seconds with an s: " + status);
         String remaining = status.getAsJsonObject("lease").get("remaining").getAsString();
         assertTrue(Double.parseDouble(remaining.substring(0, remaining.length() - 1)) > 25 * 60, status.toString());

@@ -36,6 +36,7 @@ public final class SettingsCatalog {
             new Setting("kiln.mode", "'local' or 'ec2'", AgentMode::parse),
             new Setting("kiln.state-dir", "an absolute path", SettingsCatalog::absolutePath),
             new Setting("kiln.name", "a display name", v -> { }),
+            new Setting("kiln.instance-id", "an instance id such as local-1a2b3c4d", SettingsCatalog::nonEmpty),
             new Setting("kiln.grpc.host", "a bind address such as 127.0.0.1 or 0.0.0.0", SettingsCatalog::nonEmpty),
             new Setting("kiln.grpc.port", "a TCP port 0-65535", SettingsCatalog::port),
             new Setting("kiln.tls.cert", "a PEM file path or PEM text", SettingsCatalog::nonEmpty),

@@ -292,6 +292,7 @@ public final class LocalProvider implements Fleet {
             int port = LocalAgent.freeLoopbackPort();
             String keys = paths.sshPublicKey().toString();
             Map<String, Object> settings = agent.settings(port);
+            settings.put("instance-id", id);
             settings.putAll(AgentUserData.sections(spec.ttl(), spec.maxLife(), layout,
                     new AgentUserData.Ssh("127.0.0.1", 0, keys, keys), spec.bootBuild() && layout.workTree() != null
                             ? new AgentUserData.BootBuild(spec.bootTree() == null ? layout.workTree()
