@@ -12,7 +12,6 @@ import dev.kiln.proto.agent.v1.GetBuildRequest;
 import dev.kiln.proto.agent.v1.Profile;
 import dev.kiln.proto.agent.v1.StartBuildRequest;
 import dev.kiln.proto.agent.v1.TupBuild;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -103,11 +102,7 @@ public class BuildCommand implements Callable<Integer> {
         // fresh JVM pays a tenth of a second or more of CPU per handshake.
         try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
             Build build;
-            try {
-                build = client.stub().startBuild(request.build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+            build = client.stub().startBuild(request.build());
             context.err().println("kiln: build " + build.getId() + " " + state(build) + " in " + workTree);
             if (detach) {
                 context.out().println(build.getId());

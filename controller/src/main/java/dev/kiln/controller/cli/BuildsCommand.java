@@ -4,7 +4,6 @@ import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.ListBuildsRequest;
 import dev.kiln.proto.agent.v1.ListBuildsResponse;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -38,11 +37,7 @@ public class BuildsCommand implements Runnable {
         OutputFormat format = output.format(context.settings());
         ListBuildsResponse list;
         try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
-            try {
-                list = client.stub().listBuilds(ListBuildsRequest.newBuilder().setLimit(limit).build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+            list = client.stub().listBuilds(ListBuildsRequest.newBuilder().setLimit(limit).build());
         }
         for (String problem : list.getBootBuildErrorsList()) {
             context.err().println("kiln: " + problem);

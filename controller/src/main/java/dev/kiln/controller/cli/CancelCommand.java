@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.CancelBuildRequest;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -37,13 +36,9 @@ public class CancelCommand implements Runnable {
         Duration g = grace == null ? Duration.ZERO : Durations.parse(grace);
         Build b;
         try (AgentClient client = context.connect(agent, timeout == null ? Duration.ofSeconds(60) : Durations.parse(timeout))) {
-            try {
-                b = client.stub().cancelBuild(CancelBuildRequest.newBuilder().setId(build)
-                        .setGrace(com.google.protobuf.Duration.newBuilder().setSeconds(g.getSeconds()).setNanos(g.getNano()))
-                        .build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+            b = client.stub().cancelBuild(CancelBuildRequest.newBuilder().setId(build)
+                    .setGrace(com.google.protobuf.Duration.newBuilder().setSeconds(g.getSeconds()).setNanos(g.getNano()))
+                    .build());
         }
         context.out().println(b.getId() + " " + BuildCommand.state(b));
     }

@@ -71,9 +71,21 @@ public class Context {
     /** A client to this agent: over the channel {@link EarlyConnect} opened to it, if it did. */
     public dev.kiln.controller.client.AgentClient client(dev.kiln.controller.client.AgentEndpoint endpoint,
                                                          java.time.Duration timeout) {
-        return EarlyConnect.claim(endpoint, dev.kiln.controller.client.ClientTls.of(paths))
+        dev.kiln.controller.client.AgentClient client = EarlyConnect.claim(endpoint, dev.kiln.controller.client.ClientTls.of(paths))
                 .map(channel -> new dev.kiln.controller.client.AgentClient(endpoint, channel, timeout))
                 .orElseGet(() -> new dev.kiln.controller.client.AgentClient(endpoint, sslContext(), timeout));
+        lastClient = client;
+        return client;
+    }
+
+    private volatile dev.kiln.controller.client.AgentClient lastClient;
+
+    /**
+     * A failed agent call that reached the command line as a message and an exit code, naming the
+     * agent and deadline of the client this command opened last; empty when it opened none.
+     */
+    public java.util.Optional<dev.kiln.controller.KilnException> translate(io.grpc.StatusRuntimeException e) {
+        return java.util.Optional.ofNullable(lastClient).map(c -> c.translate(e));
     }
 
     private Object sslFor;

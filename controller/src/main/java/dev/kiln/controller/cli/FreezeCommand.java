@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.FreezeRequest;
 import dev.kiln.proto.agent.v1.FreezeResponse;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -50,11 +49,7 @@ public class FreezeCommand implements Runnable {
         }
         FreezeResponse r;
         try (AgentClient client = context.connect(agent, timeout == null ? Duration.ofMinutes(5) : Durations.parse(timeout))) {
-            try {
-                r = client.stub().freeze(b.build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+            r = client.stub().freeze(b.build());
         }
         Instant thawBy = Instant.ofEpochSecond(r.getThawBy().getSeconds(), r.getThawBy().getNanos());
         context.err().println("kiln: froze " + mountPoint + "; the agent thaws it by " + thawBy

@@ -6,7 +6,6 @@ import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.MountRequest;
 import dev.kiln.proto.agent.v1.MountResponse;
 import dev.kiln.proto.agent.v1.Overlay;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -127,11 +126,7 @@ public class MountCommand implements Runnable {
             } else if (!overlay) {
                 context.err().println("kiln: mounting " + args.get(0) + " at " + mountPoint + " (formatting it only if it is provably blank)");
             }
-            try {
-                r = client.stub().mount(b.build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+            r = client.stub().mount(b.build());
         }
         if (r.getAlreadyMounted()) {
             context.err().println("kiln: " + mountPoint + " was already mounted as requested; nothing to do");

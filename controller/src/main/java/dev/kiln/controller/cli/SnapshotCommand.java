@@ -4,7 +4,6 @@ import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.controller.fleet.FleetVolume;
@@ -95,30 +94,26 @@ public class SnapshotCommand implements Runnable {
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         FleetSnapshot snapshot;
         Duration requestTimeout = Durations.parse(context.settings().get("timeout", timeout).orElse("30s"));
-        try (AgentClient agent = new AgentClient(endpoint, ClientTls.of(context.paths()), requestTimeout)) {
+        try (AgentClient agent = context.client(endpoint, requestTimeout)) {
             String mountPoint;
-            try {
-                mountPoint = v.mountPoint() != null ? v.mountPoint()
-                        : agent.stub().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesList().stream()
-                        .filter(x -> x.getVolumeId().equals(v.id()) && !x.getMountPoint().isEmpty())
-                        .map(x -> x.getMountPoint()).findFirst().orElse(null);
-                if (mountPoint != null && mountPoint.isEmpty()) {
-                    mountPoint = null;
-                    context.err().println("kiln: " + v.id() + " is a directory on this machine (no filesystem of its own to"
-                            + " freeze); it is copied as it is");
-                } else if (mountPoint != null) {
-                    FreezeResponse frozen = agent.stub().freeze(FreezeRequest.newBuilder().setMountPoint(mountPoint)
-                            .setRequestId(UUID.randomUUID().toString())
-                            .setLease(com.google.protobuf.Duration.newBuilder().setSeconds(lease.getSeconds())
-                                    .setNanos(lease.getNano())).build());
-                    context.err().println("kiln: froze " + mountPoint + " on " + m.id() + " (the agent thaws it by "
-                            + Instant.ofEpochSecond(frozen.getThawBy().getSeconds(), frozen.getThawBy().getNanos())
-                            + " at the latest)");
-                } else {
-                    context.err().println("kiln: " + v.id() + " is not mounted on " + m.id() + "; snapshotting it as it is");
-                }
-            } catch (StatusRuntimeException e) {
-                throw agent.translate(e);
+            mountPoint = v.mountPoint() != null ? v.mountPoint()
+                    : agent.stub().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesList().stream()
+                    .filter(x -> x.getVolumeId().equals(v.id()) && !x.getMountPoint().isEmpty())
+                    .map(x -> x.getMountPoint()).findFirst().orElse(null);
+            if (mountPoint != null && mountPoint.isEmpty()) {
+                mountPoint = null;
+                context.err().println("kiln: " + v.id() + " is a directory on this machine (no filesystem of its own to"
+                        + " freeze); it is copied as it is");
+            } else if (mountPoint != null) {
+                FreezeResponse frozen = agent.stub().freeze(FreezeRequest.newBuilder().setMountPoint(mountPoint)
+                        .setRequestId(UUID.randomUUID().toString())
+                        .setLease(com.google.protobuf.Duration.newBuilder().setSeconds(lease.getSeconds())
+                                .setNanos(lease.getNano())).build());
+                context.err().println("kiln: froze " + mountPoint + " on " + m.id() + " (the agent thaws it by "
+                        + Instant.ofEpochSecond(frozen.getThawBy().getSeconds(), frozen.getThawBy().getNanos())
+                        + " at the latest)");
+            } else {
+                context.err().println("kiln: " + v.id() + " is not mounted on " + m.id() + "; snapshotting it as it is");
             }
             try {
                 snapshot = fleet.createSnapshot(v, m, build);

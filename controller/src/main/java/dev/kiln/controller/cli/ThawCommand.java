@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.ThawRequest;
 import dev.kiln.proto.agent.v1.ThawResponse;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -31,11 +30,7 @@ public class ThawCommand implements Runnable {
     public void run() {
         ThawResponse r;
         try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
-            try {
-                r = client.stub().thaw(ThawRequest.newBuilder().setMountPoint(mountPoint).build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+            r = client.stub().thaw(ThawRequest.newBuilder().setMountPoint(mountPoint).build());
         }
         context.err().println(r.getWasFrozen() ? "kiln: thawed " + mountPoint : "kiln: " + mountPoint + " was not frozen; nothing to do");
     }

@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.UnmountRequest;
 import dev.kiln.proto.agent.v1.UnmountResponse;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -47,11 +46,7 @@ public class UnmountCommand implements Runnable {
         OutputFormat format = output.format(context.settings());
         UnmountResponse r;
         try (AgentClient client = context.connect(agent, timeout == null ? Duration.ofMinutes(5) : Durations.parse(timeout))) {
-            try {
-                r = client.stub().unmount(b.build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+            r = client.stub().unmount(b.build());
         }
         for (String s : r.getStoppedProcessesList()) {
             context.err().println("kiln: stopped " + s);

@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.ListVolumesRequest;
 import dev.kiln.proto.agent.v1.ListVolumesResponse;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -34,11 +33,7 @@ public class VolumesCommand implements Runnable {
         OutputFormat format = output.format(context.settings());
         ListVolumesResponse list;
         try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
-            try {
-                list = client.stub().listVolumes(ListVolumesRequest.getDefaultInstance());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+            list = client.stub().listVolumes(ListVolumesRequest.getDefaultInstance());
         }
         java.util.Optional<String> local = agent.localInstanceId(context.settings());
         if (local.isPresent()) {
