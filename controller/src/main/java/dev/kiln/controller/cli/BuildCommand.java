@@ -30,6 +30,7 @@ import java.util.UUID;
 import java.util.concurrent.Callable;
 
 /** {@code kiln build}: start a tup build (or a command) on an agent and follow its log. */
+@TimeoutMixin.Default(what = "Timeout of each request")
 @Command(name = "build", mixinStandardHelpOptions = true,
         description = {"Start a build in WORK_TREE on the agent and follow its log until it ends.",
                 "Without COMMAND: tup, for all profiles or those named with --profile.",
@@ -69,8 +70,8 @@ public class BuildCommand implements Callable<Integer> {
     @Option(names = "--label", paramLabel = "KEY=VALUE", description = "Label the build (repeatable).")
     Map<String, String> labels = new TreeMap<>();
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Timeout of each request (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public Integer call() throws IOException {
@@ -100,7 +101,7 @@ public class BuildCommand implements Callable<Integer> {
         }
         // One connection (one TLS handshake) for the start, the progress polls and the log: a
         // fresh JVM pays a tenth of a second or more of CPU per handshake.
-        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
+        try (AgentClient client = context.connect(agent, timeout.get(context))) {
             Build build;
             build = client.stub().startBuild(request.build());
             context.err().println("kiln: build " + build.getId() + " " + state(build) + " in " + workTree);
@@ -113,22 +114,22 @@ public class BuildCommand implements Callable<Integer> {
     }
 
     /** Follows a build's log to stdout with a progress display; returns the build's exit status. */
-    static int follow(Context context, AgentMixin agent, String id, long from, String timeout) throws IOException {
-        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
+    static int follow(Context context, AgentMixin agent, String id, long from, TimeoutMixin timeout) throws IOException {
+        try (AgentClient client = context.connect(agent, timeout.get(context))) {
             return follow(context, agent, id, from, timeout, client);
         }
     }
 
     /**
-     * {@link #follow(Context, AgentMixin, String, long, String)} over a connection the caller has
+     * {@link #follow(Context, AgentMixin, String, long, TimeoutMixin)} over a connection the caller has
      * (new ones only after it is lost).
      */
-    static int follow(Context context, AgentMixin agent, String id, long from, String timeout, AgentClient client)
+    static int follow(Context context, AgentMixin agent, String id, long from, TimeoutMixin timeout, AgentClient client)
             throws IOException {
         Build end;
         try (ProgressDisplay progress = new ProgressDisplay(context.err(), context.terminal(),
                 () -> client.stub().getBuild(GetBuildRequest.newBuilder().setId(id).build())).start()) {
-            LogFollower follower = new LogFollower(() -> context.connect(agent, context.timeout(timeout)),
+            LogFollower follower = new LogFollower(() -> context.connect(agent, timeout.get(context)),
                     m -> context.err().println("kiln: " + m), Durations.parse("5m"), from).startingWith(client);
             end = follower.copy(id, true, context.out());
         }

@@ -29,14 +29,14 @@ public class BuildsCommand implements Runnable {
     @Option(names = "--limit", defaultValue = "20", description = "At most this many (default: ${DEFAULT-VALUE}).")
     int limit;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
         OutputFormat format = output.format(context.settings());
         ListBuildsResponse list;
-        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
+        try (AgentClient client = context.connect(agent, timeout.get(context))) {
             list = client.stub().listBuilds(ListBuildsRequest.newBuilder().setLimit(limit).build());
         }
         for (String problem : list.getBootBuildErrorsList()) {

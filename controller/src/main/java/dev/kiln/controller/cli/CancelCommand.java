@@ -12,6 +12,7 @@ import picocli.CommandLine.Parameters;
 import java.time.Duration;
 
 /** {@code kiln cancel}: cancel a build. */
+@TimeoutMixin.Default(value = "60s", settings = false)
 @Command(name = "cancel", mixinStandardHelpOptions = true,
         description = "Cancel a build: TERM to its process group, KILL after the grace period. A finished build is left as it is.")
 public class CancelCommand implements Runnable {
@@ -28,14 +29,14 @@ public class CancelCommand implements Runnable {
     @Option(names = "--grace", paramLabel = "DURATION", description = "Time between TERM and KILL (default: the agent's, 10s).")
     String grace;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 60s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
         Duration g = grace == null ? Duration.ZERO : Durations.parse(grace);
         Build b;
-        try (AgentClient client = context.connect(agent, timeout == null ? Duration.ofSeconds(60) : Durations.parse(timeout))) {
+        try (AgentClient client = context.connect(agent, timeout.get(context))) {
             b = client.stub().cancelBuild(CancelBuildRequest.newBuilder().setId(build)
                     .setGrace(com.google.protobuf.Duration.newBuilder().setSeconds(g.getSeconds()).setNanos(g.getNano()))
                     .build());

@@ -44,7 +44,7 @@ public class CompleteCommand implements Runnable {
                     }
                 }
             } else if (what.equals("profiles")) {
-                SshTarget target = SshSupport.target(context, agent, instance, "owner", "3s");
+                SshTarget target = SshSupport.target(context, agent, instance, "owner", () -> AgentTimeouts.COMPLETION);
                 PullCommand.profiles(new RsyncTransfer(target, context.err(), false), target).keySet()
                         .forEach(context.out()::println);
             }

@@ -117,7 +117,7 @@ public class Context {
 
     /** The request timeout: --timeout, KILN_TIMEOUT, config.yml, or 10s. */
     public java.time.Duration timeout(String flag) {
-        return Durations.parse(settings().get("timeout", flag).orElse("10s"));
+        return Durations.parse(settings().get("timeout", flag).orElse(AgentTimeouts.REQUEST));
     }
 
     public Clock clock() {

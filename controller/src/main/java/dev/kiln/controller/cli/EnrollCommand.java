@@ -33,8 +33,8 @@ public class EnrollCommand implements Runnable {
     @Parameters(paramLabel = "INSTANCE", description = "An EC2 instance id.")
     String instance;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
@@ -44,7 +44,7 @@ public class EnrollCommand implements Runnable {
             throw new KilnException(ExitCodes.UNREACHABLE, instance + " has no address to reach or no kiln:cert-name tag");
         }
         Enroller enroller = new Enroller(new FleetInit(context.paths(), context.clock()).loadCa(), ClientTls.of(context.paths()),
-                context.paths().stateDir().resolve("enrolled"), context.timeout(timeout));
+                context.paths().stateDir().resolve("enrolled"), timeout.get(context));
         Enroller.Result r = enroller.enroll(endpoint, m.id(), List.of(m.certName()), List.of());
         context.err().println(r.enrolledNow()
                 ? "kiln: enrolled the agent's own key on " + m.id() + "; its bootstrap certificate is refused from now on"

@@ -54,8 +54,8 @@ public class ExtendCommand implements Callable<Integer> {
     @Option(names = "--all", description = "Every running managed instance (of the provider).")
     boolean all;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public Integer call() {
@@ -104,7 +104,7 @@ public class ExtendCommand implements Callable<Integer> {
         boolean named = targets.size() > 1 || instance != null;
         // Fleet targets are named by instance id; an agent reached by --agent has no fleet record.
         Fleet fleet = instance != null || all ? fleetOptions.fleet(context, instance) : null;
-        return Targets.each(context, targets, context.timeout(timeout), (t, client) -> {
+        return Targets.each(context, targets, timeout.get(context), (t, client) -> {
             Lease lease = client.stub().extendLease(req.setRequestId(UUID.randomUUID().toString()).build());
             if (fleet != null && lease.hasDeadline()) {
                 recordDeadline(fleet, t.name(), lease);

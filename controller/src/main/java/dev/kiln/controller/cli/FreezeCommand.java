@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.time.Instant;
 
 /** {@code kiln freeze}: freeze a mounted volume for a snapshot, under a lease. */
+@TimeoutMixin.Default(value = "5m", settings = false, why = "freezing flushes the filesystem")
 @Command(name = "freeze", mixinStandardHelpOptions = true,
         description = {"Freeze a volume the agent mounted, for a consistent snapshot. The agent thaws it by itself when",
                 "the lease runs out (default 30s), even if this command or its caller is gone; `kiln thaw` thaws",
@@ -34,8 +35,8 @@ public class FreezeCommand implements Runnable {
     @Option(names = "--request-id", paramLabel = "ID", description = "Makes a retry safe: a repeat returns the first answer.")
     String requestId;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 5m; freezing flushes the filesystem).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
@@ -48,7 +49,7 @@ public class FreezeCommand implements Runnable {
             b.setRequestId(requestId);
         }
         FreezeResponse r;
-        try (AgentClient client = context.connect(agent, timeout == null ? Duration.ofMinutes(5) : Durations.parse(timeout))) {
+        try (AgentClient client = context.connect(agent, timeout.get(context))) {
             r = client.stub().freeze(b.build());
         }
         Instant thawBy = Instant.ofEpochSecond(r.getThawBy().getSeconds(), r.getThawBy().getNanos());

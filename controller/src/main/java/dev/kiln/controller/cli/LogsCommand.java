@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.util.concurrent.Callable;
 
 /** {@code kiln logs}: print (and follow) a build's log, or the agent's own. */
+@TimeoutMixin.Default(what = "Timeout of each request")
 @Command(name = "logs", mixinStandardHelpOptions = true,
         description = {"Print a build's log (or the agent's own, with BUILD = agent) byte for byte.",
                 "With -f, follow it until the build ends, reconnecting and resuming from the last byte",
@@ -33,8 +34,8 @@ public class LogsCommand implements Callable<Integer> {
             description = "Start at this byte offset (to resume an earlier copy).")
     long from;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Timeout of each request (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public Integer call() throws IOException {
@@ -49,7 +50,7 @@ public class LogsCommand implements Callable<Integer> {
         if (follow && !build.equals("agent")) {
             return BuildCommand.follow(context, agent, build, from, timeout);
         }
-        new LogFollower(() -> context.connect(agent, context.timeout(timeout)), m -> context.err().println("kiln: " + m),
+        new LogFollower(() -> context.connect(agent, timeout.get(context)), m -> context.err().println("kiln: " + m),
                 Durations.parse("5m"), from).copy(build, follow, context.out());
         return 0;
     }

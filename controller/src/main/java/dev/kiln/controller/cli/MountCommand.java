@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.List;
 
 /** {@code kiln mount}: mount a volume (formatting it only if provably blank and allowed), or an overlay work tree. */
+@TimeoutMixin.Default(value = "--wait plus 10m", settings = false)
 @Command(name = "mount", mixinStandardHelpOptions = true,
         description = {"Mount a volume on the agent: VOLUME is an EBS volume id (vol-...) or a device (/dev/...).",
                 "A device is formatted only if it is provably blank and --format is given; anything else that is not",
@@ -70,8 +71,8 @@ public class MountCommand implements Runnable {
             description = "How long the agent waits for a volume that is not attached yet (default: the agent's, 2m).")
     String waitFor;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: --wait plus 10m).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
@@ -116,8 +117,9 @@ public class MountCommand implements Runnable {
             wait = Durations.parse(waitFor);
             b.setWait(com.google.protobuf.Duration.newBuilder().setSeconds(wait.getSeconds()).setNanos(wait.getNano()));
         }
-        Duration deadline = timeout != null ? Durations.parse(timeout)
-                : (wait == null ? Duration.ofMinutes(2) : wait).plus(Duration.ofMinutes(10));
+        Duration waited = wait;
+        Duration deadline = timeout.given()
+                .orElseGet(() -> (waited == null ? Duration.ofMinutes(2) : waited).plus(Duration.ofMinutes(10)));
         OutputFormat out = output.format(context.settings());
         MountResponse r;
         try (AgentClient client = context.connect(agent, deadline)) {

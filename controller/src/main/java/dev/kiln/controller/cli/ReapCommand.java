@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Optional;
 
 /** {@code kiln reap}: the controller-side backstop. */
+@TimeoutMixin.Default(what = "How long to wait for each agent's answer")
 @Command(name = "reap", mixinStandardHelpOptions = true,
         description = {"Terminate managed instances whose kiln:expires-at passed more than --grace ago",
                 "(their agents and backstop timers should have ended them; this is the last resort). Run it from cron.",
@@ -40,8 +41,8 @@ public class ReapCommand implements Runnable {
     @Option(names = "--dry-run", description = "Only list what would be terminated.")
     boolean dryRun;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "How long to wait for each agent's answer (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     /**
      * What reap does with one instance whose tag says it expired.
@@ -112,7 +113,7 @@ public class ReapCommand implements Runnable {
         if (endpoint == null) {
             return Optional.empty();
         }
-        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), context.timeout(timeout))) {
+        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), timeout.get(context))) {
             return Optional.of(client.status());
         } catch (KilnException e) {
             context.err().println("kiln: " + m.id() + ": its agent does not answer (" + e.getMessage() + ")");

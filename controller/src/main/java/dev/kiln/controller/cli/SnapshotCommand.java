@@ -27,6 +27,7 @@ import java.util.List;
 import java.util.UUID;
 
 /** {@code kiln snapshot}: a consistent, point-in-time snapshot of one of an instance's volumes. */
+@TimeoutMixin.Default(value = "30s", what = "Timeout of each request to the agent")
 @Command(name = "snapshot", mixinStandardHelpOptions = true,
         description = {"Snapshot a volume of a managed instance: the agent freezes its filesystem (under a short lease),",
                 "EC2's CreateSnapshot fixes the point in time, and the agent thaws it at once. --keep N then deletes",
@@ -67,9 +68,8 @@ public class SnapshotCommand implements Runnable {
     @Option(names = "--freeze-lease", defaultValue = "30s", description = "Longest the filesystem may stay frozen (default: ${DEFAULT-VALUE}).")
     String freezeLease;
 
-    @Option(names = "--timeout", paramLabel = "DURATION",
-            description = "Timeout of each request to the agent (default: 30s; env KILN_TIMEOUT, config.yml timeout).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
@@ -93,7 +93,7 @@ public class SnapshotCommand implements Runnable {
         }
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         FleetSnapshot snapshot;
-        Duration requestTimeout = Durations.parse(context.settings().get("timeout", timeout).orElse("30s"));
+        Duration requestTimeout = timeout.get(context);
         try (AgentClient agent = context.client(endpoint, requestTimeout)) {
             String mountPoint;
             mountPoint = v.mountPoint() != null ? v.mountPoint()

@@ -22,7 +22,7 @@ final class SshSupport {
     }
 
     /** The SSH target of INSTANCE ({@code local}, {@code HOST:PORT}) or, when null, of --agent / the local agent. */
-    static SshTarget target(Context context, AgentMixin agent, String instance, String user, String timeout) {
+    static SshTarget target(Context context, AgentMixin agent, String instance, String user, java.util.function.Supplier<java.time.Duration> timeout) {
         AgentEndpoint endpoint;
         boolean local;
         if ("local".equals(instance)) {
@@ -42,7 +42,7 @@ final class SshSupport {
                     && context.settings().get("agent", agent.agent).isEmpty();
         }
         StatusResponse status;
-        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), context.timeout(timeout))) {
+        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), timeout.get())) {
             status = client.status();
         }
         // A managed instance is named by its id: several local instances share 127.0.0.1.

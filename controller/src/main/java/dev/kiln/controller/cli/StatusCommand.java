@@ -13,6 +13,7 @@ import java.time.Instant;
 import java.util.Locale;
 
 /** {@code kiln status}: one agent's status. */
+@TimeoutMixin.Default(what = "How long to wait for the agent's answer")
 @Command(name = "status", mixinStandardHelpOptions = true,
         description = "Show an agent's status: version, mode, instance id, uptime.")
 public class StatusCommand implements Runnable {
@@ -26,9 +27,8 @@ public class StatusCommand implements Runnable {
     @Mixin
     OutputMixin output;
 
-    @Option(names = "--timeout", paramLabel = "DURATION",
-            description = "How long to wait for the agent's answer (default: 10s; env KILN_TIMEOUT).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     /** A timestamp as ISO-8601 UTC (seconds), or "" when unset. */
     static String time(com.google.protobuf.Timestamp t) {
@@ -40,7 +40,7 @@ public class StatusCommand implements Runnable {
         AgentEndpoint endpoint = agent.resolve(context.settings(), context.paths());
         OutputFormat format = output.format(context.settings());
         StatusResponse status;
-        try (AgentClient client = context.client(endpoint, context.timeout(timeout))) {
+        try (AgentClient client = context.client(endpoint, timeout.get(context))) {
             status = client.status();
         }
         // A local agent knows only its host's name (local-HOSTNAME); the fleet knows which instance it is.

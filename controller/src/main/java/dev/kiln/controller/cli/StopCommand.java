@@ -37,13 +37,13 @@ public class StopCommand implements Callable<Integer> {
     @Option(names = "--reason", paramLabel = "TEXT", description = "Why, for the agent's log.")
     String reason;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public Integer call() {
         List<Targets.Target> targets = Targets.resolve(context, agent, fleetOptions, instance, all);
-        return Targets.each(context, targets, context.timeout(timeout), (t, client) -> {
+        return Targets.each(context, targets, timeout.get(context), (t, client) -> {
             ShutdownResponse r = client.stub().shutdown(ShutdownRequest.newBuilder()
                     .setReason(reason == null ? "kiln stop" : reason).build());
             context.err().println("kiln: " + t.name() + " is draining since " + StatusCommand.time(r.getDrainingSince())

@@ -23,13 +23,13 @@ public class ThawCommand implements Runnable {
     @Parameters(index = "0", paramLabel = "MOUNT_POINT", description = "The mount point.")
     String mountPoint;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s; env KILN_TIMEOUT).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
         ThawResponse r;
-        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
+        try (AgentClient client = context.connect(agent, timeout.get(context))) {
             r = client.stub().thaw(ThawRequest.newBuilder().setMountPoint(mountPoint).build());
         }
         context.err().println(r.getWasFrozen() ? "kiln: thawed " + mountPoint : "kiln: " + mountPoint + " was not frozen; nothing to do");

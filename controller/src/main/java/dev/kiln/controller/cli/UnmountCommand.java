@@ -12,6 +12,7 @@ import picocli.CommandLine.Parameters;
 import java.time.Duration;
 
 /** {@code kiln unmount}: stop what uses a mount, then unmount it; never lazily, never forced. */
+@TimeoutMixin.Default(value = "5m", settings = false)
 @Command(name = "unmount", mixinStandardHelpOptions = true,
         description = {"Unmount a mount the agent made: cancel builds in it, TERM then (after --grace) KILL the",
                 "processes still holding files on it, sync, unmount, and confirm. Never lazy, never forced: if it",
@@ -33,8 +34,8 @@ public class UnmountCommand implements Runnable {
     @Option(names = "--grace", paramLabel = "DURATION", description = "Time between TERM and KILL (default: the agent's, 10s).")
     String grace;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 5m).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
@@ -45,7 +46,7 @@ public class UnmountCommand implements Runnable {
         }
         OutputFormat format = output.format(context.settings());
         UnmountResponse r;
-        try (AgentClient client = context.connect(agent, timeout == null ? Duration.ofMinutes(5) : Durations.parse(timeout))) {
+        try (AgentClient client = context.connect(agent, timeout.get(context))) {
             r = client.stub().unmount(b.build());
         }
         for (String s : r.getStoppedProcessesList()) {

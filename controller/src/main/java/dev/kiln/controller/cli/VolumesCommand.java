@@ -25,14 +25,14 @@ public class VolumesCommand implements Runnable {
     @Mixin
     OutputMixin output;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s; env KILN_TIMEOUT).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
         OutputFormat format = output.format(context.settings());
         ListVolumesResponse list;
-        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
+        try (AgentClient client = context.connect(agent, timeout.get(context))) {
             list = client.stub().listVolumes(ListVolumesRequest.getDefaultInstance());
         }
         java.util.Optional<String> local = agent.localInstanceId(context.settings());

@@ -227,6 +227,20 @@ class KilnCliTest {
             assertEquals(ExitCodes.UNREACHABLE, r.code(), r.err());
             assertTrue(r.err().startsWith("kiln: no answer from " + address + " in 1s; "), r.err());
             assertFalse(r.err().contains("unexpected error"), r.err());
+            Run fromEnv = kiln(Map.of("KILN_TIMEOUT", "1s"), "builds", "--agent", address);
+            assertEquals(ExitCodes.UNREACHABLE, fromEnv.code(), fromEnv.err());
+            assertTrue(fromEnv.err().startsWith("kiln: no answer from " + address + " in 1s; "), fromEnv.err());
         }
+    }
+
+    @Test
+    void eachCommandsTimeoutHelpNamesItsOwnDefault() {
+        String freeze = kiln("freeze", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(freeze.contains("--timeout=DURATION Request timeout (default: 5m; freezing flushes the filesystem)."), freeze);
+        String status = kiln("status", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(status.contains("--timeout=DURATION How long to wait for the agent's answer (default: 10s; env KILN_TIMEOUT,"
+                + " config.yml timeout)."), status);
+        String cancel = kiln("cancel", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(cancel.contains("--timeout=DURATION Request timeout (default: 60s)."), cancel);
     }
 }
