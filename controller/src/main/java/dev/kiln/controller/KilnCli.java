@@ -1,6 +1,6 @@
 package dev.kiln.controller;
 
-import dev.kiln.controller.cli.Context;
+import dev.kiln.controller.cli.AgentClients;
 import dev.kiln.controller.cli.KilnCommand;
 import dev.kiln.controller.config.CliEnvironment;
 import io.micronaut.configuration.picocli.MicronautFactory;
@@ -35,7 +35,7 @@ public final class KilnCli {
                 Exception e = thrown;
                 if (e instanceof StatusRuntimeException s) {
                     // An agent call's failure: named by the agent and deadline of the command's client.
-                    e = context.getBean(Context.class).translate(s).map(Exception.class::cast).orElse(s);
+                    e = context.getBean(AgentClients.class).translate(s).map(Exception.class::cast).orElse(s);
                 }
                 if (e instanceof KilnException k) {
                     env.err().println("kiln: " + k.getMessage());

@@ -41,6 +41,9 @@ public class BuildCommand implements Callable<Integer> {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -101,7 +104,7 @@ public class BuildCommand implements Callable<Integer> {
         }
         // One connection (one TLS handshake) for the start, the progress polls and the log: a
         // fresh JVM pays a tenth of a second or more of CPU per handshake.
-        try (AgentClient client = context.connect(agent, timeout.get(context))) {
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
             Build build;
             build = client.stub().startBuild(request.build());
             context.err().println("kiln: build " + build.getId() + " " + state(build) + " in " + workTree);
@@ -109,27 +112,27 @@ public class BuildCommand implements Callable<Integer> {
                 context.out().println(build.getId());
                 return ExitCodes.OK;
             }
-            return follow(context, agent, build.getId(), 0, timeout, client);
+            return follow(context, clients, agent, build.getId(), 0, timeout, client);
         }
     }
 
     /** Follows a build's log to stdout with a progress display; returns the build's exit status. */
-    static int follow(Context context, AgentMixin agent, String id, long from, TimeoutMixin timeout) throws IOException {
-        try (AgentClient client = context.connect(agent, timeout.get(context))) {
-            return follow(context, agent, id, from, timeout, client);
+    static int follow(Context context, AgentClients clients, AgentMixin agent, String id, long from, TimeoutMixin timeout) throws IOException {
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
+            return follow(context, clients, agent, id, from, timeout, client);
         }
     }
 
     /**
-     * {@link #follow(Context, AgentMixin, String, long, TimeoutMixin)} over a connection the caller has
+     * {@link #follow(Context, AgentClients, AgentMixin, String, long, TimeoutMixin)} over a connection the caller has
      * (new ones only after it is lost).
      */
-    static int follow(Context context, AgentMixin agent, String id, long from, TimeoutMixin timeout, AgentClient client)
+    static int follow(Context context, AgentClients clients, AgentMixin agent, String id, long from, TimeoutMixin timeout, AgentClient client)
             throws IOException {
         Build end;
         try (ProgressDisplay progress = new ProgressDisplay(context.err(), context.terminal(),
                 () -> client.stub().getBuild(GetBuildRequest.newBuilder().setId(id).build())).start()) {
-            LogFollower follower = new LogFollower(() -> context.connect(agent, timeout.get(context)),
+            LogFollower follower = new LogFollower(() -> clients.connect(agent, timeout.get(context)),
                     m -> context.err().println("kiln: " + m), Durations.parse("5m"), from).startingWith(client);
             end = follower.copy(id, true, context.out());
         }

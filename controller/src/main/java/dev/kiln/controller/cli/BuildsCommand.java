@@ -20,6 +20,9 @@ public class BuildsCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -36,7 +39,7 @@ public class BuildsCommand implements Runnable {
     public void run() {
         OutputFormat format = output.format(context.settings());
         ListBuildsResponse list;
-        try (AgentClient client = context.connect(agent, timeout.get(context))) {
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
             list = client.stub().listBuilds(ListBuildsRequest.newBuilder().setLimit(limit).build());
         }
         for (String problem : list.getBootBuildErrorsList()) {

@@ -20,6 +20,9 @@ public class CancelCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -36,7 +39,7 @@ public class CancelCommand implements Runnable {
     public void run() {
         Duration g = grace == null ? Duration.ZERO : Durations.parse(grace);
         Build b;
-        try (AgentClient client = context.connect(agent, timeout.get(context))) {
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
             b = client.stub().cancelBuild(CancelBuildRequest.newBuilder().setId(build)
                     .setGrace(com.google.protobuf.Duration.newBuilder().setSeconds(g.getSeconds()).setNanos(g.getNano()))
                     .build());

@@ -22,6 +22,9 @@ public class CompleteCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -44,7 +47,7 @@ public class CompleteCommand implements Runnable {
                     }
                 }
             } else if (what.equals("profiles")) {
-                SshTarget target = SshSupport.target(context, agent, instance, "owner", () -> AgentTimeouts.COMPLETION);
+                SshTarget target = SshSupport.target(context, clients, agent, instance, "owner", () -> AgentClients.COMPLETION);
                 PullCommand.profiles(new RsyncTransfer(target, context.err(), false), target).keySet()
                         .forEach(context.out()::println);
             }

@@ -38,6 +38,9 @@ public class ExtendCommand implements Callable<Integer> {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -104,7 +107,7 @@ public class ExtendCommand implements Callable<Integer> {
         boolean named = targets.size() > 1 || instance != null;
         // Fleet targets are named by instance id; an agent reached by --agent has no fleet record.
         Fleet fleet = instance != null || all ? fleetOptions.fleet(context, instance) : null;
-        return Targets.each(context, targets, timeout.get(context), (t, client) -> {
+        return Targets.each(context, clients, targets, timeout.get(context), (t, client) -> {
             Lease lease = client.stub().extendLease(req.setRequestId(UUID.randomUUID().toString()).build());
             if (fleet != null && lease.hasDeadline()) {
                 recordDeadline(fleet, t.name(), lease);

@@ -23,6 +23,9 @@ public class FreezeCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -49,7 +52,7 @@ public class FreezeCommand implements Runnable {
             b.setRequestId(requestId);
         }
         FreezeResponse r;
-        try (AgentClient client = context.connect(agent, timeout.get(context))) {
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
             r = client.stub().freeze(b.build());
         }
         Instant thawBy = Instant.ofEpochSecond(r.getThawBy().getSeconds(), r.getThawBy().getNanos());

@@ -48,6 +48,9 @@ public class LaunchCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     FleetMixin fleetOptions;
 
@@ -314,7 +317,7 @@ public class LaunchCommand implements Runnable {
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         context.err().println("kiln: agent on " + m.id() + " answers at " + endpoint);
         String expires;
-        try (AgentClient client = new AgentClient(endpoint, tls, context.timeout(null))) {
+        try (AgentClient client = clients.client(endpoint, context.timeout(null))) {
             expires = deadline(client.status());
         } catch (KilnException e) {
             // Launched all the same: say so, with the deadline the launch asked for.
@@ -362,7 +365,7 @@ public class LaunchCommand implements Runnable {
     }
 
     private Enroller enroller(FleetCa ca, ClientTls tls) {
-        return new Enroller(ca, tls, context.paths().stateDir().resolve("enrolled"), Duration.ofSeconds(5));
+        return new Enroller(ca, tls, context.paths().stateDir().resolve("enrolled"), AgentClients.LAUNCH_POLL);
     }
 
     /**
@@ -388,7 +391,7 @@ public class LaunchCommand implements Runnable {
         long dots = 0;
         KilnException last = null;
         while (Instant.now().isBefore(giveUp)) {
-            try (AgentClient client = new AgentClient(endpoint, tls, Duration.ofSeconds(5))) {
+            try (AgentClient client = clients.client(endpoint, AgentClients.LAUNCH_POLL)) {
                 enroll(enroller, m, endpoint, certName, cap);
                 var s = client.status();
                 context.err().println("kiln: agent " + s.getAgentVersion() + " on " + m.id() + " answers at " + endpoint);

@@ -21,6 +21,9 @@ public class LogsCommand implements Callable<Integer> {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -48,9 +51,9 @@ public class LogsCommand implements Callable<Integer> {
             }
         }
         if (follow && !build.equals("agent")) {
-            return BuildCommand.follow(context, agent, build, from, timeout);
+            return BuildCommand.follow(context, clients, agent, build, from, timeout);
         }
-        new LogFollower(() -> context.connect(agent, timeout.get(context)), m -> context.err().println("kiln: " + m),
+        new LogFollower(() -> clients.connect(agent, timeout.get(context)), m -> context.err().println("kiln: " + m),
                 Durations.parse("5m"), from).copy(build, follow, context.out());
         return 0;
     }

@@ -29,6 +29,9 @@ public class MountCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -122,7 +125,7 @@ public class MountCommand implements Runnable {
                 .orElseGet(() -> (waited == null ? Duration.ofMinutes(2) : waited).plus(Duration.ofMinutes(10)));
         OutputFormat out = output.format(context.settings());
         MountResponse r;
-        try (AgentClient client = context.connect(agent, deadline)) {
+        try (AgentClient client = clients.connect(agent, deadline)) {
             if (!overlay && !format) {
                 context.err().println("kiln: mounting " + args.get(0) + " at " + mountPoint + " (a blank device would not be formatted)");
             } else if (!overlay) {

@@ -38,6 +38,9 @@ public class PullCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -86,7 +89,7 @@ public class PullCommand implements Runnable {
             throw new KilnException(ExitCodes.USAGE, "DEST " + dest + " is a file, not a directory; name a directory to pull into");
         }
         RsyncTransfer.requireTools();
-        SshTarget target = SshSupport.target(context, agent, instance, user, () -> timeout.get(context));
+        SshTarget target = SshSupport.target(context, clients, agent, instance, user, () -> timeout.get(context));
         RsyncTransfer rsync = new RsyncTransfer(target, context.err(), context.terminal());
         String who = instance != null ? instance : "the agent";
         String remote;

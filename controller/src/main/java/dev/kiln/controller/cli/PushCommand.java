@@ -27,6 +27,9 @@ public class PushCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -60,7 +63,7 @@ public class PushCommand implements Runnable {
             throw new KilnException(ExitCodes.USAGE, "--name must be a plain directory name, not '" + dir + "'");
         }
         RsyncTransfer.requireTools();
-        SshTarget target = SshSupport.target(context, agent, instance, "owner", () -> timeout.get(context));
+        SshTarget target = SshSupport.target(context, clients, agent, instance, "owner", () -> timeout.get(context));
         String remote = "/sources/" + dir + "/";
         context.err().println("kiln: pushing " + src + " to " + target.remotePrefix() + remote);
         RsyncTransfer rsync = new RsyncTransfer(target, context.err(), context.terminal());

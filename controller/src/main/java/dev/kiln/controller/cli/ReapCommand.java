@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.proto.agent.v1.Lease;
@@ -31,6 +30,9 @@ public class ReapCommand implements Runnable {
 
     @Inject
     Context context;
+
+    @Inject
+    AgentClients clients;
 
     @Mixin
     FleetMixin fleetOptions;
@@ -113,7 +115,7 @@ public class ReapCommand implements Runnable {
         if (endpoint == null) {
             return Optional.empty();
         }
-        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), timeout.get(context))) {
+        try (AgentClient client = clients.client(endpoint, timeout.get(context))) {
             return Optional.of(client.status());
         } catch (KilnException e) {
             context.err().println("kiln: " + m.id() + ": its agent does not answer (" + e.getMessage() + ")");

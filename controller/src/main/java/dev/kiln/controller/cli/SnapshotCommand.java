@@ -38,6 +38,9 @@ public class SnapshotCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     FleetMixin fleetOptions;
 
@@ -94,7 +97,7 @@ public class SnapshotCommand implements Runnable {
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         FleetSnapshot snapshot;
         Duration requestTimeout = timeout.get(context);
-        try (AgentClient agent = context.client(endpoint, requestTimeout)) {
+        try (AgentClient agent = clients.client(endpoint, requestTimeout)) {
             String mountPoint;
             mountPoint = v.mountPoint() != null ? v.mountPoint()
                     : agent.stub().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesList().stream()

@@ -25,6 +25,9 @@ public class SshConfigCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -41,7 +44,7 @@ public class SshConfigCommand implements Runnable {
 
     @Override
     public void run() {
-        SshTarget target = SshSupport.target(context, agent, instance, user, () -> timeout.get(context));
+        SshTarget target = SshSupport.target(context, clients, agent, instance, user, () -> timeout.get(context));
         context.out().print(target.hostBlock());
         // OpenSSH reads -F only from a regular file (not from <(...)), so the hint saves the block first.
         Path file = context.paths().knownHosts().toAbsolutePath().getParent().resolve(target.alias() + ".ssh_config");

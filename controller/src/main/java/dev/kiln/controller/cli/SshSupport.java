@@ -4,7 +4,6 @@ import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.local.LocalAgent;
 import dev.kiln.controller.ssh.SshTarget;
 import dev.kiln.proto.agent.v1.StatusResponse;
@@ -22,7 +21,7 @@ final class SshSupport {
     }
 
     /** The SSH target of INSTANCE ({@code local}, {@code HOST:PORT}) or, when null, of --agent / the local agent. */
-    static SshTarget target(Context context, AgentMixin agent, String instance, String user, java.util.function.Supplier<java.time.Duration> timeout) {
+    static SshTarget target(Context context, AgentClients clients, AgentMixin agent, String instance, String user, java.util.function.Supplier<java.time.Duration> timeout) {
         AgentEndpoint endpoint;
         boolean local;
         if ("local".equals(instance)) {
@@ -42,7 +41,7 @@ final class SshSupport {
                     && context.settings().get("agent", agent.agent).isEmpty();
         }
         StatusResponse status;
-        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), timeout.get())) {
+        try (AgentClient client = clients.client(endpoint, timeout.get())) {
             status = client.status();
         }
         // A managed instance is named by its id: several local instances share 127.0.0.1.

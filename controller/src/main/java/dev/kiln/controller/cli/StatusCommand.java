@@ -21,6 +21,9 @@ public class StatusCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -40,7 +43,7 @@ public class StatusCommand implements Runnable {
         AgentEndpoint endpoint = agent.resolve(context.settings(), context.paths());
         OutputFormat format = output.format(context.settings());
         StatusResponse status;
-        try (AgentClient client = context.client(endpoint, timeout.get(context))) {
+        try (AgentClient client = clients.client(endpoint, timeout.get(context))) {
             status = client.status();
         }
         // A local agent knows only its host's name (local-HOSTNAME); the fleet knows which instance it is.

@@ -22,6 +22,9 @@ public class StopCommand implements Callable<Integer> {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -43,7 +46,7 @@ public class StopCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         List<Targets.Target> targets = Targets.resolve(context, agent, fleetOptions, instance, all);
-        return Targets.each(context, targets, timeout.get(context), (t, client) -> {
+        return Targets.each(context, clients, targets, timeout.get(context), (t, client) -> {
             ShutdownResponse r = client.stub().shutdown(ShutdownRequest.newBuilder()
                     .setReason(reason == null ? "kiln stop" : reason).build());
             context.err().println("kiln: " + t.name() + " is draining since " + StatusCommand.time(r.getDrainingSince())

@@ -33,12 +33,11 @@ final class Targets {
      * failure; with several, it is reported and the others are still asked, and the exit code is
      * the last failure's.
      */
-    static int each(Context context, List<Target> targets, java.time.Duration timeout, Action action) {
+    static int each(Context context, AgentClients clients, List<Target> targets, java.time.Duration timeout, Action action) {
         int exit = ExitCodes.OK;
         for (Target t : targets) {
             KilnException failure;
-            try (var client = new dev.kiln.controller.client.AgentClient(t.endpoint(),
-                    dev.kiln.controller.client.ClientTls.of(context.paths()), timeout)) {
+            try (var client = clients.client(t.endpoint(), timeout)) {
                 try {
                     action.apply(t, client);
                     continue;

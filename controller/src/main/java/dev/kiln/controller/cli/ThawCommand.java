@@ -17,6 +17,9 @@ public class ThawCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -29,7 +32,7 @@ public class ThawCommand implements Runnable {
     @Override
     public void run() {
         ThawResponse r;
-        try (AgentClient client = context.connect(agent, timeout.get(context))) {
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
             r = client.stub().thaw(ThawRequest.newBuilder().setMountPoint(mountPoint).build());
         }
         context.err().println(r.getWasFrozen() ? "kiln: thawed " + mountPoint : "kiln: " + mountPoint + " was not frozen; nothing to do");

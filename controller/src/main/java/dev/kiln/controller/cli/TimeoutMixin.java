@@ -27,7 +27,7 @@ public class TimeoutMixin {
     @Inherited
     public @interface Default {
         /** The default, as written on the command line, or how the command computes it. */
-        String value() default AgentTimeouts.REQUEST;
+        String value() default AgentClients.REQUEST;
 
         /** Whether KILN_TIMEOUT and config.yml's timeout stand in for the flag. */
         boolean settings() default true;
@@ -59,7 +59,7 @@ public class TimeoutMixin {
     public Duration get(Context context) {
         Default d = mixee.userObject().getClass().getAnnotation(Default.class);
         if (d == null || d.settings()) {
-            return Durations.parse(context.settings().get("timeout", flag).orElse(d == null ? AgentTimeouts.REQUEST : d.value()));
+            return Durations.parse(context.settings().get("timeout", flag).orElse(d == null ? AgentClients.REQUEST : d.value()));
         }
         return flag != null ? Durations.parse(flag) : Durations.parse(d.value());
     }
@@ -73,7 +73,7 @@ public class TimeoutMixin {
                 continue;
             }
             Default d = spec.userObject().getClass().getAnnotation(Default.class);
-            String text = d == null ? "Request timeout (default: " + AgentTimeouts.REQUEST + "; env KILN_TIMEOUT, config.yml timeout)."
+            String text = d == null ? "Request timeout (default: " + AgentClients.REQUEST + "; env KILN_TIMEOUT, config.yml timeout)."
                     : d.what() + " (default: " + d.value() + (d.why().isEmpty() ? "" : "; " + d.why())
                     + (d.settings() ? "; env KILN_TIMEOUT, config.yml timeout" : "") + ").";
             spec.remove(option);

@@ -22,6 +22,9 @@ public class UnmountCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -46,7 +49,7 @@ public class UnmountCommand implements Runnable {
         }
         OutputFormat format = output.format(context.settings());
         UnmountResponse r;
-        try (AgentClient client = context.connect(agent, timeout.get(context))) {
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
             r = client.stub().unmount(b.build());
         }
         for (String s : r.getStoppedProcessesList()) {

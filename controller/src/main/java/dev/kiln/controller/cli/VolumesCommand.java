@@ -19,6 +19,9 @@ public class VolumesCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -32,7 +35,7 @@ public class VolumesCommand implements Runnable {
     public void run() {
         OutputFormat format = output.format(context.settings());
         ListVolumesResponse list;
-        try (AgentClient client = context.connect(agent, timeout.get(context))) {
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
             list = client.stub().listVolumes(ListVolumesRequest.getDefaultInstance());
         }
         java.util.Optional<String> local = agent.localInstanceId(context.settings());
