@@ -36,12 +36,14 @@ public class AgentClients {
     public static final Duration COMPLETION = Duration.ofSeconds(3);
 
     private final Context context;
+    private final Fleets fleets;
     private volatile AgentClient last;
     private Object sslFor;
     private SslContext ssl;
 
-    public AgentClients(Context context) {
+    public AgentClients(Context context, Fleets fleets) {
         this.context = context;
+        this.fleets = fleets;
     }
 
     /**
@@ -49,7 +51,7 @@ public class AgentClients {
      * restarted by `kiln up --local` may listen on a new port).
      */
     public AgentClient connect(AgentMixin agent, Duration timeout) {
-        return client(agent.resolve(context.settings(), context.paths()), timeout);
+        return client(agent.resolve(fleets), timeout);
     }
 
     /** A client to this agent: over the channel {@link EarlyConnect} opened to it, if it did. */

@@ -42,6 +42,9 @@ public class BuildCommand implements Callable<Integer> {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -84,7 +87,7 @@ public class BuildCommand implements Callable<Integer> {
                 throw new KilnException(ExitCodes.USAGE, "WORK_TREE '" + workTree + "' is relative; give an absolute path on the"
                         + " agent, or --agent INSTANCE to build in that instance's work tree");
             }
-            String root = FleetMixin.owning(context.settings(), context.paths(), instance).workTree(instance);
+            String root = fleets.owning(instance).workTree(instance);
             if (root == null) {
                 throw new KilnException(ExitCodes.USAGE, instance + " has no volumes, so no work tree; give an absolute WORK_TREE");
             }

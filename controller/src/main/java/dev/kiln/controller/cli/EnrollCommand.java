@@ -27,6 +27,9 @@ public class EnrollCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
     @Mixin
     FleetMixin fleetOptions;
 
@@ -38,7 +41,7 @@ public class EnrollCommand implements Runnable {
 
     @Override
     public void run() {
-        ManagedInstance m = fleetOptions.ec2(context).get(instance);
+        ManagedInstance m = fleetOptions.ec2(fleets).get(instance);
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         if (endpoint == null || m.certName() == null || m.certName().isEmpty()) {
             throw new KilnException(ExitCodes.UNREACHABLE, instance + " has no address to reach or no kiln:cert-name tag");

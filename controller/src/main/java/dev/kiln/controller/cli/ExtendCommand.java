@@ -39,6 +39,9 @@ public class ExtendCommand implements Callable<Integer> {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -103,10 +106,10 @@ public class ExtendCommand implements Callable<Integer> {
             }
             req.setUntil(Timestamp.newBuilder().setSeconds(t.getEpochSecond()).setNanos(t.getNano()));
         }
-        List<Targets.Target> targets = Targets.resolve(context, agent, fleetOptions, instance, all);
+        List<Targets.Target> targets = Targets.resolve(context, fleets, agent, fleetOptions, instance, all);
         boolean named = targets.size() > 1 || instance != null;
         // Fleet targets are named by instance id; an agent reached by --agent has no fleet record.
-        Fleet fleet = instance != null || all ? fleetOptions.fleet(context, instance) : null;
+        Fleet fleet = instance != null || all ? fleetOptions.fleet(fleets, instance) : null;
         return Targets.each(context, clients, targets, timeout.get(context), (t, client) -> {
             Lease lease = client.stub().extendLease(req.setRequestId(UUID.randomUUID().toString()).build());
             if (fleet != null && lease.hasDeadline()) {

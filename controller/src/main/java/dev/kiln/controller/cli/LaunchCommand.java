@@ -49,6 +49,9 @@ public class LaunchCommand implements Runnable {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -153,7 +156,7 @@ public class LaunchCommand implements Runnable {
         }
         String type = this.type != null ? this.type : "t3.small";
         int port = grpcPort != null ? grpcPort : 7443;
-        Ec2Fleet fleet = fleetOptions.ec2(context).runningTimeout(Durations.parse(wait));
+        Ec2Fleet fleet = fleetOptions.ec2(fleets).runningTimeout(Durations.parse(wait));
         String[] workTree = new String[1];
         context.err().println("kiln: launching a " + role + " (" + type + ", lease " + ttl + ")...");
         ManagedInstance launched = fleet.launch(new Ec2Fleet.LaunchSpec(role, ami, type, subnet, securityGroups, keyName,
@@ -309,7 +312,7 @@ public class LaunchCommand implements Runnable {
                     + " for the ec2 provider; this launch is on the local provider (the default): add --provider ec2"
                     + " (or provider: ec2 in config.yml, or KILN_PROVIDER=ec2) to launch on EC2");
         }
-        LocalProvider local = FleetMixin.local(context)
+        LocalProvider local = fleets.local()
                 .agentJvm(context.env().get("AGENT_JAVA_OPTS"), context.env().get("KILN_NO_CDS").filter(v -> !v.isEmpty()).isEmpty());
         context.err().println("kiln: launching a local " + role + " (lease " + ttl + ")...");
         ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree),
@@ -404,7 +407,7 @@ public class LaunchCommand implements Runnable {
             }
             if (++dots % 6 == 0) {
                 context.err().println("kiln: still waiting for the agent on " + endpoint + " (" + last.getMessage() + ")");
-                String state = fleetOptions.ec2(context).get(m.id()).state();
+                String state = fleetOptions.ec2(fleets).get(m.id()).state();
                 if (!state.equals("pending") && !state.equals("running")) {
                     throw new KilnException(ExitCodes.FAILURE, m.id() + " is " + state + " and its agent never answered ("
                             + last.getMessage() + "); its console output (EC2 console, or aws ec2 get-console-output) shows"

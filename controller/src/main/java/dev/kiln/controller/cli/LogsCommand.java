@@ -22,6 +22,9 @@ public class LogsCommand implements Callable<Integer> {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -44,7 +47,7 @@ public class LogsCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         java.util.Optional<String> local = agent.localInstanceId(context.settings());
         if (local.isPresent()) {
-            dev.kiln.controller.local.LocalProvider fleet = FleetMixin.local(context);
+            dev.kiln.controller.local.LocalProvider fleet = fleets.local();
             java.util.Optional<dev.kiln.controller.fleet.EndedInstance> ended = fleet.ended(local.get());
             if (ended.isPresent()) {
                 return fromRecord(fleet, ended.get());

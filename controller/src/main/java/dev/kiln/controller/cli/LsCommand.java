@@ -37,6 +37,9 @@ public class LsCommand implements Runnable {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -78,7 +81,7 @@ public class LsCommand implements Runnable {
     }
 
     List<Row> rows() {
-        dev.kiln.controller.fleet.Fleet fleet = fleetOptions.fleet(context);
+        dev.kiln.controller.fleet.Fleet fleet = fleetOptions.fleet(fleets);
         List<ManagedInstance> instances = new ArrayList<>(fleet.list(List.of()));
         if (all) {
             java.util.Set<String> live = new java.util.HashSet<>(instances.stream().map(ManagedInstance::id).toList());

@@ -39,6 +39,9 @@ public class PullCommand implements Runnable {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -89,7 +92,7 @@ public class PullCommand implements Runnable {
             throw new KilnException(ExitCodes.USAGE, "DEST " + dest + " is a file, not a directory; name a directory to pull into");
         }
         RsyncTransfer.requireTools();
-        SshTarget target = SshSupport.target(context, clients, agent, instance, user, () -> timeout.get(context));
+        SshTarget target = SshSupport.target(context, clients, fleets, agent, instance, user, () -> timeout.get(context));
         RsyncTransfer rsync = new RsyncTransfer(target, context.err(), context.terminal());
         String who = instance != null ? instance : "the agent";
         String remote;

@@ -28,6 +28,9 @@ public class PushCommand implements Runnable {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -63,7 +66,7 @@ public class PushCommand implements Runnable {
             throw new KilnException(ExitCodes.USAGE, "--name must be a plain directory name, not '" + dir + "'");
         }
         RsyncTransfer.requireTools();
-        SshTarget target = SshSupport.target(context, clients, agent, instance, "owner", () -> timeout.get(context));
+        SshTarget target = SshSupport.target(context, clients, fleets, agent, instance, "owner", () -> timeout.get(context));
         String remote = "/sources/" + dir + "/";
         context.err().println("kiln: pushing " + src + " to " + target.remotePrefix() + remote);
         RsyncTransfer rsync = new RsyncTransfer(target, context.err(), context.terminal());

@@ -32,6 +32,9 @@ public class ReapCommand implements Runnable {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -80,7 +83,7 @@ public class ReapCommand implements Runnable {
 
     @Override
     public void run() {
-        Fleet fleet = fleetOptions.fleet(context);
+        Fleet fleet = fleetOptions.fleet(fleets);
         Instant now = Instant.now();
         Duration graceTime = Durations.parse(grace);
         List<ManagedInstance> expired = fleet.expired(now, graceTime);

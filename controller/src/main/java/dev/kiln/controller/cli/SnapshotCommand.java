@@ -39,6 +39,9 @@ public class SnapshotCommand implements Runnable {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -81,7 +84,7 @@ public class SnapshotCommand implements Runnable {
             // The agent reads a zero lease as "its default" (30s): refused here rather than frozen longer than asked.
             throw new KilnException(ExitCodes.USAGE, "--freeze-lease must be longer than 0, not '" + freezeLease + "'");
         }
-        Fleet fleet = fleetOptions.fleet(context, instance);
+        Fleet fleet = fleetOptions.fleet(fleets, instance);
         ManagedInstance m = fleet.get(instance);
         List<FleetVolume> volumes = fleet.volumes(m.id());
         FleetVolume found = volumes.stream().filter(x -> x.id().equals(volume) || x.role().equals(volume))

@@ -26,6 +26,9 @@ public class SshConfigCommand implements Runnable {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -44,7 +47,7 @@ public class SshConfigCommand implements Runnable {
 
     @Override
     public void run() {
-        SshTarget target = SshSupport.target(context, clients, agent, instance, user, () -> timeout.get(context));
+        SshTarget target = SshSupport.target(context, clients, fleets, agent, instance, user, () -> timeout.get(context));
         context.out().print(target.hostBlock());
         // OpenSSH reads -F only from a regular file (not from <(...)), so the hint saves the block first.
         Path file = context.paths().knownHosts().toAbsolutePath().getParent().resolve(target.alias() + ".ssh_config");

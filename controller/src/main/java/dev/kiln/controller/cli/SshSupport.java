@@ -4,7 +4,6 @@ import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.controller.local.LocalAgent;
 import dev.kiln.controller.ssh.SshTarget;
 import dev.kiln.proto.agent.v1.StatusResponse;
 
@@ -21,23 +20,23 @@ final class SshSupport {
     }
 
     /** The SSH target of INSTANCE ({@code local}, {@code HOST:PORT}) or, when null, of --agent / the local agent. */
-    static SshTarget target(Context context, AgentClients clients, AgentMixin agent, String instance, String user, java.util.function.Supplier<java.time.Duration> timeout) {
+    static SshTarget target(Context context, AgentClients clients, Fleets fleets, AgentMixin agent, String instance, String user, java.util.function.Supplier<java.time.Duration> timeout) {
         AgentEndpoint endpoint;
         boolean local;
         if ("local".equals(instance)) {
-            endpoint = new LocalAgent(context.paths()).endpoint().orElseThrow(() -> new KilnException(ExitCodes.CONFIG,
+            endpoint = fleets.localAgent().endpoint().orElseThrow(() -> new KilnException(ExitCodes.CONFIG,
                     "no local agent started; run `kiln up --local`"));
             local = true;
         } else if (instance != null) {
-            endpoint = AgentMixin.isInstanceId(instance) ? AgentMixin.instanceEndpoint(context.settings(), context.paths(), instance)
+            endpoint = AgentMixin.isInstanceId(instance) ? AgentMixin.instanceEndpoint(fleets, instance)
                     : AgentEndpoint.parse(instance);
             if (agent.serverName != null) {
                 endpoint = endpoint.withServerName(agent.serverName);
             }
             local = false;
         } else {
-            endpoint = agent.resolve(context.settings(), context.paths());
-            local = new LocalAgent(context.paths()).endpoint().map(endpoint::equals).orElse(false)
+            endpoint = agent.resolve(fleets);
+            local = fleets.localAgent().endpoint().map(endpoint::equals).orElse(false)
                     && context.settings().get("agent", agent.agent).isEmpty();
         }
         StatusResponse status;

@@ -22,6 +22,9 @@ public class StatusCommand implements Runnable {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -40,7 +43,7 @@ public class StatusCommand implements Runnable {
 
     @Override
     public void run() {
-        AgentEndpoint endpoint = agent.resolve(context.settings(), context.paths());
+        AgentEndpoint endpoint = agent.resolve(fleets);
         OutputFormat format = output.format(context.settings());
         StatusResponse status;
         try (AgentClient client = clients.client(endpoint, timeout.get(context))) {

@@ -23,6 +23,9 @@ public class StopCommand implements Callable<Integer> {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -45,7 +48,7 @@ public class StopCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        List<Targets.Target> targets = Targets.resolve(context, agent, fleetOptions, instance, all);
+        List<Targets.Target> targets = Targets.resolve(context, fleets, agent, fleetOptions, instance, all);
         return Targets.each(context, clients, targets, timeout.get(context), (t, client) -> {
             ShutdownResponse r = client.stub().shutdown(ShutdownRequest.newBuilder()
                     .setReason(reason == null ? "kiln stop" : reason).build());

@@ -56,15 +56,15 @@ final class Targets {
         return exit;
     }
 
-    static List<Target> resolve(Context context, AgentMixin agent, FleetMixin fleetOptions, String instance, boolean all) {
+    static List<Target> resolve(Context context, Fleets fleets, AgentMixin agent, FleetMixin fleetOptions, String instance, boolean all) {
         if (all && instance != null) {
             throw new KilnException(ExitCodes.USAGE, "give an INSTANCE or --all, not both");
         }
         if (instance == null && !all) {
-            AgentEndpoint e = agent.resolve(context.settings(), context.paths());
+            AgentEndpoint e = agent.resolve(fleets);
             return List.of(new Target(e.toString(), e));
         }
-        Fleet fleet = fleetOptions.fleet(context, instance);
+        Fleet fleet = fleetOptions.fleet(fleets, instance);
         List<ManagedInstance> instances = all ? fleet.active() : List.of(fleet.get(instance));
         List<Target> out = new ArrayList<>();
         for (ManagedInstance m : instances) {

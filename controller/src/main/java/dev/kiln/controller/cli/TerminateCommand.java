@@ -30,6 +30,9 @@ public class TerminateCommand implements Runnable {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -44,7 +47,7 @@ public class TerminateCommand implements Runnable {
 
     @Override
     public void run() {
-        Fleet fleet = fleetOptions.fleet(context, instance);
+        Fleet fleet = fleetOptions.fleet(fleets, instance);
         java.util.Optional<dev.kiln.controller.fleet.EndedInstance> ended = fleet.ended(instance);
         ManagedInstance m = ended.isPresent() ? null : fleet.get(instance);
         if (m != null && m.state().equals("terminated")) {

@@ -20,6 +20,9 @@ public class VolumesCommand implements Runnable {
     Context context;
 
     @Inject
+    Fleets fleets;
+
+    @Inject
     AgentClients clients;
 
     @Mixin
@@ -40,7 +43,7 @@ public class VolumesCommand implements Runnable {
         }
         java.util.Optional<String> local = agent.localInstanceId(context.settings());
         if (local.isPresent()) {
-            list = own(FleetMixin.local(context).ownVolumes(local.get()), list);
+            list = own(fleets.local().ownVolumes(local.get()), list);
         }
         for (String problem : list.getBootMountErrorsList()) {
             context.err().println("kiln: " + problem);
