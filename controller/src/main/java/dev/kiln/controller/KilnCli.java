@@ -1,8 +1,10 @@
 package dev.kiln.controller;
 
+import dev.kiln.controller.cli.AgentClients;
 import dev.kiln.controller.cli.KilnCommand;
 import dev.kiln.controller.config.CliEnvironment;
 import io.micronaut.configuration.picocli.MicronautFactory;
+import io.grpc.StatusRuntimeException;
 import io.micronaut.context.ApplicationContext;
 import picocli.CommandLine;
 
@@ -29,7 +31,12 @@ public final class KilnCli {
             dev.kiln.controller.cli.HelpLayout.apply(cli);
             cli.setOut(new PrintWriter(env.out(), true));
             cli.setErr(new PrintWriter(env.err(), true));
-            cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            cli.setExecutionExceptionHandler((thrown, commandLine, parseResult) -> {
+                Exception e = thrown;
+                if (e instanceof StatusRuntimeException s) {
+                    // An agent call's failure: named by the agent and deadline of the command's client.
+                    e = context.getBean(AgentClients.class).translate(s).map(Exception.class::cast).orElse(s);
+                }
                 if (e instanceof KilnException k) {
                     env.err().println("kiln: " + k.getMessage());
                     return k.exitCode();

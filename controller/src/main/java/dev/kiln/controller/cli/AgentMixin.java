@@ -28,15 +28,15 @@ public class AgentMixin {
     }
 
     /** Where a managed instance's agent listens, by the address rule (--address / KILN_ADDRESS / config). */
-    static AgentEndpoint instanceEndpoint(ControllerSettings settings, KilnPaths paths, String instanceId) {
-        dev.kiln.controller.fleet.Fleet fleet = FleetMixin.owning(settings, paths, instanceId);
+    static AgentEndpoint instanceEndpoint(Fleets fleets, String instanceId) {
+        dev.kiln.controller.fleet.Fleet fleet = fleets.owning(instanceId);
         ManagedInstance m = fleet.get(instanceId);
         if (m.state().equals("terminated")) {
             throw new KilnException(ExitCodes.NOT_FOUND, fleet.ended(instanceId).map(dev.kiln.controller.fleet.EndedInstance::summary)
                     .orElse(instanceId + " is terminated") + "; nothing runs there any more (`kiln ls --all` lists ended"
                     + " instances; `kiln launch` starts a new one)");
         }
-        String rule = settings.get("address", null).orElse("auto");
+        String rule = fleets.context().settings().get("address", null).orElse("auto");
         AgentEndpoint e = m.endpoint(rule);
         if (e == null) {
             throw new KilnException(ExitCodes.UNREACHABLE, m.id() + " has no " + rule + " address (it is " + m.state()
@@ -51,10 +51,11 @@ public class AgentMixin {
     }
 
     /** The agent to talk to: flag &gt; KILN_AGENT &gt; config.yml &gt; the running local agent. */
-    public AgentEndpoint resolve(ControllerSettings settings, KilnPaths paths) {
-        String given = settings.get("agent", agent).orElse(null);
+    public AgentEndpoint resolve(Fleets fleets) {
+        KilnPaths paths = fleets.context().paths();
+        String given = fleets.context().settings().get("agent", agent).orElse(null);
         if (given != null && isInstanceId(given)) {
-            AgentEndpoint e = instanceEndpoint(settings, paths, given);
+            AgentEndpoint e = instanceEndpoint(fleets, given);
             return serverName == null ? e : e.withServerName(serverName);
         }
         return direct(given, paths).orElseThrow(() -> new KilnException(ExitCodes.CONFIG,

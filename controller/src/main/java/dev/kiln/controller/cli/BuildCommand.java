@@ -12,7 +12,6 @@ import dev.kiln.proto.agent.v1.GetBuildRequest;
 import dev.kiln.proto.agent.v1.Profile;
 import dev.kiln.proto.agent.v1.StartBuildRequest;
 import dev.kiln.proto.agent.v1.TupBuild;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -31,6 +30,7 @@ import java.util.UUID;
 import java.util.concurrent.Callable;
 
 /** {@code kiln build}: start a tup build (or a command) on an agent and follow its log. */
+@TimeoutMixin.Default(what = "Timeout of each request")
 @Command(name = "build", mixinStandardHelpOptions = true,
         description = {"Start a build in WORK_TREE on the agent and follow its log until it ends.",
                 "Without COMMAND: tup, for all profiles or those named with --profile.",
@@ -40,6 +40,12 @@ public class BuildCommand implements Callable<Integer> {
 
     @Inject
     Context context;
+
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
 
     @Mixin
     AgentMixin agent;
@@ -70,8 +76,8 @@ public class BuildCommand implements Callable<Integer> {
     @Option(names = "--label", paramLabel = "KEY=VALUE", description = "Label the build (repeatable).")
     Map<String, String> labels = new TreeMap<>();
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Timeout of each request (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public Integer call() throws IOException {
@@ -81,7 +87,7 @@ public class BuildCommand implements Callable<Integer> {
                 throw new KilnException(ExitCodes.USAGE, "WORK_TREE '" + workTree + "' is relative; give an absolute path on the"
                         + " agent, or --agent INSTANCE to build in that instance's work tree");
             }
-            String root = FleetMixin.owning(context.settings(), context.paths(), instance).workTree(instance);
+            String root = fleets.owning(instance).workTree(instance);
             if (root == null) {
                 throw new KilnException(ExitCodes.USAGE, instance + " has no volumes, so no work tree; give an absolute WORK_TREE");
             }
@@ -101,39 +107,35 @@ public class BuildCommand implements Callable<Integer> {
         }
         // One connection (one TLS handshake) for the start, the progress polls and the log: a
         // fresh JVM pays a tenth of a second or more of CPU per handshake.
-        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
             Build build;
-            try {
-                build = client.stub().startBuild(request.build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+            build = client.stub().startBuild(request.build());
             context.err().println("kiln: build " + build.getId() + " " + state(build) + " in " + workTree);
             if (detach) {
                 context.out().println(build.getId());
                 return ExitCodes.OK;
             }
-            return follow(context, agent, build.getId(), 0, timeout, client);
+            return follow(context, clients, agent, build.getId(), 0, timeout, client);
         }
     }
 
     /** Follows a build's log to stdout with a progress display; returns the build's exit status. */
-    static int follow(Context context, AgentMixin agent, String id, long from, String timeout) throws IOException {
-        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
-            return follow(context, agent, id, from, timeout, client);
+    static int follow(Context context, AgentClients clients, AgentMixin agent, String id, long from, TimeoutMixin timeout) throws IOException {
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
+            return follow(context, clients, agent, id, from, timeout, client);
         }
     }
 
     /**
-     * {@link #follow(Context, AgentMixin, String, long, String)} over a connection the caller has
+     * {@link #follow(Context, AgentClients, AgentMixin, String, long, TimeoutMixin)} over a connection the caller has
      * (new ones only after it is lost).
      */
-    static int follow(Context context, AgentMixin agent, String id, long from, String timeout, AgentClient client)
+    static int follow(Context context, AgentClients clients, AgentMixin agent, String id, long from, TimeoutMixin timeout, AgentClient client)
             throws IOException {
         Build end;
         try (ProgressDisplay progress = new ProgressDisplay(context.err(), context.terminal(),
                 () -> client.stub().getBuild(GetBuildRequest.newBuilder().setId(id).build())).start()) {
-            LogFollower follower = new LogFollower(() -> context.connect(agent, context.timeout(timeout)),
+            LogFollower follower = new LogFollower(() -> clients.connect(agent, timeout.get(context)),
                     m -> context.err().println("kiln: " + m), Durations.parse("5m"), from).startingWith(client);
             end = follower.copy(id, true, context.out());
         }

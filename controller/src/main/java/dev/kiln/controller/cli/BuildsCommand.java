@@ -4,7 +4,6 @@ import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.ListBuildsRequest;
 import dev.kiln.proto.agent.v1.ListBuildsResponse;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -21,6 +20,9 @@ public class BuildsCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -30,19 +32,15 @@ public class BuildsCommand implements Runnable {
     @Option(names = "--limit", defaultValue = "20", description = "At most this many (default: ${DEFAULT-VALUE}).")
     int limit;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
         OutputFormat format = output.format(context.settings());
         ListBuildsResponse list;
-        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
-            try {
-                list = client.stub().listBuilds(ListBuildsRequest.newBuilder().setLimit(limit).build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
+            list = client.stub().listBuilds(ListBuildsRequest.newBuilder().setLimit(limit).build());
         }
         for (String problem : list.getBootBuildErrorsList()) {
             context.err().println("kiln: " + problem);

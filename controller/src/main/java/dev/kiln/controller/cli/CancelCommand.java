@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.CancelBuildRequest;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -13,12 +12,16 @@ import picocli.CommandLine.Parameters;
 import java.time.Duration;
 
 /** {@code kiln cancel}: cancel a build. */
+@TimeoutMixin.Default(value = "60s", settings = false)
 @Command(name = "cancel", mixinStandardHelpOptions = true,
         description = "Cancel a build: TERM to its process group, KILL after the grace period. A finished build is left as it is.")
 public class CancelCommand implements Runnable {
 
     @Inject
     Context context;
+
+    @Inject
+    AgentClients clients;
 
     @Mixin
     AgentMixin agent;
@@ -29,21 +32,17 @@ public class CancelCommand implements Runnable {
     @Option(names = "--grace", paramLabel = "DURATION", description = "Time between TERM and KILL (default: the agent's, 10s).")
     String grace;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 60s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
         Duration g = grace == null ? Duration.ZERO : Durations.parse(grace);
         Build b;
-        try (AgentClient client = context.connect(agent, timeout == null ? Duration.ofSeconds(60) : Durations.parse(timeout))) {
-            try {
-                b = client.stub().cancelBuild(CancelBuildRequest.newBuilder().setId(build)
-                        .setGrace(com.google.protobuf.Duration.newBuilder().setSeconds(g.getSeconds()).setNanos(g.getNano()))
-                        .build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
+            b = client.stub().cancelBuild(CancelBuildRequest.newBuilder().setId(build)
+                    .setGrace(com.google.protobuf.Duration.newBuilder().setSeconds(g.getSeconds()).setNanos(g.getNano()))
+                    .build());
         }
         context.out().println(b.getId() + " " + BuildCommand.state(b));
     }

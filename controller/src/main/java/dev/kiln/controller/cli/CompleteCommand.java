@@ -22,6 +22,12 @@ public class CompleteCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -38,13 +44,13 @@ public class CompleteCommand implements Runnable {
     public void run() {
         try {
             if (what.equals("instances")) {
-                for (ManagedInstance m : fleetOptions.fleet(context).list(List.of())) {
+                for (ManagedInstance m : fleetOptions.fleet(fleets).list(List.of())) {
                     if (!m.state().equals("terminated")) {
                         context.out().println(m.id());
                     }
                 }
             } else if (what.equals("profiles")) {
-                SshTarget target = SshSupport.target(context, agent, instance, "owner", "3s");
+                SshTarget target = SshSupport.target(context, clients, fleets, agent, instance, "owner", () -> AgentClients.COMPLETION);
                 PullCommand.profiles(new RsyncTransfer(target, context.err(), false), target).keySet()
                         .forEach(context.out()::println);
             }

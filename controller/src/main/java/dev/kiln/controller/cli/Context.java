@@ -60,52 +60,9 @@ public class Context {
         return System.console() != null && env.err() == System.err;
     }
 
-    /**
-     * Opens a client to the agent the mixin names, resolving it again on every call (a local
-     * agent restarted by `kiln up --local` may listen on a new port).
-     */
-    public dev.kiln.controller.client.AgentClient connect(AgentMixin agent, java.time.Duration timeout) {
-        return client(agent.resolve(settings(), paths), timeout);
-    }
-
-    /** A client to this agent: over the channel {@link EarlyConnect} opened to it, if it did. */
-    public dev.kiln.controller.client.AgentClient client(dev.kiln.controller.client.AgentEndpoint endpoint,
-                                                         java.time.Duration timeout) {
-        return EarlyConnect.claim(endpoint, dev.kiln.controller.client.ClientTls.of(paths))
-                .map(channel -> new dev.kiln.controller.client.AgentClient(endpoint, channel, timeout))
-                .orElseGet(() -> new dev.kiln.controller.client.AgentClient(endpoint, sslContext(), timeout));
-    }
-
-    private Object sslFor;
-    private io.netty.handler.ssl.SslContext ssl;
-
-    /**
-     * The client TLS context, built once per command and reused while the TLS files are unchanged:
-     * a followed build that loses its connection reconnects with it, and each build of a context
-     * reads and parses the PEM files again.
-     */
-    private synchronized io.netty.handler.ssl.SslContext sslContext() {
-        dev.kiln.controller.client.ClientTls tls = dev.kiln.controller.client.ClientTls.of(paths);
-        java.util.List<Object> key = new java.util.ArrayList<>();
-        key.add(tls);
-        for (java.nio.file.Path p : java.util.List.of(tls.ca(), tls.cert(), tls.key())) {
-            try {
-                key.add(java.nio.file.Files.getLastModifiedTime(p));
-                key.add(java.nio.file.Files.size(p));
-            } catch (java.io.IOException e) {
-                key.add(null); // unreadable: building the context reports it
-            }
-        }
-        if (ssl == null || !key.equals(sslFor)) {
-            ssl = tls.sslContext();
-            sslFor = key;
-        }
-        return ssl;
-    }
-
     /** The request timeout: --timeout, KILN_TIMEOUT, config.yml, or 10s. */
     public java.time.Duration timeout(String flag) {
-        return Durations.parse(settings().get("timeout", flag).orElse("10s"));
+        return Durations.parse(settings().get("timeout", flag).orElse(AgentClients.REQUEST));
     }
 
     public Clock clock() {

@@ -2,7 +2,6 @@ package dev.kiln.controller.cli;
 
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
-import dev.kiln.controller.local.LocalAgent;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -17,6 +16,9 @@ public class DownCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
     @Option(names = "--local", description = "Stop the local agent.")
     boolean local;
 
@@ -29,7 +31,7 @@ public class DownCommand implements Runnable {
         if (!local) {
             throw new KilnException(ExitCodes.USAGE, "`kiln down` needs --local (EC2 instances end with `kiln stop` or `kiln terminate`)");
         }
-        Optional<Long> stopped = new LocalAgent(context.paths()).down(Durations.parse(grace));
+        Optional<Long> stopped = fleets.localAgent().down(Durations.parse(grace));
         if (stopped.isPresent()) {
             context.err().println("kiln: stopped the local agent (pid " + stopped.get() + ")");
         } else {

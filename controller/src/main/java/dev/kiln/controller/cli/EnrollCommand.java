@@ -27,24 +27,27 @@ public class EnrollCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
     @Mixin
     FleetMixin fleetOptions;
 
     @Parameters(paramLabel = "INSTANCE", description = "An EC2 instance id.")
     String instance;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
-        ManagedInstance m = fleetOptions.ec2(context).get(instance);
+        ManagedInstance m = fleetOptions.ec2(fleets).get(instance);
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         if (endpoint == null || m.certName() == null || m.certName().isEmpty()) {
             throw new KilnException(ExitCodes.UNREACHABLE, instance + " has no address to reach or no kiln:cert-name tag");
         }
         Enroller enroller = new Enroller(new FleetInit(context.paths(), context.clock()).loadCa(), ClientTls.of(context.paths()),
-                context.paths().stateDir().resolve("enrolled"), context.timeout(timeout));
+                context.paths().stateDir().resolve("enrolled"), timeout.get(context));
         Enroller.Result r = enroller.enroll(endpoint, m.id(), List.of(m.certName()), List.of());
         context.err().println(r.enrolledNow()
                 ? "kiln: enrolled the agent's own key on " + m.id() + "; its bootstrap certificate is refused from now on"

@@ -38,6 +38,12 @@ public class ExtendCommand implements Callable<Integer> {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -54,8 +60,8 @@ public class ExtendCommand implements Callable<Integer> {
     @Option(names = "--all", description = "Every running managed instance (of the provider).")
     boolean all;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public Integer call() {
@@ -100,11 +106,11 @@ public class ExtendCommand implements Callable<Integer> {
             }
             req.setUntil(Timestamp.newBuilder().setSeconds(t.getEpochSecond()).setNanos(t.getNano()));
         }
-        List<Targets.Target> targets = Targets.resolve(context, agent, fleetOptions, instance, all);
+        List<Targets.Target> targets = Targets.resolve(context, fleets, agent, fleetOptions, instance, all);
         boolean named = targets.size() > 1 || instance != null;
         // Fleet targets are named by instance id; an agent reached by --agent has no fleet record.
-        Fleet fleet = instance != null || all ? fleetOptions.fleet(context, instance) : null;
-        return Targets.each(context, targets, context.timeout(timeout), (t, client) -> {
+        Fleet fleet = instance != null || all ? fleetOptions.fleet(fleets, instance) : null;
+        return Targets.each(context, clients, targets, timeout.get(context), (t, client) -> {
             Lease lease = client.stub().extendLease(req.setRequestId(UUID.randomUUID().toString()).build());
             if (fleet != null && lease.hasDeadline()) {
                 recordDeadline(fleet, t.name(), lease);

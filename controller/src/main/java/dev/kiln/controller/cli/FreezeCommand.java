@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.FreezeRequest;
 import dev.kiln.proto.agent.v1.FreezeResponse;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -14,6 +13,7 @@ import java.time.Duration;
 import java.time.Instant;
 
 /** {@code kiln freeze}: freeze a mounted volume for a snapshot, under a lease. */
+@TimeoutMixin.Default(value = "5m", settings = false, why = "freezing flushes the filesystem")
 @Command(name = "freeze", mixinStandardHelpOptions = true,
         description = {"Freeze a volume the agent mounted, for a consistent snapshot. The agent thaws it by itself when",
                 "the lease runs out (default 30s), even if this command or its caller is gone; `kiln thaw` thaws",
@@ -22,6 +22,9 @@ public class FreezeCommand implements Runnable {
 
     @Inject
     Context context;
+
+    @Inject
+    AgentClients clients;
 
     @Mixin
     AgentMixin agent;
@@ -35,8 +38,8 @@ public class FreezeCommand implements Runnable {
     @Option(names = "--request-id", paramLabel = "ID", description = "Makes a retry safe: a repeat returns the first answer.")
     String requestId;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 5m; freezing flushes the filesystem).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
@@ -49,12 +52,8 @@ public class FreezeCommand implements Runnable {
             b.setRequestId(requestId);
         }
         FreezeResponse r;
-        try (AgentClient client = context.connect(agent, timeout == null ? Duration.ofMinutes(5) : Durations.parse(timeout))) {
-            try {
-                r = client.stub().freeze(b.build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
+            r = client.stub().freeze(b.build());
         }
         Instant thawBy = Instant.ofEpochSecond(r.getThawBy().getSeconds(), r.getThawBy().getNanos());
         context.err().println("kiln: froze " + mountPoint + "; the agent thaws it by " + thawBy

@@ -43,6 +43,7 @@ public final class HelpLayout {
             UsageMessageSpec usage = c.getCommandSpec().usageMessage();
             usage.description(paragraphs(usage.description()));
         }
+        TimeoutMixin.describe(all);
         root.getHelpSectionMap().put(UsageMessageSpec.SECTION_KEY_COMMAND_LIST, HelpLayout::commandList);
     }
 

@@ -48,6 +48,12 @@ public class LaunchCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
+
     @Mixin
     FleetMixin fleetOptions;
 
@@ -150,7 +156,7 @@ public class LaunchCommand implements Runnable {
         }
         String type = this.type != null ? this.type : "t3.small";
         int port = grpcPort != null ? grpcPort : 7443;
-        Ec2Fleet fleet = fleetOptions.ec2(context).runningTimeout(Durations.parse(wait));
+        Ec2Fleet fleet = fleetOptions.ec2(fleets).runningTimeout(Durations.parse(wait));
         String[] workTree = new String[1];
         context.err().println("kiln: launching a " + role + " (" + type + ", lease " + ttl + ")...");
         ManagedInstance launched = fleet.launch(new Ec2Fleet.LaunchSpec(role, ami, type, subnet, securityGroups, keyName,
@@ -306,7 +312,7 @@ public class LaunchCommand implements Runnable {
                     + " for the ec2 provider; this launch is on the local provider (the default): add --provider ec2"
                     + " (or provider: ec2 in config.yml, or KILN_PROVIDER=ec2) to launch on EC2");
         }
-        LocalProvider local = FleetMixin.local(context)
+        LocalProvider local = fleets.local()
                 .agentJvm(context.env().get("AGENT_JAVA_OPTS"), context.env().get("KILN_NO_CDS").filter(v -> !v.isEmpty()).isEmpty());
         context.err().println("kiln: launching a local " + role + " (lease " + ttl + ")...");
         ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree),
@@ -314,7 +320,7 @@ public class LaunchCommand implements Runnable {
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         context.err().println("kiln: agent on " + m.id() + " answers at " + endpoint);
         String expires;
-        try (AgentClient client = new AgentClient(endpoint, tls, context.timeout(null))) {
+        try (AgentClient client = clients.client(endpoint, context.timeout(null))) {
             expires = deadline(client.status());
         } catch (KilnException e) {
             // Launched all the same: say so, with the deadline the launch asked for.
@@ -362,7 +368,7 @@ public class LaunchCommand implements Runnable {
     }
 
     private Enroller enroller(FleetCa ca, ClientTls tls) {
-        return new Enroller(ca, tls, context.paths().stateDir().resolve("enrolled"), Duration.ofSeconds(5));
+        return new Enroller(ca, tls, context.paths().stateDir().resolve("enrolled"), AgentClients.LAUNCH_POLL);
     }
 
     /**
@@ -388,7 +394,7 @@ public class LaunchCommand implements Runnable {
         long dots = 0;
         KilnException last = null;
         while (Instant.now().isBefore(giveUp)) {
-            try (AgentClient client = new AgentClient(endpoint, tls, Duration.ofSeconds(5))) {
+            try (AgentClient client = clients.client(endpoint, AgentClients.LAUNCH_POLL)) {
                 enroll(enroller, m, endpoint, certName, cap);
                 var s = client.status();
                 context.err().println("kiln: agent " + s.getAgentVersion() + " on " + m.id() + " answers at " + endpoint);
@@ -401,7 +407,7 @@ public class LaunchCommand implements Runnable {
             }
             if (++dots % 6 == 0) {
                 context.err().println("kiln: still waiting for the agent on " + endpoint + " (" + last.getMessage() + ")");
-                String state = fleetOptions.ec2(context).get(m.id()).state();
+                String state = fleetOptions.ec2(fleets).get(m.id()).state();
                 if (!state.equals("pending") && !state.equals("running")) {
                     throw new KilnException(ExitCodes.FAILURE, m.id() + " is " + state + " and its agent never answered ("
                             + last.getMessage() + "); its console output (EC2 console, or aws ec2 get-console-output) shows"

@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.util.concurrent.Callable;
 
 /** {@code kiln logs}: print (and follow) a build's log, or the agent's own. */
+@TimeoutMixin.Default(what = "Timeout of each request")
 @Command(name = "logs", mixinStandardHelpOptions = true,
         description = {"Print a build's log (or the agent's own, with BUILD = agent) byte for byte.",
                 "With -f, follow it until the build ends, reconnecting and resuming from the last byte",
@@ -19,6 +20,12 @@ public class LogsCommand implements Callable<Integer> {
 
     @Inject
     Context context;
+
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
 
     @Mixin
     AgentMixin agent;
@@ -33,23 +40,23 @@ public class LogsCommand implements Callable<Integer> {
             description = "Start at this byte offset (to resume an earlier copy).")
     long from;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Timeout of each request (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public Integer call() throws IOException {
         java.util.Optional<String> local = agent.localInstanceId(context.settings());
         if (local.isPresent()) {
-            dev.kiln.controller.local.LocalProvider fleet = FleetMixin.local(context);
+            dev.kiln.controller.local.LocalProvider fleet = fleets.local();
             java.util.Optional<dev.kiln.controller.fleet.EndedInstance> ended = fleet.ended(local.get());
             if (ended.isPresent()) {
                 return fromRecord(fleet, ended.get());
             }
         }
         if (follow && !build.equals("agent")) {
-            return BuildCommand.follow(context, agent, build, from, timeout);
+            return BuildCommand.follow(context, clients, agent, build, from, timeout);
         }
-        new LogFollower(() -> context.connect(agent, context.timeout(timeout)), m -> context.err().println("kiln: " + m),
+        new LogFollower(() -> clients.connect(agent, timeout.get(context)), m -> context.err().println("kiln: " + m),
                 Durations.parse("5m"), from).copy(build, follow, context.out());
         return 0;
     }

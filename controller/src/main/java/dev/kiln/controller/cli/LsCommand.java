@@ -7,7 +7,6 @@ import com.google.gson.JsonPrimitive;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.proto.agent.v1.StatusResponse;
 import jakarta.inject.Inject;
@@ -36,6 +35,12 @@ public class LsCommand implements Runnable {
 
     @Inject
     Context context;
+
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
 
     @Mixin
     FleetMixin fleetOptions;
@@ -76,15 +81,15 @@ public class LsCommand implements Runnable {
     }
 
     List<Row> rows() {
-        dev.kiln.controller.fleet.Fleet fleet = fleetOptions.fleet(context);
+        dev.kiln.controller.fleet.Fleet fleet = fleetOptions.fleet(fleets);
         List<ManagedInstance> instances = new ArrayList<>(fleet.list(List.of()));
         if (all) {
             java.util.Set<String> live = new java.util.HashSet<>(instances.stream().map(ManagedInstance::id).toList());
             fleet.ended().forEach(r -> ended.put(r.id(), r));
             fleet.list(List.of("terminated")).stream().filter(m -> !live.contains(m.id())).forEach(instances::add);
         }
-        // One TLS context for every agent: building one reads and parses the PEM files each time.
-        io.netty.handler.ssl.SslContext tls = ClientTls.of(context.paths()).sslContext();
+        // The TLS files are read once, here, for every agent's client.
+        clients.sslContext();
         Duration timeout = Durations.parse(agentTimeout);
         ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, Math.min(16, instances.size())));
         try {
@@ -95,7 +100,7 @@ public class LsCommand implements Runnable {
                     if (e == null || !m.state().equals("running")) {
                         return new Row(m, e, null, e == null && m.state().equals("running") ? "no address" : "-");
                     }
-                    try (AgentClient c = new AgentClient(e, tls, timeout)) {
+                    try (AgentClient c = clients.client(e, timeout)) {
                         return new Row(m, e, c.status(), null);
                     } catch (KilnException ex) {
                         return new Row(m, e, null, "unreachable");

@@ -6,7 +6,6 @@ import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.MountRequest;
 import dev.kiln.proto.agent.v1.MountResponse;
 import dev.kiln.proto.agent.v1.Overlay;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -17,6 +16,7 @@ import java.time.Duration;
 import java.util.List;
 
 /** {@code kiln mount}: mount a volume (formatting it only if provably blank and allowed), or an overlay work tree. */
+@TimeoutMixin.Default(value = "--wait plus 10m", settings = false)
 @Command(name = "mount", mixinStandardHelpOptions = true,
         description = {"Mount a volume on the agent: VOLUME is an EBS volume id (vol-...) or a device (/dev/...).",
                 "A device is formatted only if it is provably blank and --format is given; anything else that is not",
@@ -28,6 +28,9 @@ public class MountCommand implements Runnable {
 
     @Inject
     Context context;
+
+    @Inject
+    AgentClients clients;
 
     @Mixin
     AgentMixin agent;
@@ -71,8 +74,8 @@ public class MountCommand implements Runnable {
             description = "How long the agent waits for a volume that is not attached yet (default: the agent's, 2m).")
     String waitFor;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: --wait plus 10m).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
@@ -117,21 +120,18 @@ public class MountCommand implements Runnable {
             wait = Durations.parse(waitFor);
             b.setWait(com.google.protobuf.Duration.newBuilder().setSeconds(wait.getSeconds()).setNanos(wait.getNano()));
         }
-        Duration deadline = timeout != null ? Durations.parse(timeout)
-                : (wait == null ? Duration.ofMinutes(2) : wait).plus(Duration.ofMinutes(10));
+        Duration waited = wait;
+        Duration deadline = timeout.given()
+                .orElseGet(() -> (waited == null ? Duration.ofMinutes(2) : waited).plus(Duration.ofMinutes(10)));
         OutputFormat out = output.format(context.settings());
         MountResponse r;
-        try (AgentClient client = context.connect(agent, deadline)) {
+        try (AgentClient client = clients.connect(agent, deadline)) {
             if (!overlay && !format) {
                 context.err().println("kiln: mounting " + args.get(0) + " at " + mountPoint + " (a blank device would not be formatted)");
             } else if (!overlay) {
                 context.err().println("kiln: mounting " + args.get(0) + " at " + mountPoint + " (formatting it only if it is provably blank)");
             }
-            try {
-                r = client.stub().mount(b.build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+            r = client.stub().mount(b.build());
         }
         if (r.getAlreadyMounted()) {
             context.err().println("kiln: " + mountPoint + " was already mounted as requested; nothing to do");

@@ -23,6 +23,9 @@ public class PruneCommand implements Callable<Integer> {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
     @Mixin
     FleetMixin fleetOptions;
 
@@ -35,7 +38,7 @@ public class PruneCommand implements Callable<Integer> {
             throw new KilnException(ExitCodes.USAGE, "`kiln prune` clears the local fleet; on EC2, `kiln reap` ends"
                     + " instances whose lease has passed");
         }
-        LocalProvider fleet = FleetMixin.local(context);
+        LocalProvider fleet = fleets.local();
         if (dryRun) {
             fleet.observeOnly();
         }

@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /** {@code kiln pull}: download outputs from an agent with rsync over its SSH server. */
+@TimeoutMixin.Default(what = "Timeout of the Status request")
 @Command(name = "pull", mixinStandardHelpOptions = true,
         description = {"Download an agent's outputs into DEST with rsync over the agent's SSH server:",
                 "incremental (only changed files travel), resuming files a broken transfer left partial,",
@@ -37,6 +38,12 @@ public class PullCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -53,8 +60,8 @@ public class PullCommand implements Runnable {
     @Option(names = "--delete", description = "Delete local files that the agent no longer has.")
     boolean delete;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Timeout of the Status request (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
@@ -85,7 +92,7 @@ public class PullCommand implements Runnable {
             throw new KilnException(ExitCodes.USAGE, "DEST " + dest + " is a file, not a directory; name a directory to pull into");
         }
         RsyncTransfer.requireTools();
-        SshTarget target = SshSupport.target(context, agent, instance, user, timeout);
+        SshTarget target = SshSupport.target(context, clients, fleets, agent, instance, user, () -> timeout.get(context));
         RsyncTransfer rsync = new RsyncTransfer(target, context.err(), context.terminal());
         String who = instance != null ? instance : "the agent";
         String remote;

@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 /** {@code kiln push}: upload a collection into an agent's sources area with rsync over its SSH server. */
+@TimeoutMixin.Default(what = "Timeout of the Status request")
 @Command(name = "push", mixinStandardHelpOptions = true,
         description = {"Upload the directory SRC into the agent's sources area (/sources/NAME, NAME being SRC's",
                 "name unless --name) with rsync over the agent's SSH server, as the owner: incremental,",
@@ -25,6 +26,12 @@ public class PushCommand implements Runnable {
 
     @Inject
     Context context;
+
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
 
     @Mixin
     AgentMixin agent;
@@ -42,8 +49,8 @@ public class PushCommand implements Runnable {
     @Option(names = "--delete", description = "Delete files on the agent that SRC no longer has.")
     boolean delete;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Timeout of the Status request (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
@@ -59,7 +66,7 @@ public class PushCommand implements Runnable {
             throw new KilnException(ExitCodes.USAGE, "--name must be a plain directory name, not '" + dir + "'");
         }
         RsyncTransfer.requireTools();
-        SshTarget target = SshSupport.target(context, agent, instance, "owner", timeout);
+        SshTarget target = SshSupport.target(context, clients, fleets, agent, instance, "owner", () -> timeout.get(context));
         String remote = "/sources/" + dir + "/";
         context.err().println("kiln: pushing " + src + " to " + target.remotePrefix() + remote);
         RsyncTransfer rsync = new RsyncTransfer(target, context.err(), context.terminal());

@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.proto.agent.v1.Lease;
@@ -20,6 +19,7 @@ import java.util.List;
 import java.util.Optional;
 
 /** {@code kiln reap}: the controller-side backstop. */
+@TimeoutMixin.Default(what = "How long to wait for each agent's answer")
 @Command(name = "reap", mixinStandardHelpOptions = true,
         description = {"Terminate managed instances whose kiln:expires-at passed more than --grace ago",
                 "(their agents and backstop timers should have ended them; this is the last resort). Run it from cron.",
@@ -31,6 +31,12 @@ public class ReapCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
+
     @Mixin
     FleetMixin fleetOptions;
 
@@ -40,8 +46,8 @@ public class ReapCommand implements Runnable {
     @Option(names = "--dry-run", description = "Only list what would be terminated.")
     boolean dryRun;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "How long to wait for each agent's answer (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     /**
      * What reap does with one instance whose tag says it expired.
@@ -77,7 +83,7 @@ public class ReapCommand implements Runnable {
 
     @Override
     public void run() {
-        Fleet fleet = fleetOptions.fleet(context);
+        Fleet fleet = fleetOptions.fleet(fleets);
         Instant now = Instant.now();
         Duration graceTime = Durations.parse(grace);
         List<ManagedInstance> expired = fleet.expired(now, graceTime);
@@ -112,7 +118,7 @@ public class ReapCommand implements Runnable {
         if (endpoint == null) {
             return Optional.empty();
         }
-        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), context.timeout(timeout))) {
+        try (AgentClient client = clients.client(endpoint, timeout.get(context))) {
             return Optional.of(client.status());
         } catch (KilnException e) {
             context.err().println("kiln: " + m.id() + ": its agent does not answer (" + e.getMessage() + ")");

@@ -4,7 +4,6 @@ import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.controller.fleet.FleetVolume;
@@ -28,6 +27,7 @@ import java.util.List;
 import java.util.UUID;
 
 /** {@code kiln snapshot}: a consistent, point-in-time snapshot of one of an instance's volumes. */
+@TimeoutMixin.Default(value = "30s", what = "Timeout of each request to the agent")
 @Command(name = "snapshot", mixinStandardHelpOptions = true,
         description = {"Snapshot a volume of a managed instance: the agent freezes its filesystem (under a short lease),",
                 "EC2's CreateSnapshot fixes the point in time, and the agent thaws it at once. --keep N then deletes",
@@ -37,6 +37,12 @@ public class SnapshotCommand implements Runnable {
 
     @Inject
     Context context;
+
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
 
     @Mixin
     FleetMixin fleetOptions;
@@ -68,9 +74,8 @@ public class SnapshotCommand implements Runnable {
     @Option(names = "--freeze-lease", defaultValue = "30s", description = "Longest the filesystem may stay frozen (default: ${DEFAULT-VALUE}).")
     String freezeLease;
 
-    @Option(names = "--timeout", paramLabel = "DURATION",
-            description = "Timeout of each request to the agent (default: 30s; env KILN_TIMEOUT, config.yml timeout).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
@@ -79,7 +84,7 @@ public class SnapshotCommand implements Runnable {
             // The agent reads a zero lease as "its default" (30s): refused here rather than frozen longer than asked.
             throw new KilnException(ExitCodes.USAGE, "--freeze-lease must be longer than 0, not '" + freezeLease + "'");
         }
-        Fleet fleet = fleetOptions.fleet(context, instance);
+        Fleet fleet = fleetOptions.fleet(fleets, instance);
         ManagedInstance m = fleet.get(instance);
         List<FleetVolume> volumes = fleet.volumes(m.id());
         FleetVolume found = volumes.stream().filter(x -> x.id().equals(volume) || x.role().equals(volume))
@@ -94,31 +99,27 @@ public class SnapshotCommand implements Runnable {
         }
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         FleetSnapshot snapshot;
-        Duration requestTimeout = Durations.parse(context.settings().get("timeout", timeout).orElse("30s"));
-        try (AgentClient agent = new AgentClient(endpoint, ClientTls.of(context.paths()), requestTimeout)) {
+        Duration requestTimeout = timeout.get(context);
+        try (AgentClient agent = clients.client(endpoint, requestTimeout)) {
             String mountPoint;
-            try {
-                mountPoint = v.mountPoint() != null ? v.mountPoint()
-                        : agent.stub().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesList().stream()
-                        .filter(x -> x.getVolumeId().equals(v.id()) && !x.getMountPoint().isEmpty())
-                        .map(x -> x.getMountPoint()).findFirst().orElse(null);
-                if (mountPoint != null && mountPoint.isEmpty()) {
-                    mountPoint = null;
-                    context.err().println("kiln: " + v.id() + " is a directory on this machine (no filesystem of its own to"
-                            + " freeze); it is copied as it is");
-                } else if (mountPoint != null) {
-                    FreezeResponse frozen = agent.stub().freeze(FreezeRequest.newBuilder().setMountPoint(mountPoint)
-                            .setRequestId(UUID.randomUUID().toString())
-                            .setLease(com.google.protobuf.Duration.newBuilder().setSeconds(lease.getSeconds())
-                                    .setNanos(lease.getNano())).build());
-                    context.err().println("kiln: froze " + mountPoint + " on " + m.id() + " (the agent thaws it by "
-                            + Instant.ofEpochSecond(frozen.getThawBy().getSeconds(), frozen.getThawBy().getNanos())
-                            + " at the latest)");
-                } else {
-                    context.err().println("kiln: " + v.id() + " is not mounted on " + m.id() + "; snapshotting it as it is");
-                }
-            } catch (StatusRuntimeException e) {
-                throw agent.translate(e);
+            mountPoint = v.mountPoint() != null ? v.mountPoint()
+                    : agent.stub().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesList().stream()
+                    .filter(x -> x.getVolumeId().equals(v.id()) && !x.getMountPoint().isEmpty())
+                    .map(x -> x.getMountPoint()).findFirst().orElse(null);
+            if (mountPoint != null && mountPoint.isEmpty()) {
+                mountPoint = null;
+                context.err().println("kiln: " + v.id() + " is a directory on this machine (no filesystem of its own to"
+                        + " freeze); it is copied as it is");
+            } else if (mountPoint != null) {
+                FreezeResponse frozen = agent.stub().freeze(FreezeRequest.newBuilder().setMountPoint(mountPoint)
+                        .setRequestId(UUID.randomUUID().toString())
+                        .setLease(com.google.protobuf.Duration.newBuilder().setSeconds(lease.getSeconds())
+                                .setNanos(lease.getNano())).build());
+                context.err().println("kiln: froze " + mountPoint + " on " + m.id() + " (the agent thaws it by "
+                        + Instant.ofEpochSecond(frozen.getThawBy().getSeconds(), frozen.getThawBy().getNanos())
+                        + " at the latest)");
+            } else {
+                context.err().println("kiln: " + v.id() + " is not mounted on " + m.id() + "; snapshotting it as it is");
             }
             try {
                 snapshot = fleet.createSnapshot(v, m, build);

@@ -13,6 +13,9 @@ public class SnapshotsCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
     @Mixin
     FleetMixin fleetOptions;
 
@@ -25,7 +28,7 @@ public class SnapshotsCommand implements Runnable {
     @Override
     public void run() {
         Table t = new Table("SNAPSHOT", "COLLECTION", "VOLUME-ROLE", "STATE", "PROGRESS", "SIZE-GIB", "STARTED", "SOURCE-INSTANCE", "BUILD");
-        for (FleetSnapshot s : fleetOptions.fleet(context).snapshots(role)) {
+        for (FleetSnapshot s : fleetOptions.fleet(fleets).snapshots(role)) {
             String in = s.collection().isEmpty() ? "-" : s.collection();
             if (collection != null && !collection.equals(in)) {
                 continue;

@@ -10,6 +10,7 @@ import picocli.CommandLine.Parameters;
 import java.nio.file.Path;
 
 /** {@code kiln ssh-config}: an ssh Host block for an agent's SSH server, and its host key in Kiln's known_hosts. */
+@TimeoutMixin.Default(what = "Timeout of the Status request")
 @Command(name = "ssh-config", mixinStandardHelpOptions = true,
         description = {"Print an OpenSSH Host block for the agent's SSH server. It names the host, port, user and",
                 "identity file; the agent's host key (from its Status, over mutual TLS) goes to Kiln's",
@@ -24,6 +25,12 @@ public class SshConfigCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -35,12 +42,12 @@ public class SshConfigCommand implements Runnable {
             description = "owner (sees /outputs read-only and /sources read-write) or reader (/outputs only). Default: ${DEFAULT-VALUE}.")
     String user;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Timeout of the Status request (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
-        SshTarget target = SshSupport.target(context, agent, instance, user, timeout);
+        SshTarget target = SshSupport.target(context, clients, fleets, agent, instance, user, () -> timeout.get(context));
         context.out().print(target.hostBlock());
         // OpenSSH reads -F only from a regular file (not from <(...)), so the hint saves the block first.
         Path file = context.paths().knownHosts().toAbsolutePath().getParent().resolve(target.alias() + ".ssh_config");

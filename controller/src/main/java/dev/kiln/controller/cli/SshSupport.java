@@ -4,8 +4,6 @@ import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.controller.client.ClientTls;
-import dev.kiln.controller.local.LocalAgent;
 import dev.kiln.controller.ssh.SshTarget;
 import dev.kiln.proto.agent.v1.StatusResponse;
 
@@ -22,27 +20,27 @@ final class SshSupport {
     }
 
     /** The SSH target of INSTANCE ({@code local}, {@code HOST:PORT}) or, when null, of --agent / the local agent. */
-    static SshTarget target(Context context, AgentMixin agent, String instance, String user, String timeout) {
+    static SshTarget target(Context context, AgentClients clients, Fleets fleets, AgentMixin agent, String instance, String user, java.util.function.Supplier<java.time.Duration> timeout) {
         AgentEndpoint endpoint;
         boolean local;
         if ("local".equals(instance)) {
-            endpoint = new LocalAgent(context.paths()).endpoint().orElseThrow(() -> new KilnException(ExitCodes.CONFIG,
+            endpoint = fleets.localAgent().endpoint().orElseThrow(() -> new KilnException(ExitCodes.CONFIG,
                     "no local agent started; run `kiln up --local`"));
             local = true;
         } else if (instance != null) {
-            endpoint = AgentMixin.isInstanceId(instance) ? AgentMixin.instanceEndpoint(context.settings(), context.paths(), instance)
+            endpoint = AgentMixin.isInstanceId(instance) ? AgentMixin.instanceEndpoint(fleets, instance)
                     : AgentEndpoint.parse(instance);
             if (agent.serverName != null) {
                 endpoint = endpoint.withServerName(agent.serverName);
             }
             local = false;
         } else {
-            endpoint = agent.resolve(context.settings(), context.paths());
-            local = new LocalAgent(context.paths()).endpoint().map(endpoint::equals).orElse(false)
+            endpoint = agent.resolve(fleets);
+            local = fleets.localAgent().endpoint().map(endpoint::equals).orElse(false)
                     && context.settings().get("agent", agent.agent).isEmpty();
         }
         StatusResponse status;
-        try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), context.timeout(timeout))) {
+        try (AgentClient client = clients.client(endpoint, timeout.get())) {
             status = client.status();
         }
         // A managed instance is named by its id: several local instances share 127.0.0.1.

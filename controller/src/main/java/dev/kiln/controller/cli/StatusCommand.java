@@ -13,6 +13,7 @@ import java.time.Instant;
 import java.util.Locale;
 
 /** {@code kiln status}: one agent's status. */
+@TimeoutMixin.Default(what = "How long to wait for the agent's answer")
 @Command(name = "status", mixinStandardHelpOptions = true,
         description = "Show an agent's status: version, mode, instance id, uptime.")
 public class StatusCommand implements Runnable {
@@ -20,15 +21,20 @@ public class StatusCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
     @Mixin
     OutputMixin output;
 
-    @Option(names = "--timeout", paramLabel = "DURATION",
-            description = "How long to wait for the agent's answer (default: 10s; env KILN_TIMEOUT).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     /** A timestamp as ISO-8601 UTC (seconds), or "" when unset. */
     static String time(com.google.protobuf.Timestamp t) {
@@ -37,10 +43,10 @@ public class StatusCommand implements Runnable {
 
     @Override
     public void run() {
-        AgentEndpoint endpoint = agent.resolve(context.settings(), context.paths());
+        AgentEndpoint endpoint = agent.resolve(fleets);
         OutputFormat format = output.format(context.settings());
         StatusResponse status;
-        try (AgentClient client = context.client(endpoint, context.timeout(timeout))) {
+        try (AgentClient client = clients.client(endpoint, timeout.get(context))) {
             status = client.status();
         }
         // A local agent knows only its host's name (local-HOSTNAME); the fleet knows which instance it is.

@@ -22,6 +22,12 @@ public class StopCommand implements Callable<Integer> {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
@@ -37,13 +43,13 @@ public class StopCommand implements Callable<Integer> {
     @Option(names = "--reason", paramLabel = "TEXT", description = "Why, for the agent's log.")
     String reason;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public Integer call() {
-        List<Targets.Target> targets = Targets.resolve(context, agent, fleetOptions, instance, all);
-        return Targets.each(context, targets, context.timeout(timeout), (t, client) -> {
+        List<Targets.Target> targets = Targets.resolve(context, fleets, agent, fleetOptions, instance, all);
+        return Targets.each(context, clients, targets, timeout.get(context), (t, client) -> {
             ShutdownResponse r = client.stub().shutdown(ShutdownRequest.newBuilder()
                     .setReason(reason == null ? "kiln stop" : reason).build());
             context.err().println("kiln: " + t.name() + " is draining since " + StatusCommand.time(r.getDrainingSince())

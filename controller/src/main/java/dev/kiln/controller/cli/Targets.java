@@ -33,12 +33,11 @@ final class Targets {
      * failure; with several, it is reported and the others are still asked, and the exit code is
      * the last failure's.
      */
-    static int each(Context context, List<Target> targets, java.time.Duration timeout, Action action) {
+    static int each(Context context, AgentClients clients, List<Target> targets, java.time.Duration timeout, Action action) {
         int exit = ExitCodes.OK;
         for (Target t : targets) {
             KilnException failure;
-            try (var client = new dev.kiln.controller.client.AgentClient(t.endpoint(),
-                    dev.kiln.controller.client.ClientTls.of(context.paths()), timeout)) {
+            try (var client = clients.client(t.endpoint(), timeout)) {
                 try {
                     action.apply(t, client);
                     continue;
@@ -57,15 +56,15 @@ final class Targets {
         return exit;
     }
 
-    static List<Target> resolve(Context context, AgentMixin agent, FleetMixin fleetOptions, String instance, boolean all) {
+    static List<Target> resolve(Context context, Fleets fleets, AgentMixin agent, FleetMixin fleetOptions, String instance, boolean all) {
         if (all && instance != null) {
             throw new KilnException(ExitCodes.USAGE, "give an INSTANCE or --all, not both");
         }
         if (instance == null && !all) {
-            AgentEndpoint e = agent.resolve(context.settings(), context.paths());
+            AgentEndpoint e = agent.resolve(fleets);
             return List.of(new Target(e.toString(), e));
         }
-        Fleet fleet = fleetOptions.fleet(context, instance);
+        Fleet fleet = fleetOptions.fleet(fleets, instance);
         List<ManagedInstance> instances = all ? fleet.active() : List.of(fleet.get(instance));
         List<Target> out = new ArrayList<>();
         for (ManagedInstance m : instances) {

@@ -4,7 +4,6 @@ import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.client.GrpcErrors;
 import dev.kiln.controller.fleet.Fleet;
 import dev.kiln.controller.local.LocalProvider;
@@ -30,6 +29,12 @@ public class TerminateCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
+
     @Mixin
     FleetMixin fleetOptions;
 
@@ -42,7 +47,7 @@ public class TerminateCommand implements Runnable {
 
     @Override
     public void run() {
-        Fleet fleet = fleetOptions.fleet(context, instance);
+        Fleet fleet = fleetOptions.fleet(fleets, instance);
         java.util.Optional<dev.kiln.controller.fleet.EndedInstance> ended = fleet.ended(instance);
         ManagedInstance m = ended.isPresent() ? null : fleet.get(instance);
         if (m != null && m.state().equals("terminated")) {
@@ -61,7 +66,7 @@ public class TerminateCommand implements Runnable {
         if (endpoint == null) {
             unreachable = new KilnException(ExitCodes.UNREACHABLE, m.id() + " has no usable address");
         } else {
-            try (AgentClient client = new AgentClient(endpoint, ClientTls.of(context.paths()), Duration.ofSeconds(10))) {
+            try (AgentClient client = clients.client(endpoint, AgentClients.SHUTDOWN)) {
                 client.stub().shutdown(ShutdownRequest.newBuilder().setReason("kiln terminate").build());
                 if (fleet instanceof LocalProvider local) {
                     local.markEnding(m.id(), "terminated by user (kiln terminate)");
@@ -75,7 +80,7 @@ public class TerminateCommand implements Runnable {
                         + "`kiln logs -f agent --agent " + endpoint + " --tls-server-name " + m.certName() + "`");
                 return;
             } catch (StatusRuntimeException e) {
-                unreachable = GrpcErrors.translate(e, endpoint, Duration.ofSeconds(10));
+                unreachable = GrpcErrors.translate(e, endpoint, AgentClients.SHUTDOWN);
             } catch (KilnException e) {
                 unreachable = e;
             }

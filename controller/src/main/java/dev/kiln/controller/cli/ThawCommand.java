@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.ThawRequest;
 import dev.kiln.proto.agent.v1.ThawResponse;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -18,24 +17,23 @@ public class ThawCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
     @Parameters(index = "0", paramLabel = "MOUNT_POINT", description = "The mount point.")
     String mountPoint;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s; env KILN_TIMEOUT).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
         ThawResponse r;
-        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
-            try {
-                r = client.stub().thaw(ThawRequest.newBuilder().setMountPoint(mountPoint).build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
+            r = client.stub().thaw(ThawRequest.newBuilder().setMountPoint(mountPoint).build());
         }
         context.err().println(r.getWasFrozen() ? "kiln: thawed " + mountPoint : "kiln: " + mountPoint + " was not frozen; nothing to do");
     }

@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.UnmountRequest;
 import dev.kiln.proto.agent.v1.UnmountResponse;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -13,6 +12,7 @@ import picocli.CommandLine.Parameters;
 import java.time.Duration;
 
 /** {@code kiln unmount}: stop what uses a mount, then unmount it; never lazily, never forced. */
+@TimeoutMixin.Default(value = "5m", settings = false)
 @Command(name = "unmount", mixinStandardHelpOptions = true,
         description = {"Unmount a mount the agent made: cancel builds in it, TERM then (after --grace) KILL the",
                 "processes still holding files on it, sync, unmount, and confirm. Never lazy, never forced: if it",
@@ -21,6 +21,9 @@ public class UnmountCommand implements Runnable {
 
     @Inject
     Context context;
+
+    @Inject
+    AgentClients clients;
 
     @Mixin
     AgentMixin agent;
@@ -34,8 +37,8 @@ public class UnmountCommand implements Runnable {
     @Option(names = "--grace", paramLabel = "DURATION", description = "Time between TERM and KILL (default: the agent's, 10s).")
     String grace;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 5m).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
@@ -46,12 +49,8 @@ public class UnmountCommand implements Runnable {
         }
         OutputFormat format = output.format(context.settings());
         UnmountResponse r;
-        try (AgentClient client = context.connect(agent, timeout == null ? Duration.ofMinutes(5) : Durations.parse(timeout))) {
-            try {
-                r = client.stub().unmount(b.build());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
+            r = client.stub().unmount(b.build());
         }
         for (String s : r.getStoppedProcessesList()) {
             context.err().println("kiln: stopped " + s);

@@ -21,6 +21,9 @@ public class UpCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
     @Option(names = "--local", description = "Start a local agent (the only kind `up` starts; EC2 instances come from `kiln launch`).")
     boolean local;
 
@@ -63,7 +66,7 @@ public class UpCommand implements Runnable {
             context.err().println("kiln: no fleet CA yet; initialising " + context.paths().configDir());
             init.run(false, FleetInit.defaultIdentity());
         }
-        LocalAgent agent = new LocalAgent(context.paths()).javaOptions(context.env().get("AGENT_JAVA_OPTS"))
+        LocalAgent agent = fleets.localAgent().javaOptions(context.env().get("AGENT_JAVA_OPTS"))
                 .classArchive(context.env().get("KILN_NO_CDS").filter(v -> !v.isEmpty()).isEmpty());
         java.util.Map<String, String> lease = new java.util.LinkedHashMap<>();
         if (ttl != null) {

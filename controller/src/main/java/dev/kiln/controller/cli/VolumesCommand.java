@@ -3,7 +3,6 @@ package dev.kiln.controller.cli;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.ListVolumesRequest;
 import dev.kiln.proto.agent.v1.ListVolumesResponse;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -20,29 +19,31 @@ public class VolumesCommand implements Runnable {
     @Inject
     Context context;
 
+    @Inject
+    Fleets fleets;
+
+    @Inject
+    AgentClients clients;
+
     @Mixin
     AgentMixin agent;
 
     @Mixin
     OutputMixin output;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Request timeout (default: 10s; env KILN_TIMEOUT).")
-    String timeout;
+    @Mixin
+    TimeoutMixin timeout;
 
     @Override
     public void run() {
         OutputFormat format = output.format(context.settings());
         ListVolumesResponse list;
-        try (AgentClient client = context.connect(agent, context.timeout(timeout))) {
-            try {
-                list = client.stub().listVolumes(ListVolumesRequest.getDefaultInstance());
-            } catch (StatusRuntimeException e) {
-                throw client.translate(e);
-            }
+        try (AgentClient client = clients.connect(agent, timeout.get(context))) {
+            list = client.stub().listVolumes(ListVolumesRequest.getDefaultInstance());
         }
         java.util.Optional<String> local = agent.localInstanceId(context.settings());
         if (local.isPresent()) {
-            list = own(FleetMixin.local(context).ownVolumes(local.get()), list);
+            list = own(fleets.local().ownVolumes(local.get()), list);
         }
         for (String problem : list.getBootMountErrorsList()) {
             context.err().println("kiln: " + problem);

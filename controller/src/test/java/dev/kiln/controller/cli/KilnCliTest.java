@@ -209,4 +209,38 @@ class KilnCliTest {
             assertFalse(r.err().contains("io.grpc"), r.err());
         }
     }
+
+    @Test
+    void anAgentCallsFailureIsTranslatedForEveryCommandNamingTheAgentAndItsDeadline() throws Exception {
+        assertEquals(0, kiln("init").code());
+        int closed;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            closed = s.getLocalPort();
+        }
+        Run refused = kiln("thaw", "--agent", "127.0.0.1:" + closed, "/mnt/x");
+        assertEquals(ExitCodes.UNREACHABLE, refused.code(), refused.err());
+        assertTrue(refused.err().startsWith("kiln: cannot connect to agent 127.0.0.1:" + closed + ": connection refused"),
+                refused.err());
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            String address = "127.0.0.1:" + silent.getLocalPort();
+            Run r = kiln("cancel", "--agent", address, "--timeout", "1s", "b-1");
+            assertEquals(ExitCodes.UNREACHABLE, r.code(), r.err());
+            assertTrue(r.err().startsWith("kiln: no answer from " + address + " in 1s; "), r.err());
+            assertFalse(r.err().contains("unexpected error"), r.err());
+            Run fromEnv = kiln(Map.of("KILN_TIMEOUT", "1s"), "builds", "--agent", address);
+            assertEquals(ExitCodes.UNREACHABLE, fromEnv.code(), fromEnv.err());
+            assertTrue(fromEnv.err().startsWith("kiln: no answer from " + address + " in 1s; "), fromEnv.err());
+        }
+    }
+
+    @Test
+    void eachCommandsTimeoutHelpNamesItsOwnDefault() {
+        String freeze = kiln("freeze", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(freeze.contains("--timeout=DURATION Request timeout (default: 5m; freezing flushes the filesystem)."), freeze);
+        String status = kiln("status", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(status.contains("--timeout=DURATION How long to wait for the agent's answer (default: 10s; env KILN_TIMEOUT,"
+                + " config.yml timeout)."), status);
+        String cancel = kiln("cancel", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(cancel.contains("--timeout=DURATION Request timeout (default: 60s)."), cancel);
+    }
 }
