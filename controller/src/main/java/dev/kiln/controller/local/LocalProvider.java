@@ -57,7 +57,6 @@ import java.util.stream.Stream;
 public final class LocalProvider implements Fleet {
 
     private static final String INSTANCE_FILE = "instance.properties";
-    private static final String SNAPSHOT_FILE = "snapshot.properties";
     private static final String ENDED_FILE = "ended.properties";
     /** Written first into a new instance's directory: "PID LAUNCHED" of the `kiln launch` making it. */
     static final String LAUNCHER_FILE = "launcher";
@@ -66,7 +65,7 @@ public final class LocalProvider implements Fleet {
     public static final Duration KEEP_RECORDS = Duration.ofDays(90);
 
     /**
-     * The mark Kiln writes into the {@value #SNAPSHOT_FILE} of every snapshot it makes, with the
+     * The mark Kiln writes into the {@value LocalSnapshots#SNAPSHOT_FILE} of every snapshot it makes, with the
      * snapshot's own id beside it: only a snapshot whose file says {@code managed=true} and names
      * the directory it sits in is pruned or picked as {@code ROLE:latest}. A directory made by hand
      * (or copied from a Kiln snapshot under another name) is never deleted.
@@ -78,8 +77,7 @@ public final class LocalProvider implements Fleet {
     private Optional<String> agentJavaOpts = Optional.empty();
     private boolean classArchive = true;
     private Consumer<String> narrate = s -> System.err.println("kiln: " + s);
-    /** Snapshot directories already reported as skipped, so one command names each once. */
-    private final Set<Path> skipped = new HashSet<>();
+    private final LocalSnapshots snapshotStore;
 
     /** Root's fleet when its own state directory is closed to the build user (see {@link #fleetRoot}). */
     static final Path SYSTEM_FLEET = Path.of("/var/lib/kiln-fleet");
@@ -87,6 +85,7 @@ public final class LocalProvider implements Fleet {
     public LocalProvider(KilnPaths paths) {
         this.paths = paths;
         this.root = fleetRoot(paths.stateDir(), isRoot());
+        this.snapshotStore = new LocalSnapshots(root.resolve("snapshots"), line -> narrate.accept(line));
     }
 
     /**
@@ -208,7 +207,7 @@ public final class LocalProvider implements Fleet {
             }
         }
         for (int i = 0; i < from.size(); i++) {
-            refuseOtherKind(from.get(i), spec.volumes().get(i).role(), loops);
+            LocalSnapshots.refuseOtherKind(from.get(i), spec.volumes().get(i).role(), loops);
         }
         String id = "local-" + hex(4);
         Path dir = instanceDir(id);
@@ -239,7 +238,7 @@ public final class LocalProvider implements Fleet {
                 if (loops) {
                     Path image = vdir.resolve("volume.img");
                     if (from.get(i) != null) {
-                        copy(from.get(i).resolve("volume.img"), image);
+                        LocalSnapshots.copy(from.get(i).resolve("volume.img"), image);
                     } else {
                         Files.createFile(image);
                     }
@@ -252,7 +251,7 @@ public final class LocalProvider implements Fleet {
                 } else {
                     Path data = vdir.resolve("data");
                     if (from.get(i) != null) {
-                        copy(from.get(i).resolve("data"), data);
+                        LocalSnapshots.copy(from.get(i).resolve("data"), data);
                         if (holdsTupState(data) && !spec.role().equals("server")) {
                             narrate.accept("warning: " + v.role() + " holds tup state, and without root a restored volume is a"
                                     + " file copy: every file's change time (ctime) is new, so tup sees all of it as modified"
@@ -352,28 +351,6 @@ public final class LocalProvider implements Fleet {
             for (String device : devices) {
                 runQuietly("losetup", "-d", device);
             }
-        }
-    }
-
-    /**
-     * Refuses, before anything is created, a snapshot of the other kind: one taken without root
-     * is a directory copy and one taken as root a volume image, and neither restores as the other.
-     */
-    private static void refuseOtherKind(Path snapshot, String role, boolean loops) {
-        if (snapshot == null) {
-            return;
-        }
-        boolean image = Files.isRegularFile(snapshot.resolve("volume.img"), java.nio.file.LinkOption.NOFOLLOW_LINKS);
-        boolean data = Files.isDirectory(snapshot.resolve("data"), java.nio.file.LinkOption.NOFOLLOW_LINKS);
-        if (loops && !image) {
-            throw new KilnException(ExitCodes.REFUSED, "snapshot " + snapshot.getFileName() + " of " + role + " holds no volume"
-                    + " image (volume.img)" + (data ? ": it is a directory copy, taken without root; restore it with"
-                    + " KILN_LOCAL_VOLUMES=dirs" : "") + "; nothing was created");
-        }
-        if (!loops && !data) {
-            throw new KilnException(ExitCodes.REFUSED, "snapshot " + snapshot.getFileName() + " of " + role + " holds no data"
-                    + " directory" + (image ? ": it is a volume image, taken as root; restore it as root" : "")
-                    + "; nothing was created");
         }
     }
 
@@ -670,11 +647,11 @@ public final class LocalProvider implements Fleet {
             }
             Files.createDirectories(tmp.resolve("logs"));
             if (Files.isRegularFile(dir.resolve("agent.log"), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                copy(dir.resolve("agent.log"), tmp.resolve("logs/agent.log"));
+                LocalSnapshots.copy(dir.resolve("agent.log"), tmp.resolve("logs/agent.log"));
             }
             Path builds = dir.resolve("state/builds");
             if (Files.isDirectory(builds, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                copy(builds, tmp.resolve("logs/builds"));
+                LocalSnapshots.copy(builds, tmp.resolve("logs/builds"));
             }
             Properties r = new Properties();
             r.setProperty("id", id);
@@ -714,11 +691,11 @@ public final class LocalProvider implements Fleet {
         List<String> devices = loopsOver(vdir.resolve("volume.img"));
         String from = vp.getProperty("from-snapshot");
         boolean sourceKept = from != null && Files.isDirectory(snapshotDir(from), java.nio.file.LinkOption.NOFOLLOW_LINKS)
-                && readSnapshot(snapshotDir(from)).isPresent();
+                && snapshotStore.read(snapshotDir(from)).isPresent();
         Map<String, String> snapshotStamps = new TreeMap<>();
         for (FleetSnapshot s : snapshots(null)) {
             if (s.managed()) {
-                Properties sp = load(snapshotDir(s.id()).resolve(SNAPSHOT_FILE));
+                Properties sp = load(snapshotDir(s.id()).resolve(LocalSnapshots.SNAPSHOT_FILE));
                 if (volumeId.equals(sp.getProperty("source-volume")) && sp.getProperty("volume-stamp") != null) {
                     snapshotStamps.put(s.id(), sp.getProperty("volume-stamp"));
                 }
@@ -741,7 +718,7 @@ public final class LocalProvider implements Fleet {
         }
         Map<String, Path> copies = new java.util.LinkedHashMap<>();
         for (FleetSnapshot s : snapshots(null)) {
-            if (s.managed() && volumeId.equals(load(snapshotDir(s.id()).resolve(SNAPSHOT_FILE)).getProperty("source-volume"))) {
+            if (s.managed() && volumeId.equals(load(snapshotDir(s.id()).resolve(LocalSnapshots.SNAPSHOT_FILE)).getProperty("source-volume"))) {
                 copies.put(s.id(), snapshotDir(s.id()).resolve("volume.img"));
             }
         }
@@ -923,172 +900,17 @@ public final class LocalProvider implements Fleet {
 
     @Override
     public FleetSnapshot createSnapshot(FleetVolume volume, ManagedInstance instance, String buildId) {
-        String id = "snap-local-" + hex(4);
-        Path vdir = volumeDir(volume.id());
-        Properties vp = load(vdir.resolve("volume.properties"));
-        Path dir = snapshotDir(id);
-        Instant now = Instant.now();
-        try {
-            Path tmp = Files.createDirectories(root.resolve("snapshots").resolve("." + id + ".partial"));
-            boolean image = vp.getProperty("kind").equals("image");
-            String before = VolumeStamp.of(vdir);
-            copy(vdir.resolve(image ? "volume.img" : "data"), tmp.resolve(image ? "volume.img" : "data"));
-            String after = VolumeStamp.of(vdir);
-            if (image) {
-                replayJournal(tmp.resolve("volume.img"));
-            }
-            Properties sp = new Properties();
-            if (before != null && before.equals(after)) {
-                // Nothing was written during the copy: the volume, as long as it keeps this stamp, is in this snapshot.
-                sp.setProperty("volume-stamp", before);
-            }
-            sp.setProperty("volume-role", volume.roleOrId());
-            sp.setProperty("source-volume", volume.id());
-            sp.setProperty("source-instance", instance.id());
-            sp.setProperty("role", instance.role());
-            sp.setProperty("build-id", buildId == null ? "" : buildId);
-            if (!volume.collection().isEmpty()) {
-                sp.setProperty("collection", volume.collection());
-            }
-            sp.setProperty("started", now.toString());
-            sp.setProperty("size-gib", vp.getProperty("size-gib", "0"));
-            instance.labels().forEach((k, v) -> sp.setProperty("label." + k, v));
-            sp.setProperty(MANAGED_KEY, "true");
-            sp.setProperty("id", id);
-            store(sp, tmp.resolve(SNAPSHOT_FILE));
-            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE); // a snapshot exists whole or not at all
-            return readSnapshot(dir).orElseThrow(() -> new KilnException(ExitCodes.FAILURE, "snapshot " + id
-                    + " was written but cannot be read back from " + dir));
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot snapshot " + volume.id() + ": " + e.getMessage(), e);
-        }
+        return snapshotStore.create(volume, volumeDir(volume.id()), instance, buildId);
     }
 
-    /**
-     * Leaves an ext4 copy a clean filesystem: a copy of a mounted (frozen) filesystem may still
-     * hold a journal to replay, which its first mount would replay, even read-only; replayed here,
-     * a restored copy is written by nothing but its mounts' superblock and journal. A copy that is
-     * not ext4 (or not formatted) is left as it is.
-     */
-    static void replayJournal(Path copy) throws IOException {
-        String features;
-        try {
-            features = ImageProof.header(ImageProof.stdout("dumpe2fs", "-h", copy.toString()))
-                    .getOrDefault("Filesystem features", "");
-        } catch (IOException e) {
-            return; // not an ext2/3/4 filesystem: nothing to replay
-        }
-        if (features.contains("needs_recovery")) {
-            // e2fsck exits 0 (nothing to fix) or 1 (the journal was replayed); anything else failed.
-            String[] argv = {Executables.find("e2fsck", TOOL_PATH), "-E", "journal_only", "-y", copy.toString()};
-            ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
-            pb.environment().put("PATH", TOOL_PATH);
-            Process p = pb.start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            try {
-                int exit = p.waitFor();
-                if (exit > 1) {
-                    throw new IOException("e2fsck -E journal_only -y of its copy failed (exit " + exit + "): " + out.strip());
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("interrupted: e2fsck of " + copy, e);
-            }
-        }
-    }
-
-    /**
-     * The snapshots under {@code fleet/snapshots}, newest first: Kiln's (marked), and well-formed
-     * unmarked ones (by hand, or from a Kiln before the mark) with {@code managed} false, which
-     * can be listed and restored by id but are never pruned or picked as latest. A directory
-     * whose {@value #SNAPSHOT_FILE} is missing or malformed is skipped and named on stderr.
-     */
     @Override
     public List<FleetSnapshot> snapshots(String volumeRole) {
-        Path dir = root.resolve("snapshots");
-        if (!Files.isDirectory(dir)) {
-            return List.of();
-        }
-        try (Stream<Path> all = Files.list(dir)) {
-            return all.filter(p -> p.getFileName().toString().startsWith("snap-local-"))
-                    .sorted()
-                    .map(this::readSnapshot)
-                    .flatMap(Optional::stream)
-                    .filter(s -> volumeRole == null || s.volumeRole().equals(volumeRole))
-                    .sorted(Comparator.comparing(FleetSnapshot::startTime).reversed())
-                    .toList();
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
-        }
+        return snapshotStore.list(volumeRole);
     }
 
-    /** A snapshot directory as a snapshot, or empty (named on stderr) when it is not a readable one. */
-    private Optional<FleetSnapshot> readSnapshot(Path dir) {
-        Properties p = new Properties();
-        String problem = null;
-        Path file = dir.resolve(SNAPSHOT_FILE);
-        if (!Files.isDirectory(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            problem = "not a directory";
-        } else if (!Files.isRegularFile(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            problem = "it has no " + SNAPSHOT_FILE;
-        } else {
-            try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-                p.load(r);
-                problem = malformed(p);
-            } catch (IOException | IllegalArgumentException e) {
-                problem = "cannot read " + SNAPSHOT_FILE + " (" + e.getMessage() + ")";
-            }
-        }
-        if (problem != null) {
-            if (skipped.add(dir)) {
-                narrate.accept("skipping " + dir + ": " + problem);
-            }
-            return Optional.empty();
-        }
-        String id = dir.getFileName().toString();
-        boolean managed = "true".equals(p.getProperty(MANAGED_KEY)) && id.equals(p.getProperty("id"));
-        return Optional.of(new FleetSnapshot(id, p.getProperty("volume-role"), "completed", "100%",
-                Long.parseLong(p.getProperty("size-gib", "0").strip()), Instant.parse(p.getProperty("started").strip()),
-                p.getProperty("source-instance", ""), p.getProperty("build-id", ""), managed,
-                p.getProperty("collection", "").strip()));
-    }
-
-    /** What is wrong with a snapshot's properties, or null when nothing is. */
-    static String malformed(Properties p) {
-        for (String key : List.of("volume-role", "started")) {
-            if (p.getProperty(key, "").isBlank()) {
-                return SNAPSHOT_FILE + " has no '" + key + "'";
-            }
-        }
-        try {
-            Instant.parse(p.getProperty("started").strip());
-        } catch (java.time.format.DateTimeParseException e) {
-            return SNAPSHOT_FILE + " has started=" + p.getProperty("started") + ", not an ISO-8601 time";
-        }
-        try {
-            Long.parseLong(p.getProperty("size-gib", "0").strip());
-        } catch (NumberFormatException e) {
-            return SNAPSHOT_FILE + " has size-gib=" + p.getProperty("size-gib") + ", not a number";
-        }
-        return null;
-    }
-
-    /** Deletes a snapshot; only one that carries Kiln's mark (read again here, just before). */
     @Override
     public void deleteSnapshot(FleetSnapshot s) {
-        Path dir = snapshotDir(s.id());
-        if (!readSnapshot(dir).map(FleetSnapshot::managed).orElse(false)) {
-            throw new KilnException(ExitCodes.REFUSED, "not deleting " + dir + ": it carries no Kiln mark (made by hand, or"
-                    + " by a Kiln from before the mark); delete it yourself if it is not needed");
-        }
-        try {
-            // Out of sight first (a rename), then removed: a half-deleted snapshot is never listed.
-            Path gone = dir.resolveSibling("." + s.id() + ".deleting");
-            Files.move(dir, gone, StandardCopyOption.ATOMIC_MOVE);
-            run("rm", "-rf", "--one-file-system", gone.toString());
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot delete snapshot " + s.id() + ": " + e.getMessage(), e);
-        }
+        snapshotStore.delete(s);
     }
 
     @Override
@@ -1152,15 +974,7 @@ public final class LocalProvider implements Fleet {
     }
 
     Path snapshotDir(String id) {
-        return root.resolve("snapshots").resolve(id);
-    }
-
-    private static void copy(Path from, Path to) throws IOException {
-        if (Files.isDirectory(from)) {
-            run("cp", "-a", "--reflink=auto", from.toString(), to.toString());
-        } else {
-            run("cp", "--sparse=always", "--reflink=auto", from.toString(), to.toString());
-        }
+        return snapshotStore.dir(id);
     }
 
     /**
@@ -1179,7 +993,7 @@ public final class LocalProvider implements Fleet {
         }
     }
 
-    private static String hex(int bytes) {
+    static String hex(int bytes) {
         byte[] b = new byte[bytes];
         ThreadLocalRandom.current().nextBytes(b);
         return HexFormat.of().formatHex(b);
@@ -1214,7 +1028,7 @@ public final class LocalProvider implements Fleet {
         }
     }
 
-    private static Properties load(Path file) {
+    static Properties load(Path file) {
         Properties p = new Properties();
         try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
             p.load(r);
@@ -1224,7 +1038,7 @@ public final class LocalProvider implements Fleet {
         return p;
     }
 
-    private static void store(Properties p, Path file) throws IOException {
+    static void store(Properties p, Path file) throws IOException {
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
         try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
             p.store(w, "kiln local provider");
