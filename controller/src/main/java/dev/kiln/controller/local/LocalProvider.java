@@ -57,12 +57,10 @@ import java.util.stream.Stream;
 public final class LocalProvider implements Fleet {
 
     private static final String INSTANCE_FILE = "instance.properties";
-    private static final String ENDED_FILE = "ended.properties";
     /** Written first into a new instance's directory: "PID LAUNCHED" of the `kiln launch` making it. */
     static final String LAUNCHER_FILE = "launcher";
-    /** How long an ended instance's logs stay in its record, and how long the record itself stays. */
-    public static final Duration KEEP_LOGS = Duration.ofDays(14);
-    public static final Duration KEEP_RECORDS = Duration.ofDays(90);
+    /** How long an ended instance's logs stay in its record ({@link EndedRecords#KEEP_LOGS}). */
+    public static final Duration KEEP_LOGS = EndedRecords.KEEP_LOGS;
 
     /**
      * The mark Kiln writes into the {@value LocalSnapshots#SNAPSHOT_FILE} of every snapshot it makes, with the
@@ -78,6 +76,7 @@ public final class LocalProvider implements Fleet {
     private boolean classArchive = true;
     private Consumer<String> narrate = s -> System.err.println("kiln: " + s);
     private final LocalSnapshots snapshotStore;
+    private final EndedRecords records;
 
     /** Root's fleet when its own state directory is closed to the build user (see {@link #fleetRoot}). */
     static final Path SYSTEM_FLEET = Path.of("/var/lib/kiln-fleet");
@@ -86,6 +85,7 @@ public final class LocalProvider implements Fleet {
         this.paths = paths;
         this.root = fleetRoot(paths.stateDir(), isRoot());
         this.snapshotStore = new LocalSnapshots(root.resolve("snapshots"), line -> narrate.accept(line));
+        this.records = new EndedRecords(root.resolve("ended"), line -> narrate.accept(line));
     }
 
     /**
@@ -465,59 +465,19 @@ public final class LocalProvider implements Fleet {
         return read(id);
     }
 
-    /** The record an ended instance left in {@code fleet/ended}, if it is still kept. */
     @Override
     public Optional<EndedInstance> ended(String id) {
-        if (!isInstanceId(id)) {
-            return Optional.empty();
-        }
-        Path file = root.resolve("ended").resolve(id).resolve(ENDED_FILE);
-        if (!Files.isRegularFile(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            return Optional.empty();
-        }
-        try {
-            Properties p = load(file);
-            Map<String, String> labels = new TreeMap<>();
-            p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> labels.put(k.substring(6), p.getProperty(k)));
-            List<String> volumes = new ArrayList<>();
-            for (int i = 0; p.getProperty("volume." + i) != null; i++) {
-                volumes.add(p.getProperty("volume." + i));
-            }
-            Path logs = file.resolveSibling("logs");
-            return Optional.of(new EndedInstance(id, p.getProperty("role", ""), labels, Instant.parse(p.getProperty("launched")),
-                    Instant.parse(p.getProperty("ended")), p.getProperty("how", "ended"), volumes,
-                    Files.isDirectory(logs) ? logs.toString() : null));
-        } catch (RuntimeException e) {
-            narrate.accept("skipping " + file + ": not a readable record (" + e.getMessage() + ")");
-            return Optional.empty();
-        }
+        return records.read(id);
     }
 
-    /** The records of ended instances, oldest first. */
     @Override
     public List<EndedInstance> ended() {
-        Path dir = root.resolve("ended");
-        if (!Files.isDirectory(dir)) {
-            return List.of();
-        }
-        try (Stream<Path> all = Files.list(dir)) {
-            return all.map(p -> p.getFileName().toString()).filter(LocalProvider::isInstanceId).sorted()
-                    .map(this::ended).flatMap(Optional::stream)
-                    .sorted(Comparator.comparing(EndedInstance::ended)).toList();
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
-        }
+        return records.list();
     }
 
-    /**
-     * A build's log as an ended instance's record keeps it ({@code logs/builds/BUILD/log}, or
-     * {@code logs/agent.log} for {@code agent}), if it is still kept.
-     */
+    /** {@link EndedRecords#log}. */
     public Optional<Path> endedLog(String id, String build) {
-        return ended(id).filter(r -> r.logs() != null).map(r -> {
-            Path logs = Path.of(r.logs());
-            return build.equals("agent") ? logs.resolve("agent.log") : logs.resolve("builds").resolve(build).resolve("log");
-        }).filter(f -> !build.contains("/") && !build.startsWith(".") && Files.isRegularFile(f, java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        return records.log(id, build);
     }
 
     /** Reads an instance; one whose agent is gone is terminated now (its mounts and loop devices released). */
@@ -585,13 +545,13 @@ public final class LocalProvider implements Fleet {
                     p.setProperty("ending", "its `kiln launch` ended before its agent answered");
                 }
                 p.setProperty("state", "terminated");
-                p.setProperty("ended", endedAt(dir).toString());
-                p.setProperty("how", how(p, dir));
+                p.setProperty("ended", EndedRecords.endedAt(dir).toString());
+                p.setProperty("how", EndedRecords.how(p, dir));
                 store(p, dir.resolve(INSTANCE_FILE));
             }
             retire(id, p);
         } catch (IOException | KilnException e) {
-            if (!Files.exists(dir) && Files.isRegularFile(root.resolve("ended").resolve(id).resolve(ENDED_FILE))) {
+            if (!Files.exists(dir) && records.has(id)) {
                 return; // another kiln command retired it meanwhile
             }
             narrate.accept(id + " ended, but its directory " + dir + " could not be cleared yet (" + e.getMessage()
@@ -636,41 +596,13 @@ public final class LocalProvider implements Fleet {
         if (!mounted.isEmpty()) {
             throw new IOException("still mounted: " + String.join(", ", mounted));
         }
-        Path ended = Files.createDirectories(root.resolve("ended"));
-        Path record = ended.resolve(id);
         int n = Integer.parseInt(p.getProperty("volumes", "0"));
         List<VolumeFate.Fate> fates = new ArrayList<>();
-        if (!Files.isRegularFile(record.resolve(ENDED_FILE))) {
-            Path tmp = ended.resolve("." + id + ".partial");
-            if (Files.exists(tmp)) {
-                run("rm", "-rf", "--one-file-system", tmp.toString());
-            }
-            Files.createDirectories(tmp.resolve("logs"));
-            if (Files.isRegularFile(dir.resolve("agent.log"), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                LocalSnapshots.copy(dir.resolve("agent.log"), tmp.resolve("logs/agent.log"));
-            }
-            Path builds = dir.resolve("state/builds");
-            if (Files.isDirectory(builds, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                LocalSnapshots.copy(builds, tmp.resolve("logs/builds"));
-            }
-            Properties r = new Properties();
-            r.setProperty("id", id);
-            r.setProperty("role", p.getProperty("role", ""));
-            r.setProperty("launched", p.getProperty("launched"));
-            r.setProperty("ended", p.getProperty("ended", endedAt(dir).toString()));
-            r.setProperty("how", p.getProperty("how", how(p, dir)));
-            p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> r.setProperty(k, p.getProperty(k)));
-            for (int i = 0; i < n; i++) {
-                VolumeFate.Fate f = fate(p.getProperty("volume." + i + ".id"), p.getProperty("volume." + i + ".role", ""));
-                fates.add(f);
-                r.setProperty("volume." + i, f.describe());
-            }
-            store(r, tmp.resolve(ENDED_FILE));
-            Files.move(tmp, record, StandardCopyOption.ATOMIC_MOVE);
-        } else {
-            for (int i = 0; i < n; i++) {
-                fates.add(fate(p.getProperty("volume." + i + ".id"), p.getProperty("volume." + i + ".role", "")));
-            }
+        for (int i = 0; i < n; i++) {
+            fates.add(fate(p.getProperty("volume." + i + ".id"), p.getProperty("volume." + i + ".role", "")));
+        }
+        if (!records.has(id)) {
+            records.write(id, p, dir, fates.stream().map(VolumeFate.Fate::describe).toList());
         }
         for (VolumeFate.Fate f : fates) {
             apply(f, id);
@@ -678,7 +610,7 @@ public final class LocalProvider implements Fleet {
         Path gone = dir.resolveSibling("." + id + ".deleting");
         Files.move(dir, gone, StandardCopyOption.ATOMIC_MOVE);
         run("rm", "-rf", "--one-file-system", gone.toString());
-        trimRecords(Instant.now());
+        records.trim(Instant.now(), false);
     }
 
     /** What becomes of a volume whose instance has ended ({@link VolumeFate#decide}). */
@@ -754,73 +686,9 @@ public final class LocalProvider implements Fleet {
         store(vp, file);
     }
 
-    /** Drops the logs of records older than {@link #KEEP_LOGS} and records older than {@link #KEEP_RECORDS}. */
-    List<String> trimRecords(Instant now) {
-        return trimRecords(now, false);
-    }
-
-    /** {@link #trimRecords(Instant)}, or only what it would drop. */
+    /** {@link EndedRecords#trim(Instant, boolean)}. */
     List<String> trimRecords(Instant now, boolean dryRun) {
-        List<String> dropped = new ArrayList<>();
-        for (EndedInstance r : ended()) {
-            Path record = root.resolve("ended").resolve(r.id());
-            try {
-                if (r.ended().plus(KEEP_RECORDS).isBefore(now)) {
-                    dropped.add("the record of " + r.id() + " (ended " + r.ended() + ", over " + KEEP_RECORDS.toDays() + " days ago)");
-                    if (!dryRun) {
-                        run("rm", "-rf", "--one-file-system", record.toString());
-                    }
-                } else if (r.logs() != null && r.ended().plus(KEEP_LOGS).isBefore(now)) {
-                    dropped.add("the logs of " + r.id() + " (ended " + r.ended() + ", over " + KEEP_LOGS.toDays() + " days ago)");
-                    if (!dryRun) {
-                        run("rm", "-rf", "--one-file-system", record.resolve("logs").toString());
-                    }
-                }
-            } catch (IOException e) {
-                narrate.accept("cannot trim " + record + ": " + e.getMessage());
-            }
-        }
-        return dropped;
-    }
-
-    /** When the agent ended: its log's last write (it logs as it exits), or now. */
-    private static Instant endedAt(Path dir) {
-        try {
-            return Files.getLastModifiedTime(dir.resolve("agent.log")).toInstant().truncatedTo(ChronoUnit.SECONDS);
-        } catch (IOException e) {
-            return Instant.now().truncatedTo(ChronoUnit.SECONDS);
-        }
-    }
-
-    /**
-     * How an instance ended, in the user's terms: what the command that ended it recorded
-     * ({@code ending}), else what its agent's log says it drained for, else a crash.
-     */
-    static String how(Properties p, Path dir) {
-        String ending = p.getProperty("ending");
-        if (ending != null) {
-            return ending;
-        }
-        String reason = null;
-        try (Stream<String> lines = Files.lines(dir.resolve("agent.log"), StandardCharsets.UTF_8)) {
-            for (String line : (Iterable<String>) lines::iterator) {
-                int at = line.indexOf("draining: ");
-                if (at >= 0) {
-                    reason = line.substring(at + "draining: ".length()).split("[ (]")[0];
-                }
-            }
-        } catch (IOException | java.io.UncheckedIOException e) {
-            // no log: nothing says it drained
-        }
-        if (reason == null) {
-            return "crashed (its agent exited without draining; see its agent.log)";
-        }
-        return switch (reason) {
-            case "DEADLINE" -> "lease expired (its agent drained at its deadline)";
-            case "IDLE" -> "idle timeout (its agent drained with nothing to do)";
-            case "SHUTDOWN_REQUESTED" -> "shut down through its agent";
-            default -> "drained by its agent (" + reason.toLowerCase(java.util.Locale.ROOT).replace('_', ' ') + ")";
-        };
+        return records.trim(now, dryRun);
     }
 
     /** Records how a command is about to end an instance, for its record. */
