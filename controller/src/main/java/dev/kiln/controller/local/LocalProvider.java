@@ -77,6 +77,7 @@ public final class LocalProvider implements Fleet {
     private Consumer<String> narrate = s -> System.err.println("kiln: " + s);
     private final LocalSnapshots snapshotStore;
     private final EndedRecords records;
+    private final LocalVolumeFates fates;
 
     /** Root's fleet when its own state directory is closed to the build user (see {@link #fleetRoot}). */
     static final Path SYSTEM_FLEET = Path.of("/var/lib/kiln-fleet");
@@ -86,6 +87,7 @@ public final class LocalProvider implements Fleet {
         this.root = fleetRoot(paths.stateDir(), isRoot());
         this.snapshotStore = new LocalSnapshots(root.resolve("snapshots"), line -> narrate.accept(line));
         this.records = new EndedRecords(root.resolve("ended"), line -> narrate.accept(line));
+        this.fates = new LocalVolumeFates(root.resolve("volumes"), snapshotStore);
     }
 
     /**
@@ -613,77 +615,14 @@ public final class LocalProvider implements Fleet {
         records.trim(Instant.now(), false);
     }
 
-    /** What becomes of a volume whose instance has ended ({@link VolumeFate#decide}). */
+    /** {@link LocalVolumeFates#fate}. */
     VolumeFate.Fate fate(String volumeId, String role) {
-        Path vdir = volumeDir(volumeId);
-        if (!Files.isDirectory(vdir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            return VolumeFate.Fate.gone(volumeId, role);
-        }
-        Properties vp = Files.isRegularFile(vdir.resolve("volume.properties")) ? load(vdir.resolve("volume.properties")) : new Properties();
-        List<String> devices = loopsOver(vdir.resolve("volume.img"));
-        String from = vp.getProperty("from-snapshot");
-        boolean sourceKept = from != null && Files.isDirectory(snapshotDir(from), java.nio.file.LinkOption.NOFOLLOW_LINKS)
-                && snapshotStore.read(snapshotDir(from)).isPresent();
-        Map<String, String> snapshotStamps = new TreeMap<>();
-        for (FleetSnapshot s : snapshots(null)) {
-            if (s.managed()) {
-                Properties sp = load(snapshotDir(s.id()).resolve(LocalSnapshots.SNAPSHOT_FILE));
-                if (volumeId.equals(sp.getProperty("source-volume")) && sp.getProperty("volume-stamp") != null) {
-                    snapshotStamps.put(s.id(), sp.getProperty("volume-stamp"));
-                }
-            }
-        }
-        String stamp = VolumeStamp.of(vdir);
-        return VolumeFate.decide(volumeId, vp.getProperty("role", role), vdir, vp, stamp, devices, sourceKept,
-                snapshotStamps, () -> heldIn(volumeId, vdir, stamp, sourceKept ? from : null));
+        return fates.fate(volumeId, role);
     }
 
-    /**
-     * The Kiln snapshot whose copy provably holds all of a volume's image ({@link ImageProof}):
-     * its own snapshots, newest first, then the one it was restored from. The image must keep its
-     * stamp and stay off every loop device while it is read, or nothing is proved.
-     */
-    private Optional<String> heldIn(String volumeId, Path vdir, String stamp, String restoredFrom) {
-        Path image = vdir.resolve("volume.img");
-        if (stamp == null || !Files.isRegularFile(image, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            return Optional.empty();
-        }
-        Map<String, Path> copies = new java.util.LinkedHashMap<>();
-        for (FleetSnapshot s : snapshots(null)) {
-            if (s.managed() && volumeId.equals(load(snapshotDir(s.id()).resolve(LocalSnapshots.SNAPSHOT_FILE)).getProperty("source-volume"))) {
-                copies.put(s.id(), snapshotDir(s.id()).resolve("volume.img"));
-            }
-        }
-        if (restoredFrom != null) {
-            copies.putIfAbsent(restoredFrom, snapshotDir(restoredFrom).resolve("volume.img"));
-        }
-        if (copies.isEmpty()) {
-            return Optional.empty();
-        }
-        Optional<String> held = ImageProof.heldIn(image, copies);
-        return held.isPresent() && stamp.equals(VolumeStamp.of(vdir)) && loopsOver(image).isEmpty() ? held : Optional.empty();
-    }
-
-    /** Deletes a volume its fate allows to go (out of sight first, then removed), or marks it kept. */
+    /** {@link LocalVolumeFates#apply}. */
     void apply(VolumeFate.Fate f, String instanceId) throws IOException {
-        Path vdir = volumeDir(f.volumeId());
-        if (!Files.isDirectory(vdir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        if (f.delete()) {
-            Path gone = vdir.resolveSibling("." + f.volumeId() + ".deleting");
-            Files.move(vdir, gone, StandardCopyOption.ATOMIC_MOVE);
-            run("rm", "-rf", "--one-file-system", gone.toString());
-            return;
-        }
-        Path file = vdir.resolve("volume.properties");
-        Properties vp = Files.isRegularFile(file) ? load(file) : new Properties();
-        vp.setProperty("state", "available");
-        vp.setProperty("kept", f.why());
-        if (instanceId != null) {
-            vp.setProperty("ended-with", instanceId);
-        }
-        store(vp, file);
+        fates.apply(f, instanceId);
     }
 
     /** {@link EndedRecords#trim(Instant, boolean)}. */
