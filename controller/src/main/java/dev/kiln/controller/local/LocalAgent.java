@@ -8,8 +8,6 @@ import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.config.KilnPaths;
 import dev.kiln.controller.fleet.AgentUserData;
 import dev.kiln.controller.pki.FleetCa;
-import dev.kiln.controller.pki.IssuedCertificate;
-import dev.kiln.controller.pki.Pem;
 import dev.kiln.proto.agent.v1.StatusResponse;
 
 import java.io.IOException;
@@ -61,6 +59,7 @@ public final class LocalAgent {
 
     private final KilnPaths paths;
     private final Path dir;
+    private final LocalAgentConfig config;
 
     /**
      * The agent JVM's options unless AGENT_JAVA_OPTS says otherwise: the systemd unit's (a bounded
@@ -82,6 +81,7 @@ public final class LocalAgent {
     public LocalAgent(KilnPaths paths, Path dir) {
         this.paths = paths;
         this.dir = dir;
+        this.config = new LocalAgentConfig(paths, dir);
     }
 
     /**
@@ -191,7 +191,7 @@ public final class LocalAgent {
                 narrate.accept("port " + Serve.DEFAULT_SSH_PORT + " is taken; the agent's SSH server uses " + sshPort);
             }
             Map<String, Object> kiln = settings(chosen);
-            kiln.put("ssh", sshSettings(outputs, sources, sshPort));
+            kiln.put("ssh", config.sshSettings(outputs, sources, sshPort));
             if (!lease.isEmpty()) {
                 kiln.put("lease", new LinkedHashMap<>(lease));
             }
@@ -284,7 +284,7 @@ public final class LocalAgent {
             Files.createDirectories(training.resolve("state"));
             Path outputs = Files.createDirectories(training.resolve("outputs"));
             Map<String, Object> kiln = trainer.settings(port);
-            kiln.put("ssh", trainer.sshSettings(outputs, training.resolve("sources"), 0));
+            kiln.put("ssh", trainer.config.sshSettings(outputs, training.resolve("sources"), 0));
             Files.writeString(training.resolve("agent.yml"), AgentUserData.write(UP_COMMENT, kiln), StandardCharsets.UTF_8);
             List<String> options = new ArrayList<>(javaOptions);
             options.addAll(List.of("-XX:ArchiveClassesAtExit=" + tmp, "-Xlog:cds=off", "-Xlog:cds+dynamic=off"));
@@ -332,15 +332,14 @@ public final class LocalAgent {
         return dir.resolve("state");
     }
 
-    /** Writes the agent's certificate (for localhost and 127.0.0.1), key and the fleet CA into this directory. */
+    /** Writes the agent's certificate, key and the fleet CA into this directory ({@link LocalAgentConfig#writeTls}). */
     public void writeTls(FleetCa ca) throws IOException {
-        Files.createDirectories(dir);
-        Instant now = Instant.now();
-        IssuedCertificate cert = ca.issueServer("kiln-agent local", List.of("localhost"),
-                List.of("127.0.0.1", "::1"), now.minus(Duration.ofMinutes(5)), now.plus(Duration.ofDays(365)));
-        Pem.writePublic(dir.resolve("agent.crt"), cert.certificatePem());
-        Pem.writePrivate(dir.resolve("agent.key"), cert.privateKeyPem());
-        Pem.writePublic(dir.resolve("fleet-ca.crt"), Pem.encode(ca.certificate()));
+        config.writeTls(ca);
+    }
+
+    /** The {@code kiln} settings of an agent in this directory ({@link LocalAgentConfig#settings}). */
+    public Map<String, Object> settings(int port) {
+        return config.settings(port);
     }
 
     /**
@@ -422,39 +421,6 @@ public final class LocalAgent {
         throw new KilnException(ExitCodes.TIMEOUT, "the local agent (pid " + process.pid() + ") did not answer on "
                 + endpoint + " within " + wait.toSeconds() + "s" + (last == null ? "" : " (" + last.getMessage() + ")")
                 + "; see " + logFile());
-    }
-
-    /**
-     * The {@code kiln} settings of an agent in this directory: local mode, its state, gRPC on
-     * 127.0.0.1:port, its TLS files; a new map the caller adds to and writes with
-     * {@link AgentUserData#write}.
-     */
-    public Map<String, Object> settings(int port) {
-        Map<String, Object> grpc = new LinkedHashMap<>();
-        grpc.put("host", "127.0.0.1");
-        grpc.put("port", port);
-        Map<String, Object> tls = new LinkedHashMap<>();
-        tls.put("cert", dir.resolve("agent.crt").toString());
-        tls.put("key", dir.resolve("agent.key").toString());
-        tls.put("ca", dir.resolve("fleet-ca.crt").toString());
-        Map<String, Object> kiln = new LinkedHashMap<>();
-        kiln.put("mode", "local");
-        kiln.put("state-dir", dir.resolve("state").toString());
-        kiln.put("grpc", grpc);
-        kiln.put("tls", tls);
-        return kiln;
-    }
-
-    private Map<String, Object> sshSettings(Path outputs, Path sources, int sshPort) {
-        Map<String, Object> ssh = new LinkedHashMap<>();
-        ssh.put("enabled", true);
-        ssh.put("host", "127.0.0.1");
-        ssh.put("port", sshPort);
-        ssh.put("outputs", outputs.toString());
-        ssh.put("sources", sources.toString());
-        ssh.put("owner-keys", paths.sshPublicKey().toString());
-        ssh.put("reader-keys", paths.sshPublicKey().toString());
-        return ssh;
     }
 
     private static boolean portFree(int port) {

@@ -57,16 +57,13 @@ import java.util.stream.Stream;
 public final class LocalProvider implements Fleet {
 
     private static final String INSTANCE_FILE = "instance.properties";
-    private static final String SNAPSHOT_FILE = "snapshot.properties";
-    private static final String ENDED_FILE = "ended.properties";
     /** Written first into a new instance's directory: "PID LAUNCHED" of the `kiln launch` making it. */
     static final String LAUNCHER_FILE = "launcher";
-    /** How long an ended instance's logs stay in its record, and how long the record itself stays. */
-    public static final Duration KEEP_LOGS = Duration.ofDays(14);
-    public static final Duration KEEP_RECORDS = Duration.ofDays(90);
+    /** How long an ended instance's logs stay in its record ({@link EndedRecords#KEEP_LOGS}). */
+    public static final Duration KEEP_LOGS = EndedRecords.KEEP_LOGS;
 
     /**
-     * The mark Kiln writes into the {@value #SNAPSHOT_FILE} of every snapshot it makes, with the
+     * The mark Kiln writes into the {@value LocalSnapshots#SNAPSHOT_FILE} of every snapshot it makes, with the
      * snapshot's own id beside it: only a snapshot whose file says {@code managed=true} and names
      * the directory it sits in is pruned or picked as {@code ROLE:latest}. A directory made by hand
      * (or copied from a Kiln snapshot under another name) is never deleted.
@@ -78,8 +75,9 @@ public final class LocalProvider implements Fleet {
     private Optional<String> agentJavaOpts = Optional.empty();
     private boolean classArchive = true;
     private Consumer<String> narrate = s -> System.err.println("kiln: " + s);
-    /** Snapshot directories already reported as skipped, so one command names each once. */
-    private final Set<Path> skipped = new HashSet<>();
+    private final LocalSnapshots snapshotStore;
+    private final EndedRecords records;
+    private final LocalVolumeFates fates;
 
     /** Root's fleet when its own state directory is closed to the build user (see {@link #fleetRoot}). */
     static final Path SYSTEM_FLEET = Path.of("/var/lib/kiln-fleet");
@@ -87,6 +85,9 @@ public final class LocalProvider implements Fleet {
     public LocalProvider(KilnPaths paths) {
         this.paths = paths;
         this.root = fleetRoot(paths.stateDir(), isRoot());
+        this.snapshotStore = new LocalSnapshots(root.resolve("snapshots"), line -> narrate.accept(line));
+        this.records = new EndedRecords(root.resolve("ended"), line -> narrate.accept(line));
+        this.fates = new LocalVolumeFates(root.resolve("volumes"), snapshotStore);
     }
 
     /**
@@ -208,7 +209,7 @@ public final class LocalProvider implements Fleet {
             }
         }
         for (int i = 0; i < from.size(); i++) {
-            refuseOtherKind(from.get(i), spec.volumes().get(i).role(), loops);
+            LocalSnapshots.refuseOtherKind(from.get(i), spec.volumes().get(i).role(), loops);
         }
         String id = "local-" + hex(4);
         Path dir = instanceDir(id);
@@ -239,7 +240,7 @@ public final class LocalProvider implements Fleet {
                 if (loops) {
                     Path image = vdir.resolve("volume.img");
                     if (from.get(i) != null) {
-                        copy(from.get(i).resolve("volume.img"), image);
+                        LocalSnapshots.copy(from.get(i).resolve("volume.img"), image);
                     } else {
                         Files.createFile(image);
                     }
@@ -252,7 +253,7 @@ public final class LocalProvider implements Fleet {
                 } else {
                     Path data = vdir.resolve("data");
                     if (from.get(i) != null) {
-                        copy(from.get(i).resolve("data"), data);
+                        LocalSnapshots.copy(from.get(i).resolve("data"), data);
                         if (holdsTupState(data) && !spec.role().equals("server")) {
                             narrate.accept("warning: " + v.role() + " holds tup state, and without root a restored volume is a"
                                     + " file copy: every file's change time (ctime) is new, so tup sees all of it as modified"
@@ -352,28 +353,6 @@ public final class LocalProvider implements Fleet {
             for (String device : devices) {
                 runQuietly("losetup", "-d", device);
             }
-        }
-    }
-
-    /**
-     * Refuses, before anything is created, a snapshot of the other kind: one taken without root
-     * is a directory copy and one taken as root a volume image, and neither restores as the other.
-     */
-    private static void refuseOtherKind(Path snapshot, String role, boolean loops) {
-        if (snapshot == null) {
-            return;
-        }
-        boolean image = Files.isRegularFile(snapshot.resolve("volume.img"), java.nio.file.LinkOption.NOFOLLOW_LINKS);
-        boolean data = Files.isDirectory(snapshot.resolve("data"), java.nio.file.LinkOption.NOFOLLOW_LINKS);
-        if (loops && !image) {
-            throw new KilnException(ExitCodes.REFUSED, "snapshot " + snapshot.getFileName() + " of " + role + " holds no volume"
-                    + " image (volume.img)" + (data ? ": it is a directory copy, taken without root; restore it with"
-                    + " KILN_LOCAL_VOLUMES=dirs" : "") + "; nothing was created");
-        }
-        if (!loops && !data) {
-            throw new KilnException(ExitCodes.REFUSED, "snapshot " + snapshot.getFileName() + " of " + role + " holds no data"
-                    + " directory" + (image ? ": it is a volume image, taken as root; restore it as root" : "")
-                    + "; nothing was created");
         }
     }
 
@@ -488,59 +467,19 @@ public final class LocalProvider implements Fleet {
         return read(id);
     }
 
-    /** The record an ended instance left in {@code fleet/ended}, if it is still kept. */
     @Override
     public Optional<EndedInstance> ended(String id) {
-        if (!isInstanceId(id)) {
-            return Optional.empty();
-        }
-        Path file = root.resolve("ended").resolve(id).resolve(ENDED_FILE);
-        if (!Files.isRegularFile(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            return Optional.empty();
-        }
-        try {
-            Properties p = load(file);
-            Map<String, String> labels = new TreeMap<>();
-            p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> labels.put(k.substring(6), p.getProperty(k)));
-            List<String> volumes = new ArrayList<>();
-            for (int i = 0; p.getProperty("volume." + i) != null; i++) {
-                volumes.add(p.getProperty("volume." + i));
-            }
-            Path logs = file.resolveSibling("logs");
-            return Optional.of(new EndedInstance(id, p.getProperty("role", ""), labels, Instant.parse(p.getProperty("launched")),
-                    Instant.parse(p.getProperty("ended")), p.getProperty("how", "ended"), volumes,
-                    Files.isDirectory(logs) ? logs.toString() : null));
-        } catch (RuntimeException e) {
-            narrate.accept("skipping " + file + ": not a readable record (" + e.getMessage() + ")");
-            return Optional.empty();
-        }
+        return records.read(id);
     }
 
-    /** The records of ended instances, oldest first. */
     @Override
     public List<EndedInstance> ended() {
-        Path dir = root.resolve("ended");
-        if (!Files.isDirectory(dir)) {
-            return List.of();
-        }
-        try (Stream<Path> all = Files.list(dir)) {
-            return all.map(p -> p.getFileName().toString()).filter(LocalProvider::isInstanceId).sorted()
-                    .map(this::ended).flatMap(Optional::stream)
-                    .sorted(Comparator.comparing(EndedInstance::ended)).toList();
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
-        }
+        return records.list();
     }
 
-    /**
-     * A build's log as an ended instance's record keeps it ({@code logs/builds/BUILD/log}, or
-     * {@code logs/agent.log} for {@code agent}), if it is still kept.
-     */
+    /** {@link EndedRecords#log}. */
     public Optional<Path> endedLog(String id, String build) {
-        return ended(id).filter(r -> r.logs() != null).map(r -> {
-            Path logs = Path.of(r.logs());
-            return build.equals("agent") ? logs.resolve("agent.log") : logs.resolve("builds").resolve(build).resolve("log");
-        }).filter(f -> !build.contains("/") && !build.startsWith(".") && Files.isRegularFile(f, java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        return records.log(id, build);
     }
 
     /** Reads an instance; one whose agent is gone is terminated now (its mounts and loop devices released). */
@@ -608,13 +547,13 @@ public final class LocalProvider implements Fleet {
                     p.setProperty("ending", "its `kiln launch` ended before its agent answered");
                 }
                 p.setProperty("state", "terminated");
-                p.setProperty("ended", endedAt(dir).toString());
-                p.setProperty("how", how(p, dir));
+                p.setProperty("ended", EndedRecords.endedAt(dir).toString());
+                p.setProperty("how", EndedRecords.how(p, dir));
                 store(p, dir.resolve(INSTANCE_FILE));
             }
             retire(id, p);
         } catch (IOException | KilnException e) {
-            if (!Files.exists(dir) && Files.isRegularFile(root.resolve("ended").resolve(id).resolve(ENDED_FILE))) {
+            if (!Files.exists(dir) && records.has(id)) {
                 return; // another kiln command retired it meanwhile
             }
             narrate.accept(id + " ended, but its directory " + dir + " could not be cleared yet (" + e.getMessage()
@@ -659,41 +598,13 @@ public final class LocalProvider implements Fleet {
         if (!mounted.isEmpty()) {
             throw new IOException("still mounted: " + String.join(", ", mounted));
         }
-        Path ended = Files.createDirectories(root.resolve("ended"));
-        Path record = ended.resolve(id);
         int n = Integer.parseInt(p.getProperty("volumes", "0"));
         List<VolumeFate.Fate> fates = new ArrayList<>();
-        if (!Files.isRegularFile(record.resolve(ENDED_FILE))) {
-            Path tmp = ended.resolve("." + id + ".partial");
-            if (Files.exists(tmp)) {
-                run("rm", "-rf", "--one-file-system", tmp.toString());
-            }
-            Files.createDirectories(tmp.resolve("logs"));
-            if (Files.isRegularFile(dir.resolve("agent.log"), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                copy(dir.resolve("agent.log"), tmp.resolve("logs/agent.log"));
-            }
-            Path builds = dir.resolve("state/builds");
-            if (Files.isDirectory(builds, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                copy(builds, tmp.resolve("logs/builds"));
-            }
-            Properties r = new Properties();
-            r.setProperty("id", id);
-            r.setProperty("role", p.getProperty("role", ""));
-            r.setProperty("launched", p.getProperty("launched"));
-            r.setProperty("ended", p.getProperty("ended", endedAt(dir).toString()));
-            r.setProperty("how", p.getProperty("how", how(p, dir)));
-            p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> r.setProperty(k, p.getProperty(k)));
-            for (int i = 0; i < n; i++) {
-                VolumeFate.Fate f = fate(p.getProperty("volume." + i + ".id"), p.getProperty("volume." + i + ".role", ""));
-                fates.add(f);
-                r.setProperty("volume." + i, f.describe());
-            }
-            store(r, tmp.resolve(ENDED_FILE));
-            Files.move(tmp, record, StandardCopyOption.ATOMIC_MOVE);
-        } else {
-            for (int i = 0; i < n; i++) {
-                fates.add(fate(p.getProperty("volume." + i + ".id"), p.getProperty("volume." + i + ".role", "")));
-            }
+        for (int i = 0; i < n; i++) {
+            fates.add(fate(p.getProperty("volume." + i + ".id"), p.getProperty("volume." + i + ".role", "")));
+        }
+        if (!records.has(id)) {
+            records.write(id, p, dir, fates.stream().map(VolumeFate.Fate::describe).toList());
         }
         for (VolumeFate.Fate f : fates) {
             apply(f, id);
@@ -701,149 +612,22 @@ public final class LocalProvider implements Fleet {
         Path gone = dir.resolveSibling("." + id + ".deleting");
         Files.move(dir, gone, StandardCopyOption.ATOMIC_MOVE);
         run("rm", "-rf", "--one-file-system", gone.toString());
-        trimRecords(Instant.now());
+        records.trim(Instant.now(), false);
     }
 
-    /** What becomes of a volume whose instance has ended ({@link VolumeFate#decide}). */
+    /** {@link LocalVolumeFates#fate}. */
     VolumeFate.Fate fate(String volumeId, String role) {
-        Path vdir = volumeDir(volumeId);
-        if (!Files.isDirectory(vdir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            return VolumeFate.Fate.gone(volumeId, role);
-        }
-        Properties vp = Files.isRegularFile(vdir.resolve("volume.properties")) ? load(vdir.resolve("volume.properties")) : new Properties();
-        List<String> devices = loopsOver(vdir.resolve("volume.img"));
-        String from = vp.getProperty("from-snapshot");
-        boolean sourceKept = from != null && Files.isDirectory(snapshotDir(from), java.nio.file.LinkOption.NOFOLLOW_LINKS)
-                && readSnapshot(snapshotDir(from)).isPresent();
-        Map<String, String> snapshotStamps = new TreeMap<>();
-        for (FleetSnapshot s : snapshots(null)) {
-            if (s.managed()) {
-                Properties sp = load(snapshotDir(s.id()).resolve(SNAPSHOT_FILE));
-                if (volumeId.equals(sp.getProperty("source-volume")) && sp.getProperty("volume-stamp") != null) {
-                    snapshotStamps.put(s.id(), sp.getProperty("volume-stamp"));
-                }
-            }
-        }
-        String stamp = VolumeStamp.of(vdir);
-        return VolumeFate.decide(volumeId, vp.getProperty("role", role), vdir, vp, stamp, devices, sourceKept,
-                snapshotStamps, () -> heldIn(volumeId, vdir, stamp, sourceKept ? from : null));
+        return fates.fate(volumeId, role);
     }
 
-    /**
-     * The Kiln snapshot whose copy provably holds all of a volume's image ({@link ImageProof}):
-     * its own snapshots, newest first, then the one it was restored from. The image must keep its
-     * stamp and stay off every loop device while it is read, or nothing is proved.
-     */
-    private Optional<String> heldIn(String volumeId, Path vdir, String stamp, String restoredFrom) {
-        Path image = vdir.resolve("volume.img");
-        if (stamp == null || !Files.isRegularFile(image, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            return Optional.empty();
-        }
-        Map<String, Path> copies = new java.util.LinkedHashMap<>();
-        for (FleetSnapshot s : snapshots(null)) {
-            if (s.managed() && volumeId.equals(load(snapshotDir(s.id()).resolve(SNAPSHOT_FILE)).getProperty("source-volume"))) {
-                copies.put(s.id(), snapshotDir(s.id()).resolve("volume.img"));
-            }
-        }
-        if (restoredFrom != null) {
-            copies.putIfAbsent(restoredFrom, snapshotDir(restoredFrom).resolve("volume.img"));
-        }
-        if (copies.isEmpty()) {
-            return Optional.empty();
-        }
-        Optional<String> held = ImageProof.heldIn(image, copies);
-        return held.isPresent() && stamp.equals(VolumeStamp.of(vdir)) && loopsOver(image).isEmpty() ? held : Optional.empty();
-    }
-
-    /** Deletes a volume its fate allows to go (out of sight first, then removed), or marks it kept. */
+    /** {@link LocalVolumeFates#apply}. */
     void apply(VolumeFate.Fate f, String instanceId) throws IOException {
-        Path vdir = volumeDir(f.volumeId());
-        if (!Files.isDirectory(vdir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        if (f.delete()) {
-            Path gone = vdir.resolveSibling("." + f.volumeId() + ".deleting");
-            Files.move(vdir, gone, StandardCopyOption.ATOMIC_MOVE);
-            run("rm", "-rf", "--one-file-system", gone.toString());
-            return;
-        }
-        Path file = vdir.resolve("volume.properties");
-        Properties vp = Files.isRegularFile(file) ? load(file) : new Properties();
-        vp.setProperty("state", "available");
-        vp.setProperty("kept", f.why());
-        if (instanceId != null) {
-            vp.setProperty("ended-with", instanceId);
-        }
-        store(vp, file);
+        fates.apply(f, instanceId);
     }
 
-    /** Drops the logs of records older than {@link #KEEP_LOGS} and records older than {@link #KEEP_RECORDS}. */
-    List<String> trimRecords(Instant now) {
-        return trimRecords(now, false);
-    }
-
-    /** {@link #trimRecords(Instant)}, or only what it would drop. */
+    /** {@link EndedRecords#trim(Instant, boolean)}. */
     List<String> trimRecords(Instant now, boolean dryRun) {
-        List<String> dropped = new ArrayList<>();
-        for (EndedInstance r : ended()) {
-            Path record = root.resolve("ended").resolve(r.id());
-            try {
-                if (r.ended().plus(KEEP_RECORDS).isBefore(now)) {
-                    dropped.add("the record of " + r.id() + " (ended " + r.ended() + ", over " + KEEP_RECORDS.toDays() + " days ago)");
-                    if (!dryRun) {
-                        run("rm", "-rf", "--one-file-system", record.toString());
-                    }
-                } else if (r.logs() != null && r.ended().plus(KEEP_LOGS).isBefore(now)) {
-                    dropped.add("the logs of " + r.id() + " (ended " + r.ended() + ", over " + KEEP_LOGS.toDays() + " days ago)");
-                    if (!dryRun) {
-                        run("rm", "-rf", "--one-file-system", record.resolve("logs").toString());
-                    }
-                }
-            } catch (IOException e) {
-                narrate.accept("cannot trim " + record + ": " + e.getMessage());
-            }
-        }
-        return dropped;
-    }
-
-    /** When the agent ended: its log's last write (it logs as it exits), or now. */
-    private static Instant endedAt(Path dir) {
-        try {
-            return Files.getLastModifiedTime(dir.resolve("agent.log")).toInstant().truncatedTo(ChronoUnit.SECONDS);
-        } catch (IOException e) {
-            return Instant.now().truncatedTo(ChronoUnit.SECONDS);
-        }
-    }
-
-    /**
-     * How an instance ended, in the user's terms: what the command that ended it recorded
-     * ({@code ending}), else what its agent's log says it drained for, else a crash.
-     */
-    static String how(Properties p, Path dir) {
-        String ending = p.getProperty("ending");
-        if (ending != null) {
-            return ending;
-        }
-        String reason = null;
-        try (Stream<String> lines = Files.lines(dir.resolve("agent.log"), StandardCharsets.UTF_8)) {
-            for (String line : (Iterable<String>) lines::iterator) {
-                int at = line.indexOf("draining: ");
-                if (at >= 0) {
-                    reason = line.substring(at + "draining: ".length()).split("[ (]")[0];
-                }
-            }
-        } catch (IOException | java.io.UncheckedIOException e) {
-            // no log: nothing says it drained
-        }
-        if (reason == null) {
-            return "crashed (its agent exited without draining; see its agent.log)";
-        }
-        return switch (reason) {
-            case "DEADLINE" -> "lease expired (its agent drained at its deadline)";
-            case "IDLE" -> "idle timeout (its agent drained with nothing to do)";
-            case "SHUTDOWN_REQUESTED" -> "shut down through its agent";
-            default -> "drained by its agent (" + reason.toLowerCase(java.util.Locale.ROOT).replace('_', ' ') + ")";
-        };
+        return records.trim(now, dryRun);
     }
 
     /** Records how a command is about to end an instance, for its record. */
@@ -923,172 +707,17 @@ public final class LocalProvider implements Fleet {
 
     @Override
     public FleetSnapshot createSnapshot(FleetVolume volume, ManagedInstance instance, String buildId) {
-        String id = "snap-local-" + hex(4);
-        Path vdir = volumeDir(volume.id());
-        Properties vp = load(vdir.resolve("volume.properties"));
-        Path dir = snapshotDir(id);
-        Instant now = Instant.now();
-        try {
-            Path tmp = Files.createDirectories(root.resolve("snapshots").resolve("." + id + ".partial"));
-            boolean image = vp.getProperty("kind").equals("image");
-            String before = VolumeStamp.of(vdir);
-            copy(vdir.resolve(image ? "volume.img" : "data"), tmp.resolve(image ? "volume.img" : "data"));
-            String after = VolumeStamp.of(vdir);
-            if (image) {
-                replayJournal(tmp.resolve("volume.img"));
-            }
-            Properties sp = new Properties();
-            if (before != null && before.equals(after)) {
-                // Nothing was written during the copy: the volume, as long as it keeps this stamp, is in this snapshot.
-                sp.setProperty("volume-stamp", before);
-            }
-            sp.setProperty("volume-role", volume.roleOrId());
-            sp.setProperty("source-volume", volume.id());
-            sp.setProperty("source-instance", instance.id());
-            sp.setProperty("role", instance.role());
-            sp.setProperty("build-id", buildId == null ? "" : buildId);
-            if (!volume.collection().isEmpty()) {
-                sp.setProperty("collection", volume.collection());
-            }
-            sp.setProperty("started", now.toString());
-            sp.setProperty("size-gib", vp.getProperty("size-gib", "0"));
-            instance.labels().forEach((k, v) -> sp.setProperty("label." + k, v));
-            sp.setProperty(MANAGED_KEY, "true");
-            sp.setProperty("id", id);
-            store(sp, tmp.resolve(SNAPSHOT_FILE));
-            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE); // a snapshot exists whole or not at all
-            return readSnapshot(dir).orElseThrow(() -> new KilnException(ExitCodes.FAILURE, "snapshot " + id
-                    + " was written but cannot be read back from " + dir));
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot snapshot " + volume.id() + ": " + e.getMessage(), e);
-        }
+        return snapshotStore.create(volume, volumeDir(volume.id()), instance, buildId);
     }
 
-    /**
-     * Leaves an ext4 copy a clean filesystem: a copy of a mounted (frozen) filesystem may still
-     * hold a journal to replay, which its first mount would replay, even read-only; replayed here,
-     * a restored copy is written by nothing but its mounts' superblock and journal. A copy that is
-     * not ext4 (or not formatted) is left as it is.
-     */
-    static void replayJournal(Path copy) throws IOException {
-        String features;
-        try {
-            features = ImageProof.header(ImageProof.stdout("dumpe2fs", "-h", copy.toString()))
-                    .getOrDefault("Filesystem features", "");
-        } catch (IOException e) {
-            return; // not an ext2/3/4 filesystem: nothing to replay
-        }
-        if (features.contains("needs_recovery")) {
-            // e2fsck exits 0 (nothing to fix) or 1 (the journal was replayed); anything else failed.
-            String[] argv = {Executables.find("e2fsck", TOOL_PATH), "-E", "journal_only", "-y", copy.toString()};
-            ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
-            pb.environment().put("PATH", TOOL_PATH);
-            Process p = pb.start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            try {
-                int exit = p.waitFor();
-                if (exit > 1) {
-                    throw new IOException("e2fsck -E journal_only -y of its copy failed (exit " + exit + "): " + out.strip());
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("interrupted: e2fsck of " + copy, e);
-            }
-        }
-    }
-
-    /**
-     * The snapshots under {@code fleet/snapshots}, newest first: Kiln's (marked), and well-formed
-     * unmarked ones (by hand, or from a Kiln before the mark) with {@code managed} false, which
-     * can be listed and restored by id but are never pruned or picked as latest. A directory
-     * whose {@value #SNAPSHOT_FILE} is missing or malformed is skipped and named on stderr.
-     */
     @Override
     public List<FleetSnapshot> snapshots(String volumeRole) {
-        Path dir = root.resolve("snapshots");
-        if (!Files.isDirectory(dir)) {
-            return List.of();
-        }
-        try (Stream<Path> all = Files.list(dir)) {
-            return all.filter(p -> p.getFileName().toString().startsWith("snap-local-"))
-                    .sorted()
-                    .map(this::readSnapshot)
-                    .flatMap(Optional::stream)
-                    .filter(s -> volumeRole == null || s.volumeRole().equals(volumeRole))
-                    .sorted(Comparator.comparing(FleetSnapshot::startTime).reversed())
-                    .toList();
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
-        }
+        return snapshotStore.list(volumeRole);
     }
 
-    /** A snapshot directory as a snapshot, or empty (named on stderr) when it is not a readable one. */
-    private Optional<FleetSnapshot> readSnapshot(Path dir) {
-        Properties p = new Properties();
-        String problem = null;
-        Path file = dir.resolve(SNAPSHOT_FILE);
-        if (!Files.isDirectory(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            problem = "not a directory";
-        } else if (!Files.isRegularFile(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            problem = "it has no " + SNAPSHOT_FILE;
-        } else {
-            try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-                p.load(r);
-                problem = malformed(p);
-            } catch (IOException | IllegalArgumentException e) {
-                problem = "cannot read " + SNAPSHOT_FILE + " (" + e.getMessage() + ")";
-            }
-        }
-        if (problem != null) {
-            if (skipped.add(dir)) {
-                narrate.accept("skipping " + dir + ": " + problem);
-            }
-            return Optional.empty();
-        }
-        String id = dir.getFileName().toString();
-        boolean managed = "true".equals(p.getProperty(MANAGED_KEY)) && id.equals(p.getProperty("id"));
-        return Optional.of(new FleetSnapshot(id, p.getProperty("volume-role"), "completed", "100%",
-                Long.parseLong(p.getProperty("size-gib", "0").strip()), Instant.parse(p.getProperty("started").strip()),
-                p.getProperty("source-instance", ""), p.getProperty("build-id", ""), managed,
-                p.getProperty("collection", "").strip()));
-    }
-
-    /** What is wrong with a snapshot's properties, or null when nothing is. */
-    static String malformed(Properties p) {
-        for (String key : List.of("volume-role", "started")) {
-            if (p.getProperty(key, "").isBlank()) {
-                return SNAPSHOT_FILE + " has no '" + key + "'";
-            }
-        }
-        try {
-            Instant.parse(p.getProperty("started").strip());
-        } catch (java.time.format.DateTimeParseException e) {
-            return SNAPSHOT_FILE + " has started=" + p.getProperty("started") + ", not an ISO-8601 time";
-        }
-        try {
-            Long.parseLong(p.getProperty("size-gib", "0").strip());
-        } catch (NumberFormatException e) {
-            return SNAPSHOT_FILE + " has size-gib=" + p.getProperty("size-gib") + ", not a number";
-        }
-        return null;
-    }
-
-    /** Deletes a snapshot; only one that carries Kiln's mark (read again here, just before). */
     @Override
     public void deleteSnapshot(FleetSnapshot s) {
-        Path dir = snapshotDir(s.id());
-        if (!readSnapshot(dir).map(FleetSnapshot::managed).orElse(false)) {
-            throw new KilnException(ExitCodes.REFUSED, "not deleting " + dir + ": it carries no Kiln mark (made by hand, or"
-                    + " by a Kiln from before the mark); delete it yourself if it is not needed");
-        }
-        try {
-            // Out of sight first (a rename), then removed: a half-deleted snapshot is never listed.
-            Path gone = dir.resolveSibling("." + s.id() + ".deleting");
-            Files.move(dir, gone, StandardCopyOption.ATOMIC_MOVE);
-            run("rm", "-rf", "--one-file-system", gone.toString());
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot delete snapshot " + s.id() + ": " + e.getMessage(), e);
-        }
+        snapshotStore.delete(s);
     }
 
     @Override
@@ -1152,15 +781,7 @@ public final class LocalProvider implements Fleet {
     }
 
     Path snapshotDir(String id) {
-        return root.resolve("snapshots").resolve(id);
-    }
-
-    private static void copy(Path from, Path to) throws IOException {
-        if (Files.isDirectory(from)) {
-            run("cp", "-a", "--reflink=auto", from.toString(), to.toString());
-        } else {
-            run("cp", "--sparse=always", "--reflink=auto", from.toString(), to.toString());
-        }
+        return snapshotStore.dir(id);
     }
 
     /**
@@ -1179,7 +800,7 @@ public final class LocalProvider implements Fleet {
         }
     }
 
-    private static String hex(int bytes) {
+    static String hex(int bytes) {
         byte[] b = new byte[bytes];
         ThreadLocalRandom.current().nextBytes(b);
         return HexFormat.of().formatHex(b);
@@ -1214,7 +835,7 @@ public final class LocalProvider implements Fleet {
         }
     }
 
-    private static Properties load(Path file) {
+    static Properties load(Path file) {
         Properties p = new Properties();
         try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
             p.load(r);
@@ -1224,7 +845,7 @@ public final class LocalProvider implements Fleet {
         return p;
     }
 
-    private static void store(Properties p, Path file) throws IOException {
+    static void store(Properties p, Path file) throws IOException {
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
         try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
             p.store(w, "kiln local provider");

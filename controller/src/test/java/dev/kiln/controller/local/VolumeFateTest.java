@@ -171,13 +171,13 @@ class VolumeFateTest {
         // What a copy of a mounted filesystem can carry: a journal its first mount would replay, even read-only.
         LocalProvider.run("debugfs", "-w", "-R", "feature needs_recovery", ic[1].toString());
         assertTrue(LocalProvider.run("dumpe2fs", "-h", ic[1].toString()).contains("needs_recovery"));
-        LocalProvider.replayJournal(ic[1]);
+        LocalSnapshots.replayJournal(ic[1]);
         assertFalse(LocalProvider.run("dumpe2fs", "-h", ic[1].toString()).contains("needs_recovery"));
         assertEquals(Optional.of("snap-local-0000000e"), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000e", ic[1])));
 
         Path blank = dir.resolve("blank.img");
         Files.write(blank, new byte[1 << 20]);
-        LocalProvider.replayJournal(blank);
+        LocalSnapshots.replayJournal(blank);
         assertTrue(java.util.Arrays.equals(new byte[1 << 20], Files.readAllBytes(blank)), "not ext4: left as it is");
     }
 }
