@@ -1,10 +1,8 @@
 package dev.kiln.controller.local;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -175,24 +173,10 @@ final class ImageProof {
      * locale; a non-zero exit fails.
      */
     static String stdout(String... argv) throws IOException {
-        String[] command = argv.clone();
-        command[0] = dev.kiln.os.Executables.find(argv[0], LocalProvider.TOOL_PATH);
-        ProcessBuilder pb = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.DISCARD);
-        pb.environment().put("PATH", LocalProvider.TOOL_PATH);
-        pb.environment().put("LC_ALL", "C");
-        Process p = pb.start();
-        String out;
-        try (InputStream in = p.getInputStream()) {
-            out = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        LocalProvider.ToolRun r = LocalProvider.tool(false, argv);
+        if (r.exit() != 0) {
+            throw new IOException(String.join(" ", argv) + " failed (exit " + r.exit() + ")");
         }
-        try {
-            if (p.waitFor() != 0) {
-                throw new IOException(String.join(" ", argv) + " failed (exit " + p.exitValue() + ")");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted: " + String.join(" ", argv), e);
-        }
-        return out;
+        return r.out();
     }
 }

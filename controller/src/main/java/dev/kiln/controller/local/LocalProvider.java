@@ -810,21 +810,43 @@ public final class LocalProvider implements Fleet {
     static final String TOOL_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 
     static String run(String... argv) throws IOException {
+        ToolRun r = tool(true, argv);
+        if (r.exit() != 0) {
+            throw new IOException(String.join(" ", argv) + " failed (exit " + r.exit() + "): " + r.out().strip());
+        }
+        return r.out();
+    }
+
+    /** A tool's exit code and what it printed. */
+    record ToolRun(int exit, String out) {
+    }
+
+    /**
+     * Runs a tool found in {@link #TOOL_PATH} to its end. With {@code stderr} its output includes
+     * stderr; without, stderr is dropped and the tool runs in the C locale, for output to parse.
+     */
+    static ToolRun tool(boolean stderr, String... argv) throws IOException {
         String[] command = argv.clone();
         command[0] = Executables.find(argv[0], TOOL_PATH);
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+        ProcessBuilder pb = new ProcessBuilder(command);
+        if (stderr) {
+            pb.redirectErrorStream(true);
+        } else {
+            pb.redirectError(ProcessBuilder.Redirect.DISCARD);
+            pb.environment().put("LC_ALL", "C");
+        }
         pb.environment().put("PATH", TOOL_PATH);
         Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        String out;
+        try (java.io.InputStream in = p.getInputStream()) {
+            out = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
         try {
-            if (p.waitFor() != 0) {
-                throw new IOException(String.join(" ", argv) + " failed (exit " + p.exitValue() + "): " + out.strip());
-            }
+            return new ToolRun(p.waitFor(), out);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted: " + String.join(" ", argv), e);
         }
-        return out;
     }
 
     private static void runQuietly(String... argv) {

@@ -5,7 +5,6 @@ import dev.kiln.controller.KilnException;
 import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.controller.fleet.FleetVolume;
 import dev.kiln.controller.fleet.ManagedInstance;
-import dev.kiln.os.Executables;
 
 import java.io.IOException;
 import java.io.Reader;
@@ -104,19 +103,9 @@ final class LocalSnapshots {
         }
         if (features.contains("needs_recovery")) {
             // e2fsck exits 0 (nothing to fix) or 1 (the journal was replayed); anything else failed.
-            String[] argv = {Executables.find("e2fsck", LocalProvider.TOOL_PATH), "-E", "journal_only", "-y", copy.toString()};
-            ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
-            pb.environment().put("PATH", LocalProvider.TOOL_PATH);
-            Process p = pb.start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            try {
-                int exit = p.waitFor();
-                if (exit > 1) {
-                    throw new IOException("e2fsck -E journal_only -y of its copy failed (exit " + exit + "): " + out.strip());
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("interrupted: e2fsck of " + copy, e);
+            LocalProvider.ToolRun r = LocalProvider.tool(true, "e2fsck", "-E", "journal_only", "-y", copy.toString());
+            if (r.exit() > 1) {
+                throw new IOException("e2fsck -E journal_only -y of its copy failed (exit " + r.exit() + "): " + r.out().strip());
             }
         }
     }
