@@ -10,6 +10,7 @@ import org.openqa.selenium.By;
 import org.openqa.selenium.Dimension;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.OutputType;
+import org.openqa.selenium.StaleElementReferenceException;
 import org.openqa.selenium.WebDriver;
 import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
@@ -134,6 +135,27 @@ class UiTest {
         return new WebDriverWait(browser, WAIT);
     }
 
+    /**
+     * Clicks what {@code by} finds, finding it again if the table's refresh replaced it between
+     * the look-up and the click.
+     */
+    void click(By by) {
+        waiting().ignoring(StaleElementReferenceException.class).until(d -> {
+            d.findElement(by).click();
+            return true;
+        });
+    }
+
+    /** The text of what {@code by} finds, read again if a refresh replaced it meanwhile. */
+    String text(By by) {
+        return waiting().ignoring(StaleElementReferenceException.class).until(d -> d.findElement(by).getText());
+    }
+
+    /** An attribute of what {@code by} finds, read again if a refresh replaced it meanwhile. */
+    String attribute(By by, String name) {
+        return waiting().ignoring(StaleElementReferenceException.class).until(d -> d.findElement(by).getAttribute(name));
+    }
+
     WebElement row(String id) {
         return waiting().until(ExpectedConditions.presenceOfElementLocated(By.id("row-" + id)));
     }
@@ -178,28 +200,33 @@ class UiTest {
         Matcher launchedId = Pattern.compile("local-[0-9a-f]+").matcher(browser.findElement(By.id("message")).getText());
         assertTrue(launchedId.find());
         String a = launchedId.group();
-        WebElement rowA = row(a);
-        assertTrue(rowA.getText().contains("branch=fix-login") && rowA.getText().contains("pr=3012"), rowA.getText());
+        row(a);
+        String rowA = text(By.id("row-" + a));
+        assertTrue(rowA.contains("branch=fix-login") && rowA.contains("pr=3012"), rowA);
         assertTrue(uiErr().contains(" launch preview {pr=3012, branch=fix-login}: ok"), uiErr());
 
         // Labels are user input: shown as text, never run.
         String b = launched(kiln.run("launch", "--role", "preview", "--label", "pr=3020", "--label", "branch=dark-mode"));
         String hostile = launched(kiln.run("launch", "--ttl", "30m", "--label", "title=<script>window.pwned=1</script><b>x"));
-        WebElement rowX = row(hostile);
-        assertTrue(rowX.getText().contains("title=<script>window.pwned=1</script><b>x"), rowX.getText());
-        assertEquals(0, rowX.findElements(By.tagName("script")).size() + rowX.findElements(By.tagName("b")).size());
+        row(hostile);
+        String rowX = text(By.id("row-" + hostile));
+        assertTrue(rowX.contains("title=<script>window.pwned=1</script><b>x"), rowX);
+        assertEquals(0, browser.findElements(By.cssSelector("#fleet-rows script, #fleet-rows b")).size());
         assertNull(((JavascriptExecutor) browser).executeScript("return window.pwned;"));
 
         // At the cap, the form's launch is refused with the CLI's message.
-        browser.findElement(By.id("launch-submit")).click();
+        click(By.id("launch-submit"));
         waiting().until(ExpectedConditions.textMatches(By.id("message"), Pattern.compile("(?s).*the fleet cap is 3 and 3 managed instances.*")));
         assertEquals("error", browser.findElement(By.id("message")).getAttribute("class"));
 
         // Stop one row (after the confirmation): its row goes.
-        browser.findElement(By.id("stop-" + hostile)).click();
+        click(By.id("stop-" + hostile));
         browser.switchTo().alert().accept();
         waiting().until(ExpectedConditions.invisibilityOfElementLocated(By.id("row-" + hostile)));
         assertTrue(uiErr().contains(" stop " + hostile + ": ok"), uiErr());
+
+        String c = launched(kiln.run("launch", "--ttl", "30m", "--label", "collection=vibes"));
+        row(c);
 
         // Follow a build's log live: its first line shows while the build still waits for its second.
         Path job = dataVolume(a).resolve("job");
@@ -209,8 +236,9 @@ class UiTest {
                 "echo first line; while [ ! -e go ]; do sleep 0.1; done; echo second line");
         assertEquals(0, started.exitCode(), started.toString());
         String build = started.out().strip();
-        WebElement logButton = waiting().until(ExpectedConditions.elementToBeClickable(By.id("log-" + a + "-" + build)));
-        logButton.click();
+        row(a);
+        waiting().until(ExpectedConditions.presenceOfElementLocated(By.id("log-" + a + "-" + build)));
+        click(By.id("log-" + a + "-" + build));
         waiting().until(ExpectedConditions.textToBePresentInElementLocated(By.id("log-text"), "first line"));
         assertFalse(browser.findElement(By.id("log-text")).getText().contains("second line"));
         screenshot();
@@ -220,11 +248,11 @@ class UiTest {
         assertTrue(log.indexOf("first line") < log.indexOf("second line"), log);
 
         // Extend +1h: the deadline moves an hour later.
-        Instant before = Instant.parse(row(b).findElement(By.cssSelector("time.deadline")).getAttribute("datetime"));
-        browser.findElement(By.id("extend-" + b)).click();
-        waiting().until(d -> !before.toString().equals(
-                d.findElement(By.id("row-" + b)).findElement(By.cssSelector("time.deadline")).getAttribute("datetime")));
-        Instant after = Instant.parse(row(b).findElement(By.cssSelector("time.deadline")).getAttribute("datetime"));
+        By deadline = By.cssSelector("#row-" + b + " time.deadline");
+        Instant before = Instant.parse(attribute(deadline, "datetime"));
+        click(By.id("extend-" + b));
+        waiting().until(d -> !before.toString().equals(attribute(deadline, "datetime")));
+        Instant after = Instant.parse(attribute(deadline, "datetime"));
         assertEquals(Duration.ofHours(1), Duration.between(before, after));
         assertTrue(uiErr().contains(" extend " + b + " 1h: ok"), uiErr());
 
@@ -276,7 +304,8 @@ class UiTest {
         if (to == null || to.isEmpty()) {
             return;
         }
-        browser.manage().window().setSize(new Dimension(1280, 860));
+        browser.manage().window().setSize(new Dimension(1400, 860));
+        ((JavascriptExecutor) browser).executeScript("window.scrollTo(0, 0)");
         Files.write(Path.of(to), ((org.openqa.selenium.TakesScreenshot) browser).getScreenshotAs(OutputType.BYTES));
         browser.manage().window().setSize(new Dimension(1400, 900));
     }

@@ -117,7 +117,7 @@ final class Html {
                 .append("<th scope=\"row\">").append(esc(id)).append("</th><td>").append(esc(r.instance().role())).append("</td><td>");
         labels(r).forEach((k, v) -> b.append("<span class=\"label\">").append(esc(k)).append('=').append(esc(v)).append("</span> "));
         b.append("</td><td>").append(esc(r.instance().state())).append("</td><td class=\"agent-")
-                .append(s == null ? "none" : "ok").append("\">").append(esc(Dashboard.agentState(r))).append("</td><td>");
+                .append(s == null ? "none" : "ok").append("\">").append(esc(Dashboard.agentState(r))).append("</td><td class=\"build\">");
         build(b, s);
         b.append("</td><td>");
         lease(b, r, now);
@@ -225,6 +225,7 @@ final class Html {
         if (r.status() == null) {
             return;
         }
+        b.append("<div class=\"logs\">");
         List<String[]> logs = new ArrayList<>();
         if (!r.status().getCurrentBuild().getId().isEmpty()) {
             logs.add(new String[]{r.status().getCurrentBuild().getId(), "build log"});
@@ -239,6 +240,7 @@ final class Html {
             b.append("<button type=\"button\" class=\"log\" id=\"log-").append(id).append('-').append(esc(l[0].replace(':', '-')))
                     .append("\" data-action=\"log\" data-log=\"").append(esc(l[0])).append("\">").append(esc(l[1])).append("</button> ");
         }
+        b.append("</div>");
     }
 
     /** The snapshots table: per volume role and collection, the newest snapshot, its age and how many there are. */
