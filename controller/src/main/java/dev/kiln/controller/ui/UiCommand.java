@@ -71,12 +71,17 @@ public class UiCommand implements Callable<Integer> {
         if (port < 0 || port > 65535) {
             throw new KilnException(ExitCodes.USAGE, "--port " + port + " is not a TCP port (1-65535, or 0 for any free one)");
         }
-        String host = bind == null ? "127.0.0.1" : bind;
+        String host = bind == null || bind.equals("localhost") ? "127.0.0.1" : bind;
         InetAddress address;
         try {
+            // IP literals only: a name would be looked up in DNS, and may change under the server.
+            if (!host.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9A-Fa-f:.%a-z]*:[0-9A-Fa-f:.%a-z]*")) {
+                throw new UnknownHostException(host);
+            }
             address = InetAddress.getByName(host);
         } catch (UnknownHostException e) {
-            throw new KilnException(ExitCodes.USAGE, "--bind " + host + " is not an address of this machine (e.g. 127.0.0.1)");
+            throw new KilnException(ExitCodes.USAGE, "--bind " + host + " is not an IP address of this machine (e.g. 127.0.0.1,"
+                    + " or 0.0.0.0 for every address)");
         }
         if (!address.isLoopbackAddress()) {
             context.err().println("kiln ui: WARNING: listening on " + host + ", not loopback: anyone who can reach this machine"

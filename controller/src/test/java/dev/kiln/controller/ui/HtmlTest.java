@@ -64,6 +64,19 @@ class HtmlTest {
     }
 
     @Test
+    void snapshotsShowTheNewestOfEachRoleWithItsAgeAndCount() {
+        List<dev.kiln.controller.fleet.FleetSnapshot> all = List.of(
+                new dev.kiln.controller.fleet.FleetSnapshot("snap-1", "builds", "completed", "100%", 10, NOW.minusSeconds(7200), "i-1", "", true, "vibes"),
+                new dev.kiln.controller.fleet.FleetSnapshot("snap-2", "builds", "completed", "100%", 10, NOW.minusSeconds(600), "i-1", "", true, "vibes"),
+                new dev.kiln.controller.fleet.FleetSnapshot("snap-3", "data", "pending", "10%", 1, NOW.minusSeconds(30), "i-2", "", true, ""));
+        String html = Html.snapshots(all, NOW);
+        assertTrue(html.contains("<tr><th scope=\"row\">builds</th><td>vibes</td><td>snap-2 <small>completed</small></td><td>10m</td><td>2</td></tr>"),
+                html);
+        assertTrue(html.contains("<tr><th scope=\"row\">data</th><td>-</td><td>snap-3 <small>pending</small></td><td>30s</td><td>1</td></tr>"),
+                html);
+    }
+
+    @Test
     void templateNamesAndLabelDefaultsAreEscapedInTheForm() {
         String page = Html.page("csrf\"", "local", Map.of("preview", Map.of("branch", "\"><script>x</script>")));
         assertTrue(page.contains("value=\"&quot;&gt;&lt;script&gt;x&lt;/script&gt;\""), page);
