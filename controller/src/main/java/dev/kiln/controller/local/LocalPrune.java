@@ -58,6 +58,15 @@ public final class LocalPrune {
         return report;
     }
 
+    /**
+     * Only the volumes whose instance is gone ({@code kiln reap}): instances whose agent is gone are
+     * retired first (their volumes follow the rule then), then every other volume no instance holds.
+     */
+    public List<Line> volumesOnly() {
+        volumes(instances());
+        return report;
+    }
+
     private String removed() {
         return dryRun ? "would remove " : "removed ";
     }
