@@ -522,6 +522,21 @@ public final class Ec2Fleet implements Fleet {
         ec2.deleteTags(t -> t.resources(v.volumeId()).tags(Tag.builder().key(UNSAVED).build()));
     }
 
+    /**
+     * Marks a Kiln volume as mounted writable ({@value #ACCESS}=rw) before `kiln mount` mounts it
+     * so; a volume that is not Kiln's is left alone (its fate is never Kiln's to decide).
+     */
+    public void markWritable(String volumeId) {
+        Optional<software.amazon.awssdk.services.ec2.model.Volume> v = describeVolume(volumeId);
+        if (v.isPresent() && "true".equals(tag(v.get().tags(), MANAGED)) && !"rw".equals(tag(v.get().tags(), ACCESS))) {
+            try {
+                ec2.createTags(t -> t.resources(volumeId).tags(tag(ACCESS, "rw")));
+            } catch (SdkException e) {
+                throw AwsErrors.translate(e, "marking " + volumeId + " as mounted writable (" + ACCESS + "=rw) before mounting it");
+            }
+        }
+    }
+
     /** Records on a volume the instance it is now attached to, which reap and terminate read when that instance has ended. */
     private void recordAttachment(String instanceId, LaunchSpec spec, VolumeSpec vs, InstanceLayout.Volume v) {
         try {
