@@ -129,6 +129,34 @@ class LocalVolumesTest {
     }
 
     @Test
+    void aKeptBuildsVolumeUnderAnOverlayIsUnmountedAfterItAndReapDecidesForACrashedInstance() throws Exception {
+        Prerequisites.requireRoot("loop devices and mounts");
+        String a = LocalFleetCleanupTest.launched(kiln.run("launch", "--volume", "sources:1", "--volume", "builds:1",
+                "--keep-volume", "builds"));
+        Path instance = fleet.resolve("instances/" + a);
+        Kiln.Run term = kiln.run("terminate", a);
+        assertEquals(0, term.exitCode(), term.toString());
+        String overlay = "kiln: unmounted " + instance.resolve("srv/work") + " (synced, confirmed)";
+        String builds = "kiln: unmounted " + instance.resolve("mnt/builds") + " (synced, confirmed)";
+        assertTrue(term.err().contains(overlay) && term.err().indexOf(overlay) < term.err().indexOf(builds), term.err());
+
+        // An instance whose agent died: `kiln reap` applies the rule to its volumes.
+        Kiln dirs = kiln.env("KILN_LOCAL_VOLUMES", "dirs");
+        String b = LocalFleetCleanupTest.launched(dirs.run("launch", "--volume", "scratch:1"));
+        String scratch = volumeOf(b, "scratch");
+        Files.writeString(fleet.resolve("volumes/" + scratch + "/data/draft.txt"), "never snapshotted\n");
+        long pid = Long.parseLong(Files.readString(fleet.resolve("instances/" + b + "/agent.pid")).strip());
+        ProcessHandle agent = ProcessHandle.of(pid).orElseThrow();
+        agent.destroyForcibly(); // a crash: nothing of Kiln's runs at its end
+        agent.onExit().get();
+        Kiln.Run reap = dirs.run("reap");
+        assertEquals(0, reap.exitCode(), reap.toString());
+        assertTrue(reap.err().contains(scratch + " (scratch): kept in " + fleet.resolve("volumes/" + scratch)
+                + ": unsaved: written, and no snapshot of it exists"), reap.err());
+        assertEquals("never snapshotted\n", Files.readString(fleet.resolve("volumes/" + scratch + "/data/draft.txt")));
+    }
+
+    @Test
     void volumeRmRefusesWhatIsNotKilnsUnlessForcedAndSaysWhatIsUnknown() throws Exception {
         Path stranger = Files.createDirectories(fleet.resolve("volumes/vol-local-0badc0de"));
         Files.writeString(stranger.resolve("mine.txt"), "someone's\n");

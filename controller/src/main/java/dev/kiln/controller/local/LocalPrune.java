@@ -282,7 +282,7 @@ public final class LocalPrune {
             }
             try {
                 fleet.apply(f, null);
-                say(f.describe() + (f.delete() ? "" : "; once you no longer need it: rm -r " + p));
+                say(f.describe() + (f.delete() ? "" : "; once you no longer need it: kiln volume rm " + name));
             } catch (IOException e) {
                 fail("left " + p + ": " + e.getMessage());
             }
