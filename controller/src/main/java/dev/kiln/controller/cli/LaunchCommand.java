@@ -85,7 +85,7 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--max-lifetime", paramLabel = "DURATION", description = "Cap of every extension (default: 12h).")
     String maxLifetime;
 
-    @Option(names = "--volume", paramLabel = "ROLE:SIZE|ROLE:snap-ID|ROLE:latest", description = "A volume (repeatable): new blank of SIZE GiB, from a snapshot, or from the newest snapshot of ROLE.")
+    @Option(names = "--volume", paramLabel = "ROLE:SIZE|ROLE:snap-ID|ROLE:latest|ROLE:vol-ID", description = "A volume (repeatable): new blank of SIZE GiB, from a snapshot, from the newest snapshot of ROLE, or an existing volume of the fleet, attached as it is.")
     List<String> volumes = new ArrayList<>();
 
     @Option(names = "--keep-volume", paramLabel = "ROLE",
@@ -272,7 +272,6 @@ public class LaunchCommand implements Runnable {
         if (keepVolumes.isEmpty()) {
             keepVolumes.addAll(list(t, "keep-volume"));
         }
-
         bootTree = bootTree != null ? bootTree : text(t, "boot-tree");
         collection = collection != null ? collection : text(t, "collection");
         bootBuild |= Boolean.parseBoolean(String.valueOf(t.getOrDefault("boot-build", "false")));

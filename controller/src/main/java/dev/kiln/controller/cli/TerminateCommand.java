@@ -80,9 +80,13 @@ public class TerminateCommand implements Runnable {
             try {
                 unmountKept(fleet, m, endpoint, kept);
             } catch (StatusRuntimeException e) {
-                throw keptBusy(m, GrpcErrors.translate(e, endpoint, UNMOUNT));
+                KilnException k = GrpcErrors.translate(e, endpoint, UNMOUNT);
+                if (k.exitCode() != ExitCodes.UNREACHABLE) {
+                    throw keptBusy(m, k);
+                }
             } catch (KilnException e) {
-                if (e.exitCode() != ExitCodes.UNREACHABLE || !force) {
+                // An unreachable agent is the case below (--force); any other failure leaves the instance running.
+                if (e.exitCode() != ExitCodes.UNREACHABLE) {
                     throw keptBusy(m, e);
                 }
             }

@@ -774,7 +774,7 @@ public final class LocalProvider implements Fleet {
     @Override
     public String deleteVolume(String volumeId, boolean force) {
         Path vdir = volumeDir(volumeId);
-        if (!volumeId.startsWith("vol-local-") || volumeId.contains("/") || !Files.isDirectory(vdir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+        if (!volumeId.matches("vol-local-[0-9a-f]{8}") || !Files.isDirectory(vdir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             throw new KilnException(ExitCodes.NOT_FOUND, "no local volume " + volumeId + " (`kiln volumes --fleet` lists the fleet's volumes)");
         }
         list(List.of());
