@@ -47,6 +47,7 @@ public class KilnCommand implements Runnable {
             ReapCommand.class,
             PruneCommand.class,
             VolumesCommand.class,
+            VolumeCommand.class,
             MountCommand.class,
             UnmountCommand.class,
             FreezeCommand.class,

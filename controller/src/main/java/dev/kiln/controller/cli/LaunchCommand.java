@@ -85,8 +85,17 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--max-lifetime", paramLabel = "DURATION", description = "Cap of every extension (default: 12h).")
     String maxLifetime;
 
-    @Option(names = "--volume", paramLabel = "ROLE:SIZE|ROLE:snap-ID|ROLE:latest", description = "A volume (repeatable): new blank of SIZE GiB, from a snapshot, or from the newest snapshot of ROLE.")
+    @Option(names = "--volume", paramLabel = "ROLE:SIZE|ROLE:snap-ID|ROLE:latest|ROLE:vol-ID", description = "A volume (repeatable): new blank of SIZE GiB, from a snapshot, from the newest snapshot of ROLE, or an existing volume of the fleet, attached as it is.")
     List<String> volumes = new ArrayList<>();
+
+    @Option(names = "--keep-volume", paramLabel = "ROLE",
+            description = "Keep this role's volume after the instance ends (repeatable); without it, a volume is deleted"
+                    + " when the instance ends only if its data is safe, else kept and flagged unsaved.")
+    List<String> keepVolumes = new ArrayList<>();
+
+    @Option(names = "--forever", description = "No deadline: the instance runs until `kiln stop`/`kiln terminate`, an"
+            + " interruption notice, or its backstop ends it (an always-on server). Never the default; not with --ttl.")
+    boolean forever;
 
     @Option(names = "--collection", paramLabel = "NAME",
             description = "The collection the volumes belong to: they and their snapshots are tagged with it, and ROLE:latest"
@@ -123,14 +132,19 @@ public class LaunchCommand implements Runnable {
     @Override
     public void run() {
         applyTemplate();
-        ttl = ttl != null ? ttl : "2h";
+        if (forever && ttl != null) {
+            throw new KilnException(ExitCodes.USAGE, "--forever and --ttl " + ttl + " contradict each other (a lease without"
+                    + " a deadline, or one that ends); give one");
+        }
+        ttl = forever ? "forever" : ttl != null ? ttl : "2h";
         maxLifetime = maxLifetime != null ? maxLifetime : "12h";
-        Duration lease = Durations.parse(ttl);
+        // null: --forever, no deadline
+        Duration lease = forever ? null : Durations.parse(ttl);
         Duration cap = Durations.parse(maxLifetime);
-        if (lease.compareTo(cap) > 0) {
+        if (lease != null && lease.compareTo(cap) > 0) {
             throw new KilnException(ExitCodes.USAGE, "--ttl " + ttl + " is longer than --max-lifetime " + maxLifetime);
         }
-        List<VolumeSpec> vols = inCollection(volumes.stream().map(VolumeSpec::parse).toList());
+        List<VolumeSpec> vols = kept(inCollection(volumes.stream().map(VolumeSpec::parse).toList()));
         refuseRepeatedRoles(vols);
         FleetCa ca = new FleetInit(context.paths(), context.clock()).loadCa();
         ClientTls tls = ClientTls.of(context.paths());
@@ -207,6 +221,18 @@ public class LaunchCommand implements Runnable {
         });
     }
 
+    /** The volumes with --keep-volume's roles marked to keep; a role no --volume gives is refused. */
+    private List<VolumeSpec> kept(List<VolumeSpec> vols) {
+        for (String r : keepVolumes) {
+            if (vols.stream().noneMatch(v -> v.role().equals(r))) {
+                throw new KilnException(ExitCodes.USAGE, "--keep-volume " + r + " names no volume of this launch (its volumes: "
+                        + (vols.isEmpty() ? "none" : String.join(", ", vols.stream().map(VolumeSpec::role).toList()))
+                        + "); add --volume " + r + ":SIZE (or :latest, :snap-ID, :vol-ID); nothing was launched");
+            }
+        }
+        return vols.stream().map(v -> keepVolumes.contains(v.role()) ? v.kept() : v).toList();
+    }
+
     /** Options the config.yml template named by --role gives, for those not given as flags. */
     private void applyTemplate() {
         Map<String, Object> t = context.settings().template(role).orElse(null);
@@ -221,7 +247,18 @@ public class LaunchCommand implements Runnable {
         subnet = subnet != null ? subnet : text(t, "subnet");
         keyName = keyName != null ? keyName : text(t, "key-name");
         instanceProfile = instanceProfile != null ? instanceProfile : text(t, "instance-profile");
-        ttl = ttl != null ? ttl : text(t, "ttl");
+        if (!forever && t.containsKey("forever")) {
+            String f = text(t, "forever");
+            if (!"true".equals(f) && !"false".equals(f)) {
+                throw new KilnException(ExitCodes.CONFIG, "template '" + role + "': forever must be true or false, not " + f);
+            }
+            if ("true".equals(f) && t.containsKey("ttl")) {
+                throw new KilnException(ExitCodes.CONFIG, "template '" + role + "': forever: true and ttl contradict each other; give one");
+            }
+            // A template's forever yields to a --ttl flag.
+            forever = "true".equals(f) && ttl == null;
+        }
+        ttl = ttl != null || forever ? ttl : text(t, "ttl");
         maxLifetime = maxLifetime != null ? maxLifetime : text(t, "max-lifetime");
         if (securityGroups.isEmpty()) {
             securityGroups.addAll(list(t, "security-group"));
@@ -231,6 +268,9 @@ public class LaunchCommand implements Runnable {
         }
         if (bootProfiles.isEmpty()) {
             bootProfiles.addAll(list(t, "boot-profile"));
+        }
+        if (keepVolumes.isEmpty()) {
+            keepVolumes.addAll(list(t, "keep-volume"));
         }
         bootTree = bootTree != null ? bootTree : text(t, "boot-tree");
         collection = collection != null ? collection : text(t, "collection");

@@ -92,6 +92,7 @@ public final class AgentUserData {
     /**
      * The {@code kiln} entries after {@code kiln.tls}: lease, boot mounts, SSH and boot build.
      *
+     * @param ttl       the lease, or null for none ({@code --forever}: {@code kiln.lease.forever: true})
      * @param layout    the instance's layout, or null for no mounts and no SSH
      * @param ssh       listen address and keys of the SSH server, used when the layout serves something; null for none
      * @param bootBuild the boot build, or null
@@ -100,7 +101,9 @@ public final class AgentUserData {
     public static Map<String, Object> sections(Duration ttl, Duration maxLifetime, InstanceLayout layout, Ssh ssh,
                                                BootBuild bootBuild) {
         Map<String, Object> kiln = new LinkedHashMap<>();
-        kiln.put("lease", map("ttl", ttl.toSeconds() + "s", "max-lifetime", maxLifetime.toSeconds() + "s"));
+        // No ttl: launched with --forever, no deadline (kiln.lease.forever).
+        kiln.put("lease", ttl == null ? map("forever", true, "max-lifetime", maxLifetime.toSeconds() + "s")
+                : map("ttl", ttl.toSeconds() + "s", "max-lifetime", maxLifetime.toSeconds() + "s"));
         if (layout != null && !layout.mounts().isEmpty()) {
             List<Object> mounts = new ArrayList<>();
             for (InstanceLayout.Mount m : layout.mounts()) {
