@@ -145,10 +145,15 @@ public final class ServiceSupervisor implements AutoCloseable {
      * @return one line per service that was running or waiting
      */
     public List<String> stopAll(Duration grace) {
-        // In parallel: each may take the whole grace.
+        // In parallel, each on a thread of its own: each may take the whole grace, and a second
+        // call (the agent's stop after a drain) must work after the pumps are shut down.
         List<java.util.concurrent.CompletableFuture<String>> stops = new ArrayList<>();
         for (SupervisedService s : services.values()) {
-            stops.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> s.stop(grace), pumps));
+            stops.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> s.stop(grace), r -> {
+                Thread t = new Thread(r, "kiln-service-stop");
+                t.setDaemon(true);
+                t.start();
+            }));
         }
         return stops.stream().map(java.util.concurrent.CompletableFuture::join).filter(Objects::nonNull).toList();
     }
