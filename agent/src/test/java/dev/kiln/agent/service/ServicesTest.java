@@ -310,4 +310,39 @@ class ServicesTest {
         services.stopAll(Duration.ofSeconds(5));
         assertEquals(List.of(), services.busyReasons());
     }
+
+    @Test
+    void anAgentThatStartsAgainEndsWhatItsEarlierRunLeftOfItsServices() throws Exception {
+        // What a killed agent leaves: the service's process, marked as the supervisor marks it.
+        Files.createDirectories(state.resolve("work"));
+        dev.kiln.agent.build.BuildUsers.giveTo(state.resolve("work"), user);
+        String marker = state.toAbsolutePath().normalize() + ":web";
+        Map<String, String> env = new java.util.TreeMap<>(user.environment());
+        env.put(ServiceProcesses.MARKER, marker);
+        Process orphan = new OsProcessLauncher().start(List.of("/bin/sh", "-c", "exec sleep 600"), state.resolve("work"),
+                user, env);
+        // Another agent's service of the same name (another state directory) is not touched.
+        Map<String, String> otherEnv = new java.util.TreeMap<>(env);
+        otherEnv.put(ServiceProcesses.MARKER, dir.resolve("other-state") + ":web");
+        Process other = new OsProcessLauncher().start(List.of("/bin/sh", "-c", "exec sleep 600"), state.resolve("work"),
+                user, otherEnv);
+        try {
+            // Left running means running as the build user: past setsid and setpriv, into sleep.
+            for (Process p : List.of(orphan, other)) {
+                await(() -> {
+                    try {
+                        return Files.readString(Path.of("/proc", String.valueOf(p.pid()), "comm")).strip();
+                    } catch (IOException e) {
+                        return "";
+                    }
+                }, "sleep"::equals, "the leftover process running");
+            }
+            supervisor(Map.of(), service("web", FreePorts.loopbackPort(), "exec sleep 600", false));
+            assertTrue(orphan.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "the leftover process was ended");
+            assertTrue(other.isAlive(), "another agent's service runs on");
+        } finally {
+            orphan.destroyForcibly();
+            other.destroyForcibly();
+        }
+    }
 }
