@@ -235,6 +235,11 @@ public final class RotatingLog implements LogSource, AutoCloseable {
                 readerBase = -1;
                 throw new LogTruncatedException(offset, firstOffset(), cap);
             }
+            if (local.isEmpty() && end != Long.MAX_VALUE) {
+                // A segment shorter than the next one's start says (its end was lost in a crash):
+                // the bytes in between never reached the disk; go on from the next segment.
+                return read(end, max);
+            }
             List<Segment> out = new ArrayList<>(local.size());
             for (Segment s : local) {
                 out.add(new Segment(s.offset() + base, s.data(), s.stream()));

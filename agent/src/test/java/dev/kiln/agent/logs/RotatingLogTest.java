@@ -105,4 +105,23 @@ class RotatingLogTest {
         assertTrue(ended.get());
         assertTrue(wokenAtEnd.get());
     }
+
+    @Test
+    void bytesLostFromTheEndOfASegmentAreSkippedNotWaitedFor() throws Exception {
+        RotatingLog log = RotatingLog.open(dir.resolve("web"), 40);
+        for (int i = 0; i < 5; i++) {
+            write(log, LogChannel.STDOUT, "line " + i + "\n"); // segments at 14 and 28 are kept
+        }
+        log.close();
+        // A crash lost the last line of the middle segment (14..28).
+        try (var ch = java.nio.channels.FileChannel.open(dir.resolve("web/log.14"), java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(7);
+        }
+        RotatingLog again = RotatingLog.open(dir.resolve("web"), 40);
+        try (LogCursor cursor = again.cursor()) {
+            List<Segment> next = cursor.read(21, 100);
+            assertEquals(28, next.get(0).offset(), "on from the next segment");
+            assertEquals("line 4\n", new String(next.get(0).data(), StandardCharsets.UTF_8));
+        }
+    }
 }
