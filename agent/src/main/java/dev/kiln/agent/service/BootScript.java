@@ -32,9 +32,9 @@ import java.util.function.Supplier;
  * {@link WorkDirectory}, with the instance's labels as {@code KILN_LABEL_*} variables. The
  * services start when it succeeds; when it fails they do not, and {@link #problems()} says why.
  *
- * <p>Root writes the script into {@code <state-dir>/boot-script/script} (a root-owned directory
- * and file the build user can read but not change), never anywhere the build user could have
- * prepared. Its request id holds the kernel's boot id, so an agent restarted in the same boot finds
+ * <p>Root writes the script into {@code <state-dir>/boot-script/script} (a directory and file of
+ * root's that the build user's group can read but not change), never anywhere the build user could
+ * have prepared. Its request id holds the kernel's boot id, so an agent restarted in the same boot finds
  * the run it already made and does not run the script again.
  */
 public final class BootScript {
@@ -107,7 +107,7 @@ public final class BootScript {
             try {
                 BuildUser u = user.get();
                 Path work = WorkDirectory.prepare(stateDir, u);
-                Path file = write();
+                Path file = write(u);
                 BuildSpec spec = new BuildSpec(work, false, List.of(), List.of(), List.of("/bin/sh", file.toString()),
                         ServiceSupervisor.environment(services.labels()), false, requestId,
                         Map.of(BootBuild.LABEL, "true", LABEL, "true"));
@@ -124,19 +124,27 @@ public final class BootScript {
         builds.log(id).whenEnded(() -> ended(builds.get(id)));
     }
 
-    /** Writes the script where only root can change it: temp file, then an atomic rename. */
-    private Path write() throws IOException {
+    /**
+     * Writes the script where only root can change it and only root and the build user's group can
+     * read it (it may hold a token): temp file, then an atomic rename.
+     */
+    private Path write(BuildUser u) throws IOException {
         Path dir = stateDir.resolve("boot-script");
         if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
-            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
+            Files.createDirectories(dir);
         }
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-x---"));
         Path file = dir.resolve("script");
         Path tmp = dir.resolve("script.tmp");
         Files.deleteIfExists(tmp);
-        Files.createFile(tmp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-r--r--")));
+        Files.createFile(tmp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-r-----")));
         try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
             ch.write(java.nio.ByteBuffer.wrap(script.getBytes(StandardCharsets.UTF_8)));
             ch.force(true);
+        }
+        if (BuildUser.agentIsRoot()) {
+            Files.setAttribute(dir, "unix:gid", u.gid(), LinkOption.NOFOLLOW_LINKS);
+            Files.setAttribute(tmp, "unix:gid", u.gid(), LinkOption.NOFOLLOW_LINKS);
         }
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         return file;
