@@ -28,7 +28,7 @@ class ServiceWiringTest {
 
     static final String SETTINGS = """
             kiln:
-              labels: {pr: "3012", branch: main}
+              labels: {pr: "3012", branch: main, pr-id: "7", Team_Name: core}
               boot-script: |
                 #!/bin/sh
                 echo hello
@@ -61,7 +61,7 @@ class ServiceWiringTest {
         }
         context.start();
         ServiceSupervisor services = context.getBean(ServiceSupervisor.class);
-        assertEquals(Map.of("pr", "3012", "branch", "main"), services.labels());
+        assertEquals(Map.of("pr", "3012", "branch", "main", "pr-id", "7", "Team_Name", "core"), services.labels());
         assertEquals(List.of(8000, 5432), context.getBean(ServicePorts.class).ports());
         List<ServiceStatus> statuses = services.statuses();
         assertEquals("/app/", statuses.get(0).settings().path());
