@@ -140,7 +140,8 @@ final class SupervisedService {
      * Stops the service for good: TERM to its process group, KILL after {@code grace}, and KILL to
      * whatever of the group outlives its leader. Returns once the supervisor has recorded STOPPED.
      *
-     * @return what happened, for the drain's log, e.g. "web (pid 123, TERM)"
+     * @return what happened, for the drain's log, e.g. "web (pid 123, TERM)"; null when there was
+     *         nothing to stop (declared only, given up, or already stopping)
      */
     String stop(Duration grace) {
         Process p;

@@ -348,4 +348,34 @@ class ServicesTest {
             other.destroyForcibly();
         }
     }
+
+    @Test
+    void aStopThatMeetsARestartLeavesNothingRunning() throws Exception {
+        // A service that exits at once and is started again at once: stops land before, during and
+        // after its starts and waits.
+        ServicePolicy racing = new ServicePolicy(Duration.ofMillis(1), Duration.ofMillis(1), Duration.ofSeconds(10),
+                Integer.MAX_VALUE, 1024 * 1024, Duration.ofMillis(200));
+        java.util.Random random = new java.util.Random(7);
+        for (int i = 0; i < 10; i++) {
+            Path stateDir = Files.createDirectory(dir.resolve("race-" + i), PosixFilePermissions.asFileAttribute(
+                    PosixFilePermissions.fromString("rwx--x--x")));
+            ServiceSupervisor services = new ServiceSupervisor(List.of(service("web", FreePorts.loopbackPort(),
+                    "echo run; exit 1", false)), Map.of(), stateDir, new OsProcessLauncher(),
+                    () -> BuildUser.resolve(null), racing, Clock.systemUTC());
+            supervisors.add(services);
+            services.startAll();
+            Thread.sleep(random.nextInt(60));
+            services.stopAll(Duration.ofSeconds(5));
+            ServiceStatus web = status(services, "web");
+            assertEquals(ServiceState.STOPPED, web.state(), web.toString());
+            assertEquals(0, web.pid());
+            assertTrue(services.log("web").ended());
+            String marker = stateDir.toAbsolutePath().normalize() + ":web";
+            assertEquals(List.of(), new ServiceProcesses(Path.of("/proc")).find(marker, user.uid(), 0),
+                    "nothing of the service runs after the stop");
+            long size = services.log("web").size();
+            Thread.sleep(100);
+            assertEquals(size, services.log("web").size(), "and nothing starts it again");
+        }
+    }
 }
