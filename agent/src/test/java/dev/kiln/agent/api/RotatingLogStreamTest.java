@@ -37,10 +37,10 @@ class RotatingLogStreamTest {
         Runnable onReady;
 
         @Override public boolean isReady() { return budget > 0; }
-        @Override public void onNext(LogChunk value) { budget--; sent.add(value); }
+        @Override public synchronized void onNext(LogChunk value) { budget--; sent.add(value); }
         @Override public void setOnReadyHandler(Runnable r) { onReady = r; }
-        @Override public void onError(Throwable t) { error = t; }
-        @Override public void onCompleted() { completed = true; }
+        @Override public synchronized void onError(Throwable t) { error = t; notifyAll(); }
+        @Override public synchronized void onCompleted() { completed = true; notifyAll(); }
         @Override public boolean isCancelled() { return false; }
         @Override public void setOnCancelHandler(Runnable r) { }
         @Override public void setCompression(String c) { }
@@ -103,5 +103,52 @@ class RotatingLogStreamTest {
         assertEquals("offset 0 is no longer kept: this log keeps only its newest 64 bytes (from offset "
                 + log.firstOffset() + " now); read again from offset " + log.firstOffset() + " or later",
                 Status.fromThrowable(t.error).getDescription());
+    }
+
+    @Test
+    void aFollowerReadingWhileTheLogRotatesGetsOnlyTheBytesWrittenAtTheirOffsets() throws Exception {
+        RotatingLog log = RotatingLog.open(dir.resolve("web"), 4096);
+        Transport t = new Transport();
+        t.budget = Integer.MAX_VALUE;
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            new LogStreamer(t, log, 0, true, () -> null, pool).start();
+            // Byte n of the log is n % 251: any byte read from the wrong segment or offset shows.
+            byte[] chunk = new byte[97];
+            long written = 0;
+            for (int i = 0; i < 2000; i++) {
+                for (int j = 0; j < chunk.length; j++) {
+                    chunk[j] = (byte) ((written + j) % 251);
+                }
+                log.append(i % 3 == 0 ? LogChannel.STDERR : LogChannel.STDOUT, chunk, 0, chunk.length);
+                written += chunk.length;
+            }
+            log.end();
+            synchronized (t) {
+                long giveUp = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+                while (!t.completed && t.error == null && System.nanoTime() < giveUp) {
+                    t.wait(1000);
+                }
+                assertTrue(t.completed || t.error != null, "the stream ended");
+                if (t.error != null) {
+                    assertEquals(Status.Code.OUT_OF_RANGE, Status.fromThrowable(t.error).getCode(), t.error.toString());
+                }
+                long expected = 0;
+                for (LogChunk c : t.sent) {
+                    if (c.getEndOfLog()) {
+                        assertEquals(written, c.getOffset(), "the end comes after every byte");
+                        continue;
+                    }
+                    assertEquals(expected, c.getOffset(), "chunks follow each other from offset 0");
+                    byte[] data = c.getData().toByteArray();
+                    for (int k = 0; k < data.length; k++) {
+                        assertEquals((byte) ((c.getOffset() + k) % 251), data[k], "byte at offset " + (c.getOffset() + k));
+                    }
+                    expected = c.getOffset() + data.length;
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
     }
 }
