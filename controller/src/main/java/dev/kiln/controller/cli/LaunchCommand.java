@@ -230,6 +230,11 @@ public class LaunchCommand implements Runnable {
         declared = ServiceSpec.check(declared, keepsAlive, reserved);
         Map<String, String> byVariable = new TreeMap<>();
         labels.keySet().forEach(k -> {
+            if (!k.matches("[A-Za-z0-9][A-Za-z0-9_-]{0,62}")) {
+                throw new KilnException(ExitCodes.USAGE, "label name '" + k + "' must be 1-63 letters, digits, '_' or '-',"
+                        + " starting with a letter or digit (it reaches the boot script and services as KILN_LABEL_NAME);"
+                        + " nothing was launched");
+            }
             String variable = "KILN_LABEL_" + k.toUpperCase(java.util.Locale.ROOT).replaceAll("[^A-Z0-9]", "_");
             String other = byVariable.put(variable, k);
             if (other != null) {
