@@ -46,6 +46,8 @@ class PreviewScenarioTest {
 
     Kiln kiln;
     Path repo;
+    /** `git daemon` serving the test's repository on loopback, as a team's git server would. */
+    Process gitDaemon;
     final List<String> launched = new ArrayList<>();
 
     @BeforeEach
@@ -54,6 +56,11 @@ class PreviewScenarioTest {
         Prerequisites.requireCommand("curl", "apt-get install curl");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x")); // the build user clones from here
         repo = makeRepository(dir.resolve("shop"));
+        int gitPort = FreePorts.loopbackPort();
+        gitDaemon = new ProcessBuilder("git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", "--port=" + gitPort,
+                "--base-path=" + dir, dir.toString()).redirectErrorStream(true)
+                .redirectOutput(dir.resolve("git-daemon.log").toFile()).start();
+        await("git daemon to listen", () -> accepts(gitPort));
         kiln = new Kiln(dir.resolve("home"));
         assertEquals(0, kiln.run("init").exitCode());
         Files.writeString(kiln.configDir().resolve("preview-boot.sh"), """
@@ -61,11 +68,11 @@ class PreviewScenarioTest {
                 # Check out the branch this preview is for and build the site into ./site.
                 set -eu
                 rm -rf src site
-                git -c safe.directory='*' clone --quiet --branch "$KILN_LABEL_BRANCH" %s src
+                git clone --quiet --branch "$KILN_LABEL_BRANCH" git://127.0.0.1:%d/shop src
                 mkdir site
                 cat src/header.html src/page.html > site/index.html
                 echo "built $KILN_LABEL_BRANCH for PR $KILN_LABEL_PR"
-                """.formatted(repo));
+                """.formatted(gitPort));
         Files.writeString(kiln.configDir().resolve("config.yml"), """
                 templates:
                   preview:
@@ -81,6 +88,10 @@ class PreviewScenarioTest {
     @AfterEach
     void tearDown() {
         launched.forEach(id -> kiln.run("terminate", id, "--force"));
+        if (gitDaemon != null) {
+            gitDaemon.descendants().forEach(ProcessHandle::destroy);
+            gitDaemon.destroy();
+        }
     }
 
     /** A git repository with two branches whose pages differ: main, and feature-cart. */
@@ -137,9 +148,16 @@ class PreviewScenarioTest {
 
     /** Waits (bounded) until {@code done} holds; the bound only stops a hung test, nothing is timed. */
     static void await(String what, BooleanSupplier done) throws InterruptedException {
+        await(() -> what, done);
+    }
+
+    /** {@link #await(String, BooleanSupplier)}, saying what it waited for as things are when it gives up. */
+    static void await(java.util.function.Supplier<String> what, BooleanSupplier done) throws InterruptedException {
         long end = System.nanoTime() + Duration.ofMinutes(4).toNanos();
         while (!done.getAsBoolean()) {
-            assertTrue(System.nanoTime() < end, "still waiting for " + what);
+            if (System.nanoTime() > end) {
+                throw new AssertionError("still waiting for " + what.get());
+            }
             Thread.sleep(250);
         }
     }
@@ -173,7 +191,7 @@ class PreviewScenarioTest {
         String linkA = "http://127.0.0.1:" + portA + "/";
         String linkB = "http://127.0.0.1:" + portB + "/";
         for (String[] x : new String[][] {{a, linkA, "The shop, as on main"}, {b, linkB, "The shop, with the new cart"}}) {
-            await(x[0] + "'s service to run", () -> {
+            await(() -> x[0] + "'s service to run (in kiln ls: " + listed(x[0]) + ")", () -> {
                 JsonArray links = listed(x[0]).getAsJsonArray("links");
                 return links.size() == 1 && links.get(0).getAsJsonObject().get("state").getAsString().equals("running")
                         && links.get(0).getAsJsonObject().get("port_open").getAsBoolean();
