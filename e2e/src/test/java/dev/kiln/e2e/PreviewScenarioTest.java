@@ -214,6 +214,8 @@ class PreviewScenarioTest {
         assertEquals(0, bootLog.exitCode(), bootLog.toString());
         assertTrue(bootLog.out().contains("built feature-cart for PR 3013"), bootLog.toString());
         assertTrue(bootLog.err().contains("kiln: boot script succeeded (exit 0)"), bootLog.toString());
+        Kiln.Run resumed = kiln.run("logs", "--agent", b, "boot", "--from", "6");
+        assertEquals(bootLog.out().substring(6), resumed.out(), "the same log from byte 6");
         Kiln.Run serviceLog = kiln.run("logs", "--agent", a, "service:web");
         assertEquals(0, serviceLog.exitCode(), serviceLog.toString());
         assertTrue(serviceLog.out().contains("\"GET / HTTP/1.1\" 200"), serviceLog.toString());
@@ -255,7 +257,8 @@ class PreviewScenarioTest {
         Path failing = Files.writeString(dir.resolve("failing-boot.sh"), "#!/bin/sh\necho 'cannot build'\nexit 3\n");
         int port = FreePorts.loopbackPort();
         String id = launch("--label", "pr=1", "--label", "branch=nowhere", "--boot-script", failing.toString(),
-                "--service", "web:" + port + "=python3 -m http.server " + port + " --bind 127.0.0.1");
+                "--service", "web:" + port + "=python3 -m http.server " + port + " --bind 127.0.0.1",
+                "--service", "admin:" + FreePorts.loopbackPort() + "/admin/");
         await("the boot script to fail", () -> {
             JsonObject o = listed(id);
             return o != null && !o.get("boot").isJsonNull() && o.getAsJsonObject("boot").get("state").getAsString().equals("failed");
@@ -270,5 +273,14 @@ class PreviewScenarioTest {
         assertEquals(3, log.exitCode(), log.toString());
         assertTrue(log.out().contains("cannot build\n"), log.toString());
         assertTrue(log.err().contains("kiln: boot script failed (exit 3)"), log.toString());
+
+        // Two services: kiln open wants a name; a link that cannot answer is printed with a note why.
+        Kiln.Run which = kiln.run("open", id);
+        assertEquals(2, which.exitCode(), which.toString());
+        assertTrue(which.err().contains(id + " has 2 services: web, admin; name one"), which.err());
+        Kiln.Run open = kiln.run("open", id, "web");
+        assertEquals(0, open.exitCode(), open.toString());
+        assertEquals("http://127.0.0.1:" + port + "/\n", open.out());
+        assertTrue(open.err().matches("(?s)kiln: web is (failed|waiting) and its port " + port + " is not open yet.*"), open.err());
     }
 }
