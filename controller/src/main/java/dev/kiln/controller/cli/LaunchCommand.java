@@ -45,7 +45,8 @@ import java.util.UUID;
                 "takes its options from it; flags win. Examples:",
                 "  kiln launch --volume sources:latest --volume builds:latest --ttl 1h",
                 "  kiln launch --provider ec2 --ami 'kiln-agent-*' --type c5.2xlarge \\",
-                "      --volume sources:latest --volume builds:latest --label collection=vibes"})
+                "      --volume sources:latest --volume builds:latest --label collection=vibes",
+                "  kiln launch --role preview --label pr=3012 --label branch=main   # docs/previews.md"})
 public class LaunchCommand implements Runnable {
 
     @Inject
