@@ -41,6 +41,7 @@ public class KilnCommand implements Runnable {
             LaunchCommand.class,
             EnrollCommand.class,
             LsCommand.class,
+            OpenCommand.class,
             SnapshotCommand.class,
             SnapshotsCommand.class,
             TerminateCommand.class,

@@ -7,9 +7,11 @@ import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.client.Enroller;
 import dev.kiln.controller.fleet.AgentUserData;
+import dev.kiln.controller.fleet.BootScript;
 import dev.kiln.controller.fleet.Ec2Fleet;
 import dev.kiln.controller.fleet.InstanceLayout;
 import dev.kiln.controller.fleet.ManagedInstance;
+import dev.kiln.controller.fleet.ServiceSpec;
 import dev.kiln.controller.fleet.SnapshotPolicy;
 import dev.kiln.controller.fleet.VolumeSpec;
 import dev.kiln.controller.local.AgentJar;
@@ -23,6 +25,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -42,7 +45,8 @@ import java.util.UUID;
                 "takes its options from it; flags win. Examples:",
                 "  kiln launch --volume sources:latest --volume builds:latest --ttl 1h",
                 "  kiln launch --provider ec2 --ami 'kiln-agent-*' --type c5.2xlarge \\",
-                "      --volume sources:latest --volume builds:latest --label collection=vibes"})
+                "      --volume sources:latest --volume builds:latest --label collection=vibes",
+                "  kiln launch --role preview --label pr=3012 --label branch=main   # docs/previews.md"})
 public class LaunchCommand implements Runnable {
 
     @Inject
@@ -126,6 +130,24 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--boot-tree", paramLabel = "NAME", description = "Where in the work tree the boot build runs, e.g. vibes (implies --boot-build; default: the work tree itself).")
     String bootTree;
 
+    @Option(names = "--boot-script", paramLabel = "FILE",
+            description = {"A /bin/sh script the agent runs once per boot, after the volumes are mounted, as the build user,",
+                    "with each label as KILN_LABEL_KEY; services start when it succeeds (`kiln logs -f --agent ID boot`)."})
+    Path bootScript;
+
+    @Option(names = "--service", paramLabel = "NAME:PORT[/PATH][=COMMAND]",
+            description = {"A service (repeatable): COMMAND runs (/bin/sh -c, as the build user) after the boot script succeeds,",
+                    "restarted when it exits; without =COMMAND, a port something else serves. `kiln ls -o wide` and",
+                    "`kiln open ID NAME` show its link, http://HOST:PORT/PATH."})
+    List<String> services = new ArrayList<>();
+
+    @Option(names = "--service-keeps-alive", paramLabel = "NAME",
+            description = "The service NAME counts as busy for the idle timeout while it runs (repeatable; otherwise services do not keep an instance up).")
+    List<String> keepsAlive = new ArrayList<>();
+
+    /** The services a template gives (its map entries may carry keeps-alive), used when no --service is given. */
+    private List<ServiceSpec> templateServices = List.of();
+
     @Option(names = "--client-token", paramLabel = "TOKEN", description = "Idempotency token; a retry with the same token launches nothing new (default: a new one).")
     String clientToken;
 
@@ -146,6 +168,9 @@ public class LaunchCommand implements Runnable {
         }
         List<VolumeSpec> vols = kept(inCollection(volumes.stream().map(VolumeSpec::parse).toList()));
         refuseRepeatedRoles(vols);
+        boolean onEc2 = !fleetOptions.providerName(context).equals("local");
+        AgentUserData.Workload workload = workload(onEc2 ? reservedPorts(grpcPort != null ? grpcPort : 7443, !vols.isEmpty())
+                : Map.of());
         FleetCa ca = new FleetInit(context.paths(), context.clock()).loadCa();
         ClientTls tls = ClientTls.of(context.paths());
         LaunchRecord record = launchRecord(ca, Durations.parse(wait));
@@ -161,7 +186,7 @@ public class LaunchCommand implements Runnable {
         }
         int maxInstances = max != null ? max : context.settings().get("max-instances", null).map(Integer::parseInt).orElse(0);
         if (fleetOptions.providerName(context).equals("local")) {
-            launchLocal(lease, cap, vols, boot, maxInstances, ca, tls);
+            launchLocal(lease, cap, vols, boot, maxInstances, ca, tls, workload);
             return;
         }
         if (ami == null) {
@@ -172,12 +197,14 @@ public class LaunchCommand implements Runnable {
         int port = grpcPort != null ? grpcPort : 7443;
         Ec2Fleet fleet = fleetOptions.ec2(fleets).runningTimeout(Durations.parse(wait));
         String[] workTree = new String[1];
+        fleet.closedServicePorts(securityGroups, subnet, workload.services()).forEach(w -> context.err().println("kiln: " + w));
         context.err().println("kiln: launching a " + role + " (" + type + ", lease " + ttl + ")...");
         ManagedInstance launched = fleet.launch(new Ec2Fleet.LaunchSpec(role, ami, type, subnet, securityGroups, keyName,
                 instanceProfile, lease, labels, vols, created -> {
                     InstanceLayout layout = InstanceLayout.plan("", role, created);
                     return AgentUserData.yaml(cert, ca, port, lease, cap, layout, ownerKey,
-                            boot ? new AgentUserData.BootBuild(bootWorkTree(layout.workTree()), bootProfiles, List.of()) : null);
+                            boot ? new AgentUserData.BootBuild(bootWorkTree(layout.workTree()), bootProfiles, List.of()) : null,
+                            workload);
                 }, certName, port,
                 clientToken != null ? clientToken : UUID.randomUUID().toString()), maxInstances, record.startedAt());
         context.err().println("kiln: " + launched.id() + " is " + launched.state());
@@ -204,6 +231,44 @@ public class LaunchCommand implements Runnable {
         }
         return LaunchRecord.forToken(context.paths().stateDir().resolve("launches"), LaunchRecord.checkToken(clientToken), ca,
                 wait, Instant.now());
+    }
+
+    /**
+     * Labels, boot script and services for the agent's settings, checked before anything is
+     * launched: a bad --service, a duplicate name or port, a boot script that is not a readable
+     * file or too large, two labels that would set the same variable.
+     *
+     * @param reserved ports the instance's agent itself listens on
+     */
+    private AgentUserData.Workload workload(Map<Integer, String> reserved) {
+        List<ServiceSpec> declared = services.isEmpty() ? templateServices : services.stream().map(ServiceSpec::parse).toList();
+        declared = ServiceSpec.check(declared, keepsAlive, reserved);
+        Map<String, String> byVariable = new TreeMap<>();
+        labels.keySet().forEach(k -> {
+            if (!k.matches("[A-Za-z0-9][A-Za-z0-9_-]{0,62}")) {
+                throw new KilnException(ExitCodes.USAGE, "label name '" + k + "' must be 1-63 letters, digits, '_' or '-',"
+                        + " starting with a letter or digit (it reaches the boot script and services as KILN_LABEL_NAME);"
+                        + " nothing was launched");
+            }
+            String variable = "KILN_LABEL_" + k.toUpperCase(java.util.Locale.ROOT).replaceAll("[^A-Z0-9]", "_");
+            String other = byVariable.put(variable, k);
+            if (other != null) {
+                throw new KilnException(ExitCodes.USAGE, "the labels '" + other + "' and '" + k + "' would both reach the boot"
+                        + " script and services as " + variable + "; nothing was launched: rename one");
+            }
+        });
+        BootScript script = bootScript == null ? null : BootScript.read(bootScript);
+        return new AgentUserData.Workload(labels, script, declared);
+    }
+
+    /** The ports an EC2 instance's agent listens on, which no service may declare. */
+    private static Map<Integer, String> reservedPorts(int grpcPort, boolean servesSsh) {
+        Map<Integer, String> reserved = new TreeMap<>();
+        reserved.put(grpcPort, "the agent's own gRPC port (--grpc-port)");
+        if (servesSsh) {
+            reserved.putIfAbsent(22, "the agent's SSH server's port");
+        }
+        return reserved;
     }
 
     /** Each role is one mount point (/mnt/ROLE): a second volume of a role could only fail on the instance. */
@@ -278,6 +343,18 @@ public class LaunchCommand implements Runnable {
         if (grpcPort == null && t.containsKey("grpc-port")) {
             grpcPort = Integer.parseInt(String.valueOf(t.get("grpc-port")));
         }
+        if (bootScript == null && text(t, "boot-script") != null) {
+            // A relative path in config.yml is relative to config.yml's directory, wherever kiln runs.
+            bootScript = context.paths().configFile().toAbsolutePath().getParent().resolve(text(t, "boot-script"));
+        }
+        if (services.isEmpty() && t.get("services") != null) {
+            Object v = t.get("services");
+            templateServices = (v instanceof List<?> l ? l : List.of(v)).stream()
+                    .map(e -> ServiceSpec.fromTemplate(e, role)).toList();
+        }
+        if (keepsAlive.isEmpty()) {
+            keepsAlive.addAll(list(t, "service-keeps-alive"));
+        }
         if (t.get("label") instanceof Map<?, ?> m) {
             Map<String, String> merged = new TreeMap<>();
             m.forEach((k, v) -> merged.put(String.valueOf(k), String.valueOf(v)));
@@ -327,7 +404,7 @@ public class LaunchCommand implements Runnable {
 
     /** The local provider: an agent process on this machine, its volumes under the state directory. */
     private void launchLocal(Duration lease, Duration cap, List<VolumeSpec> vols, boolean boot, int maxInstances, FleetCa ca,
-                             ClientTls tls) {
+                             ClientTls tls, AgentUserData.Workload workload) {
         List<String> ec2Only = new ArrayList<>();
         if (ami != null) {
             ec2Only.add("--ami");
@@ -355,7 +432,8 @@ public class LaunchCommand implements Runnable {
         LocalProvider local = fleets.local()
                 .agentJvm(context.env().get("AGENT_JAVA_OPTS"), context.env().get("KILN_NO_CDS").filter(v -> !v.isEmpty()).isEmpty());
         context.err().println("kiln: launching a local " + role + " (lease " + ttl + ")...");
-        ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree),
+        ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree,
+                workload),
                 maxInstances, LocalProvider.loopVolumes(context.env().get("KILN_LOCAL_VOLUMES").orElse(null)), ca, tls, AgentJar.locate(context.env()), Durations.parse(wait), s -> context.err().println("kiln: " + s));
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         context.err().println("kiln: agent on " + m.id() + " answers at " + endpoint);

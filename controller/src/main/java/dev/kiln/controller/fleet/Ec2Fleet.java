@@ -289,6 +289,9 @@ public final class Ec2Fleet implements Fleet {
         if (spec.volumes().size() > DEVICES.length()) {
             throw new KilnException(ExitCodes.USAGE, "at most " + DEVICES.length() + " volumes per instance");
         }
+        // The user data, written once before anything is created with volume ids as long as EC2's:
+        // one EC2 would refuse (too large) is refused here, at no cost.
+        spec.userData().apply(placeholders(spec.volumes()));
         // Snapshots are resolved before anything is created, so a missing one costs nothing.
         List<String> snapshotIds = new ArrayList<>();
         String existingZone = existingVolumesZone(spec);
@@ -940,6 +943,25 @@ public final class Ec2Fleet implements Fleet {
      * A volume this launch just created with CreateVolume: fresh, and created empty, when no
      * snapshot went into it (then, and only then, the user data vouches that it is blank).
      */
+    /** The volumes as {@link #created} describes them, with made-up ids of the length EC2 gives. */
+    static List<InstanceLayout.Volume> placeholders(List<VolumeSpec> volumes) {
+        List<InstanceLayout.Volume> out = new ArrayList<>();
+        for (int i = 0; i < volumes.size(); i++) {
+            VolumeSpec v = volumes.get(i);
+            out.add(created(v, "vol-" + "0".repeat(17), "/dev/sd" + DEVICES.charAt(i),
+                    v.latest() || v.snapshotId() != null ? "snap-" + "0".repeat(17) : null));
+        }
+        return out;
+    }
+
+    /**
+     * Warnings for the services' ports that the launch's security groups (or, with none given,
+     * the VPC's default group) open to nobody; DescribeSecurityGroups only, nothing changes.
+     */
+    public List<String> closedServicePorts(List<String> securityGroups, String subnet, List<ServiceSpec> services) {
+        return SecurityGroupPorts.warnings(ec2, securityGroups, subnet, services);
+    }
+
     static InstanceLayout.Volume created(VolumeSpec spec, String volumeId, String device, String snapshotId) {
         boolean empty = snapshotId == null;
         return new InstanceLayout.Volume(spec.role(), volumeId, device, empty, empty);

@@ -185,9 +185,16 @@ public final class LocalProvider implements Fleet {
      * @param bootBuild whether to start a tup build of the work tree on boot
      * @param profiles  the boot build's profiles (empty: all)
      * @param bootTree  where in the work tree the boot build runs, or null for the work tree itself
+     * @param workload  labels, boot script and services for the agent's settings
      */
     public record LaunchSpec(String role, Duration ttl, Duration maxLife, Map<String, String> labels, List<VolumeSpec> volumes,
-                             boolean bootBuild, List<String> profiles, String bootTree) {
+                             boolean bootBuild, List<String> profiles, String bootTree, AgentUserData.Workload workload) {
+
+        /** Labels only as the fleet's record, no boot script, no services. */
+        public LaunchSpec(String role, Duration ttl, Duration maxLife, Map<String, String> labels, List<VolumeSpec> volumes,
+                          boolean bootBuild, List<String> profiles, String bootTree) {
+            this(role, ttl, maxLife, labels, volumes, bootBuild, profiles, bootTree, AgentUserData.Workload.NONE);
+        }
     }
 
     /** Launches an instance: its volumes, its agent process; returns once the agent answers. */
@@ -338,6 +345,7 @@ public final class LocalProvider implements Fleet {
                     new AgentUserData.Ssh("127.0.0.1", 0, keys, keys), spec.bootBuild() && layout.workTree() != null
                             ? new AgentUserData.BootBuild(spec.bootTree() == null ? layout.workTree()
                             : layout.workTree() + "/" + spec.bootTree(), spec.profiles(), List.of()) : null));
+            settings.putAll(AgentUserData.workload(spec.workload()));
             String yaml = AgentUserData.write("kiln-agent settings, written by `kiln launch` (local provider)", settings);
             p.setProperty("role", spec.role());
             p.setProperty("launched", now.toString());
