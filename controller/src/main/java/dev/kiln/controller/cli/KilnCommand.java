@@ -52,6 +52,7 @@ public class KilnCommand implements Runnable {
             FreezeCommand.class,
             ThawCommand.class,
             SshConfigCommand.class,
+            ForwardCommand.class,
             PullCommand.class,
             PushCommand.class,
             CompletionCommand.class,

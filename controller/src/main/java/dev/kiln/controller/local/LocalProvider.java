@@ -184,9 +184,14 @@ public final class LocalProvider implements Fleet {
      * @param bootBuild whether to start a tup build of the work tree on boot
      * @param profiles  the boot build's profiles (empty: all)
      * @param bootTree  where in the work tree the boot build runs, or null for the work tree itself
+     * @param forwardPorts loopback ports the owner may forward to (kiln.ssh.forward-ports)
      */
     public record LaunchSpec(String role, Duration ttl, Duration maxLife, Map<String, String> labels, List<VolumeSpec> volumes,
-                             boolean bootBuild, List<String> profiles, String bootTree) {
+                             boolean bootBuild, List<String> profiles, String bootTree, List<Integer> forwardPorts) {
+        public LaunchSpec(String role, Duration ttl, Duration maxLife, Map<String, String> labels, List<VolumeSpec> volumes,
+                          boolean bootBuild, List<String> profiles, String bootTree) {
+            this(role, ttl, maxLife, labels, volumes, bootBuild, profiles, bootTree, List.of());
+        }
     }
 
     /** Launches an instance: its volumes, its agent process; returns once the agent answers. */
@@ -295,7 +300,7 @@ public final class LocalProvider implements Fleet {
             Map<String, Object> settings = agent.settings(port);
             settings.put("instance-id", id);
             settings.putAll(AgentUserData.sections(spec.ttl(), spec.maxLife(), layout,
-                    new AgentUserData.Ssh("127.0.0.1", 0, keys, keys), spec.bootBuild() && layout.workTree() != null
+                    new AgentUserData.Ssh("127.0.0.1", 0, keys, keys, spec.forwardPorts()), spec.bootBuild() && layout.workTree() != null
                             ? new AgentUserData.BootBuild(spec.bootTree() == null ? layout.workTree()
                             : layout.workTree() + "/" + spec.bootTree(), spec.profiles(), List.of()) : null));
             String yaml = AgentUserData.write("kiln-agent settings, written by `kiln launch` (local provider)", settings);
