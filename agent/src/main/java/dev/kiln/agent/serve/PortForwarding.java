@@ -31,9 +31,10 @@ import java.util.regex.Pattern;
  * channel) for the {@code owner} only, and only to {@code 127.0.0.1} or {@code ::1} ({@code localhost}
  * means {@code 127.0.0.1}) on a port {@link ForwardPorts} allows. Everything else is refused and
  * logged with the user, their key's fingerprint and the target: remote forwarding
- * ({@code tcpip-forward}), agent and X11 forwarding, any other host or port (which covers dynamic,
- * SOCKS, forwarding: to the server it is direct-tcpip to whatever the client names), and any
- * forwarding for {@code reader}. Open forwarded connections are counted and can be closed at once.
+ * ({@code tcpip-forward}), agent and X11 forwarding, any other host or port, and any forwarding for
+ * {@code reader}. Dynamic (SOCKS) forwarding needs no rule of its own: to the server each of its
+ * requests is direct-tcpip to whatever the client names. Open forwarded connections are counted
+ * and can be closed at once.
  */
 final class PortForwarding implements ForwardingFilter {
 
