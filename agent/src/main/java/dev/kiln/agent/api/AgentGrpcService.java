@@ -19,6 +19,10 @@ import dev.kiln.proto.agent.v1.LogChunk;
 import dev.kiln.proto.agent.v1.Mode;
 import dev.kiln.proto.agent.v1.MountRequest;
 import dev.kiln.proto.agent.v1.MountResponse;
+import dev.kiln.proto.agent.v1.ListSchedulesRequest;
+import dev.kiln.proto.agent.v1.ListSchedulesResponse;
+import dev.kiln.proto.agent.v1.Schedule;
+import dev.kiln.proto.agent.v1.SetScheduleRequest;
 import dev.kiln.proto.agent.v1.ShutdownRequest;
 import dev.kiln.proto.agent.v1.ShutdownResponse;
 import dev.kiln.proto.agent.v1.StartBuildRequest;
@@ -91,11 +95,14 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
     private final Problems problems;
     private final BootBuild bootBuild;
     private final ImdsRootOnly imdsRootOnly;
+    private final dev.kiln.agent.schedule.ScheduleRunner schedules;
 
     public AgentGrpcService(AgentInfo info, BuildManager builds, VolumeService volumes, AgentSettings settings,
                             LeaseKeeper lease, ActiveStreams activeStreams, dev.kiln.agent.serve.Serving serving,
-                            Problems problems, BootBuild bootBuild, ImdsRootOnly imdsRootOnly) {
+                            Problems problems, BootBuild bootBuild, ImdsRootOnly imdsRootOnly,
+                            dev.kiln.agent.schedule.ScheduleRunner schedules) {
         this.info = info;
+        this.schedules = schedules;
         this.imdsRootOnly = imdsRootOnly;
         this.problems = problems;
         this.bootBuild = bootBuild;
@@ -134,6 +141,8 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                 .addAllProblems(volumes.bootErrors())
                 .addAllProblems(bootBuild.errors())
                 .addAllProblems(lease.upcomingEvents())
+                .addAllProblems(schedules.problems())
+                .addAllSchedules(schedules.messages())
                 .setLease(leaseMessage())
                 .addAllBusyReasons(lease.busyReasons())
                 .setHostname(info.hostname())
@@ -174,6 +183,27 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
     public void thaw(ThawRequest request, StreamObserver<ThawResponse> response) {
         answer(response, () -> ThawResponse.newBuilder()
                 .setWasFrozen(volumes.thaw(VolumeCodec.path(request.getMountPoint()))).build());
+    }
+
+    @Override
+    public void setSchedule(SetScheduleRequest request, StreamObserver<Schedule> response) {
+        answer(response, () -> {
+            if (request.getOff()) {
+                String role = request.getRole();
+                dev.kiln.agent.schedule.ScheduleState gone = schedules.remove(role).orElseThrow(() ->
+                        new dev.kiln.agent.volume.VolumeNotFoundException("no snapshot schedule for role '" + role + "'"
+                                + " (scheduled: " + schedules.list().stream().map(s -> s.spec().role()).toList() + ")"));
+                return dev.kiln.agent.schedule.ScheduleCodec.schedule(gone, "");
+            }
+            schedules.set(dev.kiln.agent.schedule.ScheduleCodec.spec(request));
+            return schedules.messages().stream().filter(s -> s.getRole().equals(request.getRole())).findFirst()
+                    .orElseThrow();
+        });
+    }
+
+    @Override
+    public void listSchedules(ListSchedulesRequest request, StreamObserver<ListSchedulesResponse> response) {
+        answer(response, () -> ListSchedulesResponse.newBuilder().addAllSchedules(schedules.messages()).build());
     }
 
     @Override

@@ -78,7 +78,20 @@ public final class SettingsCatalog {
             new Setting("kiln.ssh.sources", "an absolute path", SettingsCatalog::absolutePath),
             new Setting("kiln.ssh.owner-keys", "an authorized_keys file path or its text", SettingsCatalog::keys),
             new Setting("kiln.ssh.reader-keys", "an authorized_keys file path or its text", SettingsCatalog::keys),
-            new Setting("kiln.ssh.user", "an unprivileged user name", SettingsCatalog::nonEmpty));
+            new Setting("kiln.ssh.user", "an unprivileged user name", SettingsCatalog::nonEmpty),
+            new Setting(ScheduleSettings.KEY, "a list of snapshot schedules in agent.yml or user data", v -> {
+                throw new IllegalArgumentException("a single value; schedules are a list, set in agent.yml or user data");
+            }),
+            new Setting("kiln.snapshots.store", "an absolute path", SettingsCatalog::absolutePath),
+            new Setting("kiln.snapshots.ec2-endpoint", "an http:// URL", SettingsCatalog::httpUrl),
+            new Setting("kiln.snapshots.freeze-lease", "a positive duration such as 30s", SettingsCatalog::positiveDuration),
+            new Setting("kiln.snapshots.catch-up", "a duration such as 1m", SettingsCatalog::nonNegativeDuration),
+            new Setting("kiln.snapshots.retry-backoff", "a positive duration such as 1m", SettingsCatalog::positiveDuration),
+            new Setting("kiln.snapshots.command-timeout", "a positive duration such as 5m", SettingsCatalog::positiveDuration));
+
+    /** Flattened keys of one schedule's field, e.g. kiln.schedules[0].every. */
+    private static final Pattern INDEXED_SCHEDULE = Pattern.compile(Pattern.quote(ScheduleSettings.KEY)
+            + "\\[(\\d+)\\]\\.([A-Za-z-]+)");
 
     /** Flattened keys of one boot mount's field, e.g. kiln.volumes.mounts[2].mount-point. */
     private static final Pattern INDEXED_MOUNT = Pattern.compile(Pattern.quote(VolumeMountSettings.KEY)
@@ -118,6 +131,15 @@ public final class SettingsCatalog {
             }
             if (normal.equals(VolumeMountSettings.KEY)) {
                 problems.addAll(VolumeMountSettings.problems(source, value));
+                return;
+            }
+            if (normal.equals(ScheduleSettings.KEY)) {
+                problems.addAll(ScheduleSettings.problems(source, value));
+                return;
+            }
+            Matcher schedule = INDEXED_SCHEDULE.matcher(normal);
+            if (schedule.matches()) {
+                ScheduleSettings.fieldProblem(source, normal, schedule.group(2)).ifPresent(problems::add);
                 return;
             }
             Matcher indexed = INDEXED_MOUNT.matcher(normal);

@@ -68,7 +68,7 @@ public final class LocalProvider implements Fleet {
      * the directory it sits in is pruned or picked as {@code ROLE:latest}. A directory made by hand
      * (or copied from a Kiln snapshot under another name) is never deleted.
      */
-    static final String MANAGED_KEY = "managed";
+    static final String MANAGED_KEY = dev.kiln.snapshot.LocalSnapshotFormat.MANAGED_KEY;
 
     private final KilnPaths paths;
     private final Path root;
