@@ -419,7 +419,8 @@ public final class ScheduleRunner implements DrainParticipant, BusySource, AutoC
                 .filter(x -> x.managed() && x.collection().equals(target.collection()) && !"error".equals(x.state()))
                 .sorted(Comparator.comparing(SnapshotBackend.Taken::started).reversed()).toList();
         Set<String> kept = new LinkedHashSet<>();
-        ours.stream().limit(spec.keep()).forEach(x -> kept.add(x.id()));
+        kept.add(made.id()); // the newest, whatever the clocks say
+        ours.stream().filter(x -> !x.id().equals(made.id())).limit(spec.keep() - 1L).forEach(x -> kept.add(x.id()));
         // While newer ones are pending, the newest completed one is the only one that can be restored.
         ours.stream().filter(x -> "completed".equals(x.state())).findFirst().ifPresent(x -> kept.add(x.id()));
         List<String> deleted = new ArrayList<>();
