@@ -43,6 +43,7 @@ public class KilnCommand implements Runnable {
             LsCommand.class,
             SnapshotCommand.class,
             SnapshotsCommand.class,
+            ScheduleCommand.class,
             TerminateCommand.class,
             ReapCommand.class,
             PruneCommand.class,

@@ -163,7 +163,8 @@ public class LaunchCommand implements Runnable {
                 instanceProfile, lease, labels, vols, created -> {
                     InstanceLayout layout = InstanceLayout.plan("", role, created);
                     return AgentUserData.yaml(cert, ca, port, lease, cap, layout, ownerKey,
-                            boot ? new AgentUserData.BootBuild(bootWorkTree(layout.workTree()), bootProfiles, List.of()) : null);
+                            boot ? new AgentUserData.BootBuild(bootWorkTree(layout.workTree()), bootProfiles, List.of()) : null,
+                            scheduleSettings());
                 }, certName, port,
                 clientToken != null ? clientToken : UUID.randomUUID().toString()), maxInstances, record.startedAt());
         context.err().println("kiln: " + launched.id() + " is " + launched.state());
@@ -207,6 +208,13 @@ public class LaunchCommand implements Runnable {
         });
     }
 
+    /** The template's snapshot schedules, as the agent's {@code kiln.schedules}. */
+    private List<Map<String, Object>> schedules = List.of();
+
+    private Map<String, Object> scheduleSettings() {
+        return schedules.isEmpty() ? Map.of() : Map.of("schedules", schedules);
+    }
+
     /** Options the config.yml template named by --role gives, for those not given as flags. */
     private void applyTemplate() {
         Map<String, Object> t = context.settings().template(role).orElse(null);
@@ -238,6 +246,7 @@ public class LaunchCommand implements Runnable {
         if (grpcPort == null && t.containsKey("grpc-port")) {
             grpcPort = Integer.parseInt(String.valueOf(t.get("grpc-port")));
         }
+        schedules = dev.kiln.controller.fleet.LaunchSchedules.of(role, t.get("schedule"));
         if (t.get("label") instanceof Map<?, ?> m) {
             Map<String, String> merged = new TreeMap<>();
             m.forEach((k, v) -> merged.put(String.valueOf(k), String.valueOf(v)));
@@ -312,7 +321,7 @@ public class LaunchCommand implements Runnable {
                     + " for the ec2 provider; this launch is on the local provider (the default): add --provider ec2"
                     + " (or provider: ec2 in config.yml, or KILN_PROVIDER=ec2) to launch on EC2");
         }
-        LocalProvider local = fleets.local()
+        LocalProvider local = fleets.local().agentSettings(scheduleSettings())
                 .agentJvm(context.env().get("AGENT_JAVA_OPTS"), context.env().get("KILN_NO_CDS").filter(v -> !v.isEmpty()).isEmpty());
         context.err().println("kiln: launching a local " + role + " (lease " + ttl + ")...");
         ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree),

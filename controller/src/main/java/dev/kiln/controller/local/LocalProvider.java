@@ -74,6 +74,7 @@ public final class LocalProvider implements Fleet {
     private final Path root;
     private Optional<String> agentJavaOpts = Optional.empty();
     private boolean classArchive = true;
+    private Map<String, Object> extraAgentSettings = Map.of();
     private Consumer<String> narrate = s -> System.err.println("kiln: " + s);
     private final LocalSnapshots snapshotStore;
     private final EndedRecords records;
@@ -123,6 +124,15 @@ public final class LocalProvider implements Fleet {
     }
 
     /** How launched agents' JVMs start: AGENT_JAVA_OPTS (as `kiln up --local`), and whether they use an AppCDS archive. */
+    /**
+     * Settings added to the {@code kiln} map of the agents this provider launches, e.g.
+     * {@code schedules} from a launch template.
+     */
+    public LocalProvider agentSettings(Map<String, Object> extra) {
+        this.extraAgentSettings = Map.copyOf(extra);
+        return this;
+    }
+
     public LocalProvider agentJvm(Optional<String> agentJavaOpts, boolean classArchive) {
         this.agentJavaOpts = agentJavaOpts;
         this.classArchive = classArchive;
@@ -294,6 +304,8 @@ public final class LocalProvider implements Fleet {
             String keys = paths.sshPublicKey().toString();
             Map<String, Object> settings = agent.settings(port);
             settings.put("instance-id", id);
+            settings.put("snapshots", LocalAgentConfig.snapshotSettings(root.resolve("snapshots")));
+            settings.putAll(extraAgentSettings);
             settings.putAll(AgentUserData.sections(spec.ttl(), spec.maxLife(), layout,
                     new AgentUserData.Ssh("127.0.0.1", 0, keys, keys), spec.bootBuild() && layout.workTree() != null
                             ? new AgentUserData.BootBuild(spec.bootTree() == null ? layout.workTree()
