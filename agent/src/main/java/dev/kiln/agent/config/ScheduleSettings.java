@@ -102,7 +102,7 @@ public final class ScheduleSettings {
         }
         Object at = f.get("at");
         if (at instanceof Number) {
-            // YAML 1.1 reads an unquoted 03:00 as the number 180.
+            // YAML 1.1 reads an unquoted 3:00 as the number 180.
             throw new IllegalArgumentException("at must be quoted, e.g. at: \"03:00\"");
         }
         Duration every;
