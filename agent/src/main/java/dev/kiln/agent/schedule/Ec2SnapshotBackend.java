@@ -39,9 +39,12 @@ public final class Ec2SnapshotBackend implements SnapshotBackend, AutoCloseable 
     static final String COLLECTION = "kiln:collection";
     static final String SCHEDULED = "kiln:scheduled";
 
-    private final Ec2Client ec2;
     private final String instanceId;
     private final String region;
+    private final URI endpoint;
+    private final Duration callTimeout;
+    /** Made at the first call: an agent without schedules never loads the EC2 client (idle memory matters). */
+    private Ec2Client client;
 
     /**
      * @param region     the instance's region (from IMDS)
@@ -50,16 +53,24 @@ public final class Ec2SnapshotBackend implements SnapshotBackend, AutoCloseable 
      * @param callTimeout how long one API call may take (shorter than the freeze lease)
      */
     public Ec2SnapshotBackend(String region, URI endpoint, String instanceId, Duration callTimeout) {
-        Ec2ClientBuilder b = Ec2Client.builder().region(Region.of(region))
-                .credentialsProvider(DefaultCredentialsProvider.builder().build())
-                .httpClientBuilder(UrlConnectionHttpClient.builder())
-                .overrideConfiguration(o -> o.apiCallTimeout(callTimeout));
-        if (endpoint != null) {
-            b.endpointOverride(endpoint);
-        }
-        this.ec2 = b.build();
-        this.instanceId = instanceId;
         this.region = region;
+        this.endpoint = endpoint;
+        this.instanceId = instanceId;
+        this.callTimeout = callTimeout;
+    }
+
+    private synchronized Ec2Client ec2() {
+        if (client == null) {
+            Ec2ClientBuilder b = Ec2Client.builder().region(Region.of(region))
+                    .credentialsProvider(DefaultCredentialsProvider.builder().build())
+                    .httpClientBuilder(UrlConnectionHttpClient.builder())
+                    .overrideConfiguration(o -> o.apiCallTimeout(callTimeout));
+            if (endpoint != null) {
+                b.endpointOverride(endpoint);
+            }
+            client = b.build();
+        }
+        return client;
     }
 
     @Override
@@ -75,7 +86,7 @@ public final class Ec2SnapshotBackend implements SnapshotBackend, AutoCloseable 
     Target target(String role, KilnMount mount, String volumeId) throws IOException {
         Volume v;
         try {
-            v = ec2.describeVolumes(d -> d.volumeIds(volumeId)).volumes().stream().findFirst()
+            v = ec2().describeVolumes(d -> d.volumeIds(volumeId)).volumes().stream().findFirst()
                     .orElseThrow(() -> new IOException("EC2 does not know volume " + volumeId));
         } catch (SdkException e) {
             throw new IOException("describing " + volumeId + " failed: " + e.getMessage(), e);
@@ -102,7 +113,7 @@ public final class Ec2SnapshotBackend implements SnapshotBackend, AutoCloseable 
             tags.add(tag(COLLECTION, t.collection()));
         }
         try {
-            CreateSnapshotResponse r = ec2.createSnapshot(c -> c.volumeId(t.volumeId())
+            CreateSnapshotResponse r = ec2().createSnapshot(c -> c.volumeId(t.volumeId())
                     .description("kiln scheduled " + t.role() + " of " + instanceId)
                     .tagSpecifications(TagSpecification.builder().resourceType(ResourceType.SNAPSHOT).tags(tags).build()));
             return new Taken(r.snapshotId(), r.startTime(), true, t.collection(), r.stateAsString());
@@ -114,7 +125,7 @@ public final class Ec2SnapshotBackend implements SnapshotBackend, AutoCloseable 
     @Override
     public void abandon(Target target, Taken taken) {
         try {
-            ec2.deleteSnapshot(d -> d.snapshotId(taken.id()));
+            ec2().deleteSnapshot(d -> d.snapshotId(taken.id()));
         } catch (SdkException e) {
             org.slf4j.LoggerFactory.getLogger(Ec2SnapshotBackend.class).error("could not delete {}, which does not count as a"
                     + " consistent snapshot: {}", taken.id(), e.getMessage());
@@ -125,7 +136,7 @@ public final class Ec2SnapshotBackend implements SnapshotBackend, AutoCloseable 
     public List<Taken> list(Target t) throws IOException {
         try {
             List<Taken> out = new ArrayList<>();
-            for (Snapshot s : ec2.describeSnapshotsPaginator(DescribeSnapshotsRequest.builder().ownerIds("self")
+            for (Snapshot s : ec2().describeSnapshotsPaginator(DescribeSnapshotsRequest.builder().ownerIds("self")
                     .filters(Filter.builder().name("tag:" + VOLUME_ROLE).values(t.role()).build()).build()).snapshots()) {
                 out.add(new Taken(s.snapshotId(), s.startTime(), "true".equals(tag(s.tags(), MANAGED)),
                         tag(s.tags(), COLLECTION), s.stateAsString()));
@@ -142,7 +153,7 @@ public final class Ec2SnapshotBackend implements SnapshotBackend, AutoCloseable 
             throw new IOException("not deleting " + snapshot.id() + ": it carries no Kiln mark");
         }
         try {
-            ec2.deleteSnapshot(d -> d.snapshotId(snapshot.id()));
+            ec2().deleteSnapshot(d -> d.snapshotId(snapshot.id()));
         } catch (SdkException e) {
             throw new IOException("DeleteSnapshot of " + snapshot.id() + " failed: " + e.getMessage(), e);
         }
@@ -154,8 +165,10 @@ public final class Ec2SnapshotBackend implements SnapshotBackend, AutoCloseable 
     }
 
     @Override
-    public void close() {
-        ec2.close();
+    public synchronized void close() {
+        if (client != null) {
+            client.close();
+        }
     }
 
     private static Tag tag(String key, String value) {

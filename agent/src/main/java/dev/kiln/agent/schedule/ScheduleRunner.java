@@ -259,6 +259,13 @@ public final class ScheduleRunner implements DrainParticipant, BusySource, AutoC
     public void close() {
         stopped = true;
         executor.shutdownNow();
+        if (backend instanceof AutoCloseable c) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                LOG.warn("closing the snapshot backend: {}", e.toString());
+            }
+        }
     }
 
     private void reschedule() {
