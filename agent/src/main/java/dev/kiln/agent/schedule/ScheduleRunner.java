@@ -128,7 +128,12 @@ public final class ScheduleRunner implements DrainParticipant, BusySource, AutoC
             throw new VolumeRefusedException("this agent cannot take snapshots: " + noBackend + "; nothing was scheduled");
         }
         KilnMount m = mountOf(spec.role());
-        backend.target(spec.role(), m); // refuses a volume the backend cannot snapshot, now rather than at 03:00
+        try {
+            backend.target(spec.role(), m); // refuses a volume the backend cannot snapshot, now rather than at 03:00
+        } catch (IOException e) {
+            throw new VolumeRefusedException("cannot snapshot the " + spec.role() + " volume at " + m.mountPoint() + " into "
+                    + backend.describe() + ": " + e.getMessage() + "; nothing was scheduled");
+        }
         ScheduleState s;
         synchronized (this) {
             ScheduleState old = schedules.get(spec.role());

@@ -141,10 +141,11 @@ class Ec2ScheduleTest {
                 new HookCommand(new OsProcessLauncher(), () -> BuildUser.resolve(null), Duration.ofSeconds(30)),
                 Clock.systemUTC(), Duration.ofSeconds(30), Duration.ZERO, Duration.ofSeconds(1));
 
-        java.io.IOException refused = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
+        RuntimeException refused = org.junit.jupiter.api.Assertions.assertThrows(dev.kiln.agent.volume.VolumeRefusedException.class,
                 () -> runner.set(new ScheduleSpec("data", Duration.ofHours(24), "", 2, "", "")));
 
-        assertTrue(refused.getMessage().contains("is not attached to this instance (i-0123456789abcdef0)"), refused.getMessage());
+        assertTrue(refused.getMessage().contains("is not attached to this instance (i-0123456789abcdef0); nothing was scheduled"),
+                refused.getMessage());
         assertFalse(runner.list().iterator().hasNext(), "nothing was scheduled");
         assertEquals(List.of(), ec2.describeSnapshots(r -> r.ownerIds("self")).snapshots().stream()
                 .filter(s -> volume.equals(s.volumeId())).toList());
