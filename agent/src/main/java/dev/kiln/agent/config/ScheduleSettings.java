@@ -117,7 +117,12 @@ public final class ScheduleSettings {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("keep '" + f.get("keep") + "' is not a whole number");
         }
-        return new ScheduleSpec(text(f.get("role")), every, text(at), keep, text(f.get("pre")), text(f.get("post"))).validate();
+        // Commands as written: white space at their ends may matter to the shell.
+        return new ScheduleSpec(text(f.get("role")), every, text(at), keep, raw(f.get("pre")), raw(f.get("post"))).validate();
+    }
+
+    private static String raw(Object v) {
+        return v == null ? "" : String.valueOf(v);
     }
 
     private static String text(Object v) {

@@ -142,6 +142,9 @@ public final class ScheduleStore {
 
     private static String text(Map<?, ?> m, String key) {
         Object v = m.get(key);
+        if (v instanceof byte[] b) {
+            return new String(b, StandardCharsets.UTF_8); // SnakeYAML writes a string with control characters as !!binary
+        }
         return v == null ? "" : String.valueOf(v);
     }
 }
