@@ -125,6 +125,29 @@ class ScheduledSnapshotsTest {
         Files.writeString(foreign.resolve("snapshot.properties"), "volume-role=data\ncollection=default\nstarted="
                 + Instant.now().minus(Duration.ofHours(1)) + "\n");
 
+        // A schedule whose pre command fails: no snapshot, a problem in status, a mark in ls.
+        Kiln.Run failing = kiln.run("schedule", server, "data", "--every", "1s", "--pre", "echo flush refused >&2; exit 3");
+        assertEquals(0, failing.exitCode(), failing.toString());
+        JsonObject refused = schedule(kiln, server);
+        Instant failGiveUp = Instant.now().plus(Duration.ofMinutes(1));
+        while (refused.get("failures").getAsInt() == 0 && Instant.now().isBefore(failGiveUp)) {
+            Thread.sleep(200);
+            refused = schedule(kiln, server);
+        }
+        assertTrue(refused.get("last_result").getAsString().contains("the pre command exited with status 3: flush refused"),
+                refused.toString());
+        Kiln.Run problem = kiln.run("status", "--agent", server);
+        assertTrue(problem.out().matches("(?s).*\\nproblem\\s+snapshot schedule of data is failing \\(\\d+ failed runs? in a row\\):"
+                + " the pre command exited with status 3: flush refused; no snapshot was taken; next try at .*"), problem.out());
+        Kiln.Run marked = kiln.run("ls");
+        assertTrue(marked.out().matches("(?s).*" + server + "\\s+worker\\s+-\\s+running\\s+ready, snapshots failing \\(data\\).*"),
+                marked.out());
+        assertEquals(0, kiln.run("schedule", server, "data", "--off").exitCode());
+        awaitNoRun(server);
+        try (Stream<Path> none = Files.list(fleet.resolve("snapshots"))) {
+            assertEquals(List.of(foreign), none.filter(p -> p.getFileName().toString().startsWith("snap-")).toList());
+        }
+
         Kiln.Run set = kiln.run("schedule", server, "data", "--every", "2s", "--keep", "3");
         assertEquals(0, set.exitCode(), set.toString());
         assertTrue(set.out().matches("(?s)ROLE\\s+EVERY\\s+AT\\s+KEEP.*\\ndata\\s+2s\\s+-\\s+3\\s.*"), set.out());
