@@ -66,12 +66,52 @@ variable "system_sshd_port" {
   }
 }
 
+variable "root_volume_size" {
+  type        = number
+  description = "GiB of the image's root volume (and so of each instance's); 0: the Debian AMI's own, 8 GiB. Pre-pulled container images may need more."
+  default     = 0
+  validation {
+    condition     = var.root_volume_size == 0 || (var.root_volume_size >= 8 && var.root_volume_size <= 16384)
+    error_message = "The root_volume_size must be 0 (the Debian AMI's 8 GiB) or 8 to 16384 GiB."
+  }
+}
+
+variable "extra_packages" {
+  type        = list(string)
+  description = "Debian packages to install besides the agent's own (e.g. [\"git\", \"docker.io\"]); installed with --no-install-recommends, in the same apt-get run."
+  default     = []
+  validation {
+    condition     = length([for p in var.extra_packages : p if !can(regex("^[a-z0-9][a-z0-9+.-]+$", p))]) == 0
+    error_message = "Each of extra_packages must be a Debian package name (lower case letters, digits, + - .), e.g. \"docker.io\"."
+  }
+}
+
+variable "user_script" {
+  type        = string
+  description = "Path of a provisioning script of yours (a relative path is relative to this directory), run as root near the end of the build with its output in the build log; empty: none."
+  default     = ""
+}
+
+variable "build_user_groups" {
+  type        = list(string)
+  description = "Groups the build user `kiln` joins (they must exist once the packages are installed or the user script has run). docker, for one, makes the build user root-equivalent on the box."
+  default     = []
+  validation {
+    condition     = length([for g in var.build_user_groups : g if !can(regex("^[a-z_][a-z0-9_-]{0,31}$", g)) || contains(["root", "sudo"], g)]) == 0
+    error_message = "Each of build_user_groups must be a group name (lower case, at most 32 characters) other than root and sudo."
+  }
+}
+
 locals {
   # UTC, sortable, and unique enough: one build per second at most.
   timestamp = formatdate("YYYYMMDD-hhmmss", timestamp())
   ami_name  = "${var.ami_name_prefix}${local.timestamp}"
   agent_jar = abspath(substr(var.agent_jar, 0, 1) == "/" ? var.agent_jar : "${path.root}/${var.agent_jar}")
   staging   = "/tmp/kiln-provision"
+  # For the check's checksums: file() reads relative to packer's working directory, not this one.
+  systemd_dir = abspath("${path.root}/../systemd")
+  # The user's script, if any: uploaded to the staging directory; an empty file means none.
+  user_script = var.user_script == "" ? "" : abspath(substr(var.user_script, 0, 1) == "/" ? var.user_script : "${path.root}/${var.user_script}")
 }
 
 source "amazon-ebs" "kiln-agent" {
@@ -90,6 +130,16 @@ source "amazon-ebs" "kiln-agent" {
     }
     owners      = ["136693071363"]
     most_recent = true
+  }
+  # A bigger root volume when asked; /dev/xvda is the Debian AMI's root device.
+  dynamic "launch_block_device_mappings" {
+    for_each = var.root_volume_size > 0 ? [var.root_volume_size] : []
+    content {
+      device_name           = "/dev/xvda"
+      volume_size           = launch_block_device_mappings.value
+      volume_type           = "gp3"
+      delete_on_termination = true
+    }
   }
   ssh_username = "admin"
   # Only the machine running packer may reach the build instance's SSH port.
@@ -170,13 +220,40 @@ build {
     destination = "${local.staging}/kiln-imds.service"
   }
 
+  # The user's provisioning script (user_script). Without one, the empty content uploads nothing,
+  # and provision.sh finds no user-script.
+  provisioner "file" {
+    source      = local.user_script == "" ? null : local.user_script
+    content     = local.user_script == "" ? "" : null
+    destination = "${local.staging}/user-script"
+  }
+
   provisioner "shell" {
     script = "${path.root}/provision.sh"
     environment_vars = [
       "PROVISION_STAGING=${local.staging}",
       "SYSTEM_SSHD_PORT=${var.system_sshd_port}",
+      "EXTRA_PACKAGES=${join(" ", var.extra_packages)}",
+      "BUILD_USER_GROUPS=${join(" ", var.build_user_groups)}",
     ]
     # Debian's `admin` user has passwordless sudo; env passes the variables through sudo.
+    execute_command = "chmod +x {{ .Path }}; sudo -n env {{ .Vars }} {{ .Path }}"
+  }
+
+  # Last: the image's guarantees still hold whatever the packages and the user script did (the
+  # agent's unit, the boot backstop, IMDS for root only, no sshd on port 22). A broken one fails
+  # the build, naming it, and no AMI is registered. The installed files are compared with these.
+  provisioner "shell" {
+    script = "${path.root}/check-image.sh"
+    environment_vars = [
+      "SYSTEM_SSHD_PORT=${var.system_sshd_port}",
+      "BUILD_USER_GROUPS=${join(" ", var.build_user_groups)}",
+      "SHA256_AGENT_UNIT=${sha256(file("${local.systemd_dir}/kiln-agent.service"))}",
+      "SHA256_BACKSTOP=${sha256(file("${local.systemd_dir}/kiln-boot-backstop"))}",
+      "SHA256_BACKSTOP_UNIT=${sha256(file("${local.systemd_dir}/kiln-boot-backstop.service"))}",
+      "SHA256_IMDS_RULE=${sha256(file("${abspath(path.root)}/kiln-imds.nft"))}",
+      "SHA256_IMDS_UNIT=${sha256(file("${local.systemd_dir}/kiln-imds.service"))}",
+    ]
     execute_command = "chmod +x {{ .Path }}; sudo -n env {{ .Vars }} {{ .Path }}"
   }
 

@@ -9,11 +9,19 @@
 #                        the boot backstop and its unit (systemd/)
 #   kiln-imds.nft        the packet filter that lets only root reach IMDS (packer/kiln-imds.nft)
 #   kiln-imds.service    the unit that loads it at boot (systemd/kiln-imds.service)
+#   user-script          optional: the user's provisioning script (the template's user_script)
 #
 # Environment:
 #   PROVISION_STAGING  where those files are (default /tmp/kiln-provision); removed at the end
 #   SYSTEM_SSHD_PORT   0 (default): disable Debian's sshd, so the agent's own SSH server can have
 #                      port 22 and the image has no second way in; N: keep sshd, moved to port N
+#   EXTRA_PACKAGES     Debian packages to install besides the agent's own, separated by spaces
+#   BUILD_USER_GROUPS  groups the build user `kiln` joins, separated by spaces (exactly these: it
+#                      leaves any other); e.g. docker, which makes it root-equivalent on the box
+#
+# The user's script runs as root after everything of the agent's is in place and before what a
+# build instance must not leave in the image is removed; packer/check-image.sh, run after this
+# script, fails the build if the script broke one of the image's guarantees.
 #
 # Idempotent: running it again on the same machine converges to the same state (apt installs
 # nothing new, files are replaced by the same content, the user exists). It never starts the
@@ -24,6 +32,8 @@ set -euo pipefail
 
 STAGING=${PROVISION_STAGING:-/tmp/kiln-provision}
 SYSTEM_SSHD_PORT=${SYSTEM_SSHD_PORT:-0}
+read -r -a EXTRA_PACKAGES <<<"${EXTRA_PACKAGES:-}"
+read -r -a BUILD_USER_GROUPS <<<"${BUILD_USER_GROUPS:-}"
 
 log() { printf '[provision] %s\n' "$*"; }
 die() { printf '[provision] error: %s\n' "$*" >&2; exit 1; }
@@ -33,6 +43,18 @@ for f in kiln-agent.jar kiln-agent.service agent.yml kiln-boot-backstop kiln-boo
   [[ -s "$STAGING/$f" ]] || die "missing $STAGING/$f (uploaded by the template's file provisioners)"
 done
 [[ $SYSTEM_SSHD_PORT =~ ^[0-9]+$ ]] || die "SYSTEM_SSHD_PORT must be a number, got '$SYSTEM_SSHD_PORT'"
+for p in "${EXTRA_PACKAGES[@]}"; do
+  [[ $p =~ ^[a-z0-9][a-z0-9+.-]+$ ]] || die "EXTRA_PACKAGES: '$p' is not a Debian package name"
+done
+for g in "${BUILD_USER_GROUPS[@]}"; do
+  [[ $g =~ ^[a-z_][a-z0-9_-]{0,31}$ && $g != root && $g != sudo ]] \
+    || die "BUILD_USER_GROUPS: '$g' is not a group name the build user may join (not root, not sudo)"
+done
+USER_SCRIPT=$STAGING/user-script
+if [[ -s $USER_SCRIPT ]]; then
+  [[ $(head -c 2 "$USER_SCRIPT") == '#!' ]] \
+    || die "the user script (user_script) has no #! line: start it with e.g. #!/bin/bash, so it runs with the shell it was written for"
+fi
 
 # ---- Let first boot finish: cloud-init may still be running apt or writing sshd's config. ----
 if command -v cloud-init >/dev/null 2>&1; then
@@ -63,8 +85,10 @@ apt_get() {
 log "apt-get update and full-upgrade (the image starts with today's security fixes)"
 apt_get update
 apt_get full-upgrade
-log "apt-get install ${PACKAGES[*]}"
-apt_get install --no-install-recommends "${PACKAGES[@]}"
+# The user's packages (extra_packages) go in the same run: one resolution, so a conflict with the
+# agent's own packages fails here, naming both.
+log "apt-get install ${PACKAGES[*]}${EXTRA_PACKAGES[*]:+ and extra_packages: ${EXTRA_PACKAGES[*]}}"
+apt_get install --no-install-recommends "${PACKAGES[@]}" "${EXTRA_PACKAGES[@]}"
 apt_get autoremove --purge
 apt-get clean
 rm -rf /var/lib/apt/lists/*
@@ -234,6 +258,33 @@ else
   systemctl enable ssh.service
 fi
 
+# ---- The user's provisioning script (user_script). ----
+# As root, with a plain environment and no stdin, its output in the build log (prefixed). It may
+# add anything; check-image.sh (run after this script) fails the build if it undid one of the
+# guarantees above. It runs before the clean-up below, so what it leaves of that kind (host keys,
+# apt lists, history) is removed too.
+if [[ -s $USER_SCRIPT ]]; then
+  chmod 0700 "$USER_SCRIPT"
+  log "running the user script (user_script); its output follows, prefixed [user-script]"
+  status=0
+  (cd / && env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+    DEBIAN_FRONTEND=noninteractive KILN_BUILD_USER=kiln "$USER_SCRIPT" </dev/null 2>&1) \
+    | sed -u 's/^/[user-script] /' || status=${PIPESTATUS[0]}
+  ((status == 0)) || die "the user script (user_script) failed with exit status $status (its output is above)"
+  log "the user script finished"
+fi
+
+# ---- The build user's groups (build_user_groups): exactly these, after the packages and the ----
+# user script, which may create them. Anything that can run `docker` (group docker) or write a
+# device (disk) is root on this box: the option says so where it is documented.
+for g in "${BUILD_USER_GROUPS[@]}"; do
+  getent group "$g" >/dev/null \
+    || die "build_user_groups names '$g', which does not exist after the packages and the user script; add the package that makes it to extra_packages or create it in user_script"
+done
+groups_csv=$(IFS=,; echo "${BUILD_USER_GROUPS[*]}")
+log "the build user's supplementary groups: ${groups_csv:-none}"
+usermod -G "$groups_csv" kiln
+
 # ---- What this build instance leaves behind that must not be in every instance of the image. ----
 # SSH host keys: every instance would share them. Debian's cloud-init (ssh_deletekeys) makes new
 # ones at each instance's first boot, for the system sshd when it is kept.
@@ -262,6 +313,10 @@ if [[ -d /var/lib/dbus ]]; then
   rm -f /var/lib/dbus/machine-id
   ln -s /etc/machine-id /var/lib/dbus/machine-id
 fi
+
+# The apt lists a user script fetched (apt-get update), and its downloaded packages.
+apt-get clean
+rm -rf /var/lib/apt/lists/*
 
 # ---- Done: the staging files are not part of the image. ----
 rm -rf "$STAGING"

@@ -1,6 +1,6 @@
 package dev.kiln.agent;
 
-import dev.kiln.agent.config.AgentDefaults;
+import dev.kiln.agent.startup.AgentDefaults;
 import dev.kiln.agent.config.AgentMode;
 import dev.kiln.agent.config.SettingsCatalog;
 import dev.kiln.agent.instance.ImdsIdentity;

@@ -7,8 +7,22 @@ import dev.kiln.micronaut.JarServices;
 import dev.kiln.netty.NettyProperties;
 import dev.kiln.tls.GrpcTls;
 
+import java.util.Set;
+
 /** The {@code kiln} command's entry point. */
 public final class Main {
+
+    /**
+     * Packages only `kiln ui` uses: Micronaut's HTTP server and what it brings (HTTP, routing,
+     * runtime, scheduling, reactive converters) and the dashboard itself. Every other command
+     * leaves their services out ({@link JarServices#install(Set)}), so the HTTP server costs
+     * their start-up nothing (docs/performance.md).
+     */
+    public static final Set<String> UI_ONLY_PACKAGES = Set.of(
+            "io.micronaut.http.*", "io.micronaut.web.*", "io.micronaut.buffer.*", "io.micronaut.runtime.*",
+            "io.micronaut.scheduling.*", "io.micronaut.logging.*", "io.micronaut.context.time",
+            "io.micronaut.context.propagation.*", "io.micronaut.aop.internal", "io.micronaut.core.async.*", "io.micronaut.json.*", "reactor.*",
+            "dev.kiln.controller.ui");
 
     private Main() {
     }
@@ -21,7 +35,7 @@ public final class Main {
             return;
         }
         NettyProperties.applyDefaults();
-        JarServices.install();
+        JarServices.install(args.length > 0 && args[0].equals("ui") ? Set.of() : UI_ONLY_PACKAGES);
         // Most commands talk to an agent; the rest run long enough for the loader to finish.
         GrpcTls.preload();
         CliEnvironment env = CliEnvironment.system();

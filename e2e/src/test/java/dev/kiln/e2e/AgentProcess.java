@@ -82,6 +82,17 @@ final class AgentProcess implements AutoCloseable {
         return new AgentProcess(pb.start());
     }
 
+    /**
+     * Starts an agent by a whole command line of the caller's (e.g. the image's own java and jar
+     * under {@code chroot}), with only this environment's KILN_* and MICRONAUT_* variables.
+     */
+    static AgentProcess startCommand(List<String> command, Map<String, String> env) throws IOException {
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+        pb.environment().keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("MICRONAUT_"));
+        pb.environment().putAll(env);
+        return new AgentProcess(pb.start());
+    }
+
     /** Waits until the agent says it listens, and returns its port. */
     int awaitListening(Duration timeout) {
         try {

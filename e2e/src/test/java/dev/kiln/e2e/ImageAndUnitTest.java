@@ -59,6 +59,10 @@ class ImageAndUnitTest {
     /** The unit that loads the IMDS packet filter at boot, and the filter (only root reaches IMDS). */
     static final Path IMDS_UNIT = ROOT.resolve("systemd/kiln-imds.service");
     static final Path IMDS_RULE = PACKER_DIR.resolve("kiln-imds.nft");
+    /** Run last in the build: fails it when the image lost a guarantee. */
+    static final Path CHECK = PACKER_DIR.resolve("check-image.sh");
+    /** The kinds of box with a variable file each (packer/KIND.pkrvars.hcl, docs/images.md). */
+    static final List<String> KINDS = List.of("preview", "devbox", "server");
 
     static final String PACKER_HINT = "bash .ci/install (builds packer v1.11.2 and packer-plugin-amazon v1.3.2 from the "
             + "Go module proxy and installs the plugin with `packer plugins install --path`)";
@@ -113,6 +117,91 @@ class ImageAndUnitTest {
         assertTrue(noJar.output().replaceAll("\\s+", " ").contains("Bad source '" + missing + "'"), noJar.toString());
     }
 
+    /**
+     * Each kind's variable file validates, and names its AMI so that the pattern docs/images.md
+     * gives ({@code kiln-KIND-*}, EC2's name filter) finds it and the agent's own pattern
+     * ({@code kiln-agent-*}) does not: a plain {@code kiln launch --ami 'kiln-agent-*'} never picks
+     * a preview image because it is newer.
+     */
+    @Test
+    void packerValidatesTheTemplateWithEachKindsVariableFile() throws IOException {
+        for (String kind : KINDS) {
+            Path varFile = PACKER_DIR.resolve(kind + ".pkrvars.hcl");
+            Result r = packer(PACKER_DIR, "validate", "-var-file=" + varFile.getFileName(), "-var", "region=eu-west-1",
+                    "-var", "agent_jar=" + AgentProcess.jar(), ".");
+            assertEquals(0, r.exitCode(), kind + ": " + r);
+            assertTrue(r.stdout().contains("The configuration is valid."), r.toString());
+
+            Map<String, Object> vars = packerVariables(varFile);
+            String name = String.valueOf(vars.get("ami_name"));
+            assertTrue(name.matches("kiln-" + kind + "-\\d{8}-\\d{6}"), kind + ": " + name);
+            assertTrue(globMatches("kiln-" + kind + "-*", name), name);
+            for (String other : List.of("kiln-agent-*", "kiln-preview-*", "kiln-devbox-*", "kiln-server-*")) {
+                assertEquals(other.equals("kiln-" + kind + "-*"), globMatches(other, name), other + " and " + name);
+            }
+            String script = String.valueOf(vars.get("user_script"));
+            assertTrue(Files.isRegularFile(Path.of(script)), kind + "'s user_script exists: " + script);
+            assertTrue(Files.readString(varFile).contains("kiln launch --ami 'kiln-" + kind + "-*'"), "the file says how to launch it");
+            assertTrue(Files.readString(ROOT.resolve("docs/images.md")).contains("ami: 'kiln-" + kind + "-*'"),
+                    "docs/images.md shows the config.yml template for " + kind);
+        }
+        Map<String, Object> preview = packerVariables(PACKER_DIR.resolve("preview.pkrvars.hcl"));
+        assertEquals(List.of("docker"), preview.get("groups"));
+        assertTrue(Files.readString(PACKER_DIR.resolve("preview.pkrvars.hcl")).contains("root-equivalent"),
+                "the file that adds the build user to docker says what that means");
+    }
+
+    /** EC2's name filter: {@code *} any characters, {@code ?} one. */
+    private static boolean globMatches(String glob, String name) {
+        return name.matches(Pattern.quote(glob).replace("*", "\\E.*\\Q").replace("?", "\\E.\\Q"));
+    }
+
+    @Test
+    void packerRejectsBadExtraPackagesBuildUserGroupsAndAMissingUserScript() {
+        String jar = "agent_jar=" + AgentProcess.jar();
+        Result badPackage = packer(PACKER_DIR, "validate", "-var", "region=eu-west-1", "-var", jar,
+                "-var", "extra_packages=[\"git\", \"nginx; rm -rf /\"]", ".");
+        assertEquals(1, badPackage.exitCode(), badPackage.toString());
+        assertTrue(badPackage.output().replaceAll("\\s+", " ").contains("Each of extra_packages must be a Debian package name"),
+                badPackage.toString());
+
+        Result sudo = packer(PACKER_DIR, "validate", "-var", "region=eu-west-1", "-var", jar,
+                "-var", "build_user_groups=[\"docker\", \"sudo\"]", ".");
+        assertEquals(1, sudo.exitCode(), sudo.toString());
+        assertTrue(sudo.output().replaceAll("\\s+", " ").contains("other than root and sudo"), sudo.toString());
+
+        Path missing = dir.resolve("no-such-script.sh");
+        Result noScript = packer(PACKER_DIR, "validate", "-var", "region=eu-west-1", "-var", jar, "-var", "user_script=" + missing, ".");
+        assertEquals(1, noScript.exitCode(), noScript.toString());
+        assertTrue(noScript.output().replaceAll("\\s+", " ").contains("Bad source '" + missing + "'"), noScript.toString());
+    }
+
+    /**
+     * check-image.sh is the build's last step, and gets the checksum of every file it compares:
+     * the template's SHA256_* variables are those the script requires, computed from the files
+     * the template uploads.
+     */
+    @Test
+    void theTemplateRunsCheckImageShLastWithTheChecksumsItNeeds() throws Exception {
+        String template = Files.readString(TEMPLATE);
+        String build = template.substring(template.indexOf("build {"));
+        int last = build.lastIndexOf("provisioner \"");
+        assertTrue(build.substring(last).startsWith("provisioner \"shell\" {\n    script = \"${path.root}/check-image.sh\""),
+                "the last provisioner runs check-image.sh:\n" + build.substring(last));
+        Set<String> given = new TreeSet<>();
+        Matcher m = Pattern.compile("\"(SHA256_[A-Z_]+)=\\$\\{sha256\\(file\\(").matcher(build.substring(last));
+        while (m.find()) {
+            given.add(m.group(1));
+        }
+        Matcher required = Pattern.compile("(?m)^for v in (SHA256_[A-Z_ 0-9]+); do$").matcher(Files.readString(CHECK));
+        assertTrue(required.find(), "check-image.sh checks its SHA256_* variables in a `for v in ...; do` loop");
+        assertEquals(new TreeSet<>(Arrays.asList(required.group(1).trim().split("\\s+"))), given);
+        Set<String> test = new TreeSet<>();
+        ProvisionInChrootTest.shippedChecksums().forEach(v -> test.add(v.substring(0, v.indexOf('='))));
+        assertEquals(given, test, "ProvisionInChrootTest gives check-image.sh what the template gives");
+        assertTrue(Files.isExecutable(CHECK), "check-image.sh is executable");
+    }
+
     @Test
     void theTemplateIsInPackersCanonicalFormat() {
         Result r = packer(PACKER_DIR, "fmt", "-check", "-diff", ".");
@@ -128,6 +217,9 @@ class ImageAndUnitTest {
         }
         Matcher expected = Pattern.compile("(?m)^for f in ([^;]+); do$").matcher(Files.readString(PROVISION));
         assertTrue(expected.find(), "provision.sh checks its inputs in a `for f in ...; do` loop");
+        // The user's script is optional: provision.sh runs it when it is there.
+        assertTrue(uploaded.remove("user-script"), "the template uploads user_script as user-script");
+        assertTrue(Files.readString(PROVISION).contains("USER_SCRIPT=$STAGING/user-script"));
         assertEquals(new TreeSet<>(Arrays.asList(expected.group(1).trim().split("\\s+"))), uploaded);
         assertTrue(Files.readString(TEMPLATE).contains("\"PROVISION_STAGING=${local.staging}\""));
     }
@@ -142,8 +234,17 @@ class ImageAndUnitTest {
         assertTrue(Files.isExecutable(PROVISION), "provision.sh is executable (packer runs it by path)");
 
         Path shellcheck = Prerequisites.requireCommand("shellcheck", "apt-get install shellcheck");
-        Result lint = run(List.of(shellcheck.toString(), "--shell=bash", "--severity=style", PROVISION.toString()),
-                Map.of(), ROOT, Duration.ofSeconds(60));
+        List<String> scripts = new ArrayList<>(List.of(PROVISION.toString(), CHECK.toString()));
+        for (String kind : KINDS) {
+            scripts.add(PACKER_DIR.resolve("scripts/" + kind + ".sh").toString());
+        }
+        for (String script : scripts) {
+            Result parsed = run(List.of(bash.toString(), "-n", script), Map.of(), ROOT, Duration.ofSeconds(30));
+            assertEquals(0, parsed.exitCode(), parsed.toString());
+        }
+        List<String> lintCommand = new ArrayList<>(List.of(shellcheck.toString(), "--shell=bash", "--severity=style"));
+        lintCommand.addAll(scripts);
+        Result lint = run(lintCommand, Map.of(), ROOT, Duration.ofSeconds(60));
         assertEquals(0, lint.exitCode(), lint.toString());
     }
 
@@ -373,6 +474,23 @@ class ImageAndUnitTest {
         return run(command, env, workDir, Duration.ofSeconds(120));
     }
 
+    /**
+     * What packer itself reads from a variable file (packer console, offline): the extra packages,
+     * the build user's groups, the AMI's name and the user script's absolute path.
+     */
+    static Map<String, Object> packerVariables(Path varFile) {
+        Path packer = Prerequisites.requireCommand("packer", PACKER_HINT);
+        List<String> command = new ArrayList<>(offline());
+        command.addAll(List.of("bash", "-c", "printf '%s\\n' \"$EXPRESSION\" | \"$0\" console \"$@\"", packer.toString(),
+                "-var-file=" + varFile, "-var", "region=eu-west-1", "-var", "agent_jar=" + AgentProcess.jar(), "."));
+        Result r = run(command, Map.of("CHECKPOINT_DISABLE", "1", "EXPRESSION", "jsonencode({packages = var.extra_packages, "
+                + "groups = var.build_user_groups, ami_name = local.ami_name, user_script = local.user_script})"),
+                PACKER_DIR, Duration.ofSeconds(120));
+        assertEquals(0, r.exitCode(), r.toString());
+        // packer prints JSON, which is YAML's flow style.
+        return new org.yaml.snakeyaml.Yaml().load(r.stdout());
+    }
+
     private static List<String> offlineCommand;
 
     /**
@@ -401,7 +519,7 @@ class ImageAndUnitTest {
     /** packer/ and systemd/ copied into a scratch tree (with a stand-in agent jar), to break a copy. */
     private Path copyOfTheImageSources() throws IOException {
         Path copy = dir.resolve("src");
-        for (Path f : List.of(TEMPLATE, PROVISION, IMAGE_SETTINGS, UNIT, IMDS_UNIT, IMDS_RULE,
+        for (Path f : List.of(TEMPLATE, PROVISION, CHECK, IMAGE_SETTINGS, UNIT, IMDS_UNIT, IMDS_RULE,
                 ROOT.resolve("systemd/kiln-boot-backstop"), ROOT.resolve("systemd/kiln-boot-backstop.service"))) {
             Path target = copy.resolve(ROOT.relativize(f));
             Files.createDirectories(target.getParent());

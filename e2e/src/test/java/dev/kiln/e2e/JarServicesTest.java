@@ -69,6 +69,12 @@ class JarServicesTest {
         assertTrue(classes.contains("dev.kiln.micronaut.JarServices "), "JarServices ran");
         assertTrue(classes.contains("io.micronaut.context.DefaultApplicationContext "), "Micronaut started");
         assertFalse(classes.contains("jdk.nio.zipfs.ZipFileSystem "), "no zip file system opened");
+        // Only `kiln ui` serves HTTP: every other command leaves the server's services out.
+        assertTrue(classes.contains("dev.kiln.controller.Main "), "the CLI ran");
+        for (String uiOnly : List.of(" io.micronaut.http.server.", " io.micronaut.web.router.", " dev.kiln.controller.ui.$")) {
+            assertFalse(classes.contains(uiOnly), "loaded by `kiln init`: " + classes.lines().filter(l -> l.contains(uiOnly))
+                    .findFirst().orElse(""));
+        }
     }
 
     @Test

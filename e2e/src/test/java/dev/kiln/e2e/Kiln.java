@@ -36,6 +36,11 @@ final class Kiln {
         return this;
     }
 
+    /** The environment variables each command gets (for a kiln run as a process of its own). */
+    Map<String, String> environment() {
+        return Map.copyOf(env);
+    }
+
     Path configDir() {
         return home.resolve(".config/kiln");
     }

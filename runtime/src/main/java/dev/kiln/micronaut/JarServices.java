@@ -75,7 +75,8 @@ public final class JarServices {
      * bean created on first use), and only when running from the one jar: in-process tests still
      * see every bean, so the programs' end-to-end tests, which run the jars, are the check.
      *
-     * @param unusedPackages package names, such as {@code io.micronaut.http.body}
+     * @param unusedPackages package names, such as {@code io.micronaut.http.body}; a name ending in
+     *                       {@code .*} (such as {@code io.micronaut.http.*}) also covers its subpackages
      */
     public static int install(Set<String> unusedPackages) {
         Path jar = singleJar(System.getProperty("java.class.path", ""));
@@ -185,13 +186,26 @@ public final class JarServices {
         if (unusedPackages.isEmpty()) {
             return classNames;
         }
+        List<String> trees = unusedPackages.stream().filter(p -> p.endsWith(".*"))
+                .map(p -> p.substring(0, p.length() - 2)).toList();
         List<String> used = new ArrayList<>(classNames.size());
         for (String name : classNames) {
-            if (!unusedPackages.contains(packageOf(name))) {
+            String pkg = packageOf(name);
+            if (!unusedPackages.contains(pkg) && !inTree(pkg, trees)) {
                 used.add(name);
             }
         }
         return used;
+    }
+
+    /** Whether {@code pkg} is one of these packages or a subpackage of one. */
+    private static boolean inTree(String pkg, List<String> trees) {
+        for (String t : trees) {
+            if (pkg.equals(t) || pkg.startsWith(t) && pkg.length() > t.length() && pkg.charAt(t.length()) == '.') {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

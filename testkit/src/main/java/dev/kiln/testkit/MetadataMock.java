@@ -246,6 +246,12 @@ public final class MetadataMock implements AutoCloseable {
             return this;
         }
 
+        /** Listens on this loopback port instead of a free one (to start the mock where a client already looks). */
+        public Builder loopbackPort(int port) {
+            this.listenPort = port;
+            return this;
+        }
+
         /**
          * An active scheduled event, as {@link #scheduledEvent(String, Duration)}, whose NotBefore
          * (when EC2 may start it; the mock's default is its own start time) is {@code notBefore}.
@@ -269,7 +275,7 @@ public final class MetadataMock implements AutoCloseable {
             Instant startedAt = Instant.now();
             Path configFile = writeConfig(config(startedAt));
             String host = namespace == null ? "127.0.0.1" : listenHost;
-            int port = namespace == null ? FreePorts.loopbackPort() : listenPort;
+            int port = namespace == null && listenPort == 0 ? FreePorts.loopbackPort() : listenPort;
             // The mock listens on HOST:PORT as written, so an IPv6 host keeps its brackets.
             boolean ipv6 = host.contains(":") && !host.startsWith("[");
             String hostInUrl = ipv6 ? "[" + host + "]" : host;

@@ -1,7 +1,7 @@
 package dev.kiln.agent.build;
 
 import dev.kiln.agent.fs.FsAccess;
-import dev.kiln.agent.os.OsCommand;
+import dev.kiln.os.OsCommand;
 
 import java.io.IOException;
 import java.nio.file.Path;

@@ -1,6 +1,6 @@
 package dev.kiln.agent.build;
 
-import dev.kiln.agent.os.OsCommand;
+import dev.kiln.os.OsCommand;
 
 import java.io.File;
 import java.io.IOException;

@@ -4,6 +4,7 @@ import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.core.exception.SdkServiceException;
 import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient;
 import software.amazon.awssdk.imds.Ec2MetadataClient;
+import software.amazon.awssdk.imds.Ec2MetadataRetryPolicy;
 import software.amazon.awssdk.imds.EndpointMode;
 
 import java.io.IOException;
@@ -21,10 +22,11 @@ public final class SdkMetadataSource implements MetadataSource {
 
     /**
      * @param endpoint override (tests, or a proxy); null for the SDK's default endpoint
-     * @param timeout  per-request budget, including retries
+     * @param retry    how the SDK retries a request that fails to connect or gets a 5xx answer
      */
-    public SdkMetadataSource(URI endpoint, Duration timeout) {
+    public SdkMetadataSource(URI endpoint, Ec2MetadataRetryPolicy retry) {
         Ec2MetadataClient.Builder builder = Ec2MetadataClient.builder()
+                .retryPolicy(retry)
                 .httpClient(UrlConnectionHttpClient.builder()
                         .connectionTimeout(Duration.ofSeconds(2))
                         .socketTimeout(Duration.ofSeconds(5))

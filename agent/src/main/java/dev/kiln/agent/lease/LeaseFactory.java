@@ -11,6 +11,7 @@ import dev.kiln.agent.logs.ActiveStreams;
 import io.micronaut.context.annotation.Bean;
 import io.micronaut.context.annotation.Factory;
 import jakarta.inject.Singleton;
+import software.amazon.awssdk.imds.Ec2MetadataRetryPolicy;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -60,7 +61,8 @@ public class LeaseFactory {
         PowerControl power = powerKind.equals("systemd") ? new SystemdPowerControl()
                 : new ExitPowerControl(() -> new Thread(() -> System.exit(0), "kiln-exit").start());
         NoticeSource notices = ec2
-                ? new ImdsNotices(new SdkMetadataSource(imds.endpoint() == null ? null : URI.create(imds.endpoint()), imds.timeout()))
+                ? new ImdsNotices(new SdkMetadataSource(imds.endpoint() == null ? null : URI.create(imds.endpoint()),
+                        Ec2MetadataRetryPolicy.builder().build()))
                 : NoticeSource.NONE;
         List<BusySource> sources = new ArrayList<>();
         sources.add(builds);

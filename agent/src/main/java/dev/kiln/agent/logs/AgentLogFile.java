@@ -1,5 +1,6 @@
 package dev.kiln.agent.logs;
 
+import dev.kiln.agent.startup.AgentLogLayout;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.LoggerContext;
 import ch.qos.logback.classic.spi.ILoggingEvent;

@@ -1,6 +1,6 @@
 package dev.kiln.agent.volume;
 
-import dev.kiln.agent.os.OsCommand.Result;
+import dev.kiln.os.OsCommand.Result;
 
 import java.io.IOException;
 import java.nio.file.Path;

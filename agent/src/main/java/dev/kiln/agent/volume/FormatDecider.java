@@ -1,6 +1,6 @@
 package dev.kiln.agent.volume;
 
-import dev.kiln.agent.os.OsCommand;
+import dev.kiln.os.OsCommand;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;

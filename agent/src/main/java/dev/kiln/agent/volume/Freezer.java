@@ -1,6 +1,6 @@
 package dev.kiln.agent.volume;
 
-import dev.kiln.agent.os.OsCommand;
+import dev.kiln.os.OsCommand;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

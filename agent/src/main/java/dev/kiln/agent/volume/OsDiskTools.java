@@ -1,8 +1,8 @@
 package dev.kiln.agent.volume;
 
 import com.sun.nio.file.ExtendedOpenOption;
-import dev.kiln.agent.os.OsCommand;
-import dev.kiln.agent.os.OsCommand.Result;
+import dev.kiln.os.OsCommand;
+import dev.kiln.os.OsCommand.Result;
 
 import java.io.File;
 import java.io.IOException;

@@ -1,5 +1,6 @@
 package dev.kiln.agent.config;
 
+import dev.kiln.agent.startup.AgentDefaults;
 import io.micronaut.context.ApplicationContext;
 import org.junit.jupiter.api.Test;
 

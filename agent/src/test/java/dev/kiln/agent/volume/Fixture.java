@@ -1,6 +1,6 @@
 package dev.kiln.agent.volume;
 
-import dev.kiln.agent.os.OsCommand;
+import dev.kiln.os.OsCommand;
 import dev.kiln.agent.build.BuildUser;
 import dev.kiln.testkit.LoopDevice;
 import dev.kiln.testkit.Prerequisites;

@@ -76,7 +76,7 @@ public class AgentClients {
      * a followed build that loses its connection reconnects with it, and each build of a context
      * reads and parses the PEM files again.
      */
-    synchronized SslContext sslContext() {
+    public synchronized SslContext sslContext() {
         ClientTls tls = ClientTls.of(context.paths());
         List<Object> key = new ArrayList<>();
         key.add(tls);

@@ -55,6 +55,7 @@ public class KilnCommand implements Runnable {
             SshConfigCommand.class,
             PullCommand.class,
             PushCommand.class,
+            dev.kiln.controller.ui.UiCommand.class,
             CompletionCommand.class,
             HelpCommand.class);
 

@@ -1,5 +1,6 @@
 package dev.kiln.controller.client;
 
+import com.google.common.util.concurrent.ListenableFuture;
 import dev.kiln.proto.agent.v1.AgentGrpc;
 import dev.kiln.proto.agent.v1.StatusRequest;
 import dev.kiln.proto.agent.v1.StatusResponse;
@@ -61,6 +62,21 @@ public final class AgentClient implements AutoCloseable {
         } catch (StatusRuntimeException e) {
             throw translate(e);
         }
+    }
+
+    /**
+     * The agent's status once its channel connects: the call waits (gRPC's wait-for-ready) through
+     * refused connections and failed handshakes until this client's deadline.
+     */
+    public ListenableFuture<StatusResponse> statusWhenReady() {
+        return AgentGrpc.newFutureStub(channel).withWaitForReady()
+                .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                .status(StatusRequest.getDefaultInstance());
+    }
+
+    /** Connects again now rather than after the channel's reconnect backoff (an agent known to be starting). */
+    public void reconnectNow() {
+        channel.resetConnectBackoff();
     }
 
     /** A failed call of a {@link #stub()} as a message and an exit code, naming this client's deadline. */

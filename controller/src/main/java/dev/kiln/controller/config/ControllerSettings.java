@@ -50,6 +50,11 @@ public final class ControllerSettings {
         return Optional.ofNullable(templates.get(name));
     }
 
+    /** The names of config.yml's launch templates, in the file's order. */
+    public java.util.List<String> templateNames() {
+        return java.util.List.copyOf(templates.keySet());
+    }
+
     /** Loads {@code config.yml} (if present) and checks its keys. */
     public static ControllerSettings load(CliEnvironment env, KilnPaths paths) {
         Map<String, String> values = new LinkedHashMap<>();

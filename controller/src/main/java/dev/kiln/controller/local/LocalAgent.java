@@ -1,5 +1,6 @@
 package dev.kiln.controller.local;
 
+import com.google.common.util.concurrent.ListenableFuture;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
@@ -9,6 +10,8 @@ import dev.kiln.controller.config.KilnPaths;
 import dev.kiln.controller.fleet.AgentUserData;
 import dev.kiln.controller.pki.FleetCa;
 import dev.kiln.proto.agent.v1.StatusResponse;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -18,12 +21,14 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
 /**
@@ -51,6 +56,9 @@ public final class LocalAgent {
             return new Serve(null, null, DEFAULT_SSH_PORT);
         }
     }
+
+    /** How often start-up checks that the agent process is still alive while its first call waits. */
+    private static final Duration READY_POLL = Duration.ofMillis(100);
 
     private static final String DIR_MARK = "-Dkiln-local-agent-dir=";
 
@@ -397,30 +405,34 @@ public final class LocalAgent {
     }
 
     private void awaitReady(Process process, AgentEndpoint endpoint, ClientTls tls, Duration wait) {
-        Instant giveUp = Instant.now().plus(wait);
-        KilnException last = null;
-        while (Instant.now().isBefore(giveUp)) {
-            if (!process.isAlive()) {
-                throw new KilnException(ExitCodes.FAILURE, "the local agent exited with status " + process.exitValue()
-                        + " during start-up; its log (" + logFile() + ") ends with:\n" + tail(logFile(), 15));
-            }
-            try (AgentClient client = new AgentClient(endpoint, tls, Duration.ofSeconds(2))) {
-                StatusResponse ignored = client.status();
-                return;
-            } catch (KilnException e) {
-                last = e;
-            }
-            try {
-                Thread.sleep(250);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for the local agent (pid " + process.pid()
-                        + ") to answer on " + endpoint, e);
+        try (AgentClient client = new AgentClient(endpoint, tls, wait)) {
+            ListenableFuture<StatusResponse> answer = client.statusWhenReady();
+            while (true) {
+                try {
+                    answer.get(READY_POLL.toMillis(), TimeUnit.MILLISECONDS);
+                    return;
+                } catch (TimeoutException e) {
+                    if (!process.isAlive()) {
+                        answer.cancel(true);
+                        throw new KilnException(ExitCodes.FAILURE, "the local agent exited with status " + process.exitValue()
+                                + " during start-up; its log (" + logFile() + ") ends with:\n" + tail(logFile(), 15));
+                    }
+                    client.reconnectNow(); // the agent listens within a second or two: skip gRPC's longer backoff
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof StatusRuntimeException s && s.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED) {
+                        throw new KilnException(ExitCodes.TIMEOUT, "the local agent (pid " + process.pid() + ") did not answer on "
+                                + endpoint + " within " + wait.toSeconds() + "s; see " + logFile());
+                    }
+                    throw e.getCause() instanceof StatusRuntimeException s ? client.translate(s)
+                            : new KilnException(ExitCodes.FAILURE, "the local agent's status call failed: " + e.getCause(), e);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    answer.cancel(true);
+                    throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for the local agent (pid " + process.pid()
+                            + ") to answer on " + endpoint, e);
+                }
             }
         }
-        throw new KilnException(ExitCodes.TIMEOUT, "the local agent (pid " + process.pid() + ") did not answer on "
-                + endpoint + " within " + wait.toSeconds() + "s" + (last == null ? "" : " (" + last.getMessage() + ")")
-                + "; see " + logFile());
     }
 
     private static boolean portFree(int port) {

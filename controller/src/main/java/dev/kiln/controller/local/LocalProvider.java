@@ -13,7 +13,7 @@ import dev.kiln.controller.fleet.InstanceLayout;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.controller.fleet.VolumeSpec;
 import dev.kiln.controller.pki.FleetCa;
-import dev.kiln.os.Executables;
+import dev.kiln.os.OsCommand;
 
 import java.io.IOException;
 import java.io.Reader;
@@ -821,6 +821,9 @@ public final class LocalProvider implements Fleet {
     /** Where {@link #run} looks tools up: losetup is in /usr/sbin, which a user's PATH may lack. */
     static final String TOOL_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 
+    /** Longest a tool may run: e2fsck replaying the journal of a large image copy is the slowest. */
+    static final Duration TOOL_LIMIT = Duration.ofMinutes(10);
+
     static String run(String... argv) throws IOException {
         ToolRun r = tool(true, argv);
         if (r.exit() != 0) {
@@ -834,31 +837,14 @@ public final class LocalProvider implements Fleet {
     }
 
     /**
-     * Runs a tool found in {@link #TOOL_PATH} to its end. With {@code stderr} its output includes
-     * stderr; without, stderr is dropped and the tool runs in the C locale, for output to parse.
+     * Runs a tool found in {@link #TOOL_PATH} to its end (at most {@link #TOOL_LIMIT}). With
+     * {@code stderr} its output includes stderr; without, stderr is dropped and the tool runs in
+     * the C locale, for output to parse.
      */
     static ToolRun tool(boolean stderr, String... argv) throws IOException {
-        String[] command = argv.clone();
-        command[0] = Executables.find(argv[0], TOOL_PATH);
-        ProcessBuilder pb = new ProcessBuilder(command);
-        if (stderr) {
-            pb.redirectErrorStream(true);
-        } else {
-            pb.redirectError(ProcessBuilder.Redirect.DISCARD);
-            pb.environment().put("LC_ALL", "C");
-        }
-        pb.environment().put("PATH", TOOL_PATH);
-        Process p = pb.start();
-        String out;
-        try (java.io.InputStream in = p.getInputStream()) {
-            out = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        }
-        try {
-            return new ToolRun(p.waitFor(), out);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted: " + String.join(" ", argv), e);
-        }
+        Map<String, String> env = stderr ? Map.of("PATH", TOOL_PATH) : Map.of("PATH", TOOL_PATH, "LC_ALL", "C");
+        OsCommand.Result r = OsCommand.run(TOOL_LIMIT, env, List.of(argv));
+        return new ToolRun(r.exitCode(), stderr ? r.stdout() + r.stderr() : r.stdout());
     }
 
     private static void runQuietly(String... argv) {

@@ -1,6 +1,5 @@
-package dev.kiln.agent.os;
+package dev.kiln.os;
 
-import dev.kiln.os.Executables;
 
 import java.io.File;
 import java.io.IOException;
@@ -21,8 +20,9 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * Runs an external program to its end with a time limit: no stdin (nothing can answer a prompt),
- * stdout and stderr collected apart, and the program killed once its time is up. Every program the
- * agent runs for a short task (disk tools, systemd, getent, kill) goes through here.
+ * stdout and stderr collected apart, and the program killed once its time is up. Every program
+ * Kiln runs for a short task (the agent's disk tools, systemd, getent, kill; the local provider's
+ * losetup and e2fsck) goes through here.
  */
 public final class OsCommand {
 
@@ -68,13 +68,13 @@ public final class OsCommand {
         }
     }
 
-    /** {@link #run(Duration, Map, List)} in the agent's own environment. */
+    /** {@link #run(Duration, Map, List)} in this process's own environment. */
     public static Result run(Duration limit, List<String> command) throws IOException {
         return run(limit, Map.of(), command);
     }
 
     /**
-     * Runs {@code command} with {@code environment} added to the agent's and waits for it at most
+     * Runs {@code command} with {@code environment} added to this process's and waits for it at most
      * {@code limit}; a program still running then is killed and reported as exit
      * {@value #TIMED_OUT}, "did not finish within LIMIT". A PATH in {@code environment} is also
      * where the program is looked for.

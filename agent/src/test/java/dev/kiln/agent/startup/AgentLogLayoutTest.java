@@ -1,4 +1,4 @@
-package dev.kiln.agent.logs;
+package dev.kiln.agent.startup;
 
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;

@@ -1,4 +1,4 @@
-package dev.kiln.agent.config;
+package dev.kiln.agent.startup;
 
 import io.micronaut.context.ApplicationContext;
 import io.micronaut.context.ApplicationContextBuilder;

@@ -1,4 +1,4 @@
-package dev.kiln.agent.os;
+package dev.kiln.os;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
