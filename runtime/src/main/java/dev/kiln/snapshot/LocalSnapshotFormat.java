@@ -1,5 +1,7 @@
 package dev.kiln.snapshot;
 
+import dev.kiln.os.OsCommand;
+
 import java.io.IOException;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
@@ -8,15 +10,14 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileTime;
+import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The local fleet's snapshot format, written by {@code kiln snapshot} (the controller) and by an
@@ -153,29 +154,16 @@ public final class LocalSnapshotFormat {
     private record Run(int exit, String out) {
     }
 
+    /** Runs a tool from {@value #TOOL_PATH} in the C locale, for at most 10 minutes (e2fsck of a large copy). */
     private static Run run(List<String> argv) throws IOException {
-        List<String> command = new ArrayList<>(argv);
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-        pb.environment().put("PATH", TOOL_PATH);
-        pb.environment().put("LC_ALL", "C");
-        Process p;
+        OsCommand.Result r;
         try {
-            p = pb.start();
+            r = OsCommand.run(Duration.ofMinutes(10), Map.of("PATH", TOOL_PATH, "LC_ALL", "C"), argv);
+        } catch (java.io.InterruptedIOException e) {
+            throw e;
         } catch (IOException e) {
             throw new IOException(argv.get(0) + " is not installed (e2fsprogs): " + e.getMessage(), e);
         }
-        p.getOutputStream().close();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        try {
-            if (!p.waitFor(10, TimeUnit.MINUTES)) {
-                p.destroyForcibly();
-                throw new IOException(String.join(" ", argv) + " did not finish in 10 minutes");
-            }
-        } catch (InterruptedException e) {
-            p.destroyForcibly();
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while running " + argv.get(0), e);
-        }
-        return new Run(p.exitValue(), out);
+        return new Run(r.exitCode(), r.stdout() + r.stderr());
     }
 }

@@ -1,6 +1,6 @@
 package dev.kiln.agent.schedule;
 
-import dev.kiln.agent.os.OsCommand;
+import dev.kiln.os.OsCommand;
 import dev.kiln.agent.volume.KilnMount;
 import dev.kiln.snapshot.LocalSnapshotFormat;
 
