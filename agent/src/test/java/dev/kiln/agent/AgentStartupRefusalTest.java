@@ -108,4 +108,13 @@ class AgentStartupRefusalTest {
         assertTrue(r.output().contains("settings 'kiln.boot-build.command' and 'kiln.boot-build.profiles' in "
                 + dir.resolve("agent.yml") + " contradict each other"), r.output());
     }
+
+    @Test
+    void stopsOnADuplicateServicePortNamingBothEntries() throws Exception {
+        Result r = start("kiln:\n  mode: local\n  services:\n    - {name: web, port: 8000, command: make serve}\n"
+                + "    - {name: docs, port: 8000}\n", Map.of());
+        assertEquals(AgentLauncher.EXIT_CONFIG, r.exitCode(), r.output());
+        assertTrue(r.output().contains("setting 'kiln.services[1].port' in " + dir.resolve("agent.yml")
+                + ": port 8000 is already declared by kiln.services[0] (web); give each service its own port"), r.output());
+    }
 }

@@ -530,7 +530,7 @@ class FleetTest {
         assertTrue(noSnapshot.err().contains("no Kiln snapshot of volume role 'sources' yet"), noSnapshot.err());
         Kiln.Run badVolume = kiln.run("launch", "--ami", ami, "--volume", "Builds=10");
         assertEquals(2, badVolume.exitCode(), badVolume.toString());
-        assertTrue(badVolume.err().contains("must be ROLE:SIZE_GIB, ROLE:snap-ID or ROLE:latest"), badVolume.err());
+        assertTrue(badVolume.err().contains("must be ROLE:SIZE_GIB, ROLE:snap-ID, ROLE:latest or ROLE:vol-ID"), badVolume.err());
         assertEquals(0, new Ec2Fleet(ec2).active().size(), "nothing was launched");
     }
 }

@@ -201,7 +201,7 @@ class LocalFleetCleanupTest {
         Kiln.Run again = dirs.run("prune");
         assertEquals(0, again.exitCode(), again.toString());
         assertEquals(volume.getFileName() + " (data): kept in " + volume + ": unsaved: written, and no snapshot of it exists;"
-                + " once you no longer need it: rm -r " + volume + "\n", again.out(), "only the kept volume is named again");
+                + " once you no longer need it: kiln volume rm " + volume.getFileName() + "\n", again.out(), "only the kept volume is named again");
         assertTrue(dirs.run("ls", "--all").out().contains("crashed"));
     }
 

@@ -51,6 +51,13 @@ import dev.kiln.agent.logs.PolledFileSource;
 import dev.kiln.agent.volume.UnmountResult;
 import dev.kiln.agent.volume.VolumeCodec;
 import dev.kiln.agent.volume.VolumeService;
+import dev.kiln.agent.build.BuildRecord;
+import dev.kiln.agent.logs.LogTruncatedException;
+import dev.kiln.agent.logs.RotatingLog;
+import dev.kiln.agent.service.BootScript;
+import dev.kiln.agent.service.ServiceCodec;
+import dev.kiln.agent.service.ServiceNotFoundException;
+import dev.kiln.agent.service.ServiceSupervisor;
 import jakarta.annotation.PreDestroy;
 import java.nio.file.Path;
 import java.util.concurrent.ExecutorService;
@@ -97,11 +104,17 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
     private final ImdsRootOnly imdsRootOnly;
     private final dev.kiln.agent.schedule.ScheduleRunner schedules;
 
+    private final ServiceSupervisor services;
+    private final BootScript bootScript;
+
     public AgentGrpcService(AgentInfo info, BuildManager builds, VolumeService volumes, AgentSettings settings,
                             LeaseKeeper lease, ActiveStreams activeStreams, dev.kiln.agent.serve.Serving serving,
                             Problems problems, BootBuild bootBuild, ImdsRootOnly imdsRootOnly,
+                            ServiceSupervisor services, BootScript bootScript,
                             dev.kiln.agent.schedule.ScheduleRunner schedules) {
         this.info = info;
+        this.services = services;
+        this.bootScript = bootScript;
         this.schedules = schedules;
         this.imdsRootOnly = imdsRootOnly;
         this.problems = problems;
@@ -127,7 +140,7 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
         serving.server().ifPresent(ssh -> status.setSshPort(ssh.port())
                 .setSshHostKeyFingerprint(ssh.hostKey().fingerprint())
                 .setSshHostPublicKey(ssh.hostKey().publicKeyLine()));
-        response.onNext(status
+        status
                 .setAgentVersion(info.agentVersion())
                 .setMode(info.identity().mode() == AgentMode.EC2 ? Mode.MODE_EC2 : Mode.MODE_LOCAL)
                 .setInstanceId(info.identity().instanceId())
@@ -140,6 +153,7 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                 .addAllProblems(imdsRootOnly.problems())
                 .addAllProblems(volumes.bootErrors())
                 .addAllProblems(bootBuild.errors())
+                .addAllProblems(bootScript.problems())
                 .addAllProblems(lease.upcomingEvents())
                 .addAllProblems(schedules.problems())
                 .addAllSchedules(schedules.messages())
@@ -147,7 +161,10 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                 .addAllBusyReasons(lease.busyReasons())
                 .setHostname(info.hostname())
                 .setCurrentBuild(builds.current().map(BuildCodec::build).orElse(Build.getDefaultInstance()))
-                .build());
+                .putAllLabels(services.labels())
+                .addAllServices(services.statuses().stream().map(ServiceCodec::service).toList());
+        bootScript.record().ifPresent(r -> status.setBootScript(BuildCodec.build(r)));
+        response.onNext(status.build());
         response.onCompleted();
     }
 
@@ -242,7 +259,21 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                         () -> lease.state() == LeaseKeeper.State.POWERING_OFF);
                 end = () -> null;
             } else if (request.getBuildId().isEmpty()) {
-                throw new IllegalArgumentException("build_id must name a build, or be \"agent\" for the agent's own log");
+                throw new IllegalArgumentException("build_id must name a build, or be \"agent\" for the agent's own log,"
+                        + " \"boot\" for the boot script's or \"service:NAME\" for a service's");
+            } else if (request.getBuildId().equals("boot")) {
+                String id = bootScript.record().map(BuildRecord::id).orElseThrow(() -> new ServiceNotFoundException(
+                        bootScript.present() ? "the boot script has not run in this boot (kiln status says why)"
+                                : "this instance has no boot script (kiln.boot-script is not set)"));
+                source = builds.log(id);
+                end = () -> BuildCodec.build(builds.get(id));
+            } else if (request.getBuildId().startsWith("service:")) {
+                RotatingLog log = services.log(request.getBuildId().substring("service:".length()));
+                if (request.getFromOffset() < log.firstOffset()) {
+                    throw new LogTruncatedException(request.getFromOffset(), log.firstOffset(), log.cap());
+                }
+                source = log;
+                end = () -> null;
             } else {
                 String id = request.getBuildId();
                 source = builds.log(id);
@@ -257,6 +288,8 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
             new LogStreamer((ServerCallStreamObserver<LogChunk>) response, source, request.getFromOffset(),
                     request.getFollow(), end, streams, (task, ms) -> timer.schedule(task, ms, TimeUnit.MILLISECONDS),
                     LOG_LINGER_MILLIS).onEnd(activeStreams::closed).start();
+        } catch (LogTruncatedException e) {
+            response.onError(Status.OUT_OF_RANGE.withDescription(e.getMessage()).asRuntimeException());
         } catch (RuntimeException e) {
             response.onError(GrpcStatus.of(e));
         }

@@ -27,7 +27,8 @@ final class GrpcStatus {
         if (e instanceof VolumeRefusedException || e instanceof VolumeNotFoundException) {
             LOG.warn("refused: {}", message); // volume refusals matter to whoever reads the agent log later
         }
-        if (e instanceof BuildNotFoundException || e instanceof VolumeNotFoundException) {
+        if (e instanceof BuildNotFoundException || e instanceof VolumeNotFoundException
+                || e instanceof dev.kiln.agent.service.ServiceNotFoundException) {
             status = Status.NOT_FOUND;
         } else if (e instanceof BuildConflictException || e instanceof WorkTreeReadOnlyException
                 || e instanceof VolumeRefusedException

@@ -1,8 +1,9 @@
 package dev.kiln.agent.api;
 
 import com.google.protobuf.UnsafeByteOperations;
-import dev.kiln.agent.logs.LogReader;
+import dev.kiln.agent.logs.LogCursor;
 import dev.kiln.agent.logs.LogSource;
+import dev.kiln.agent.logs.LogTruncatedException;
 import dev.kiln.agent.logs.Segment;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.LogChunk;
@@ -42,7 +43,7 @@ final class LogStreamer {
 
     private final ServerCallStreamObserver<LogChunk> out;
     private final LogSource source;
-    private final LogReader reader; // the file stays open, its index read once, for the stream's life
+    private final LogCursor reader; // the file stays open, its index read once, for the stream's life
     private final boolean follow;
     private final Supplier<Build> endRecord;
     private final Executor executor;
@@ -71,7 +72,7 @@ final class LogStreamer {
         this.timer = timer;
         this.lingerMillis = lingerMillis;
         this.source = source;
-        this.reader = new LogReader(source.file(), source.defaultStream());
+        this.reader = source.cursor();
         this.offset = from;
         this.follow = follow;
         this.endRecord = endRecord;
@@ -170,7 +171,10 @@ final class LogStreamer {
             }
         } catch (IOException | RuntimeException e) {
             if (done.compareAndSet(false, true) && !cancelled) {
-                out.onError(Status.INTERNAL.withDescription("reading the log failed: " + e.getMessage()).asRuntimeException());
+                // A slow reader of a rotating log can fall behind what is kept: say where to resume.
+                out.onError(e instanceof LogTruncatedException
+                        ? Status.OUT_OF_RANGE.withDescription(e.getMessage()).asRuntimeException()
+                        : Status.INTERNAL.withDescription("reading the log failed: " + e.getMessage()).asRuntimeException());
                 ended();
             }
         }

@@ -18,8 +18,6 @@ import java.util.function.Supplier;
  */
 final class BuildRunner {
 
-    private static final String PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
     private final ProcessLauncher launcher;
     private final Supplier<BuildUser> user;
     private final TupProfiles profiles;
@@ -44,12 +42,7 @@ final class BuildRunner {
      */
     int run(BuildRecord record, RunningBuild run, Consumer<TupProgress.Count> progress) throws IOException {
         BuildUser buildUser = user.get();
-        Map<String, String> env = new TreeMap<>();
-        env.put("PATH", PATH);
-        env.put("HOME", buildUser.home().toString());
-        env.put("USER", buildUser.name());
-        env.put("LOGNAME", buildUser.name());
-        env.put("LANG", "C.UTF-8");
+        Map<String, String> env = new TreeMap<>(buildUser.environment());
         env.put("KILN_BUILD_ID", record.id());
         Path tree = record.spec().workTree().normalize();
         if (!record.spec().tup()) {

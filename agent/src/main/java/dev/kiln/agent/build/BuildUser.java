@@ -27,6 +27,15 @@ public record BuildUser(String name, int uid, int gid, Path home) {
         return agentIsRoot() ? FsAccess.of(uid, gid) : FsAccess.own();
     }
 
+    /**
+     * The environment every process the agent runs as this user starts with (builds, the boot
+     * script, services): a fixed PATH, its home and name, a UTF-8 locale.
+     */
+    public java.util.Map<String, String> environment() {
+        return java.util.Map.of("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "HOME", home.toString(), "USER", name, "LOGNAME", name, "LANG", "C.UTF-8");
+    }
+
     /** True when the agent runs as root (and so must switch user for builds). */
     public static boolean agentIsRoot() {
         return new com.sun.security.auth.module.UnixSystem().getUid() == 0;

@@ -79,6 +79,17 @@ public final class SettingsCatalog {
             new Setting("kiln.ssh.owner-keys", "an authorized_keys file path or its text", SettingsCatalog::keys),
             new Setting("kiln.ssh.reader-keys", "an authorized_keys file path or its text", SettingsCatalog::keys),
             new Setting("kiln.ssh.user", "an unprivileged user name", SettingsCatalog::nonEmpty),
+            new Setting(LabelSettings.KEY, "a map of labels in agent.yml or user data", v -> {
+                throw new IllegalArgumentException("a single value; labels are a map, set in agent.yml or user data");
+            }),
+            new Setting("kiln.boot-script", "a shell script's text", v -> {
+                if (v.isBlank()) {
+                    throw new IllegalArgumentException("empty (leave kiln.boot-script out for no boot script)");
+                }
+            }),
+            new Setting(ServiceSettings.KEY, "a list of services in agent.yml or user data", v -> {
+                throw new IllegalArgumentException("a single value; services are a list, set in agent.yml or user data");
+            }),
             new Setting(ScheduleSettings.KEY, "a list of snapshot schedules in agent.yml or user data", v -> {
                 throw new IllegalArgumentException("a single value; schedules are a list, set in agent.yml or user data");
             }),
@@ -129,6 +140,9 @@ public final class SettingsCatalog {
                     || normal.startsWith(BootBuildSettings.PREFIX + "[")) {
                 return; // checked together below: one field needs another (work-tree), two exclude each other
             }
+            if (LabelSettings.owns(normal) || ServiceSettings.owns(normal)) {
+                return; // checked together below: label names must not collide, nor services' names and ports
+            }
             if (normal.equals(VolumeMountSettings.KEY)) {
                 problems.addAll(VolumeMountSettings.problems(source, value));
                 return;
@@ -162,6 +176,8 @@ public final class SettingsCatalog {
             checkValue(source, setting.get(), key, value).ifPresent(problems::add);
         });
         problems.addAll(BootBuildSettings.problems(source, settings));
+        problems.addAll(LabelSettings.problems(source, settings));
+        problems.addAll(ServiceSettings.problems(source, settings));
         return problems;
     }
 

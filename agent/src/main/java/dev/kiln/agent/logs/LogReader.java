@@ -23,7 +23,7 @@ import java.util.TreeMap;
  * the reader's position), so memory stays bounded however long the log; a read that goes back
  * before them reads the index again from its start. Safe to close from another thread.
  */
-public final class LogReader implements AutoCloseable {
+public final class LogReader implements LogCursor {
 
     static final int INDEX_RECORD = 9; // long offset + byte stream
 
@@ -53,6 +53,7 @@ public final class LogReader implements AutoCloseable {
      *
      * @throws NoSuchFileException when the log does not exist
      */
+    @Override
     public synchronized List<Segment> read(long offset, int max) throws IOException {
         if (closed) {
             throw new IOException("log reader of " + file + " is closed");

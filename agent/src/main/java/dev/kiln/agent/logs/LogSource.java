@@ -36,4 +36,9 @@ public interface LogSource {
         }
         return () -> { };
     }
+
+    /** A reader of this log for one stream, from front to back (a {@link LogReader} of {@link #file()}). */
+    default LogCursor cursor() {
+        return new LogReader(file(), defaultStream());
+    }
 }

@@ -11,6 +11,7 @@ import dev.kiln.agent.instance.InstanceIdentity;
 import dev.kiln.agent.lease.LeaseKeeper;
 import dev.kiln.agent.logs.AgentLogFile;
 import dev.kiln.agent.serve.Serving;
+import dev.kiln.agent.service.BootScript;
 import dev.kiln.agent.status.AgentInfo;
 import dev.kiln.agent.tls.MutualTls;
 import dev.kiln.agent.volume.BootMounts;
@@ -33,8 +34,8 @@ import java.util.Optional;
 /**
  * The agent's start-up, once its context has started: the state directory and agent log, then
  * the checks of the TLS material and the lease settings (before any volume is touched), the IMDS
- * check (ec2 mode), the boot mounts, boot build and SSH server, and last the gRPC server and the
- * lease. A problem stops start-up with a {@link StartupFailure} or, in ec2 mode, is handled as
+ * check (ec2 mode), the boot mounts, boot build, boot script (then the services) and SSH server,
+ * and last the gRPC server and the lease. A problem stops start-up with a {@link StartupFailure} or, in ec2 mode, is handled as
  * {@link DegradedMode} says. Each bean is resolved when its step comes, so a step's settings are
  * checked in this order. Only in a context the agent's launcher made (it registers the
  * {@link DegradedMode}): other programs that have the agent on their class path, such as the
@@ -57,6 +58,7 @@ public final class AgentStartup implements ApplicationEventListener<StartupEvent
     private final BeanProvider<VolumeService> volumes;
     private final BeanProvider<EmbeddedServer> grpc;
     private final BeanProvider<AgentInfo> info;
+    private final BeanProvider<BootScript> bootScript;
     /** The gRPC server once it has started; Shutdown stops it. */
     private volatile EmbeddedServer startedServer;
     private volatile boolean started;
@@ -64,7 +66,9 @@ public final class AgentStartup implements ApplicationEventListener<StartupEvent
     AgentStartup(DegradedMode policy, InstanceIdentity identity, Console console, BeanProvider<AgentSettings> agent,
                  BeanProvider<TlsSettings> tls, BeanProvider<LeaseKeeper> lease, BeanProvider<ImdsRootOnly> imds,
                  BeanProvider<BootBuild> bootBuild, BeanProvider<BootMounts> bootMounts, BeanProvider<Serving> serving,
-                 BeanProvider<VolumeService> volumes, BeanProvider<EmbeddedServer> grpc, BeanProvider<AgentInfo> info) {
+                 BeanProvider<VolumeService> volumes, BeanProvider<EmbeddedServer> grpc, BeanProvider<AgentInfo> info,
+                 BeanProvider<BootScript> bootScript) {
+        this.bootScript = bootScript;
         this.policy = policy;
         this.identity = identity;
         this.console = console;
@@ -97,6 +101,7 @@ public final class AgentStartup implements ApplicationEventListener<StartupEvent
         if (policy.degraded()) {
             // Nothing of the user data's intent is carried out: no volume is touched, no build runs.
             bootBuild.get().notStarted("the agent runs degraded (its settings are unusable; see kiln status)");
+            bootScript.get().notStarted("the agent runs degraded (its settings are unusable; see kiln status)");
         } else {
             boot();
         }
@@ -147,12 +152,15 @@ public final class AgentStartup implements ApplicationEventListener<StartupEvent
             policy.lateFailure(problem, StartupFailure.EXIT_CONFIG,
                     problem + "; nothing was mounted, no boot build runs and nothing is served over SSH", this::report);
             bootBuild.get().notStarted("the boot mounts could not be set up (" + Messages.describe(e) + ")");
+            bootScript.get().notStarted("the boot mounts could not be set up (" + Messages.describe(e) + ")");
             return;
         }
         Map<Path, String> failedMounts = mounts.failures();
         // The boot build starts once the mounts are there (or is refused, and says why, when its
         // work tree's mount failed). It is an ordinary build from here on.
         bootBuild.get().run(failedMounts);
+        // The boot script likewise (refused when a boot mount failed); the services follow it.
+        bootScript.get().run(failedMounts);
         try {
             serving.get().start(failedMounts);
         } catch (Serving.NotServing e) {

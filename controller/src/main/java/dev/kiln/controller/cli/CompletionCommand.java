@@ -36,7 +36,7 @@ public class CompletionCommand implements Runnable {
                 words=$("${COMP_WORDS[0]}" __complete instances 2>/dev/null)
               elif (( COMP_CWORD == 2 )); then
                 case $cmd in
-                  status|extend|stop|terminate|snapshot|ssh-config|enroll) words=$("${COMP_WORDS[0]}" __complete instances 2>/dev/null) ;;
+                  status|extend|stop|terminate|snapshot|ssh-config|enroll|open) words=$("${COMP_WORDS[0]}" __complete instances 2>/dev/null) ;;
                   pull) words=$("${COMP_WORDS[0]}" __complete instances 2>/dev/null; "${COMP_WORDS[0]}" __complete profiles 2>/dev/null) ;;
                 esac
               elif (( COMP_CWORD == 3 )) && [[ $cmd == pull && ${COMP_WORDS[2]} == @(local-*|i-*) ]]; then

@@ -111,6 +111,12 @@ public class ExtendCommand implements Callable<Integer> {
         // Fleet targets are named by instance id; an agent reached by --agent has no fleet record.
         Fleet fleet = instance != null || all ? fleetOptions.fleet(fleets, instance) : null;
         return Targets.each(context, clients, targets, timeout.get(context), (t, client) -> {
+            if (client.status().getLease().getForever()) {
+                // An always-on instance (--forever) has no deadline to move: nothing to do, and nothing wrong.
+                context.out().println((named ? t.name() + ": " : "") + "no deadline (launched with --forever); nothing"
+                        + " changed: it runs until `kiln stop` or `kiln terminate`");
+                return;
+            }
             Lease lease = client.stub().extendLease(req.setRequestId(UUID.randomUUID().toString()).build());
             if (fleet != null && lease.hasDeadline()) {
                 recordDeadline(fleet, t.name(), lease);

@@ -7,9 +7,11 @@ import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.client.Enroller;
 import dev.kiln.controller.fleet.AgentUserData;
+import dev.kiln.controller.fleet.BootScript;
 import dev.kiln.controller.fleet.Ec2Fleet;
 import dev.kiln.controller.fleet.InstanceLayout;
 import dev.kiln.controller.fleet.ManagedInstance;
+import dev.kiln.controller.fleet.ServiceSpec;
 import dev.kiln.controller.fleet.SnapshotPolicy;
 import dev.kiln.controller.fleet.VolumeSpec;
 import dev.kiln.controller.local.AgentJar;
@@ -23,6 +25,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -42,7 +45,8 @@ import java.util.UUID;
                 "takes its options from it; flags win. Examples:",
                 "  kiln launch --volume sources:latest --volume builds:latest --ttl 1h",
                 "  kiln launch --provider ec2 --ami 'kiln-agent-*' --type c5.2xlarge \\",
-                "      --volume sources:latest --volume builds:latest --label collection=vibes"})
+                "      --volume sources:latest --volume builds:latest --label collection=vibes",
+                "  kiln launch --role preview --label pr=3012 --label branch=main   # docs/previews.md"})
 public class LaunchCommand implements Runnable {
 
     @Inject
@@ -85,8 +89,17 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--max-lifetime", paramLabel = "DURATION", description = "Cap of every extension (default: 12h).")
     String maxLifetime;
 
-    @Option(names = "--volume", paramLabel = "ROLE:SIZE|ROLE:snap-ID|ROLE:latest", description = "A volume (repeatable): new blank of SIZE GiB, from a snapshot, or from the newest snapshot of ROLE.")
+    @Option(names = "--volume", paramLabel = "ROLE:SIZE|ROLE:snap-ID|ROLE:latest|ROLE:vol-ID", description = "A volume (repeatable): new blank of SIZE GiB, from a snapshot, from the newest snapshot of ROLE, or an existing volume of the fleet, attached as it is.")
     List<String> volumes = new ArrayList<>();
+
+    @Option(names = "--keep-volume", paramLabel = "ROLE",
+            description = "Keep this role's volume after the instance ends (repeatable); without it, a volume is deleted"
+                    + " when the instance ends only if its data is safe, else kept and flagged unsaved.")
+    List<String> keepVolumes = new ArrayList<>();
+
+    @Option(names = "--forever", description = "No deadline: the instance runs until `kiln stop`/`kiln terminate`, an"
+            + " interruption notice, or its backstop ends it (an always-on server). Never the default; not with --ttl.")
+    boolean forever;
 
     @Option(names = "--collection", paramLabel = "NAME",
             description = "The collection the volumes belong to: they and their snapshots are tagged with it, and ROLE:latest"
@@ -117,21 +130,47 @@ public class LaunchCommand implements Runnable {
     @Option(names = "--boot-tree", paramLabel = "NAME", description = "Where in the work tree the boot build runs, e.g. vibes (implies --boot-build; default: the work tree itself).")
     String bootTree;
 
+    @Option(names = "--boot-script", paramLabel = "FILE",
+            description = {"A /bin/sh script the agent runs once per boot, after the volumes are mounted, as the build user,",
+                    "with each label as KILN_LABEL_KEY; services start when it succeeds (`kiln logs -f --agent ID boot`)."})
+    Path bootScript;
+
+    @Option(names = "--service", paramLabel = "NAME:PORT[/PATH][=COMMAND]",
+            description = {"A service (repeatable): COMMAND runs (/bin/sh -c, as the build user) after the boot script succeeds,",
+                    "restarted when it exits; without =COMMAND, a port something else serves. `kiln ls -o wide` and",
+                    "`kiln open ID NAME` show its link, http://HOST:PORT/PATH."})
+    List<String> services = new ArrayList<>();
+
+    @Option(names = "--service-keeps-alive", paramLabel = "NAME",
+            description = "The service NAME counts as busy for the idle timeout while it runs (repeatable; otherwise services do not keep an instance up).")
+    List<String> keepsAlive = new ArrayList<>();
+
+    /** The services a template gives (its map entries may carry keeps-alive), used when no --service is given. */
+    private List<ServiceSpec> templateServices = List.of();
+
     @Option(names = "--client-token", paramLabel = "TOKEN", description = "Idempotency token; a retry with the same token launches nothing new (default: a new one).")
     String clientToken;
 
     @Override
     public void run() {
         applyTemplate();
-        ttl = ttl != null ? ttl : "2h";
+        if (forever && ttl != null) {
+            throw new KilnException(ExitCodes.USAGE, "--forever and --ttl " + ttl + " contradict each other (a lease without"
+                    + " a deadline, or one that ends); give one");
+        }
+        ttl = forever ? "forever" : ttl != null ? ttl : "2h";
         maxLifetime = maxLifetime != null ? maxLifetime : "12h";
-        Duration lease = Durations.parse(ttl);
+        // null: --forever, no deadline
+        Duration lease = forever ? null : Durations.parse(ttl);
         Duration cap = Durations.parse(maxLifetime);
-        if (lease.compareTo(cap) > 0) {
+        if (lease != null && lease.compareTo(cap) > 0) {
             throw new KilnException(ExitCodes.USAGE, "--ttl " + ttl + " is longer than --max-lifetime " + maxLifetime);
         }
-        List<VolumeSpec> vols = inCollection(volumes.stream().map(VolumeSpec::parse).toList());
+        List<VolumeSpec> vols = kept(inCollection(volumes.stream().map(VolumeSpec::parse).toList()));
         refuseRepeatedRoles(vols);
+        boolean onEc2 = !fleetOptions.providerName(context).equals("local");
+        AgentUserData.Workload workload = workload(onEc2 ? reservedPorts(grpcPort != null ? grpcPort : 7443, !vols.isEmpty())
+                : Map.of());
         FleetCa ca = new FleetInit(context.paths(), context.clock()).loadCa();
         ClientTls tls = ClientTls.of(context.paths());
         LaunchRecord record = launchRecord(ca, Durations.parse(wait));
@@ -147,7 +186,7 @@ public class LaunchCommand implements Runnable {
         }
         int maxInstances = max != null ? max : context.settings().get("max-instances", null).map(Integer::parseInt).orElse(0);
         if (fleetOptions.providerName(context).equals("local")) {
-            launchLocal(lease, cap, vols, boot, maxInstances, ca, tls);
+            launchLocal(lease, cap, vols, boot, maxInstances, ca, tls, workload);
             return;
         }
         if (ami == null) {
@@ -158,13 +197,14 @@ public class LaunchCommand implements Runnable {
         int port = grpcPort != null ? grpcPort : 7443;
         Ec2Fleet fleet = fleetOptions.ec2(fleets).runningTimeout(Durations.parse(wait));
         String[] workTree = new String[1];
+        fleet.closedServicePorts(securityGroups, subnet, workload.services()).forEach(w -> context.err().println("kiln: " + w));
         context.err().println("kiln: launching a " + role + " (" + type + ", lease " + ttl + ")...");
         ManagedInstance launched = fleet.launch(new Ec2Fleet.LaunchSpec(role, ami, type, subnet, securityGroups, keyName,
                 instanceProfile, lease, labels, vols, created -> {
                     InstanceLayout layout = InstanceLayout.plan("", role, created);
                     return AgentUserData.yaml(cert, ca, port, lease, cap, layout, ownerKey,
                             boot ? new AgentUserData.BootBuild(bootWorkTree(layout.workTree()), bootProfiles, List.of()) : null,
-                            scheduleSettings());
+                            workload, scheduleSettings());
                 }, certName, port,
                 clientToken != null ? clientToken : UUID.randomUUID().toString()), maxInstances, record.startedAt());
         context.err().println("kiln: " + launched.id() + " is " + launched.state());
@@ -193,6 +233,44 @@ public class LaunchCommand implements Runnable {
                 wait, Instant.now());
     }
 
+    /**
+     * Labels, boot script and services for the agent's settings, checked before anything is
+     * launched: a bad --service, a duplicate name or port, a boot script that is not a readable
+     * file or too large, two labels that would set the same variable.
+     *
+     * @param reserved ports the instance's agent itself listens on
+     */
+    private AgentUserData.Workload workload(Map<Integer, String> reserved) {
+        List<ServiceSpec> declared = services.isEmpty() ? templateServices : services.stream().map(ServiceSpec::parse).toList();
+        declared = ServiceSpec.check(declared, keepsAlive, reserved);
+        Map<String, String> byVariable = new TreeMap<>();
+        labels.keySet().forEach(k -> {
+            if (!k.matches("[A-Za-z0-9][A-Za-z0-9_-]{0,62}")) {
+                throw new KilnException(ExitCodes.USAGE, "label name '" + k + "' must be 1-63 letters, digits, '_' or '-',"
+                        + " starting with a letter or digit (it reaches the boot script and services as KILN_LABEL_NAME);"
+                        + " nothing was launched");
+            }
+            String variable = "KILN_LABEL_" + k.toUpperCase(java.util.Locale.ROOT).replaceAll("[^A-Z0-9]", "_");
+            String other = byVariable.put(variable, k);
+            if (other != null) {
+                throw new KilnException(ExitCodes.USAGE, "the labels '" + other + "' and '" + k + "' would both reach the boot"
+                        + " script and services as " + variable + "; nothing was launched: rename one");
+            }
+        });
+        BootScript script = bootScript == null ? null : BootScript.read(bootScript);
+        return new AgentUserData.Workload(labels, script, declared);
+    }
+
+    /** The ports an EC2 instance's agent listens on, which no service may declare. */
+    private static Map<Integer, String> reservedPorts(int grpcPort, boolean servesSsh) {
+        Map<Integer, String> reserved = new TreeMap<>();
+        reserved.put(grpcPort, "the agent's own gRPC port (--grpc-port)");
+        if (servesSsh) {
+            reserved.putIfAbsent(22, "the agent's SSH server's port");
+        }
+        return reserved;
+    }
+
     /** Each role is one mount point (/mnt/ROLE): a second volume of a role could only fail on the instance. */
     private void refuseRepeatedRoles(List<VolumeSpec> vols) {
         Map<String, List<String>> byRole = new TreeMap<>();
@@ -215,6 +293,18 @@ public class LaunchCommand implements Runnable {
         return schedules.isEmpty() ? Map.of() : Map.of("schedules", schedules);
     }
 
+    /** The volumes with --keep-volume's roles marked to keep; a role no --volume gives is refused. */
+    private List<VolumeSpec> kept(List<VolumeSpec> vols) {
+        for (String r : keepVolumes) {
+            if (vols.stream().noneMatch(v -> v.role().equals(r))) {
+                throw new KilnException(ExitCodes.USAGE, "--keep-volume " + r + " names no volume of this launch (its volumes: "
+                        + (vols.isEmpty() ? "none" : String.join(", ", vols.stream().map(VolumeSpec::role).toList()))
+                        + "); add --volume " + r + ":SIZE (or :latest, :snap-ID, :vol-ID); nothing was launched");
+            }
+        }
+        return vols.stream().map(v -> keepVolumes.contains(v.role()) ? v.kept() : v).toList();
+    }
+
     /** Options the config.yml template named by --role gives, for those not given as flags. */
     private void applyTemplate() {
         Map<String, Object> t = context.settings().template(role).orElse(null);
@@ -229,7 +319,18 @@ public class LaunchCommand implements Runnable {
         subnet = subnet != null ? subnet : text(t, "subnet");
         keyName = keyName != null ? keyName : text(t, "key-name");
         instanceProfile = instanceProfile != null ? instanceProfile : text(t, "instance-profile");
-        ttl = ttl != null ? ttl : text(t, "ttl");
+        if (!forever && t.containsKey("forever")) {
+            String f = text(t, "forever");
+            if (!"true".equals(f) && !"false".equals(f)) {
+                throw new KilnException(ExitCodes.CONFIG, "template '" + role + "': forever must be true or false, not " + f);
+            }
+            if ("true".equals(f) && t.containsKey("ttl")) {
+                throw new KilnException(ExitCodes.CONFIG, "template '" + role + "': forever: true and ttl contradict each other; give one");
+            }
+            // A template's forever yields to a --ttl flag.
+            forever = "true".equals(f) && ttl == null;
+        }
+        ttl = ttl != null || forever ? ttl : text(t, "ttl");
         maxLifetime = maxLifetime != null ? maxLifetime : text(t, "max-lifetime");
         if (securityGroups.isEmpty()) {
             securityGroups.addAll(list(t, "security-group"));
@@ -240,6 +341,9 @@ public class LaunchCommand implements Runnable {
         if (bootProfiles.isEmpty()) {
             bootProfiles.addAll(list(t, "boot-profile"));
         }
+        if (keepVolumes.isEmpty()) {
+            keepVolumes.addAll(list(t, "keep-volume"));
+        }
         bootTree = bootTree != null ? bootTree : text(t, "boot-tree");
         collection = collection != null ? collection : text(t, "collection");
         bootBuild |= Boolean.parseBoolean(String.valueOf(t.getOrDefault("boot-build", "false")));
@@ -247,6 +351,18 @@ public class LaunchCommand implements Runnable {
             grpcPort = Integer.parseInt(String.valueOf(t.get("grpc-port")));
         }
         schedules = dev.kiln.controller.fleet.LaunchSchedules.of(role, t.get("schedule"));
+        if (bootScript == null && text(t, "boot-script") != null) {
+            // A relative path in config.yml is relative to config.yml's directory, wherever kiln runs.
+            bootScript = context.paths().configFile().toAbsolutePath().getParent().resolve(text(t, "boot-script"));
+        }
+        if (services.isEmpty() && t.get("services") != null) {
+            Object v = t.get("services");
+            templateServices = (v instanceof List<?> l ? l : List.of(v)).stream()
+                    .map(e -> ServiceSpec.fromTemplate(e, role)).toList();
+        }
+        if (keepsAlive.isEmpty()) {
+            keepsAlive.addAll(list(t, "service-keeps-alive"));
+        }
         if (t.get("label") instanceof Map<?, ?> m) {
             Map<String, String> merged = new TreeMap<>();
             m.forEach((k, v) -> merged.put(String.valueOf(k), String.valueOf(v)));
@@ -296,7 +412,7 @@ public class LaunchCommand implements Runnable {
 
     /** The local provider: an agent process on this machine, its volumes under the state directory. */
     private void launchLocal(Duration lease, Duration cap, List<VolumeSpec> vols, boolean boot, int maxInstances, FleetCa ca,
-                             ClientTls tls) {
+                             ClientTls tls, AgentUserData.Workload workload) {
         List<String> ec2Only = new ArrayList<>();
         if (ami != null) {
             ec2Only.add("--ami");
@@ -324,7 +440,8 @@ public class LaunchCommand implements Runnable {
         LocalProvider local = fleets.local().agentSettings(scheduleSettings())
                 .agentJvm(context.env().get("AGENT_JAVA_OPTS"), context.env().get("KILN_NO_CDS").filter(v -> !v.isEmpty()).isEmpty());
         context.err().println("kiln: launching a local " + role + " (lease " + ttl + ")...");
-        ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree),
+        ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree,
+                workload),
                 maxInstances, LocalProvider.loopVolumes(context.env().get("KILN_LOCAL_VOLUMES").orElse(null)), ca, tls, AgentJar.locate(context.env()), Durations.parse(wait), s -> context.err().println("kiln: " + s));
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         context.err().println("kiln: agent on " + m.id() + " answers at " + endpoint);

@@ -13,9 +13,10 @@ import java.util.concurrent.Callable;
 /** {@code kiln logs}: print (and follow) a build's log, or the agent's own. */
 @TimeoutMixin.Default(what = "Timeout of each request")
 @Command(name = "logs", mixinStandardHelpOptions = true,
-        description = {"Print a build's log (or the agent's own, with BUILD = agent) byte for byte.",
-                "With -f, follow it until the build ends, reconnecting and resuming from the last byte",
-                "received if the connection drops or the agent restarts; exit with the build's status."})
+        description = {"Print a build's log (or the agent's own, with BUILD = agent; the boot script's, with boot; a",
+                "service's, with service:NAME) byte for byte. With -f, follow it until the build ends, reconnecting and",
+                "resuming from the last byte received if the connection drops or the agent restarts; exit with the",
+                "build's status (the boot script's too; a service's log is followed until the service stops)."})
 public class LogsCommand implements Callable<Integer> {
 
     @Inject
@@ -30,7 +31,7 @@ public class LogsCommand implements Callable<Integer> {
     @Mixin
     AgentMixin agent;
 
-    @Parameters(index = "0", paramLabel = "BUILD", description = "A build id (see `kiln builds`), or `agent`.")
+    @Parameters(index = "0", paramLabel = "BUILD", description = "A build id (see `kiln builds`), `agent`, `boot` or `service:NAME`.")
     String build;
 
     @Option(names = {"-f", "--follow"}, description = "Follow until the build ends.")
@@ -53,12 +54,35 @@ public class LogsCommand implements Callable<Integer> {
                 return fromRecord(fleet, ended.get());
             }
         }
+        if (build.equals("boot") || build.startsWith("service:")) {
+            return bootOrService();
+        }
         if (follow && !build.equals("agent")) {
             return BuildCommand.follow(context, clients, agent, build, from, timeout);
         }
         new LogFollower(() -> clients.connect(agent, timeout.get(context)), m -> context.err().println("kiln: " + m),
                 Durations.parse("5m"), from).copy(build, follow, context.out());
         return 0;
+    }
+
+    /**
+     * The boot script's log ({@code boot}) or a service's ({@code service:NAME}): no progress to
+     * show; following resumes by offset like a build's, and ends with the boot script (exit
+     * status as a build's) or when the service is stopped for good.
+     */
+    private int bootOrService() throws IOException {
+        if (build.startsWith("service:") && !build.substring("service:".length()).matches("[a-z0-9][a-z0-9-]{0,30}")) {
+            throw new dev.kiln.controller.KilnException(dev.kiln.controller.ExitCodes.USAGE, "'" + build + "' is not service:NAME"
+                    + " with a service's name such as service:web (`kiln status` lists the services)");
+        }
+        dev.kiln.proto.agent.v1.Build end = new LogFollower(() -> clients.connect(agent, timeout.get(context)),
+                m -> context.err().println("kiln: " + m), Durations.parse("5m"), from).copy(build, follow, context.out());
+        if (!follow || end == null || !build.equals("boot")) {
+            return 0;
+        }
+        context.err().println("kiln: boot script " + BuildCommand.state(end) + (end.getHasExitCode() ? " (exit "
+                + end.getExitCode() + ")" : ""));
+        return dev.kiln.controller.build.BuildExit.of(end);
     }
 
     /** An ended local instance's log, from the copy its record keeps for {@code KEEP_LOGS}. */

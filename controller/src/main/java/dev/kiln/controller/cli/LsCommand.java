@@ -137,8 +137,8 @@ public class LsCommand implements Runnable {
         }
         Table t = format == OutputFormat.wide
                 ? new Table(all ? new String[] {"INSTANCE", "ROLE", "LABELS", "STATE", "AGENT", "BUILD", "LEASE", "ADDRESS",
-                "EXPIRES-AT", "LAUNCHED", "ENDED"} : new String[] {"INSTANCE", "ROLE", "LABELS", "STATE", "AGENT", "BUILD", "LEASE",
-                "ADDRESS", "EXPIRES-AT", "LAUNCHED"})
+                "EXPIRES-AT", "LAUNCHED", "LINKS", "ENDED"} : new String[] {"INSTANCE", "ROLE", "LABELS", "STATE", "AGENT", "BUILD",
+                "LEASE", "ADDRESS", "EXPIRES-AT", "LAUNCHED", "LINKS"})
                 : new Table(all ? new String[] {"INSTANCE", "ROLE", "LABELS", "STATE", "AGENT", "BUILD", "LEASE", "ADDRESS", "ENDED"}
                 : new String[] {"INSTANCE", "ROLE", "LABELS", "STATE", "AGENT", "BUILD", "LEASE", "ADDRESS"});
         for (Row r : rows) {
@@ -149,6 +149,7 @@ public class LsCommand implements Runnable {
             if (format == OutputFormat.wide) {
                 cells.add(String.valueOf(r.instance().expiresAt()));
                 cells.add(String.valueOf(r.instance().launchTime()));
+                cells.add(ServiceLinks.cell(r.endpoint() == null ? null : r.endpoint().host(), r.status()));
             }
             if (all) {
                 var e = ended.get(r.instance().id());
@@ -172,6 +173,8 @@ public class LsCommand implements Runnable {
         o.add("expires_at", Json.time(m.expiresAt()));
         o.add("agent", r.status() == null && "-".equals(r.error()) ? JsonNull.INSTANCE : new JsonPrimitive(agentState(r)));
         o.add("status", r.status() == null ? JsonNull.INSTANCE : Json.of(r.status()));
+        o.add("links", ServiceLinks.json(r.endpoint() == null ? null : r.endpoint().host(), r.status()));
+        o.add("boot", ServiceLinks.bootJson(r.status()));
         return o;
     }
 
@@ -188,7 +191,8 @@ public class LsCommand implements Runnable {
 
     static String build(Row r) {
         if (r.status() == null || r.status().getCurrentBuild().getId().isEmpty()) {
-            return "";
+            // A failed boot script is why its services never started: worth the column when nothing builds.
+            return ServiceLinks.bootFailed(r.status()) ? "boot " + ServiceLinks.boot(r.status()) : "";
         }
         var b = r.status().getCurrentBuild();
         return b.getId() + " " + b.getProgress().getDone() + "/" + b.getProgress().getTotal();

@@ -2,6 +2,7 @@ package dev.kiln.controller.cli;
 
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
+import dev.kiln.controller.fleet.Ec2Fleet;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.proto.agent.v1.MountRequest;
 import dev.kiln.proto.agent.v1.MountResponse;
@@ -77,6 +78,20 @@ public class MountCommand implements Runnable {
     @Mixin
     TimeoutMixin timeout;
 
+    @Inject
+    Fleets fleets;
+
+    /**
+     * Before an EC2 volume is mounted writable on an instance named by its id, its kiln:access tag
+     * says so: that tag is what lets its fate, when the instance ends, call it never written.
+     */
+    private void markWritable(String volumeId) {
+        String target = context.settings().get("agent", agent.agent).orElse("");
+        if (Ec2Fleet.isInstanceId(target) && volumeId.startsWith("vol-")) {
+            fleets.ec2().markWritable(volumeId);
+        }
+    }
+
     @Override
     public void run() {
         boolean overlay = lower != null || upper != null;
@@ -106,6 +121,9 @@ public class MountCommand implements Runnable {
                 b.setVolumeId(volume);
                 if (device != null) {
                     b.setDeviceHint(device);
+                }
+                if (!readOnly) {
+                    markWritable(volume);
                 }
             }
         }

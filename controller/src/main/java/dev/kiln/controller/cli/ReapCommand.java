@@ -25,7 +25,8 @@ import java.util.Optional;
                 "(their agents and backstop timers should have ended them; this is the last resort). Run it from cron.",
                 "An instance whose agent answers is asked first: it is terminated only when the agent's own deadline",
                 "passed more than --grace ago; otherwise it is kept and its kiln:expires-at is set to that deadline.",
-                "An instance whose agent does not answer (within --timeout) is judged by its kiln:expires-at."})
+                "An instance whose agent does not answer (within --timeout) is judged by its kiln:expires-at.",
+                "Then the volumes whose instance is gone: deleted when their data is safe, else kept and flagged unsaved."})
 public class ReapCommand implements Runnable {
 
     @Inject
@@ -107,6 +108,8 @@ public class ReapCommand implements Runnable {
             fleet.terminate(ending, "reaped by kiln reap (its lease had passed and its agent had not ended it)");
         }
         t.print(context.out());
+        // Then the volumes whose instance is gone, by the data-safe rule.
+        fleet.reapVolumes(dryRun).forEach(line -> context.err().println("kiln: " + line));
         context.err().println("kiln: " + ending.size() + " expired instance" + (ending.size() == 1 ? "" : "s")
                 + (dryRun ? " found" : " terminated") + (kept == 0 ? "" : "; " + kept + " kept by "
                 + (kept == 1 ? "its agent" : "their agents")));

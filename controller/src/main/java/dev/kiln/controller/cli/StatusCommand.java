@@ -15,7 +15,8 @@ import java.util.Locale;
 /** {@code kiln status}: one agent's status. */
 @TimeoutMixin.Default(what = "How long to wait for the agent's answer")
 @Command(name = "status", mixinStandardHelpOptions = true,
-        description = "Show an agent's status: version, mode, instance id, uptime.")
+        description = {"Show an agent's status: version, mode, instance id, uptime, lease, labels, the boot script's",
+                "state and each service's state, pid, restarts, port and link."})
 public class StatusCommand implements Runnable {
 
     @Inject
@@ -80,6 +81,16 @@ public class StatusCommand implements Runnable {
                         + status.getCurrentBuild().getProgress().getTotal() : "")
                 .row("ssh", status.getSshPort() == 0 ? "not serving"
                         : endpoint.host() + ":" + status.getSshPort() + " " + status.getSshHostKeyFingerprint());
+        if (!status.getLabelsMap().isEmpty()) {
+            table.row("labels", String.join(",", new java.util.TreeMap<>(status.getLabelsMap()).entrySet().stream()
+                    .map(e -> e.getKey() + "=" + e.getValue()).toList()));
+        }
+        if (status.hasBootScript()) {
+            table.row("boot-script", ServiceLinks.boot(status) + (status.getBootScript().getId().isEmpty() ? ""
+                    : ", " + status.getBootScript().getId()) + "; its log: kiln logs" + (agent.agent == null ? "" : " --agent "
+                    + agent.agent) + " boot");
+        }
+        status.getServicesList().forEach(s -> table.row("service " + s.getName(), ServiceLinks.describe(endpoint.host(), s)));
         status.getSchedulesList().forEach(s -> table.row("schedule", s.getRole() + " " + ScheduleCommand.describe(s) + "; last: "
                 + ScheduleCommand.result(s) + (s.getLastSnapshotId().isEmpty() ? "" : ", last snapshot " + s.getLastSnapshotId())
                 + "; next run " + time(s.getNextRun())));

@@ -1,6 +1,7 @@
 package dev.kiln.controller.cli;
 
 import dev.kiln.controller.client.AgentClient;
+import dev.kiln.controller.fleet.StoredVolume;
 import dev.kiln.proto.agent.v1.ListVolumesRequest;
 import dev.kiln.proto.agent.v1.ListVolumesResponse;
 import jakarta.inject.Inject;
@@ -13,7 +14,8 @@ import picocli.CommandLine.Option;
         description = {"List the agent's block devices (of a local instance: its own volumes only): volume id, size,",
                 "filesystem, mount point and state",
                 "(mounted, mounted-ro, frozen, or for an unmounted device its format decision: blank, has-data, unknown).",
-                "Boot-time mounts that failed are reported on stderr."})
+                "Boot-time mounts that failed are reported on stderr.",
+                "--fleet lists the fleet's volumes instead (attached or not), e.g. `kiln volumes --fleet --provider ec2`."})
 public class VolumesCommand implements Runnable {
 
     @Inject
@@ -34,9 +36,20 @@ public class VolumesCommand implements Runnable {
     @Mixin
     TimeoutMixin timeout;
 
+    @Mixin
+    FleetMixin fleetOptions;
+
+    @Option(names = "--fleet", description = "List the fleet's volumes instead (of the provider, attached or not): id, role,"
+            + " size, state (in use by INSTANCE, or available), created, and whether it is kept or unsaved.")
+    boolean fleet;
+
     @Override
     public void run() {
         OutputFormat format = output.format(context.settings());
+        if (fleet) {
+            printFleet(format, fleetOptions.fleet(fleets).storedVolumes());
+            return;
+        }
         ListVolumesResponse list;
         try (AgentClient client = clients.connect(agent, timeout.get(context))) {
             list = client.stub().listVolumes(ListVolumesRequest.getDefaultInstance());
@@ -53,6 +66,43 @@ public class VolumesCommand implements Runnable {
             return;
         }
         VolumeTable.print(context.out(), format, list.getVolumesList());
+    }
+
+    /** The fleet's volumes as a table (wide: with why each unsaved one is), or JSON. */
+    private void printFleet(OutputFormat format, java.util.List<StoredVolume> vols) {
+        if (format == OutputFormat.json) {
+            com.google.gson.JsonArray a = new com.google.gson.JsonArray();
+            for (StoredVolume v : vols) {
+                com.google.gson.JsonObject o = new com.google.gson.JsonObject();
+                o.addProperty("id", v.id());
+                o.addProperty("role", v.role());
+                o.addProperty("size_gib", v.sizeGiB());
+                o.addProperty("state", v.inUseBy() == null ? "available" : "in-use");
+                o.add("instance", Json.text(v.inUseBy()));
+                o.add("created", Json.time(v.created()));
+                o.addProperty("kept", v.kept());
+                o.addProperty("unsaved", !v.unsaved().isEmpty());
+                o.add("unsaved_reason", Json.text(v.unsaved().isEmpty() ? null : v.unsaved()));
+                o.addProperty("kiln", v.kilns());
+                a.add(o);
+            }
+            Json.print(context.out(), a);
+            return;
+        }
+        boolean wide = format == OutputFormat.wide;
+        Table t = wide ? new Table("VOLUME", "ROLE", "SIZE", "STATE", "CREATED", "KEPT", "WHY")
+                : new Table("VOLUME", "ROLE", "SIZE", "STATE", "CREATED", "KEPT");
+        for (StoredVolume v : vols) {
+            String created = v.created() == null ? "-" : v.created().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
+            String size = v.sizeGiB() == 0 ? "-" : v.sizeGiB() + "G";
+            if (wide) {
+                t.row(v.id(), v.role().isEmpty() ? "-" : v.role(), size, v.state(), created, v.fate(),
+                        v.unsaved().isEmpty() ? "-" : v.unsaved());
+            } else {
+                t.row(v.id(), v.role().isEmpty() ? "-" : v.role(), size, v.state(), created, v.fate());
+            }
+        }
+        t.print(context.out());
     }
 
     /**

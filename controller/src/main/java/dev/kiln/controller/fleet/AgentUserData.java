@@ -63,8 +63,46 @@ public final class AgentUserData {
     public record Ssh(String host, Integer port, String ownerKeys, String readerKeys) {
     }
 
+    /**
+     * What the instance runs besides builds: its labels ({@code kiln.labels}, given to the boot
+     * script and services as KILN_LABEL_KEY), a boot script ({@code kiln.boot-script}) and
+     * services ({@code kiln.services}).
+     *
+     * @param labels     the instance's labels
+     * @param bootScript the boot script's text, or null
+     * @param services   the services, in order
+     */
+    public record Workload(java.util.Map<String, String> labels, BootScript bootScript, List<ServiceSpec> services) {
+
+        /** No labels, no boot script, no services. */
+        public static final Workload NONE = new Workload(Map.of(), null, List.of());
+    }
+
+    /** The {@code kiln} entries of a workload: labels, boot-script and services, each only when there is one. */
+    public static Map<String, Object> workload(Workload w) {
+        Map<String, Object> kiln = new LinkedHashMap<>();
+        if (w == null) {
+            return kiln;
+        }
+        if (!w.labels().isEmpty()) {
+            kiln.put("labels", new java.util.TreeMap<>(w.labels()));
+        }
+        if (w.bootScript() != null) {
+            kiln.put("boot-script", w.bootScript().text());
+        }
+        if (!w.services().isEmpty()) {
+            kiln.put("services", w.services().stream().map(ServiceSpec::settings).toList());
+        }
+        return kiln;
+    }
+
     public static String yaml(IssuedCertificate cert, FleetCa ca, int grpcPort, Duration ttl, Duration maxLifetime) {
         return yaml(cert, ca, grpcPort, ttl, maxLifetime, null, null, null);
+    }
+
+    public static String yaml(IssuedCertificate cert, FleetCa ca, int grpcPort, Duration ttl, Duration maxLifetime,
+                              InstanceLayout layout, String ownerKey, BootBuild bootBuild) {
+        return yaml(cert, ca, grpcPort, ttl, maxLifetime, layout, ownerKey, bootBuild, Workload.NONE);
     }
 
     /**
@@ -74,8 +112,8 @@ public final class AgentUserData {
      * @throws KilnException when the result is more than EC2 takes ({@link #MAX_BYTES})
      */
     public static String yaml(IssuedCertificate cert, FleetCa ca, int grpcPort, Duration ttl, Duration maxLifetime,
-                              InstanceLayout layout, String ownerKey, BootBuild bootBuild) {
-        return yaml(cert, ca, grpcPort, ttl, maxLifetime, layout, ownerKey, bootBuild, Map.of());
+                              InstanceLayout layout, String ownerKey, BootBuild bootBuild, Workload workload) {
+        return yaml(cert, ca, grpcPort, ttl, maxLifetime, layout, ownerKey, bootBuild, workload, Map.of());
     }
 
     /**
@@ -84,18 +122,34 @@ public final class AgentUserData {
      * @throws KilnException when the result is more than EC2 takes ({@link #MAX_BYTES})
      */
     public static String yaml(IssuedCertificate cert, FleetCa ca, int grpcPort, Duration ttl, Duration maxLifetime,
-                              InstanceLayout layout, String ownerKey, BootBuild bootBuild, Map<String, Object> extra) {
+                              InstanceLayout layout, String ownerKey, BootBuild bootBuild, Workload workload,
+                              Map<String, Object> extra) {
         Map<String, Object> kiln = new LinkedHashMap<>();
         kiln.put("mode", "ec2");
         kiln.put("grpc", map("host", "0.0.0.0", "port", grpcPort));
         kiln.put("tls", map("cert", cert.certificatePem(), "key", cert.privateKeyPem(), "ca", Pem.encode(ca.certificate())));
         kiln.putAll(sections(ttl, maxLifetime, layout, new Ssh(null, null, ownerKey, null), bootBuild));
+        kiln.putAll(workload(workload));
         kiln.putAll(extra);
         String text = write("kiln-agent settings, written by `kiln launch`", kiln);
         int bytes = text.getBytes(StandardCharsets.UTF_8).length;
+        if (bytes > MAX_BYTES && workload != null && workload.bootScript() != null) {
+            kiln.remove("boot-script");
+            int rest = write("kiln-agent settings, written by `kiln launch`", kiln).getBytes(StandardCharsets.UTF_8).length;
+            String script = workload.bootScript().text();
+            if (rest < MAX_BYTES) {
+                throw new KilnException(ExitCodes.USAGE, "--boot-script " + workload.bootScript().file() + " does not fit in"
+                        + " the user data: EC2 takes at most " + MAX_BYTES + " bytes; Kiln's own settings for this launch (TLS"
+                        + " certificate, key and CA, SSH key, lease, volumes, labels, services) take " + rest + ", which leaves "
+                        + (MAX_BYTES - rest) + " for the boot script as YAML writes it (its text, each line indented by 4"
+                        + " spaces); this one takes " + (bytes - rest) + " (" + script.getBytes(StandardCharsets.UTF_8).length
+                        + " bytes of text in " + script.lines().count() + " lines). Nothing was launched: keep the boot"
+                        + " script short and let it fetch the rest (git clone, a volume)");
+            }
+        }
         if (bytes > MAX_BYTES) {
             throw new KilnException(ExitCodes.USAGE, "the agent's settings come to " + bytes + " bytes of user data; EC2"
-                    + " takes at most " + MAX_BYTES + " (fewer volumes, a shorter SSH key file or boot command)");
+                    + " takes at most " + MAX_BYTES + " (fewer volumes, services or labels, a shorter SSH key file, boot command or boot script)");
         }
         return text;
     }
@@ -103,6 +157,7 @@ public final class AgentUserData {
     /**
      * The {@code kiln} entries after {@code kiln.tls}: lease, boot mounts, SSH and boot build.
      *
+     * @param ttl       the lease, or null for none ({@code --forever}: {@code kiln.lease.forever: true})
      * @param layout    the instance's layout, or null for no mounts and no SSH
      * @param ssh       listen address and keys of the SSH server, used when the layout serves something; null for none
      * @param bootBuild the boot build, or null
@@ -111,7 +166,9 @@ public final class AgentUserData {
     public static Map<String, Object> sections(Duration ttl, Duration maxLifetime, InstanceLayout layout, Ssh ssh,
                                                BootBuild bootBuild) {
         Map<String, Object> kiln = new LinkedHashMap<>();
-        kiln.put("lease", map("ttl", ttl.toSeconds() + "s", "max-lifetime", maxLifetime.toSeconds() + "s"));
+        // No ttl: launched with --forever, no deadline (kiln.lease.forever).
+        kiln.put("lease", ttl == null ? map("forever", true, "max-lifetime", maxLifetime.toSeconds() + "s")
+                : map("ttl", ttl.toSeconds() + "s", "max-lifetime", maxLifetime.toSeconds() + "s"));
         if (layout != null && !layout.mounts().isEmpty()) {
             List<Object> mounts = new ArrayList<>();
             for (InstanceLayout.Mount m : layout.mounts()) {

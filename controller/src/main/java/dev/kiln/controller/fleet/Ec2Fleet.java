@@ -56,6 +56,19 @@ public final class Ec2Fleet implements Fleet {
     public static final String SOURCE_VOLUME = "kiln:source-volume";
     public static final String SOURCE_INSTANCE = "kiln:source-instance";
     public static final String BUILD_ID = "kiln:build-id";
+    /** On a volume: the instance it was last attached to by `kiln launch` (set after AttachVolume). */
+    public static final String INSTANCE = "kiln:instance";
+    /** On a volume: {@code true} keeps it after its instance ends ({@code --keep-volume}). */
+    public static final String KEEP = "kiln:keep";
+    /**
+     * On a volume: {@code ro} while every Kiln launch mounted it read-only, {@code rw} once one
+     * mounted it writable (never set back): what "never written" rests on.
+     */
+    public static final String ACCESS = "kiln:access";
+    /** On a volume kept because its data is not known to be safe: why. */
+    public static final String UNSAVED = "kiln:unsaved";
+    /** The expires-at of an instance launched with --forever. */
+    public static final String NEVER = "never";
     /** The collection a volume belongs to (set at launch) and its snapshots carry: scopes retention and ROLE:latest. */
     public static final String COLLECTION = "kiln:collection";
 
@@ -270,13 +283,18 @@ public final class Ec2Fleet implements Fleet {
         refuseXen(spec.instanceType());
         refuseAtCap(maxInstances);
         String ami = resolveAmi(spec.ami());
-        Instant expiresAt = startedAt.plus(spec.ttl()).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+        // No ttl: --forever, no deadline.
+        Instant expiresAt = spec.ttl() == null ? null : startedAt.plus(spec.ttl()).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
 
         if (spec.volumes().size() > DEVICES.length()) {
             throw new KilnException(ExitCodes.USAGE, "at most " + DEVICES.length() + " volumes per instance");
         }
+        // The user data, written once before anything is created with volume ids as long as EC2's:
+        // one EC2 would refuse (too large) is refused here, at no cost.
+        spec.userData().apply(placeholders(spec.volumes()));
         // Snapshots are resolved before anything is created, so a missing one costs nothing.
         List<String> snapshotIds = new ArrayList<>();
+        String existingZone = existingVolumesZone(spec);
         for (VolumeSpec v : spec.volumes()) {
             if (!v.latest()) {
                 snapshotIds.add(v.snapshotId());
@@ -290,16 +308,27 @@ public final class Ec2Fleet implements Fleet {
         String zone;
         List<String> attachedBefore;
         try {
-            zone = spec.volumes().isEmpty() && spec.subnet() != null ? null : zone(spec.subnet(), spec.instanceType());
+            zone = existingZone != null ? existingZone
+                    : spec.volumes().isEmpty() && spec.subnet() != null ? null : zone(spec.subnet(), spec.instanceType());
             for (int i = 0; i < spec.volumes().size(); i++) {
                 VolumeSpec v = spec.volumes().get(i);
                 String snapshot = snapshotIds.get(i);
+                if (v.existing()) {
+                    // Attached as it is: formatted only if the agent proves it blank (never by created-empty).
+                    created.add(new InstanceLayout.Volume(v.role(), v.volumeId(), "/dev/sd" + DEVICES.charAt(i), true, false));
+                    continue;
+                }
+                boolean readOnly = InstanceLayout.readOnly(spec.role(), created(v, "", "", snapshot));
+                List<Tag> volumeTags = new ArrayList<>(List.of(tag(MANAGED, "true"), tag(ROLE, spec.role()),
+                        tag(VOLUME_ROLE, v.role()), tag(COLLECTION, v.collection()), tag("Name", "kiln-" + v.role()),
+                        tag(ACCESS, readOnly ? "ro" : "rw")));
+                if (v.keep()) {
+                    volumeTags.add(tag(KEEP, "true"));
+                }
                 var create = software.amazon.awssdk.services.ec2.model.CreateVolumeRequest.builder()
                         .availabilityZone(zone).volumeType(VolumeType.GP3).encrypted(true)
                         .clientToken(subToken(spec.clientToken(), Integer.toString(i)))
-                        .tagSpecifications(TagSpecification.builder().resourceType(ResourceType.VOLUME).tags(
-                                tag(MANAGED, "true"), tag(ROLE, spec.role()), tag(VOLUME_ROLE, v.role()),
-                                tag(COLLECTION, v.collection()), tag("Name", "kiln-" + v.role())).build());
+                        .tagSpecifications(TagSpecification.builder().resourceType(ResourceType.VOLUME).tags(volumeTags).build());
                 if (snapshot != null) {
                     create.snapshotId(snapshot);
                 }
@@ -309,18 +338,19 @@ public final class Ec2Fleet implements Fleet {
                 String id = ec2.createVolume(create.build()).volumeId();
                 created.add(created(v, id, "/dev/sd" + DEVICES.charAt(i), snapshot));
             }
-            attachedBefore = awaitVolumes(created, spec.clientToken());
+            attachedBefore = awaitVolumes(fresh(created, spec), spec.clientToken());
         } catch (SdkException e) {
-            deleteNew(created);
+            deleteNew(fresh(created, spec));
             throw AwsErrors.translate(e, "creating volumes for a " + spec.role());
         } catch (RuntimeException e) {
-            deleteNew(created);
+            deleteNew(fresh(created, spec));
             throw e;
         }
 
         // From here until every volume is attached, any failure (an error, a timeout, an
-        // interrupt, the JVM shutting down on Ctrl-C) deletes the volumes not yet attached.
-        VolumeGuard guard = new VolumeGuard(created);
+        // interrupt, the JVM shutting down on Ctrl-C) deletes the volumes not yet attached,
+        // never an existing one.
+        VolumeGuard guard = new VolumeGuard(fresh(created, spec));
         attachedBefore.forEach(guard::attached); // a retry's volumes, already in use: never this attempt's to delete
         try {
             ManagedInstance up = runAndAttach(spec, ami, zone, expiresAt, created, guard);
@@ -341,9 +371,15 @@ public final class Ec2Fleet implements Fleet {
                                          List<InstanceLayout.Volume> created, VolumeGuard guard) {
         // The user data cannot be written when it is more than EC2 takes: then the guard deletes the volumes.
         String userData = spec.userData().apply(created);
+        // Before it can be mounted writable, an existing volume says so (the tag is never set back to ro).
+        for (int i = 0; i < created.size(); i++) {
+            if (spec.volumes().get(i).existing()) {
+                prepareExisting(spec, spec.volumes().get(i), created.get(i));
+            }
+        }
 
         List<Tag> instanceTags = new ArrayList<>(List.of(tag(MANAGED, "true"), tag(ROLE, spec.role()),
-                tag(EXPIRES_AT, expiresAt.toString()), tag(CERT_NAME, spec.certName()),
+                tag(EXPIRES_AT, expiresAt == null ? NEVER : expiresAt.toString()), tag(CERT_NAME, spec.certName()),
                 tag(GRPC_PORT, Integer.toString(spec.grpcPort())), tag("Name", "kiln-" + spec.role())));
         new TreeMap<>(spec.labels()).forEach((k, v) -> instanceTags.add(tag(LABEL + k, v)));
         List<TagSpecification> tagSpecs = new ArrayList<>(List.of(
@@ -384,7 +420,8 @@ public final class Ec2Fleet implements Fleet {
             throw new KilnException(e.exitCode(), e.getMessage() + "; " + launched.instanceId() + " ends by its lease, or"
                     + " `kiln terminate " + launched.instanceId() + " --force`", e);
         }
-        for (InstanceLayout.Volume v : created) {
+        for (int i = 0; i < created.size(); i++) {
+            InstanceLayout.Volume v = created.get(i);
             try {
                 attach(launched.instanceId(), v);
                 guard.attached(v.volumeId());
@@ -393,8 +430,317 @@ public final class Ec2Fleet implements Fleet {
                         + "; the instance runs and its agent reports the missing volume; it ends by its lease, or"
                         + " `kiln terminate " + launched.instanceId() + "`");
             }
+            recordAttachment(launched.instanceId(), spec, spec.volumes().get(i), v);
         }
         return up;
+    }
+
+    /** The volumes this launch creates (not the existing ones it attaches), in order. */
+    private static List<InstanceLayout.Volume> fresh(List<InstanceLayout.Volume> created, LaunchSpec spec) {
+        List<InstanceLayout.Volume> out = new ArrayList<>();
+        for (int i = 0; i < created.size(); i++) {
+            if (!spec.volumes().get(i).existing()) {
+                out.add(created.get(i));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Checks the existing volumes a launch attaches, before anything is created, and returns their
+     * availability zone (null when there are none): each must exist, be Kiln's, be available, and
+     * all lie in one zone, which {@code --subnet} must not contradict.
+     */
+    private String existingVolumesZone(LaunchSpec spec) {
+        List<String> ids = spec.volumes().stream().filter(VolumeSpec::existing).map(VolumeSpec::volumeId).toList();
+        if (ids.isEmpty()) {
+            return null;
+        }
+        Map<String, software.amazon.awssdk.services.ec2.model.Volume> byId = new LinkedHashMap<>();
+        for (String id : ids) {
+            describeVolume(id).ifPresentOrElse(v -> byId.put(id, v), () -> {
+                throw new KilnException(ExitCodes.NOT_FOUND, "no volume " + id + " in this region (`kiln volumes --fleet`"
+                        + " lists the fleet's volumes); nothing was launched");
+            });
+        }
+        String zone = null;
+        String zoneOf = null;
+        for (var v : byId.values()) {
+            if (!"true".equals(tag(v.tags(), MANAGED))) {
+                throw new KilnException(ExitCodes.REFUSED, v.volumeId() + " is not Kiln's (no " + MANAGED + "=true tag): Kiln"
+                        + " attaches and deletes only its own volumes; to hand it to Kiln, tag it " + MANAGED + "=true as a user"
+                        + " allowed to; nothing was launched");
+            }
+            if (!v.attachments().isEmpty() || !"available".equals(v.stateAsString())) {
+                String by = v.attachments().isEmpty() ? "" : v.attachments().get(0).instanceId();
+                throw new KilnException(ExitCodes.REFUSED, v.volumeId() + " is " + (by.isEmpty() ? v.stateAsString()
+                        : "in use by " + by + "; a volume is attached to one instance at a time: end that one first (`kiln terminate "
+                        + by + "`; a kept volume stays)") + "; nothing was launched");
+            }
+            if (zone != null && !zone.equals(v.availabilityZone())) {
+                throw new KilnException(ExitCodes.REFUSED, zoneOf + " is in " + zone + " and " + v.volumeId() + " in "
+                        + v.availabilityZone() + "; an instance attaches volumes of its own availability zone only; nothing was launched");
+            }
+            zone = v.availabilityZone();
+            zoneOf = v.volumeId();
+        }
+        if (spec.subnet() != null) {
+            String subnetZone = zone(spec.subnet(), spec.instanceType());
+            if (!subnetZone.equals(zone)) {
+                throw new KilnException(ExitCodes.REFUSED, "--subnet " + spec.subnet() + " is in " + subnetZone + ", but "
+                        + zoneOf + " is in " + zone + ": an instance attaches volumes of its own availability zone only; give a"
+                        + " subnet in " + zone + ", or leave out --subnet (the launch then picks " + zone + "); nothing was launched");
+            }
+        }
+        return zone;
+    }
+
+    /** One volume by id, or empty when EC2 does not know it. */
+    private Optional<software.amazon.awssdk.services.ec2.model.Volume> describeVolume(String id) {
+        try {
+            return ec2.describeVolumes(r -> r.volumeIds(id)).volumes().stream().findFirst();
+        } catch (AwsServiceException e) {
+            if (notFound(e)) {
+                return Optional.empty();
+            }
+            throw AwsErrors.translate(e, "describing volume " + id);
+        } catch (SdkException e) {
+            throw AwsErrors.translate(e, "describing volume " + id);
+        }
+    }
+
+    /**
+     * Tags an existing volume for this launch before it is attached: writable from now on unless
+     * this launch mounts it read-only and it never was written, kept when asked, no longer flagged
+     * unsaved (its fate is decided again when this instance ends).
+     */
+    private void prepareExisting(LaunchSpec spec, VolumeSpec vs, InstanceLayout.Volume v) {
+        String before = describeVolume(v.volumeId()).map(x -> tag(x.tags(), ACCESS)).orElse("");
+        boolean readOnly = InstanceLayout.readOnly(spec.role(), v) && "ro".equals(before);
+        List<Tag> tags = new ArrayList<>(List.of(tag(ACCESS, readOnly ? "ro" : "rw")));
+        if (vs.keep()) {
+            tags.add(tag(KEEP, "true"));
+        }
+        ec2.createTags(t -> t.resources(v.volumeId()).tags(tags));
+        ec2.deleteTags(t -> t.resources(v.volumeId()).tags(Tag.builder().key(UNSAVED).build()));
+    }
+
+    /**
+     * Marks a Kiln volume as mounted writable ({@value #ACCESS}=rw) before `kiln mount` mounts it
+     * so; a volume that is not Kiln's is left alone (its fate is never Kiln's to decide).
+     */
+    public void markWritable(String volumeId) {
+        Optional<software.amazon.awssdk.services.ec2.model.Volume> v = describeVolume(volumeId);
+        if (v.isPresent() && "true".equals(tag(v.get().tags(), MANAGED)) && !"rw".equals(tag(v.get().tags(), ACCESS))) {
+            try {
+                ec2.createTags(t -> t.resources(volumeId).tags(tag(ACCESS, "rw")));
+            } catch (SdkException e) {
+                throw AwsErrors.translate(e, "marking " + volumeId + " as mounted writable (" + ACCESS + "=rw) before mounting it");
+            }
+        }
+    }
+
+    /** Records on a volume the instance it is now attached to, which reap and terminate read when that instance has ended. */
+    private void recordAttachment(String instanceId, LaunchSpec spec, VolumeSpec vs, InstanceLayout.Volume v) {
+        try {
+            ec2.createTags(t -> t.resources(v.volumeId()).tags(tag(INSTANCE, instanceId)));
+        } catch (SdkException e) {
+            narrate.accept("could not tag " + v.volumeId() + " with " + INSTANCE + "=" + instanceId + " (" + e.getMessage()
+                    + "); when the instance ends, kiln reap leaves it as it is and `kiln volume rm` deletes it");
+        }
+    }
+
+    @Override
+    public List<StoredVolume> storedVolumes() {
+        try {
+            List<StoredVolume> out = new ArrayList<>();
+            ec2.describeVolumesPaginator(r -> r.filters(Filter.builder().name("tag:" + MANAGED).values("true").build()))
+                    .volumes().forEach(v -> out.add(stored(v)));
+            out.sort(Comparator.comparing((StoredVolume v) -> v.created() == null ? Instant.EPOCH : v.created()));
+            return out;
+        } catch (SdkException e) {
+            throw AwsErrors.translate(e, "listing volumes");
+        }
+    }
+
+    private static StoredVolume stored(software.amazon.awssdk.services.ec2.model.Volume v) {
+        String by = v.attachments().isEmpty() ? null : v.attachments().get(0).instanceId();
+        return new StoredVolume(v.volumeId(), tag(v.tags(), VOLUME_ROLE), v.size() == null ? 0 : v.size(), by, v.createTime(),
+                "true".equals(tag(v.tags(), KEEP)), tag(v.tags(), UNSAVED), "true".equals(tag(v.tags(), MANAGED)));
+    }
+
+    @Override
+    public String deleteVolume(String volumeId, boolean force) {
+        var v = describeVolume(volumeId).orElseThrow(() -> new KilnException(ExitCodes.NOT_FOUND, "no volume " + volumeId
+                + " in this region (`kiln volumes --fleet` lists the fleet's volumes)"));
+        if (!v.attachments().isEmpty() || !"available".equals(v.stateAsString())) {
+            String by = v.attachments().isEmpty() ? "" : v.attachments().get(0).instanceId();
+            throw new KilnException(ExitCodes.REFUSED, volumeId + " is " + (by.isEmpty() ? v.stateAsString()
+                    : "in use by " + by + "; end it first (`kiln terminate " + by + "`), then delete the volume")
+                    + "; nothing was deleted");
+        }
+        if (!"true".equals(tag(v.tags(), MANAGED)) && !force) {
+            throw new KilnException(ExitCodes.REFUSED, volumeId + " was not created by Kiln (no " + MANAGED + "=true tag); look"
+                    + " at it, and add --force to delete it all the same (with an identity allowed to); nothing was deleted");
+        }
+        try {
+            ec2.deleteVolume(d -> d.volumeId(volumeId));
+        } catch (SdkException e) {
+            throw AwsErrors.translate(e, "deleting volume " + volumeId);
+        }
+        String role = tag(v.tags(), VOLUME_ROLE);
+        String unsaved = tag(v.tags(), UNSAVED);
+        return "deleted " + volumeId + (role.isEmpty() ? "" : " (" + role + ")") + (unsaved.isEmpty() ? "" : "; it was unsaved: " + unsaved);
+    }
+
+    /**
+     * Waits (up to {@code wait}) until an instance has terminated and its volumes are detached,
+     * then applies the data-safe rule to those Kiln attached to it ({@link #fate}).
+     *
+     * @return one line per volume; or one saying that {@code kiln reap} decides later
+     */
+    public List<String> endVolumes(String instanceId, Duration wait) {
+        Instant giveUp = Instant.now().plus(wait);
+        while (true) {
+            String state = describeInstance(instanceId).stream().findFirst()
+                    .map(i -> i.state() == null ? "" : i.state().nameAsString()).orElse("terminated");
+            List<software.amazon.awssdk.services.ec2.model.Volume> mine = attachedBy(instanceId);
+            if (state.equals("terminated") && mine.stream().allMatch(v -> v.attachments().isEmpty())) {
+                List<String> out = new ArrayList<>();
+                for (var v : mine) {
+                    out.add(apply(v, fate(v, instanceId), false));
+                }
+                return out;
+            }
+            if (Instant.now().isAfter(giveUp)) {
+                return List.of(instanceId + " is " + state + " after " + wait.toSeconds() + "s; `kiln reap` decides what becomes"
+                        + " of its volumes once it has ended");
+            }
+            pause("waiting for " + instanceId + " to end");
+        }
+    }
+
+    /** Kiln's volumes whose kiln:instance tag names this instance. */
+    private List<software.amazon.awssdk.services.ec2.model.Volume> attachedBy(String instanceId) {
+        try {
+            return ec2.describeVolumes(r -> r.filters(Filter.builder().name("tag:" + MANAGED).values("true").build(),
+                    Filter.builder().name("tag:" + INSTANCE).values(instanceId).build())).volumes();
+        } catch (SdkException e) {
+            throw AwsErrors.translate(e, "listing the volumes of " + instanceId);
+        }
+    }
+
+    @Override
+    public List<String> reapVolumes(boolean dryRun) {
+        List<String> out = new ArrayList<>();
+        Map<String, String> states = new java.util.HashMap<>();
+        for (var v : ec2Volumes()) {
+            if (!v.attachments().isEmpty() || !"available".equals(v.stateAsString())) {
+                continue;
+            }
+            String instance = tag(v.tags(), INSTANCE);
+            String name = v.volumeId() + (tag(v.tags(), VOLUME_ROLE).isEmpty() ? "" : " (" + tag(v.tags(), VOLUME_ROLE) + ")");
+            if (instance.isEmpty()) {
+                out.add("left " + name + ": no instance of Kiln's was ever recorded on it (a launch cut short, or one under way);"
+                        + " `kiln volume rm " + v.volumeId() + "` deletes it");
+                continue;
+            }
+            String state = states.computeIfAbsent(instance, id -> describeInstance(id).stream().findFirst()
+                    .map(i -> i.state() == null ? "" : i.state().nameAsString()).orElse("terminated"));
+            if (!state.equals("terminated")) {
+                out.add("left " + name + ": its instance " + instance + " is " + state);
+                continue;
+            }
+            if (!tag(v.tags(), UNSAVED).isEmpty() || "true".equals(tag(v.tags(), KEEP))) {
+                continue; // decided when its instance ended; `kiln volumes --fleet` shows it
+            }
+            out.add(apply(v, fate(v, instance), dryRun));
+        }
+        return out;
+    }
+
+    private List<software.amazon.awssdk.services.ec2.model.Volume> ec2Volumes() {
+        try {
+            List<software.amazon.awssdk.services.ec2.model.Volume> all = new ArrayList<>();
+            ec2.describeVolumesPaginator(r -> r.filters(Filter.builder().name("tag:" + MANAGED).values("true").build()))
+                    .volumes().forEach(all::add);
+            return all;
+        } catch (SdkException e) {
+            throw AwsErrors.translate(e, "listing volumes");
+        }
+    }
+
+    /**
+     * The data-safe rule on EC2, for a Kiln volume whose instance has ended: kept when marked to
+     * keep; deleted when no Kiln launch ever mounted it writable ({@value #ACCESS}=ro) and it was
+     * created blank or restored from a Kiln snapshot that still exists, completed; otherwise kept
+     * and flagged unsaved. EBS shows no write times, so a volume once mounted writable is never
+     * taken for unchanged since its last snapshot (docs/aws.md, section 7).
+     */
+    VolumeFateDecision fate(software.amazon.awssdk.services.ec2.model.Volume v, String instanceId) {
+        if ("true".equals(tag(v.tags(), KEEP))) {
+            return new VolumeFateDecision(false, "marked to keep");
+        }
+        String access = tag(v.tags(), ACCESS);
+        String from = v.snapshotId() == null ? "" : v.snapshotId();
+        if (access.equals("ro")) {
+            if (from.isEmpty()) {
+                return new VolumeFateDecision(true, "created blank and only ever mounted read-only");
+            }
+            Optional<FleetSnapshot> source = snapshot(from);
+            if (source.isPresent() && source.get().managed() && "completed".equals(source.get().state())) {
+                return new VolumeFateDecision(true, "never written (mounted read-only); all of it is in " + from);
+            }
+            return new VolumeFateDecision(false, "unsaved: restored from " + from + ", which is no longer a completed Kiln snapshot");
+        }
+        if (access.isEmpty()) {
+            return new VolumeFateDecision(false, "unsaved: its history is unknown (no " + ACCESS + " tag: made by a Kiln that"
+                    + " kept no record of its mounts)");
+        }
+        List<FleetSnapshot> own = new ArrayList<>();
+        try {
+            ec2.describeSnapshotsPaginator(r -> r.ownerIds("self").filters(
+                            Filter.builder().name("tag:" + MANAGED).values("true").build(),
+                            Filter.builder().name("volume-id").values(v.volumeId()).build()))
+                    .snapshots().forEach(x -> own.add(fleetSnapshot(x)));
+        } catch (SdkException e) {
+            throw AwsErrors.translate(e, "listing the snapshots of " + v.volumeId());
+        }
+        Optional<FleetSnapshot> newest = own.stream().filter(x -> "completed".equals(x.state()))
+                .max(Comparator.comparing(FleetSnapshot::startTime));
+        return new VolumeFateDecision(false, "unsaved: mounted writable on " + instanceId + ", and EC2 shows no write times, so"
+                + " Kiln cannot tell whether it was written after " + newest.map(x -> "its newest Kiln snapshot " + x.id()
+                + " (" + x.startTime().truncatedTo(ChronoUnit.SECONDS) + ")").orElse("any snapshot (none of it exists)"));
+    }
+
+    /**
+     * A fate on EC2.
+     *
+     * @param delete whether the volume goes
+     * @param why    why, in the user's terms
+     */
+    record VolumeFateDecision(boolean delete, String why) {
+    }
+
+    /** Carries out a fate: deletes the volume, or flags it unsaved ({@value #UNSAVED} tag) and keeps it. */
+    private String apply(software.amazon.awssdk.services.ec2.model.Volume v, VolumeFateDecision f, boolean dryRun) {
+        String name = v.volumeId() + (tag(v.tags(), VOLUME_ROLE).isEmpty() ? "" : " (" + tag(v.tags(), VOLUME_ROLE) + ")");
+        if (dryRun) {
+            return (f.delete() ? "would delete " : "would keep ") + name + ": " + f.why();
+        }
+        try {
+            if (f.delete()) {
+                ec2.deleteVolume(d -> d.volumeId(v.volumeId()));
+                return name + ": deleted: " + f.why();
+            }
+            if (f.why().startsWith("unsaved")) {
+                ec2.createTags(t -> t.resources(v.volumeId()).tags(tag(UNSAVED, f.why().length() > 250
+                        ? f.why().substring(0, 250) : f.why())));
+            }
+            return name + ": kept: " + f.why();
+        } catch (SdkException e) {
+            return name + ": left as it is (" + (f.delete() ? "deleting" : "flagging") + " it failed: " + e.getMessage() + ")";
+        }
     }
 
     /**
@@ -597,6 +943,25 @@ public final class Ec2Fleet implements Fleet {
      * A volume this launch just created with CreateVolume: fresh, and created empty, when no
      * snapshot went into it (then, and only then, the user data vouches that it is blank).
      */
+    /** The volumes as {@link #created} describes them, with made-up ids of the length EC2 gives. */
+    static List<InstanceLayout.Volume> placeholders(List<VolumeSpec> volumes) {
+        List<InstanceLayout.Volume> out = new ArrayList<>();
+        for (int i = 0; i < volumes.size(); i++) {
+            VolumeSpec v = volumes.get(i);
+            out.add(created(v, "vol-" + "0".repeat(17), "/dev/sd" + DEVICES.charAt(i),
+                    v.latest() || v.snapshotId() != null ? "snap-" + "0".repeat(17) : null));
+        }
+        return out;
+    }
+
+    /**
+     * Warnings for the services' ports that the launch's security groups (or, with none given,
+     * the VPC's default group) open to nobody; DescribeSecurityGroups only, nothing changes.
+     */
+    public List<String> closedServicePorts(List<String> securityGroups, String subnet, List<ServiceSpec> services) {
+        return SecurityGroupPorts.warnings(ec2, securityGroups, subnet, services);
+    }
+
     static InstanceLayout.Volume created(VolumeSpec spec, String volumeId, String device, String snapshotId) {
         boolean empty = snapshotId == null;
         return new InstanceLayout.Volume(spec.role(), volumeId, device, empty, empty);

@@ -126,6 +126,31 @@ public interface Fleet {
      */
     void recordDeadline(String id, Instant deadline);
 
+    /** Every volume of the fleet, attached or not, oldest first ({@code kiln volumes --fleet}). */
+    default List<StoredVolume> storedVolumes() {
+        throw new KilnException(ExitCodes.USAGE, "the " + provider() + " provider does not list its volumes");
+    }
+
+    /**
+     * Deletes an available volume ({@code kiln volume rm}): refuses one in use (naming its
+     * instance), and one Kiln did not create unless {@code force}.
+     *
+     * @return what was deleted, in the user's terms
+     */
+    default String deleteVolume(String volumeId, boolean force) {
+        throw new KilnException(ExitCodes.USAGE, "the " + provider() + " provider does not delete volumes");
+    }
+
+    /**
+     * Applies the data-safe rule (docs/volumes.md) to the volumes whose instance has ended: deletes
+     * those whose data is safe, keeps and flags the others. One line each, in the user's terms.
+     *
+     * @param dryRun only say what would happen
+     */
+    default List<String> reapVolumes(boolean dryRun) {
+        return List.of();
+    }
+
     /** Managed instances whose lease passed more than {@code grace} ago, still pending or running. */
     default List<ManagedInstance> expired(Instant now, Duration grace) {
         return active().stream().filter(m -> m.expiresAt() != null && m.expiresAt().plus(grace).isBefore(now)).toList();

@@ -71,7 +71,7 @@ public record InstanceLayout(List<Mount> mounts, String workTree, String sources
     public static InstanceLayout plan(String root, String instanceRole, List<Volume> volumes) {
         List<Mount> mounts = new ArrayList<>();
         for (Volume v : volumes) {
-            boolean readOnly = instanceRole.equals("server") || (v.role().equals("sources") && !v.fresh());
+            boolean readOnly = readOnly(instanceRole, v);
             mounts.add(new Mount(v, mnt(root, v.role()), readOnly ? List.of("ro", "noatime") : List.of("noatime"), null, null));
         }
         Optional<Volume> sources = volumes.stream().filter(v -> v.role().equals("sources")).findFirst();
@@ -90,6 +90,11 @@ public record InstanceLayout(List<Mount> mounts, String workTree, String sources
             return new InstanceLayout(mounts, first, instanceRole.equals("server") ? null : first, first);
         }
         return new InstanceLayout(mounts, null, null, null);
+    }
+
+    /** Whether the volume is mounted read-only: every volume of a server, and a restored sources volume. */
+    public static boolean readOnly(String instanceRole, Volume v) {
+        return instanceRole.equals("server") || (v.role().equals("sources") && !v.fresh());
     }
 
     private static String mnt(String root, String role) {

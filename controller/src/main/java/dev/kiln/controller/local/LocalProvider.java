@@ -11,6 +11,7 @@ import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.controller.fleet.FleetVolume;
 import dev.kiln.controller.fleet.InstanceLayout;
 import dev.kiln.controller.fleet.ManagedInstance;
+import dev.kiln.controller.fleet.StoredVolume;
 import dev.kiln.controller.fleet.VolumeSpec;
 import dev.kiln.controller.pki.FleetCa;
 import dev.kiln.os.OsCommand;
@@ -194,9 +195,16 @@ public final class LocalProvider implements Fleet {
      * @param bootBuild whether to start a tup build of the work tree on boot
      * @param profiles  the boot build's profiles (empty: all)
      * @param bootTree  where in the work tree the boot build runs, or null for the work tree itself
+     * @param workload  labels, boot script and services for the agent's settings
      */
     public record LaunchSpec(String role, Duration ttl, Duration maxLife, Map<String, String> labels, List<VolumeSpec> volumes,
-                             boolean bootBuild, List<String> profiles, String bootTree) {
+                             boolean bootBuild, List<String> profiles, String bootTree, AgentUserData.Workload workload) {
+
+        /** Labels only as the fleet's record, no boot script, no services. */
+        public LaunchSpec(String role, Duration ttl, Duration maxLife, Map<String, String> labels, List<VolumeSpec> volumes,
+                          boolean bootBuild, List<String> profiles, String bootTree) {
+            this(role, ttl, maxLife, labels, volumes, bootBuild, profiles, bootTree, AgentUserData.Workload.NONE);
+        }
     }
 
     /** Launches an instance: its volumes, its agent process; returns once the agent answers. */
@@ -221,6 +229,11 @@ public final class LocalProvider implements Fleet {
         for (int i = 0; i < from.size(); i++) {
             LocalSnapshots.refuseOtherKind(from.get(i), spec.volumes().get(i).role(), loops);
         }
+        for (VolumeSpec v : spec.volumes()) {
+            if (v.existing()) {
+                refuseUnattachable(v, loops);
+            }
+        }
         String id = "local-" + hex(4);
         Path dir = instanceDir(id);
         Instant now = Instant.now().truncatedTo(ChronoUnit.SECONDS);
@@ -235,6 +248,36 @@ public final class LocalProvider implements Fleet {
             Properties p = new Properties();
             for (int i = 0; i < spec.volumes().size(); i++) {
                 VolumeSpec v = spec.volumes().get(i);
+                if (v.existing()) {
+                    Path vdir = volumeDir(v.volumeId());
+                    Properties vp = load(vdir.resolve("volume.properties"));
+                    vp.setProperty("instance", id);
+                    vp.setProperty("state", "in-use");
+                    // What it held before this launch is no snapshot's and not blank: only a snapshot or proof frees it.
+                    vp.setProperty("attached-existing", "true");
+                    vp.remove("kept");
+                    vp.remove("ended-with");
+                    if (v.keep()) {
+                        vp.setProperty("keep", "true");
+                    }
+                    if (loops) {
+                        String device = run("losetup", "--find", "--show", vdir.resolve("volume.img").toString()).strip();
+                        devices.add(device);
+                        p.setProperty("volume." + i + ".device", device);
+                        // May be formatted only if the agent proves it blank (an image of holes); else mounted as it is.
+                        attached.add(new InstanceLayout.Volume(v.role(), "", device, true));
+                    } else {
+                        Path mnt = Files.createDirectories(dir.resolve("mnt"));
+                        Files.createSymbolicLink(mnt.resolve(v.role()), vdir.resolve("data"));
+                        attached.add(new InstanceLayout.Volume(v.role(), "", "", true));
+                    }
+                    store(vp, vdir.resolve("volume.properties"));
+                    created.put(vdir, vp);
+                    p.setProperty("volume." + i + ".id", v.volumeId());
+                    p.setProperty("volume." + i + ".role", v.role());
+                    p.setProperty("volume." + i + ".collection", vp.getProperty("collection", ""));
+                    continue;
+                }
                 String volumeId = "vol-local-" + hex(4);
                 Path vdir = Files.createDirectories(volumeDir(volumeId));
                 Properties vp = new Properties();
@@ -243,6 +286,10 @@ public final class LocalProvider implements Fleet {
                 vp.setProperty("created", now.toString());
                 vp.setProperty("kind", loops ? "image" : "dir");
                 vp.setProperty("instance", id);
+                vp.setProperty("state", "in-use");
+                if (v.keep()) {
+                    vp.setProperty("keep", "true");
+                }
                 if (from.get(i) != null) {
                     vp.setProperty("from-snapshot", from.get(i).getFileName().toString());
                 }
@@ -310,10 +357,13 @@ public final class LocalProvider implements Fleet {
                     new AgentUserData.Ssh("127.0.0.1", 0, keys, keys), spec.bootBuild() && layout.workTree() != null
                             ? new AgentUserData.BootBuild(spec.bootTree() == null ? layout.workTree()
                             : layout.workTree() + "/" + spec.bootTree(), spec.profiles(), List.of()) : null));
+            settings.putAll(AgentUserData.workload(spec.workload()));
             String yaml = AgentUserData.write("kiln-agent settings, written by `kiln launch` (local provider)", settings);
             p.setProperty("role", spec.role());
             p.setProperty("launched", now.toString());
-            p.setProperty("expires-at", now.plus(spec.ttl()).toString());
+            if (spec.ttl() != null) {
+                p.setProperty("expires-at", now.plus(spec.ttl()).toString()); // none: forever
+            }
             p.setProperty("grpc-port", Integer.toString(port));
             p.setProperty("volumes", Integer.toString(spec.volumes().size()));
             // Pending until its agent answers, with this launch's pid: another kiln command that
@@ -515,7 +565,8 @@ public final class LocalProvider implements Fleet {
         Map<String, String> labels = new TreeMap<>();
         p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> labels.put(k.substring(6), p.getProperty(k)));
         return new ManagedInstance(id, p.getProperty("role", ""), labels, state, "127.0.0.1", null,
-                Instant.parse(p.getProperty("expires-at")), "localhost", Integer.parseInt(p.getProperty("grpc-port")),
+                p.getProperty("expires-at") == null ? null : Instant.parse(p.getProperty("expires-at")), "localhost",
+                Integer.parseInt(p.getProperty("grpc-port")),
                 Instant.parse(p.getProperty("launched")));
     }
 
@@ -655,6 +706,131 @@ public final class LocalProvider implements Fleet {
         } catch (IOException e) {
             narrate.accept("cannot record how " + id + " ends in " + file + " (" + e.getMessage() + ")");
         }
+    }
+
+    /**
+     * Refuses, before anything is made, an existing volume a launch cannot attach: one this fleet
+     * does not hold, one of the other kind (an image without root's loop devices, a directory with
+     * them), and one another instance uses.
+     */
+    private void refuseUnattachable(VolumeSpec v, boolean loops) {
+        Path vdir = volumeDir(v.volumeId());
+        if (!v.volumeId().startsWith("vol-local-") || !Files.isRegularFile(vdir.resolve("volume.properties"),
+                java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            throw new KilnException(ExitCodes.NOT_FOUND, "no local volume " + v.volumeId() + " in " + root.resolve("volumes")
+                    + " (`kiln volumes --fleet` lists the fleet's volumes); nothing was launched");
+        }
+        String kind = load(vdir.resolve("volume.properties")).getProperty("kind", "");
+        if (!kind.equals(loops ? "image" : "dir")) {
+            throw new KilnException(ExitCodes.REFUSED, v.volumeId() + " is " + (kind.equals("image")
+                    ? "an image for a loop device, and this launch uses directories (no root, or KILN_LOCAL_VOLUMES=dirs)"
+                    : "a directory, and this launch uses loop devices (root)") + "; launch it the way it was made; nothing was launched");
+        }
+        String holder = holder(v.volumeId());
+        if (holder != null) {
+            throw new KilnException(ExitCodes.REFUSED, v.volumeId() + " is in use by " + holder + "; a volume is attached to one"
+                    + " instance at a time: end that one first (`kiln terminate " + holder + "`; a kept volume stays); nothing was launched");
+        }
+        List<String> devices = loopsOver(vdir.resolve("volume.img"));
+        if (!devices.isEmpty()) {
+            throw new KilnException(ExitCodes.REFUSED, v.volumeId() + " is still attached to " + String.join(", ", devices)
+                    + " (`kiln prune` detaches loop devices no instance holds); nothing was launched");
+        }
+    }
+
+    /** The pending or running instance a volume is attached to, or null when it is available. */
+    private String holder(String volumeId) {
+        Path file = volumeDir(volumeId).resolve("volume.properties");
+        if (!Files.isRegularFile(file)) {
+            return null;
+        }
+        String instance = load(file).getProperty("instance");
+        if (instance == null || "available".equals(load(file).getProperty("state")) || !isInstanceId(instance)
+                || !Files.isDirectory(instanceDir(instance))) {
+            return null;
+        }
+        if (!Files.exists(instanceDir(instance).resolve(INSTANCE_FILE))) {
+            return instance; // its launch is under way
+        }
+        // Reading it retires it when its agent is gone, which marks its volumes available.
+        return read(instance).state().equals("terminated") ? null : instance;
+    }
+
+    @Override
+    public List<StoredVolume> storedVolumes() {
+        list(List.of()); // retires instances whose agent is gone, so their volumes read as available
+        List<StoredVolume> out = new ArrayList<>();
+        Path dir = root.resolve("volumes");
+        if (!Files.isDirectory(dir)) {
+            return out;
+        }
+        try (Stream<Path> all = Files.list(dir)) {
+            for (Path v : all.sorted().toList()) {
+                String id = v.getFileName().toString();
+                if (!id.startsWith("vol-local-") || !Files.isDirectory(v, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    continue;
+                }
+                Path file = v.resolve("volume.properties");
+                Properties vp = Files.isRegularFile(file) ? load(file) : new Properties();
+                long size;
+                try {
+                    size = Long.parseLong(vp.getProperty("size-gib", "0").strip());
+                } catch (NumberFormatException e) {
+                    size = 0;
+                }
+                String kept = vp.getProperty("kept", "");
+                out.add(new StoredVolume(id, vp.getProperty("role", ""), size, holder(id),
+                        vp.getProperty("created") == null ? null : Instant.parse(vp.getProperty("created")),
+                        "true".equals(vp.getProperty("keep")), kept.startsWith("unsaved") ? kept : "",
+                        vp.getProperty("created") != null));
+            }
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
+        }
+        out.sort(Comparator.comparing((StoredVolume v) -> v.created() == null ? Instant.EPOCH : v.created()));
+        return out;
+    }
+
+    @Override
+    public String deleteVolume(String volumeId, boolean force) {
+        Path vdir = volumeDir(volumeId);
+        if (!volumeId.matches("vol-local-[0-9a-f]{8}") || !Files.isDirectory(vdir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            throw new KilnException(ExitCodes.NOT_FOUND, "no local volume " + volumeId + " (`kiln volumes --fleet` lists the fleet's volumes)");
+        }
+        list(List.of());
+        String holder = holder(volumeId);
+        if (holder != null) {
+            throw new KilnException(ExitCodes.REFUSED, volumeId + " is in use by " + holder + "; end it first (`kiln terminate "
+                    + holder + "`), then delete the volume; nothing was deleted");
+        }
+        List<String> devices = loopsOver(vdir.resolve("volume.img"));
+        if (!devices.isEmpty()) {
+            throw new KilnException(ExitCodes.REFUSED, volumeId + " is still attached to " + String.join(", ", devices)
+                    + "; nothing was deleted");
+        }
+        Path file = vdir.resolve("volume.properties");
+        Properties vp = Files.isRegularFile(file) ? load(file) : new Properties();
+        if (vp.getProperty("created") == null && !force) {
+            throw new KilnException(ExitCodes.REFUSED, volumeId + " was not created by Kiln (" + vdir + " has no volume.properties"
+                    + " Kiln wrote); look at it, and add --force to delete it all the same; nothing was deleted");
+        }
+        try {
+            Path gone = vdir.resolveSibling("." + volumeId + ".deleting");
+            Files.move(vdir, gone, StandardCopyOption.ATOMIC_MOVE);
+            run("rm", "-rf", "--one-file-system", gone.toString());
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot delete " + vdir + ": " + e.getMessage()
+                    + " (`kiln prune` finishes a deletion cut short)", e);
+        }
+        String role = vp.getProperty("role", "");
+        return "deleted " + volumeId + (role.isEmpty() ? "" : " (" + role + ")")
+                + (vp.getProperty("kept", "").startsWith("unsaved") ? "; it was unsaved: " + vp.getProperty("kept") : "");
+    }
+
+    @Override
+    public List<String> reapVolumes(boolean dryRun) {
+        LocalProvider looking = dryRun ? new LocalProvider(paths).observeOnly().narrate(narrate) : this;
+        return new LocalPrune(looking, dryRun).volumesOnly().stream().map(LocalPrune.Line::text).toList();
     }
 
     @Override

@@ -58,6 +58,15 @@ public final class LocalPrune {
         return report;
     }
 
+    /**
+     * Only the volumes whose instance is gone ({@code kiln reap}): instances whose agent is gone are
+     * retired first (their volumes follow the rule then), then every other volume no instance holds.
+     */
+    public List<Line> volumesOnly() {
+        volumes(instances());
+        return report;
+    }
+
     private String removed() {
         return dryRun ? "would remove " : "removed ";
     }
@@ -273,7 +282,7 @@ public final class LocalPrune {
             }
             try {
                 fleet.apply(f, null);
-                say(f.describe() + (f.delete() ? "" : "; once you no longer need it: rm -r " + p));
+                say(f.describe() + (f.delete() ? "" : "; once you no longer need it: kiln volume rm " + name));
             } catch (IOException e) {
                 fail("left " + p + ": " + e.getMessage());
             }

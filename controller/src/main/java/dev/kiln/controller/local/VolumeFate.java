@@ -80,7 +80,9 @@ final class VolumeFate {
                     + " record of its writes)");
         }
         String from = props.getProperty("from-snapshot");
-        if (stampNow.equals(attached)) {
+        // An existing volume attached again held data already: unchanged since, it is still only as safe as its snapshots.
+        boolean existing = "true".equals(props.getProperty("attached-existing"));
+        if (stampNow.equals(attached) && !existing) {
             if (from == null) {
                 return new Fate(volumeId, role, dir, true, "created blank and never written");
             }
@@ -98,7 +100,10 @@ final class VolumeFate {
             return new Fate(volumeId, role, dir, true, "all of it is in " + proved.get()
                     + " (since then only the mounts' own superblock and journal writes)");
         }
-        if (stampNow.equals(attached)) {
+        if (existing && snapshotStamps.isEmpty()) {
+            return new Fate(volumeId, role, dir, false, "unsaved: it held data when it was attached, and no snapshot of it exists");
+        }
+        if (stampNow.equals(attached) && !existing) {
             return new Fate(volumeId, role, dir, false, "unsaved: restored from " + from + ", which no longer exists");
         }
         if (snapshotStamps.isEmpty() && from != null) {
