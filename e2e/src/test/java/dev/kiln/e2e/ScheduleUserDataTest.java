@@ -41,7 +41,7 @@ class ScheduleUserDataTest {
         List<Map<String, Object>> schedules = LaunchSchedules.of("notes", List.of(Map.of("role", "data", "every", "24h",
                 "at", "03:00", "keep", 7, "pre", command, "post", command)));
         String userData = AgentUserData.yaml(CERT, CA, 7443, Duration.ofHours(2), Duration.ofHours(12), null, null, null,
-                AgentUserData.Workload.NONE, Map.of("schedules", schedules));
+                AgentUserData.Workload.NONE, List.of(), Map.of("schedules", schedules));
 
         Map<String, Object> read = UserData.settings(userData).orElseThrow();
         assertEquals(List.of(), SettingsCatalog.problems("EC2 user data", read), userData);

@@ -139,7 +139,8 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
         StatusResponse.Builder status = StatusResponse.newBuilder();
         serving.server().ifPresent(ssh -> status.setSshPort(ssh.port())
                 .setSshHostKeyFingerprint(ssh.hostKey().fingerprint())
-                .setSshHostPublicKey(ssh.hostKey().publicKeyLine()));
+                .setSshHostPublicKey(ssh.hostKey().publicKeyLine())
+                .addAllSshForwardPorts(ssh.forwardPorts()));
         status
                 .setAgentVersion(info.agentVersion())
                 .setMode(info.identity().mode() == AgentMode.EC2 ? Mode.MODE_EC2 : Mode.MODE_LOCAL)

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -90,6 +91,8 @@ public final class SettingsCatalog {
             new Setting(ServiceSettings.KEY, "a list of services in agent.yml or user data", v -> {
                 throw new IllegalArgumentException("a single value; services are a list, set in agent.yml or user data");
             }),
+            new Setting(SshSettings.FORWARD_PORTS, "a list of TCP ports 1-65535 such as [7888, 8888]",
+                    SettingsCatalog::forwardPorts),
             new Setting(ScheduleSettings.KEY, "a list of snapshot schedules in agent.yml or user data", v -> {
                 throw new IllegalArgumentException("a single value; schedules are a list, set in agent.yml or user data");
             }),
@@ -103,6 +106,12 @@ public final class SettingsCatalog {
     /** Flattened keys of one schedule's field, e.g. kiln.schedules[0].every. */
     private static final Pattern INDEXED_SCHEDULE = Pattern.compile(Pattern.quote(ScheduleSettings.KEY)
             + "\\[(\\d+)\\]\\.([A-Za-z-]+)");
+
+    /** Settings that hold a list of single values, each checked on its own (a string is a comma-separated list). */
+    private static final Set<String> LISTS = Set.of(SshSettings.FORWARD_PORTS);
+
+    /** One element of such a list as a flattened key, e.g. kiln.ssh.forward-ports[1]. */
+    private static final Pattern INDEXED_ELEMENT = Pattern.compile("(.+)\\[(\\d+)\\]");
 
     /** Flattened keys of one boot mount's field, e.g. kiln.volumes.mounts[2].mount-point. */
     private static final Pattern INDEXED_MOUNT = Pattern.compile(Pattern.quote(VolumeMountSettings.KEY)
@@ -159,6 +168,11 @@ public final class SettingsCatalog {
             Matcher indexed = INDEXED_MOUNT.matcher(normal);
             if (indexed.matches()) {
                 VolumeMountSettings.fieldProblem(source, normal, indexed.group(2), value).ifPresent(problems::add);
+                return;
+            }
+            Matcher element = INDEXED_ELEMENT.matcher(normal);
+            if (element.matches() && LISTS.contains(element.group(1))) {
+                checkValue(source, find(element.group(1)).orElseThrow(), key, value).ifPresent(problems::add);
                 return;
             }
             Optional<Setting> setting = find(key);
@@ -248,6 +262,18 @@ public final class SettingsCatalog {
     }
 
     private static Optional<String> checkValue(String source, Setting setting, String key, Object value) {
+        if (value instanceof List<?> list && LISTS.contains(setting.key())) {
+            for (Object element : list) {
+                Optional<String> problem = element instanceof Map<?, ?> || element instanceof List<?>
+                        ? Optional.of("setting '" + key + "' in " + source + " must be a list of single values ("
+                        + setting.accepts() + ")")
+                        : checkValue(source, setting, key, element);
+                if (problem.isPresent()) {
+                    return problem;
+                }
+            }
+            return Optional.empty();
+        }
         if (value instanceof Map<?, ?> || value instanceof List<?>) {
             return Optional.of("setting '" + key + "' in " + source + " must be a single value (" + setting.accepts() + ")");
         }
@@ -330,6 +356,21 @@ public final class SettingsCatalog {
         }
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException(port + " is out of range");
+        }
+    }
+
+    /** One port the owner may forward to, or several separated by commas (an environment variable). */
+    private static void forwardPorts(String v) {
+        for (String part : v.split(",", -1)) {
+            int port;
+            try {
+                port = Integer.parseInt(part.trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("'" + part.trim() + "' is not a port number");
+            }
+            if (port < 1 || port > 65535) {
+                throw new IllegalArgumentException(port + " is not a TCP port 1-65535");
+            }
         }
     }
 

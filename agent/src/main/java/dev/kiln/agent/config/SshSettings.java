@@ -4,6 +4,8 @@ import io.micronaut.context.annotation.ConfigurationProperties;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
 
+import java.util.List;
+
 /**
  * The embedded SSH server that serves outputs over SFTP, scp, rsync and sshfs ({@code kiln.ssh.*}).
  *
@@ -19,6 +21,8 @@ import io.micronaut.core.bind.annotation.Bindable;
  * @param readerKeys the readers' public keys, likewise
  * @param user       when the agent is root, the unprivileged account whose file access readers'
  *                   sessions have (default {@code kiln-serve}; see {@code ServeAccounts})
+ * @param forwardPorts loopback ports the owner may forward to ({@code ssh -L}), besides services'
+ *                   ports; unset: none
  */
 @ConfigurationProperties("kiln.ssh")
 public record SshSettings(
@@ -30,5 +34,9 @@ public record SshSettings(
         @Nullable String sources,
         @Nullable String ownerKeys,
         @Nullable String readerKeys,
-        @Nullable String user) {
+        @Nullable String user,
+        @Nullable List<Integer> forwardPorts) {
+
+    /** The setting that lists the ports the owner may forward to. */
+    public static final String FORWARD_PORTS = "kiln.ssh.forward-ports";
 }

@@ -1,5 +1,7 @@
 package dev.kiln.agent.serve;
 
+import org.apache.sshd.common.AttributeRepository;
+import org.apache.sshd.common.config.keys.KeyUtils;
 import org.apache.sshd.server.auth.pubkey.PublickeyAuthenticator;
 import org.apache.sshd.server.session.ServerSession;
 import org.slf4j.Logger;
@@ -18,6 +20,9 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class KeyAuthenticator implements PublickeyAuthenticator {
 
     private static final Logger LOG = LoggerFactory.getLogger(KeyAuthenticator.class);
+
+    /** The fingerprint ({@code SHA256:...}) of the key a session authenticated with, for its log lines. */
+    public static final AttributeRepository.AttributeKey<String> KEY_FINGERPRINT = new AttributeRepository.AttributeKey<>();
 
     private final Map<UserKind, AuthorizedKeys> keys;
     private final Map<String, Boolean> logged = new ConcurrentHashMap<>();
@@ -41,7 +46,12 @@ public final class KeyAuthenticator implements PublickeyAuthenticator {
             }
             return false;
         }
-        return AuthorizedKeys.contains(loaded.keys(), key);
+        boolean known = AuthorizedKeys.contains(loaded.keys(), key);
+        if (known) {
+            // The last key accepted is the one the login signs with (MINA checks it again before the signature).
+            session.setAttribute(KEY_FINGERPRINT, KeyUtils.getFingerPrint(key));
+        }
+        return known;
     }
 
     /** Checks every source now and returns the problems (for start-up logging). */

@@ -16,8 +16,15 @@ import java.nio.file.Path;
  * @param workDir    a directory the server may use for its own files (the empty {@code /})
  * @param sandbox    where rsync runs
  * @param accounts   whose file access each kind of user's session has
+ * @param forwardPorts the loopback ports the owner may forward to
  */
 public record ServeConfig(String host, int port, Path hostKey, Path outputs, Path sources,
                           AuthorizedKeys ownerKeys, AuthorizedKeys readerKeys, Path workDir,
-                          Sandbox sandbox, ServeAccounts accounts) {
+                          Sandbox sandbox, ServeAccounts accounts, ForwardPorts forwardPorts) {
+
+    /** A server that forwards nothing. */
+    public ServeConfig(String host, int port, Path hostKey, Path outputs, Path sources, AuthorizedKeys ownerKeys,
+                       AuthorizedKeys readerKeys, Path workDir, Sandbox sandbox, ServeAccounts accounts) {
+        this(host, port, hostKey, outputs, sources, ownerKeys, readerKeys, workDir, sandbox, accounts, ForwardPorts.NONE);
+    }
 }

@@ -35,12 +35,20 @@ public class Serving {
     private final SshSettings ssh;
     private final AgentSettings agent;
     private final BuildSettings builds;
+    private final ForwardPorts forwardPorts;
     private SshServer server;
 
-    public Serving(SshSettings ssh, AgentSettings agent, BuildSettings builds) {
+    @jakarta.inject.Inject
+    public Serving(SshSettings ssh, AgentSettings agent, BuildSettings builds, ForwardPorts forwardPorts) {
         this.ssh = ssh;
         this.agent = agent;
         this.builds = builds;
+        this.forwardPorts = forwardPorts;
+    }
+
+    /** Serving that forwards only what {@code kiln.ssh.forward-ports} lists. */
+    public Serving(SshSettings ssh, AgentSettings agent, BuildSettings builds) {
+        this(ssh, agent, builds, ConfiguredForwardPorts.listed(ssh));
     }
 
     /**
@@ -114,7 +122,7 @@ public class Serving {
         return new ServeConfig(host, port, hostKey, outputs, sources,
                 new AuthorizedKeys("kiln.ssh.owner-keys", ssh.ownerKeys()),
                 new AuthorizedKeys("kiln.ssh.reader-keys", ssh.readerKeys()),
-                dir, new BwrapSandbox(), accounts);
+                dir, new BwrapSandbox(), accounts, forwardPorts);
     }
 
     /** Creates {@code dir} and its missing parents for the build user (see {@link #config}). */

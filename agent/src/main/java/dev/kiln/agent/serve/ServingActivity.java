@@ -9,8 +9,9 @@ import java.util.List;
 
 /**
  * Serving's part in the instance's life: an open SSH session (an sftp client, an sshfs mount, a
- * running rsync) keeps the agent from being idle, and draining closes every session before the
- * volumes they read from are unmounted.
+ * running rsync, an {@code ssh -L}) and an open forwarded connection keep the agent from being
+ * idle, and draining closes every forwarded connection and session before the volumes they read
+ * from are unmounted.
  */
 @Singleton
 public final class ServingActivity implements DrainParticipant, BusySource {
@@ -23,7 +24,7 @@ public final class ServingActivity implements DrainParticipant, BusySource {
 
     @Override
     public String step() {
-        return "close SSH sessions";
+        return "close forwarded connections and SSH sessions";
     }
 
     @Override
@@ -34,15 +35,29 @@ public final class ServingActivity implements DrainParticipant, BusySource {
     @Override
     public String drain(Duration budget) {
         return serving.server().map(s -> {
+            // Forwards first: each is a channel of a session, and the count says what was cut.
+            int forwards = s.closeForwards();
             int n = s.closeSessions();
-            s.stop(); // no new logins while the instance ends
-            return "closed " + n + " session" + (n == 1 ? "" : "s") + ", server stopped";
+            s.stop(); // no new logins or forwards while the instance ends
+            return "closed " + forwards + " forwarded connection" + (forwards == 1 ? "" : "s") + " and " + n + " session"
+                    + (n == 1 ? "" : "s") + ", server stopped";
         }).orElse("not serving");
     }
 
     @Override
     public List<String> busyReasons() {
-        int n = serving.server().map(SshServer::openSessions).orElse(0);
-        return n == 0 ? List.of() : List.of(n + " SSH session" + (n == 1 ? "" : "s") + " open");
+        List<String> reasons = new java.util.ArrayList<>();
+        serving.server().ifPresent(s -> {
+            List<String> forwards = s.openForwardTargets();
+            if (!forwards.isEmpty()) {
+                reasons.add(forwards.size() + " forwarded connection" + (forwards.size() == 1 ? "" : "s") + " open (to "
+                        + String.join(", ", new java.util.TreeSet<>(forwards)) + ")");
+            }
+            int n = s.openSessions();
+            if (n > 0) {
+                reasons.add(n + " SSH session" + (n == 1 ? "" : "s") + " open");
+            }
+        });
+        return reasons;
     }
 }

@@ -12,7 +12,6 @@ import org.apache.sshd.core.CoreModuleProperties;
 import org.apache.sshd.scp.ScpModuleProperties;
 import org.apache.sshd.server.ServerBuilder;
 import org.apache.sshd.server.auth.pubkey.UserAuthPublicKeyFactory;
-import org.apache.sshd.server.forward.RejectAllForwardingFilter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,8 +29,8 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * kiln-agent's embedded SSH server (Apache MINA SSHD): SFTP, scp, rsync and sshfs over one port,
- * public-key authentication only, a chrooted tree per user ({@link ServedTree}), no shell, no
- * forwarding of any kind. A lifecycle class: build it from a {@link ServeConfig}, {@link #start()}
+ * public-key authentication only, a chrooted tree per user ({@link ServedTree}), no shell, and
+ * no forwarding but the owner's local forwarding to allowed loopback ports ({@link PortForwarding}). A lifecycle class: build it from a {@link ServeConfig}, {@link #start()}
  * it, {@link #stop()} it; tests run it in-process on a free loopback port.
  *
  * <p>Algorithms: modern only. Key exchange curve25519 (and the hybrid post-quantum ones OpenSSH
@@ -55,6 +54,7 @@ public final class SshServer {
     private final TreeFileSystemProvider provider;
     private final org.apache.sshd.server.SshServer sshd;
     private final KeyAuthenticator authenticator;
+    private final PortForwarding forwarding;
 
     /**
      * Prepares the server: loads (or creates) the host key and checks the served directories.
@@ -79,6 +79,7 @@ public final class SshServer {
         keys.put(UserKind.OWNER, config.ownerKeys());
         keys.put(UserKind.READER, config.readerKeys());
         this.authenticator = new KeyAuthenticator(keys);
+        this.forwarding = new PortForwarding(config.forwardPorts());
         this.sshd = build();
     }
 
@@ -101,7 +102,8 @@ public final class SshServer {
                 .signatureFactories(List.of(BuiltinSignatures.ed25519, BuiltinSignatures.rsaSHA512,
                         BuiltinSignatures.rsaSHA256, BuiltinSignatures.nistp256, BuiltinSignatures.nistp384,
                         BuiltinSignatures.nistp521))
-                .forwardingFilter(RejectAllForwardingFilter.INSTANCE)
+                .forwardingFilter(forwarding)
+                .channelFactories(forwarding.channelFactories())
                 .build();
         s.setHost(config.host());
         s.setPort(config.port());
@@ -179,6 +181,26 @@ public final class SshServer {
         var sessions = java.util.List.copyOf(sshd.getActiveSessions());
         sessions.forEach(session -> session.close(true));
         return sessions.size();
+    }
+
+    /** The loopback ports the owner may forward to now, ascending. */
+    public List<Integer> forwardPorts() {
+        return List.copyOf(new java.util.TreeSet<>(config.forwardPorts().ports()));
+    }
+
+    /** Forwarded connections ({@code ssh -L}) open now. */
+    public int openForwards() {
+        return forwarding.openConnections();
+    }
+
+    /** Where the open forwarded connections lead ({@code 127.0.0.1:8888}), sorted. */
+    public List<String> openForwardTargets() {
+        return forwarding.openTargets();
+    }
+
+    /** Closes every forwarded connection at once (draining); returns how many there were. */
+    public int closeForwards() {
+        return forwarding.closeConnections();
     }
 
     public boolean isRunning() {

@@ -49,6 +49,8 @@ final class SshFixture implements AutoCloseable {
     final Path readerKeysFile;
     SshServer server;
     ServeConfig config;
+    /** What the owner may forward to; set before {@link #start()}. */
+    ForwardPorts forwardPorts = ForwardPorts.NONE;
 
     SshFixture(Path dir) throws Exception {
         this.dir = dir;
@@ -75,7 +77,7 @@ final class SshFixture implements AutoCloseable {
     SshFixture start(AuthorizedKeys owner, AuthorizedKeys reader) throws IOException {
         config = new ServeConfig("127.0.0.1", 0, dir.resolve("state/ssh/ssh_host_ed25519_key"), outputs, sources,
                 owner, reader, dir.resolve("state/ssh"), new BwrapSandbox(),
-                ServeAccounts.resolve(null, BuildUser.resolve(null)));
+                ServeAccounts.resolve(null, BuildUser.resolve(null)), forwardPorts);
         server = new SshServer(config).start();
         Files.writeString(knownHosts, "[127.0.0.1]:" + server.port() + " " + server.hostKey().publicKeyLine() + "\n");
         return this;

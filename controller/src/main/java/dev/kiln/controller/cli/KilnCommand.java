@@ -55,6 +55,7 @@ public class KilnCommand implements Runnable {
             FreezeCommand.class,
             ThawCommand.class,
             SshConfigCommand.class,
+            ForwardCommand.class,
             PullCommand.class,
             PushCommand.class,
             dev.kiln.controller.ui.UiCommand.class,

@@ -148,6 +148,10 @@ public class LaunchCommand implements Runnable {
     /** The services a template gives (its map entries may carry keeps-alive), used when no --service is given. */
     private List<ServiceSpec> templateServices = List.of();
 
+    @Option(names = "--forward-port", paramLabel = "PORT", description = "A port on the instance's loopback the owner may"
+            + " forward to with `kiln forward` (repeatable; a service's port needs none).")
+    List<Integer> forwardPorts = new ArrayList<>();
+
     @Option(names = "--client-token", paramLabel = "TOKEN", description = "Idempotency token; a retry with the same token launches nothing new (default: a new one).")
     String clientToken;
 
@@ -181,6 +185,15 @@ public class LaunchCommand implements Runnable {
         if (bootTree != null && (bootTree.startsWith("/") || bootTree.contains(".."))) {
             throw new KilnException(ExitCodes.USAGE, "--boot-tree is a path inside the work tree such as vibes, not '" + bootTree + "'");
         }
+        for (int p : forwardPorts) {
+            if (p < 1 || p > 65535) {
+                throw new KilnException(ExitCodes.USAGE, "--forward-port " + p + " is not a TCP port 1-65535");
+            }
+        }
+        if (!forwardPorts.isEmpty() && vols.isEmpty()) {
+            throw new KilnException(ExitCodes.USAGE, "--forward-port needs the instance's SSH server, which runs only with a"
+                    + " volume (e.g. --volume data:10); nothing was launched");
+        }
         if (boot && vols.isEmpty()) {
             throw new KilnException(ExitCodes.USAGE, "--boot-build needs a volume to build on (--volume builds:SIZE, ...)");
         }
@@ -204,7 +217,7 @@ public class LaunchCommand implements Runnable {
                     InstanceLayout layout = InstanceLayout.plan("", role, created);
                     return AgentUserData.yaml(cert, ca, port, lease, cap, layout, ownerKey,
                             boot ? new AgentUserData.BootBuild(bootWorkTree(layout.workTree()), bootProfiles, List.of()) : null,
-                            workload, scheduleSettings());
+                            workload, forwardPorts, scheduleSettings());
                 }, certName, port,
                 clientToken != null ? clientToken : UUID.randomUUID().toString()), maxInstances, record.startedAt());
         context.err().println("kiln: " + launched.id() + " is " + launched.state());
@@ -345,6 +358,15 @@ public class LaunchCommand implements Runnable {
             keepVolumes.addAll(list(t, "keep-volume"));
         }
         bootTree = bootTree != null ? bootTree : text(t, "boot-tree");
+        if (forwardPorts.isEmpty()) {
+            for (String p : list(t, "forward-ports")) {
+                try {
+                    forwardPorts.add(Integer.parseInt(p.trim()));
+                } catch (NumberFormatException e) {
+                    throw new KilnException(ExitCodes.CONFIG, "template '" + role + "': forward-ports must be TCP port numbers, not '" + p + "'");
+                }
+            }
+        }
         collection = collection != null ? collection : text(t, "collection");
         bootBuild |= Boolean.parseBoolean(String.valueOf(t.getOrDefault("boot-build", "false")));
         if (grpcPort == null && t.containsKey("grpc-port")) {
@@ -441,7 +463,7 @@ public class LaunchCommand implements Runnable {
                 .agentJvm(context.env().get("AGENT_JAVA_OPTS"), context.env().get("KILN_NO_CDS").filter(v -> !v.isEmpty()).isEmpty());
         context.err().println("kiln: launching a local " + role + " (lease " + ttl + ")...");
         ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree,
-                workload),
+                workload, forwardPorts),
                 maxInstances, LocalProvider.loopVolumes(context.env().get("KILN_LOCAL_VOLUMES").orElse(null)), ca, tls, AgentJar.locate(context.env()), Durations.parse(wait), s -> context.err().println("kiln: " + s));
         AgentEndpoint endpoint = fleetOptions.endpoint(context, m);
         context.err().println("kiln: agent on " + m.id() + " answers at " + endpoint);

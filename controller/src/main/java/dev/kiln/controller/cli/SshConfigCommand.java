@@ -1,5 +1,8 @@
 package dev.kiln.controller.cli;
 
+import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.KilnException;
+import dev.kiln.controller.ssh.ForwardTarget;
 import dev.kiln.controller.ssh.SshTarget;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
@@ -8,6 +11,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.nio.file.Path;
+import java.util.List;
 
 /** {@code kiln ssh-config}: an ssh Host block for an agent's SSH server, and its host key in Kiln's known_hosts. */
 @TimeoutMixin.Default(what = "Timeout of the Status request")
@@ -42,13 +46,28 @@ public class SshConfigCommand implements Runnable {
             description = "owner (sees /outputs read-only and /sources read-write) or reader (/outputs only). Default: ${DEFAULT-VALUE}.")
     String user;
 
+    @Option(names = "--forward", description = "Add a LocalForward line for each of the instance's services and other"
+            + " ports it allows forwarding to (the same port on 127.0.0.1 here); ssh -N with the block holds them open.")
+    boolean forward;
+
     @Mixin
     TimeoutMixin timeout;
 
     @Override
     public void run() {
-        SshTarget target = SshSupport.target(context, clients, fleets, agent, instance, user, () -> timeout.get(context));
+        if (forward && !SshTarget.user(user).equals("owner")) {
+            throw new KilnException(ExitCodes.USAGE, "--forward is for the owner: only the owner may forward ports (drop -u " + user + ")");
+        }
+        SshSupport.Resolved resolved = SshSupport.resolve(context, clients, fleets, agent, instance, user, () -> timeout.get(context));
+        SshTarget target = resolved.target();
         context.out().print(target.hostBlock());
+        if (forward) {
+            List<ForwardTarget> targets = ForwardTarget.all(resolved.status());
+            context.out().print(SshTarget.localForwards(targets));
+            if (targets.isEmpty()) {
+                context.err().println("kiln: " + target.alias() + " allows no forwarding (no service with a port, no --forward-port)");
+            }
+        }
         // OpenSSH reads -F only from a regular file (not from <(...)), so the hint saves the block first.
         Path file = context.paths().knownHosts().toAbsolutePath().getParent().resolve(target.alias() + ".ssh_config");
         StringBuilder again = new StringBuilder("kiln ssh-config");
@@ -60,10 +79,16 @@ public class SshConfigCommand implements Runnable {
         if (!target.user().equals("owner")) {
             again.append(" -u ").append(target.user());
         }
+        if (forward) {
+            again.append(" --forward");
+        }
         context.err().println("kiln: wrote the host key of " + target.knownHostsName() + " to " + target.knownHosts()
                 + ". To use this Host block, save it to a file and connect to " + target.alias() + ":");
         context.err().println("  " + again + " > " + SshSupport.shellWord(file.toString()));
         context.err().println("  sftp -F " + SshSupport.shellWord(file.toString()) + " " + target.alias());
+        if (forward) {
+            context.err().println("  ssh -F " + SshSupport.shellWord(file.toString()) + " -N " + target.alias() + "   (holds the forwards open)");
+        }
         context.err().println("or add `Include " + includeWord(file.getParent() + "/*.ssh_config") + "` at the top of ~/.ssh/config,"
                 + " then: sftp " + target.alias());
     }

@@ -21,6 +21,15 @@ final class SshSupport {
 
     /** The SSH target of INSTANCE ({@code local}, {@code HOST:PORT}) or, when null, of --agent / the local agent. */
     static SshTarget target(Context context, AgentClients clients, Fleets fleets, AgentMixin agent, String instance, String user, java.util.function.Supplier<java.time.Duration> timeout) {
+        return resolve(context, clients, fleets, agent, instance, user, timeout).target();
+    }
+
+    /** An agent's SSH target and the Status it came from (services, ports that may be forwarded). */
+    record Resolved(SshTarget target, StatusResponse status) {
+    }
+
+    /** As {@link #target}, with the agent's Status. */
+    static Resolved resolve(Context context, AgentClients clients, Fleets fleets, AgentMixin agent, String instance, String user, java.util.function.Supplier<java.time.Duration> timeout) {
         AgentEndpoint endpoint;
         boolean local;
         if ("local".equals(instance)) {
@@ -46,7 +55,8 @@ final class SshSupport {
         // A managed instance is named by its id: several local instances share 127.0.0.1.
         String id = instance != null ? instance : context.settings().get("agent", agent.agent).orElse(null);
         String alias = local ? "kiln-local" : id != null && AgentMixin.isInstanceId(id) ? "kiln-" + id : null;
-        return SshTarget.from(status, endpoint, alias, SshTarget.user(user), context.paths().sshKey(), context.paths().knownHosts());
+        return new Resolved(SshTarget.from(status, endpoint, alias, SshTarget.user(user), context.paths().sshKey(),
+                context.paths().knownHosts()), status);
     }
 
     /** A word as a POSIX shell reads it back, for commands printed as hints. */

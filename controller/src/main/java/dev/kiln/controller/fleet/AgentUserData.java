@@ -59,8 +59,12 @@ public final class AgentUserData {
      * @param port       the port, or null for the agent's default
      * @param ownerKeys  kiln.ssh.owner-keys: an authorized_keys path or its text, or null
      * @param readerKeys kiln.ssh.reader-keys: the same, or null
+     * @param forwardPorts kiln.ssh.forward-ports: loopback ports the owner may forward to (empty: none)
      */
-    public record Ssh(String host, Integer port, String ownerKeys, String readerKeys) {
+    public record Ssh(String host, Integer port, String ownerKeys, String readerKeys, List<Integer> forwardPorts) {
+        public Ssh(String host, Integer port, String ownerKeys, String readerKeys) {
+            this(host, port, ownerKeys, readerKeys, List.of());
+        }
     }
 
     /**
@@ -102,18 +106,20 @@ public final class AgentUserData {
 
     public static String yaml(IssuedCertificate cert, FleetCa ca, int grpcPort, Duration ttl, Duration maxLifetime,
                               InstanceLayout layout, String ownerKey, BootBuild bootBuild) {
-        return yaml(cert, ca, grpcPort, ttl, maxLifetime, layout, ownerKey, bootBuild, Workload.NONE);
+        return yaml(cert, ca, grpcPort, ttl, maxLifetime, layout, ownerKey, bootBuild, Workload.NONE, List.of());
     }
 
     /**
      * The settings with the instance's layout (boot mounts and what SSH serves), the owner's SSH
-     * public key and an optional boot build; null leaves each out.
+     * public key, an optional boot build, its workload and the loopback ports the owner may forward
+     * to ({@code kiln.ssh.forward-ports}); null leaves each out.
      *
      * @throws KilnException when the result is more than EC2 takes ({@link #MAX_BYTES})
      */
     public static String yaml(IssuedCertificate cert, FleetCa ca, int grpcPort, Duration ttl, Duration maxLifetime,
-                              InstanceLayout layout, String ownerKey, BootBuild bootBuild, Workload workload) {
-        return yaml(cert, ca, grpcPort, ttl, maxLifetime, layout, ownerKey, bootBuild, workload, Map.of());
+                              InstanceLayout layout, String ownerKey, BootBuild bootBuild, Workload workload,
+                              List<Integer> forwardPorts) {
+        return yaml(cert, ca, grpcPort, ttl, maxLifetime, layout, ownerKey, bootBuild, workload, forwardPorts, Map.of());
     }
 
     /**
@@ -123,12 +129,12 @@ public final class AgentUserData {
      */
     public static String yaml(IssuedCertificate cert, FleetCa ca, int grpcPort, Duration ttl, Duration maxLifetime,
                               InstanceLayout layout, String ownerKey, BootBuild bootBuild, Workload workload,
-                              Map<String, Object> extra) {
+                              List<Integer> forwardPorts, Map<String, Object> extra) {
         Map<String, Object> kiln = new LinkedHashMap<>();
         kiln.put("mode", "ec2");
         kiln.put("grpc", map("host", "0.0.0.0", "port", grpcPort));
         kiln.put("tls", map("cert", cert.certificatePem(), "key", cert.privateKeyPem(), "ca", Pem.encode(ca.certificate())));
-        kiln.putAll(sections(ttl, maxLifetime, layout, new Ssh(null, null, ownerKey, null), bootBuild));
+        kiln.putAll(sections(ttl, maxLifetime, layout, new Ssh(null, null, ownerKey, null, forwardPorts), bootBuild));
         kiln.putAll(workload(workload));
         kiln.putAll(extra);
         String text = write("kiln-agent settings, written by `kiln launch`", kiln);
@@ -187,6 +193,9 @@ public final class AgentUserData {
             putIfSet(s, "reader-keys", given.readerKeys());
             s.put("outputs", layout.outputs());
             putIfSet(s, "sources", layout.sources());
+            if (given.forwardPorts() != null && !given.forwardPorts().isEmpty()) {
+                s.put("forward-ports", List.copyOf(given.forwardPorts()));
+            }
             kiln.put("ssh", s);
         }
         if (bootBuild != null) {

@@ -196,14 +196,16 @@ public final class LocalProvider implements Fleet {
      * @param profiles  the boot build's profiles (empty: all)
      * @param bootTree  where in the work tree the boot build runs, or null for the work tree itself
      * @param workload  labels, boot script and services for the agent's settings
+     * @param forwardPorts loopback ports the owner may forward to (kiln.ssh.forward-ports)
      */
     public record LaunchSpec(String role, Duration ttl, Duration maxLife, Map<String, String> labels, List<VolumeSpec> volumes,
-                             boolean bootBuild, List<String> profiles, String bootTree, AgentUserData.Workload workload) {
+                             boolean bootBuild, List<String> profiles, String bootTree, AgentUserData.Workload workload,
+                             List<Integer> forwardPorts) {
 
-        /** Labels only as the fleet's record, no boot script, no services. */
+        /** Labels only as the fleet's record, no boot script, no services, nothing to forward. */
         public LaunchSpec(String role, Duration ttl, Duration maxLife, Map<String, String> labels, List<VolumeSpec> volumes,
                           boolean bootBuild, List<String> profiles, String bootTree) {
-            this(role, ttl, maxLife, labels, volumes, bootBuild, profiles, bootTree, AgentUserData.Workload.NONE);
+            this(role, ttl, maxLife, labels, volumes, bootBuild, profiles, bootTree, AgentUserData.Workload.NONE, List.of());
         }
     }
 
@@ -354,7 +356,7 @@ public final class LocalProvider implements Fleet {
             settings.put("snapshots", LocalAgentConfig.snapshotSettings(root.resolve("snapshots")));
             settings.putAll(extraAgentSettings);
             settings.putAll(AgentUserData.sections(spec.ttl(), spec.maxLife(), layout,
-                    new AgentUserData.Ssh("127.0.0.1", 0, keys, keys), spec.bootBuild() && layout.workTree() != null
+                    new AgentUserData.Ssh("127.0.0.1", 0, keys, keys, spec.forwardPorts()), spec.bootBuild() && layout.workTree() != null
                             ? new AgentUserData.BootBuild(spec.bootTree() == null ? layout.workTree()
                             : layout.workTree() + "/" + spec.bootTree(), spec.profiles(), List.of()) : null));
             settings.putAll(AgentUserData.workload(spec.workload()));

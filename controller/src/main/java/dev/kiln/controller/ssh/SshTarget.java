@@ -151,6 +151,19 @@ public record SshTarget(String alias, String host, int port, String user, Path i
                 + "  StrictHostKeyChecking yes\n";
     }
 
+    /**
+     * LocalForward lines for a Host block: each target on the same port of 127.0.0.1 here, a
+     * comment naming the service (or the address to use) before each.
+     */
+    public static String localForwards(List<ForwardTarget> targets) {
+        StringBuilder b = new StringBuilder();
+        for (ForwardTarget t : targets) {
+            b.append("  # ").append(t.describe()).append(": ").append(t.localAddress(t.port())).append('\n');
+            b.append("  LocalForward 127.0.0.1:").append(t.port()).append(" 127.0.0.1:").append(t.port()).append('\n');
+        }
+        return b.toString();
+    }
+
     /** ssh's options (without the destination) for this server: strict host key checking, batch mode. */
     public List<String> sshOptions() {
         return List.of("-p", Integer.toString(port), "-i", identity.toString(), "-o", "IdentitiesOnly=yes",

@@ -30,6 +30,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -144,8 +145,40 @@ final class Dashboard implements AutoCloseable {
         return out;
     }
 
-    /** A log's bytes from {@code from} that the agent has now (at most {@link #LOG_BYTES}). */
-    byte[] log(String instanceId, String name, long from) {
+    /** Bytes of a log from offset {@code from}. */
+    record LogPart(long from, byte[] data) {
+    }
+
+    /**
+     * A log's bytes from {@code from} that the agent has now (at most {@link #LOG_BYTES}). When the
+     * agent no longer keeps the bytes at {@code from} (a service's log rotated), the part starts
+     * at the first offset it keeps, which its OUT_OF_RANGE answer names.
+     */
+    LogPart log(String instanceId, String name, long from) {
+        try {
+            return new LogPart(from, read(instanceId, name, from));
+        } catch (KilnException e) {
+            OptionalLong kept = e.getCause() instanceof StatusRuntimeException s ? firstKept(s) : OptionalLong.empty();
+            if (kept.isEmpty() || kept.getAsLong() <= from) {
+                throw e;
+            }
+            return new LogPart(kept.getAsLong(), read(instanceId, name, kept.getAsLong()));
+        }
+    }
+
+    private static final Pattern FIRST_KEPT = Pattern.compile("read again from offset ([0-9]{1,18}) or later");
+
+    /** The first offset a rotated log still keeps, from the agent's OUT_OF_RANGE answer. */
+    static OptionalLong firstKept(StatusRuntimeException e) {
+        String d = e.getStatus().getDescription();
+        if (e.getStatus().getCode() != io.grpc.Status.Code.OUT_OF_RANGE || d == null) {
+            return OptionalLong.empty();
+        }
+        java.util.regex.Matcher m = FIRST_KEPT.matcher(d);
+        return m.find() ? OptionalLong.of(Long.parseLong(m.group(1))) : OptionalLong.empty();
+    }
+
+    private byte[] read(String instanceId, String name, long from) {
         if (!LOG_NAME.matcher(name).matches()) {
             throw new KilnException(ExitCodes.USAGE, "'" + name + "' is not a log: a build id, boot, service:NAME or agent");
         }

@@ -13,10 +13,16 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
@@ -25,7 +31,8 @@ import java.util.concurrent.CountDownLatch;
         description = {"Serve a dashboard of the fleet at http://127.0.0.1:8421 until Ctrl-C: instances with their",
                 "labels, agent state, build, lease and service links, refreshed live; Extend, Stop, Stop all,",
                 "a Launch form from config.yml's templates, logs followed live, snapshots by role. It prints a URL",
-                "with a token for this run (the page refuses requests without it) and opens it in $BROWSER.",
+                "with a token for this run (the page refuses requests without it) and opens it in $BROWSER",
+                "(through a file only you can read: the token stays out of the browser's command line).",
                 "It talks to the provider and agents as the other commands do and keeps no state. docs/ui.md",
                 "says more, and how to share it with a team (an SSH tunnel). Examples:",
                 "  kiln ui",
@@ -90,7 +97,7 @@ public class UiCommand implements Callable<Integer> {
         }
         Map<String, String> overrides = settings();
         Dashboard dashboard = new Dashboard(context, fleets, clients, Durations.parse(agentTimeout), overrides);
-        UiAccess access = UiAccess.random();
+        UiAccess access = UiAccess.random(host);
         UiAudit audit = new UiAudit(context.err(), context.clock());
         UiServer server;
         try {
@@ -110,14 +117,50 @@ public class UiCommand implements Callable<Integer> {
                     + " this run's), Ctrl-C stops it:");
             context.out().println(url);
             context.out().flush();
-            if (!noBrowser) {
-                openBrowser(url);
+            Path opener = null;
+            try {
+                if (!noBrowser) {
+                    opener = opener(url);
+                    openBrowser(opener.toUri().toString());
+                }
+                new CountDownLatch(1).await(); // until Ctrl-C ends the process (or, in tests, the thread is interrupted)
+            } finally {
+                if (opener != null) {
+                    Files.deleteIfExists(opener);
+                    Files.deleteIfExists(opener.getParent());
+                }
             }
-            new CountDownLatch(1).await(); // until Ctrl-C ends the process (or, in tests, the thread is interrupted)
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (IOException e) {
+            throw new KilnException(ExitCodes.FAILURE, "cannot write the page that opens the dashboard: " + e.getMessage(), e);
         }
         return ExitCodes.OK;
+    }
+
+    /**
+     * A page only this user can read that sends the browser to {@code url}: the browser's command
+     * line, which every local user sees in ps, then names this file and not the token. It lives in
+     * a 0700 directory under $XDG_RUNTIME_DIR/kiln (else the state directory) while `kiln ui` runs.
+     */
+    private Path opener(String url) throws IOException {
+        Path base = context.env().get("XDG_RUNTIME_DIR").filter(d -> !d.isEmpty()).map(d -> Path.of(d, "kiln"))
+                .orElse(context.paths().stateDir());
+        FileAttribute<Set<PosixFilePermission>> ownerDir = PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------"));
+        if (!Files.isDirectory(base)) {
+            Files.createDirectories(base, ownerDir);
+        }
+        Path dir = Files.createTempDirectory(base, "ui-", ownerDir);
+        Path page = Files.createFile(dir.resolve("open.html"),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        // Ctrl-C ends the JVM without the finally above: its exit hook deletes them (the page first).
+        dir.toFile().deleteOnExit();
+        page.toFile().deleteOnExit();
+        String u = Html.esc(url);
+        Files.writeString(page, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                + "<meta http-equiv=\"refresh\" content=\"0;url=" + u + "\"><title>kiln ui</title></head>\n"
+                + "<body><p>Opening <a href=\"" + u + "\">the kiln ui dashboard</a>.</p></body></html>\n");
+        return page;
     }
 
     /** --provider, --region and --address for the page and for every command it runs, as KILN_* variables. */
@@ -141,7 +184,7 @@ public class UiCommand implements Callable<Integer> {
         return overrides;
     }
 
-    /** $BROWSER (a command, or several separated by ':', as in Python's webbrowser), else xdg-open or open. */
+    /** $BROWSER (a command, or several separated by ':', as in Python's webbrowser), else xdg-open or open, on {@code url}. */
     private void openBrowser(String url) {
         List<String> candidates = new ArrayList<>();
         context.env().get("BROWSER").ifPresent(b -> candidates.addAll(List.of(b.split(":"))));

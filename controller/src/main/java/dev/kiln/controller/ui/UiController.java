@@ -90,18 +90,29 @@ public class UiController {
         }
     }
 
-    /** The bytes of a log from {@code from} that the agent has now, base64 in JSON. */
+    /**
+     * The bytes of a log from {@code from} that the agent has now, base64 in JSON, with the offset
+     * to ask from next; {@code skipped} when the bytes at {@code from} were rotated away, and
+     * {@code stop} with an error that asking again cannot cure.
+     */
     @Get("/log")
     public HttpResponse<String> log(@QueryValue String instance, @QueryValue String log, @QueryValue(defaultValue = "0") long from) {
         JsonObject o = new JsonObject();
         try {
-            byte[] data = dashboard.log(instance, log, from);
-            o.addProperty("offset", from + data.length);
+            Dashboard.LogPart part = dashboard.log(instance, log, from);
+            byte[] data = part.data();
+            if (part.from() > from) {
+                o.addProperty("skipped", part.from() - from); // rotated away before the page read them
+            }
+            o.addProperty("offset", part.from() + data.length);
             o.addProperty("data", Base64.getEncoder().encodeToString(data));
             o.addProperty("more", data.length >= Dashboard.LOG_BYTES);
             return HttpResponse.ok(o.toString()).contentType(JSON);
         } catch (KilnException e) {
             o.addProperty("error", "kiln: " + e.getMessage());
+            // Out of range with no offset to resume from: asking again would get the same answer.
+            o.addProperty("stop", e.getCause() instanceof io.grpc.StatusRuntimeException s
+                    && s.getStatus().getCode() == io.grpc.Status.Code.OUT_OF_RANGE);
             return HttpResponse.<String>status(status(e.exitCode())).body(o.toString()).contentType(JSON);
         }
     }

@@ -34,6 +34,7 @@ final class UiServer implements AutoCloseable {
         try {
             EmbeddedServer server = context.getBean(EmbeddedServer.class);
             server.start();
+            access.listeningOn(server.getPort());
             return new UiServer(context, server);
         } catch (RuntimeException e) {
             context.close();

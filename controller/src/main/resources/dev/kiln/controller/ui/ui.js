@@ -96,10 +96,18 @@
         const body = await r.json();
         if (body.error) {
           $("log-state").textContent = body.error;
+          if (body.stop) {
+            return; // the agent cannot serve this offset: asking again every second would not help
+          }
         } else {
           const bytes = Uint8Array.from(atob(body.data), (c) => c.charCodeAt(0));
           const pre = $("log-text");
           const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+          if (body.skipped) {
+            following.decoder = new TextDecoder("utf-8");
+            pre.append((pre.textContent === "" ? "" : "\n") + "[kiln ui: " + body.skipped
+                       + " bytes rotated away before this point; the agent keeps only the newest]\n");
+          }
           pre.append(following.decoder.decode(bytes, {stream: true}));
           following.offset = body.offset;
           pre.dataset.offset = String(body.offset);
