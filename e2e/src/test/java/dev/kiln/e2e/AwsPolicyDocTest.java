@@ -47,6 +47,45 @@ class AwsPolicyDocTest {
         return out;
     }
 
+    /** The instance profile's policy for scheduled snapshots: the second JSON block. */
+    static JsonObject snapshotPolicy() throws Exception {
+        String doc = Files.readString(ImageAndUnitTest.ROOT.resolve("docs/aws.md"));
+        Matcher m = Pattern.compile("```json\n(.*?)```", Pattern.DOTALL).matcher(doc);
+        assertTrue(m.find() && m.find(), "docs/aws.md has the instance profile's policy");
+        return JsonParser.parseString(m.group(1)).getAsJsonObject();
+    }
+
+    @Test
+    void theInstanceProfileSnapshotsAndDeletesOnlyKilnsOfItsRoleAndTagsOnlyAtCreation() throws Exception {
+        JsonObject p = snapshotPolicy();
+        List<String> actions = new ArrayList<>();
+        p.getAsJsonArray("Statement").forEach(e -> {
+            JsonElement a = e.getAsJsonObject().get("Action");
+            if (a.isJsonArray()) {
+                a.getAsJsonArray().forEach(x -> actions.add(x.getAsString()));
+            } else {
+                actions.add(a.getAsString());
+            }
+        });
+        assertEquals(List.of("ec2:CreateSnapshot", "ec2:CreateTags", "ec2:DeleteSnapshot", "ec2:DescribeSnapshots",
+                "ec2:DescribeVolumes"), actions.stream().distinct().sorted().toList(), "the agent's calls and no others");
+        for (JsonObject s : statements(p, "ec2:CreateSnapshot")) {
+            JsonObject eq = s.getAsJsonObject("Condition").getAsJsonObject("StringEquals");
+            String prefix = s.get("Resource").getAsString().contains(":volume/") ? "aws:ResourceTag/" : "aws:RequestTag/";
+            assertEquals("true", eq.get(prefix + "kiln:managed").getAsString(), s.toString());
+            assertEquals("data", eq.get(prefix + "kiln:volume-role").getAsString(), s.toString());
+        }
+        for (JsonObject s : statements(p, "ec2:DeleteSnapshot")) {
+            JsonObject eq = s.getAsJsonObject("Condition").getAsJsonObject("StringEquals");
+            assertEquals("true", eq.get("aws:ResourceTag/kiln:managed").getAsString(), s.toString());
+            assertEquals("data", eq.get("aws:ResourceTag/kiln:volume-role").getAsString(), s.toString());
+        }
+        for (JsonObject s : statements(p, "ec2:CreateTags")) {
+            assertEquals("CreateSnapshot", s.getAsJsonObject("Condition").getAsJsonObject("StringEquals")
+                    .get("ec2:CreateAction").getAsString(), s.toString());
+        }
+    }
+
     @Test
     void existingInstancesMayHaveOnlyTheirExpiryTagRewrittenAndOnlyIfKilnManagesThem() throws Exception {
         List<JsonObject> tagging = statements(policy(), "ec2:CreateTags");

@@ -19,6 +19,10 @@ import dev.kiln.proto.agent.v1.LogChunk;
 import dev.kiln.proto.agent.v1.Mode;
 import dev.kiln.proto.agent.v1.MountRequest;
 import dev.kiln.proto.agent.v1.MountResponse;
+import dev.kiln.proto.agent.v1.ListSchedulesRequest;
+import dev.kiln.proto.agent.v1.ListSchedulesResponse;
+import dev.kiln.proto.agent.v1.Schedule;
+import dev.kiln.proto.agent.v1.SetScheduleRequest;
 import dev.kiln.proto.agent.v1.ShutdownRequest;
 import dev.kiln.proto.agent.v1.ShutdownResponse;
 import dev.kiln.proto.agent.v1.StartBuildRequest;
@@ -98,6 +102,7 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
     private final Problems problems;
     private final BootBuild bootBuild;
     private final ImdsRootOnly imdsRootOnly;
+    private final dev.kiln.agent.schedule.ScheduleRunner schedules;
 
     private final ServiceSupervisor services;
     private final BootScript bootScript;
@@ -105,10 +110,12 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
     public AgentGrpcService(AgentInfo info, BuildManager builds, VolumeService volumes, AgentSettings settings,
                             LeaseKeeper lease, ActiveStreams activeStreams, dev.kiln.agent.serve.Serving serving,
                             Problems problems, BootBuild bootBuild, ImdsRootOnly imdsRootOnly,
-                            ServiceSupervisor services, BootScript bootScript) {
+                            ServiceSupervisor services, BootScript bootScript,
+                            dev.kiln.agent.schedule.ScheduleRunner schedules) {
         this.info = info;
         this.services = services;
         this.bootScript = bootScript;
+        this.schedules = schedules;
         this.imdsRootOnly = imdsRootOnly;
         this.problems = problems;
         this.bootBuild = bootBuild;
@@ -149,6 +156,8 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                 .addAllProblems(bootBuild.errors())
                 .addAllProblems(bootScript.problems())
                 .addAllProblems(lease.upcomingEvents())
+                .addAllProblems(schedules.problems())
+                .addAllSchedules(schedules.messages())
                 .setLease(leaseMessage())
                 .addAllBusyReasons(lease.busyReasons())
                 .setHostname(info.hostname())
@@ -192,6 +201,27 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
     public void thaw(ThawRequest request, StreamObserver<ThawResponse> response) {
         answer(response, () -> ThawResponse.newBuilder()
                 .setWasFrozen(volumes.thaw(VolumeCodec.path(request.getMountPoint()))).build());
+    }
+
+    @Override
+    public void setSchedule(SetScheduleRequest request, StreamObserver<Schedule> response) {
+        answer(response, () -> {
+            if (request.getOff()) {
+                String role = request.getRole();
+                dev.kiln.agent.schedule.ScheduleState gone = schedules.remove(role).orElseThrow(() ->
+                        new dev.kiln.agent.volume.VolumeNotFoundException("no snapshot schedule for role '" + role + "'"
+                                + " (scheduled: " + schedules.list().stream().map(s -> s.spec().role()).toList() + ")"));
+                return dev.kiln.agent.schedule.ScheduleCodec.schedule(gone, "");
+            }
+            schedules.set(dev.kiln.agent.schedule.ScheduleCodec.spec(request));
+            return schedules.messages().stream().filter(s -> s.getRole().equals(request.getRole())).findFirst()
+                    .orElseThrow();
+        });
+    }
+
+    @Override
+    public void listSchedules(ListSchedulesRequest request, StreamObserver<ListSchedulesResponse> response) {
+        answer(response, () -> ListSchedulesResponse.newBuilder().addAllSchedules(schedules.messages()).build());
     }
 
     @Override

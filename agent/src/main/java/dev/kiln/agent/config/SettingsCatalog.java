@@ -92,7 +92,20 @@ public final class SettingsCatalog {
                 throw new IllegalArgumentException("a single value; services are a list, set in agent.yml or user data");
             }),
             new Setting(SshSettings.FORWARD_PORTS, "a list of TCP ports 1-65535 such as [7888, 8888]",
-                    SettingsCatalog::forwardPorts));
+                    SettingsCatalog::forwardPorts),
+            new Setting(ScheduleSettings.KEY, "a list of snapshot schedules in agent.yml or user data", v -> {
+                throw new IllegalArgumentException("a single value; schedules are a list, set in agent.yml or user data");
+            }),
+            new Setting("kiln.snapshots.store", "an absolute path", SettingsCatalog::absolutePath),
+            new Setting("kiln.snapshots.ec2-endpoint", "an http:// URL", SettingsCatalog::httpUrl),
+            new Setting("kiln.snapshots.freeze-lease", "a positive duration such as 30s", SettingsCatalog::positiveDuration),
+            new Setting("kiln.snapshots.catch-up", "a duration such as 1m", SettingsCatalog::nonNegativeDuration),
+            new Setting("kiln.snapshots.retry-backoff", "a positive duration such as 1m", SettingsCatalog::positiveDuration),
+            new Setting("kiln.snapshots.command-timeout", "a positive duration such as 5m", SettingsCatalog::positiveDuration));
+
+    /** Flattened keys of one schedule's field, e.g. kiln.schedules[0].every. */
+    private static final Pattern INDEXED_SCHEDULE = Pattern.compile(Pattern.quote(ScheduleSettings.KEY)
+            + "\\[(\\d+)\\]\\.([A-Za-z-]+)");
 
     /** Settings that hold a list of single values, each checked on its own (a string is a comma-separated list). */
     private static final Set<String> LISTS = Set.of(SshSettings.FORWARD_PORTS);
@@ -141,6 +154,15 @@ public final class SettingsCatalog {
             }
             if (normal.equals(VolumeMountSettings.KEY)) {
                 problems.addAll(VolumeMountSettings.problems(source, value));
+                return;
+            }
+            if (normal.equals(ScheduleSettings.KEY)) {
+                problems.addAll(ScheduleSettings.problems(source, value));
+                return;
+            }
+            Matcher schedule = INDEXED_SCHEDULE.matcher(normal);
+            if (schedule.matches()) {
+                ScheduleSettings.fieldProblem(source, normal, schedule.group(2)).ifPresent(problems::add);
                 return;
             }
             Matcher indexed = INDEXED_MOUNT.matcher(normal);

@@ -124,6 +124,18 @@ public final class VolumeService implements AutoCloseable {
         return freezer.thaw(mountPoint);
     }
 
+    /** The mounts Kiln made (volumes and overlays) that are mounted now. */
+    public List<KilnMount> kilnMounts() throws IOException {
+        List<MountTable.Entry> table = mounts.read();
+        return registry.all().stream().filter(m -> table.stream().anyMatch(e -> e.mountPoint().equals(m.mountPoint())))
+                .toList();
+    }
+
+    /** When Kiln will thaw this mount by itself, if Kiln froze it and it is still frozen. */
+    public Optional<Instant> frozenUntil(Path mountPoint) {
+        return freezer.frozenUntil(mountPoint);
+    }
+
     /** Boot-time mounts that failed, one message each (kept for ListVolumes). */
     public List<String> bootErrors() {
         return List.copyOf(bootErrors);

@@ -91,6 +91,14 @@ final class Fixture implements AutoCloseable {
         return d;
     }
 
+    /** A loop device over an existing file (left in place at the end), shown in the fake sysfs. */
+    LoopDevice loopOver(Path file) throws IOException {
+        LoopDevice d = LoopDevice.attach(file);
+        devices.add(d);
+        showInSysfs(d.device());
+        return d;
+    }
+
     /** A device whose reads fail, shown in the fake sysfs. */
     UnreadableDevice unreadable(long bytes) throws IOException {
         UnreadableDevice d = UnreadableDevice.create(dir, bytes);

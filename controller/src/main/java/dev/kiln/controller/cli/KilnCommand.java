@@ -44,6 +44,7 @@ public class KilnCommand implements Runnable {
             OpenCommand.class,
             SnapshotCommand.class,
             SnapshotsCommand.class,
+            ScheduleCommand.class,
             TerminateCommand.class,
             ReapCommand.class,
             PruneCommand.class,

@@ -217,7 +217,7 @@ public class LaunchCommand implements Runnable {
                     InstanceLayout layout = InstanceLayout.plan("", role, created);
                     return AgentUserData.yaml(cert, ca, port, lease, cap, layout, ownerKey,
                             boot ? new AgentUserData.BootBuild(bootWorkTree(layout.workTree()), bootProfiles, List.of()) : null,
-                            workload, forwardPorts);
+                            workload, forwardPorts, scheduleSettings());
                 }, certName, port,
                 clientToken != null ? clientToken : UUID.randomUUID().toString()), maxInstances, record.startedAt());
         context.err().println("kiln: " + launched.id() + " is " + launched.state());
@@ -299,6 +299,13 @@ public class LaunchCommand implements Runnable {
         });
     }
 
+    /** The template's snapshot schedules, as the agent's {@code kiln.schedules}. */
+    private List<Map<String, Object>> schedules = List.of();
+
+    private Map<String, Object> scheduleSettings() {
+        return schedules.isEmpty() ? Map.of() : Map.of("schedules", schedules);
+    }
+
     /** The volumes with --keep-volume's roles marked to keep; a role no --volume gives is refused. */
     private List<VolumeSpec> kept(List<VolumeSpec> vols) {
         for (String r : keepVolumes) {
@@ -365,6 +372,7 @@ public class LaunchCommand implements Runnable {
         if (grpcPort == null && t.containsKey("grpc-port")) {
             grpcPort = Integer.parseInt(String.valueOf(t.get("grpc-port")));
         }
+        schedules = dev.kiln.controller.fleet.LaunchSchedules.of(role, t.get("schedule"));
         if (bootScript == null && text(t, "boot-script") != null) {
             // A relative path in config.yml is relative to config.yml's directory, wherever kiln runs.
             bootScript = context.paths().configFile().toAbsolutePath().getParent().resolve(text(t, "boot-script"));
@@ -451,7 +459,7 @@ public class LaunchCommand implements Runnable {
                     + " for the ec2 provider; this launch is on the local provider (the default): add --provider ec2"
                     + " (or provider: ec2 in config.yml, or KILN_PROVIDER=ec2) to launch on EC2");
         }
-        LocalProvider local = fleets.local()
+        LocalProvider local = fleets.local().agentSettings(scheduleSettings())
                 .agentJvm(context.env().get("AGENT_JAVA_OPTS"), context.env().get("KILN_NO_CDS").filter(v -> !v.isEmpty()).isEmpty());
         context.err().println("kiln: launching a local " + role + " (lease " + ttl + ")...");
         ManagedInstance m = local.launch(new LocalProvider.LaunchSpec(role, lease, cap, labels, vols, boot, bootProfiles, bootTree,

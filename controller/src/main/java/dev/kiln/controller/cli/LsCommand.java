@@ -182,7 +182,11 @@ public class LsCommand implements Runnable {
         if (r.status() == null) {
             return r.error();
         }
-        return r.status().getState().name().replace("AGENT_STATE_", "").toLowerCase(Locale.ROOT);
+        String state = r.status().getState().name().replace("AGENT_STATE_", "").toLowerCase(Locale.ROOT);
+        // A schedule whose runs fail is marked until one succeeds (kiln status says why).
+        java.util.List<String> failing = r.status().getSchedulesList().stream().filter(s -> s.getFailures() > 0)
+                .map(dev.kiln.proto.agent.v1.Schedule::getRole).toList();
+        return failing.isEmpty() ? state : state + ", snapshots failing (" + String.join(", ", failing) + ")";
     }
 
     static String build(Row r) {

@@ -91,6 +91,9 @@ public class StatusCommand implements Runnable {
                     + agent.agent) + " boot");
         }
         status.getServicesList().forEach(s -> table.row("service " + s.getName(), ServiceLinks.describe(endpoint.host(), s)));
+        status.getSchedulesList().forEach(s -> table.row("schedule", s.getRole() + " " + ScheduleCommand.describe(s) + "; last: "
+                + ScheduleCommand.result(s) + (s.getLastSnapshotId().isEmpty() ? "" : ", last snapshot " + s.getLastSnapshotId())
+                + "; next run " + time(s.getNextRun())));
         // What the operator must fix (broken user data, a failed boot mount, a boot build not started): one row each.
         status.getProblemsList().forEach(p -> table.row("problem", p));
         table.print(context.out());

@@ -35,7 +35,7 @@ public final class ControllerSettings {
     /** What a launch template ({@code templates: NAME: ...} in config.yml) may set: kiln launch's options. */
     public static final Set<String> TEMPLATE_KEYS = Set.of("provider", "ami", "type", "subnet", "security-group", "key-name",
             "instance-profile", "collection", "ttl", "max-lifetime", "volume", "label", "boot-build", "boot-profile", "boot-tree", "grpc-port",
-            "keep-volume", "forever", "boot-script", "services", "service-keeps-alive", "forward-ports");
+            "keep-volume", "forever", "boot-script", "services", "service-keeps-alive", "forward-ports", "schedule");
 
     private final CliEnvironment env;
     private final Map<String, String> file;

@@ -119,12 +119,24 @@ public final class AgentUserData {
     public static String yaml(IssuedCertificate cert, FleetCa ca, int grpcPort, Duration ttl, Duration maxLifetime,
                               InstanceLayout layout, String ownerKey, BootBuild bootBuild, Workload workload,
                               List<Integer> forwardPorts) {
+        return yaml(cert, ca, grpcPort, ttl, maxLifetime, layout, ownerKey, bootBuild, workload, forwardPorts, Map.of());
+    }
+
+    /**
+     * As above, with further {@code kiln} entries after the others (e.g. {@code schedules}).
+     *
+     * @throws KilnException when the result is more than EC2 takes ({@link #MAX_BYTES})
+     */
+    public static String yaml(IssuedCertificate cert, FleetCa ca, int grpcPort, Duration ttl, Duration maxLifetime,
+                              InstanceLayout layout, String ownerKey, BootBuild bootBuild, Workload workload,
+                              List<Integer> forwardPorts, Map<String, Object> extra) {
         Map<String, Object> kiln = new LinkedHashMap<>();
         kiln.put("mode", "ec2");
         kiln.put("grpc", map("host", "0.0.0.0", "port", grpcPort));
         kiln.put("tls", map("cert", cert.certificatePem(), "key", cert.privateKeyPem(), "ca", Pem.encode(ca.certificate())));
         kiln.putAll(sections(ttl, maxLifetime, layout, new Ssh(null, null, ownerKey, null, forwardPorts), bootBuild));
         kiln.putAll(workload(workload));
+        kiln.putAll(extra);
         String text = write("kiln-agent settings, written by `kiln launch`", kiln);
         int bytes = text.getBytes(StandardCharsets.UTF_8).length;
         if (bytes > MAX_BYTES && workload != null && workload.bootScript() != null) {

@@ -58,6 +58,16 @@ final class LocalAgentConfig {
         return kiln;
     }
 
+    /**
+     * The {@code snapshots} settings: the fleet's snapshot store, where the agent's scheduled
+     * snapshots go (kiln schedule), in the format {@code kiln snapshot} writes.
+     */
+    static Map<String, Object> snapshotSettings(Path store) {
+        Map<String, Object> snapshots = new LinkedHashMap<>();
+        snapshots.put("store", store.toString());
+        return snapshots;
+    }
+
     /** The {@code ssh} settings: what the agent serves, and the controller's key as owner and reader. */
     Map<String, Object> sshSettings(Path outputs, Path sources, int sshPort) {
         Map<String, Object> ssh = new LinkedHashMap<>();

@@ -69,12 +69,13 @@ public final class LocalProvider implements Fleet {
      * the directory it sits in is pruned or picked as {@code ROLE:latest}. A directory made by hand
      * (or copied from a Kiln snapshot under another name) is never deleted.
      */
-    static final String MANAGED_KEY = "managed";
+    static final String MANAGED_KEY = dev.kiln.snapshot.LocalSnapshotFormat.MANAGED_KEY;
 
     private final KilnPaths paths;
     private final Path root;
     private Optional<String> agentJavaOpts = Optional.empty();
     private boolean classArchive = true;
+    private Map<String, Object> extraAgentSettings = Map.of();
     private Consumer<String> narrate = s -> System.err.println("kiln: " + s);
     private final LocalSnapshots snapshotStore;
     private final EndedRecords records;
@@ -124,6 +125,15 @@ public final class LocalProvider implements Fleet {
     }
 
     /** How launched agents' JVMs start: AGENT_JAVA_OPTS (as `kiln up --local`), and whether they use an AppCDS archive. */
+    /**
+     * Settings added to the {@code kiln} map of the agents this provider launches, e.g.
+     * {@code schedules} from a launch template.
+     */
+    public LocalProvider agentSettings(Map<String, Object> extra) {
+        this.extraAgentSettings = Map.copyOf(extra);
+        return this;
+    }
+
     public LocalProvider agentJvm(Optional<String> agentJavaOpts, boolean classArchive) {
         this.agentJavaOpts = agentJavaOpts;
         this.classArchive = classArchive;
@@ -343,6 +353,8 @@ public final class LocalProvider implements Fleet {
             String keys = paths.sshPublicKey().toString();
             Map<String, Object> settings = agent.settings(port);
             settings.put("instance-id", id);
+            settings.put("snapshots", LocalAgentConfig.snapshotSettings(root.resolve("snapshots")));
+            settings.putAll(extraAgentSettings);
             settings.putAll(AgentUserData.sections(spec.ttl(), spec.maxLife(), layout,
                     new AgentUserData.Ssh("127.0.0.1", 0, keys, keys, spec.forwardPorts()), spec.bootBuild() && layout.workTree() != null
                             ? new AgentUserData.BootBuild(spec.bootTree() == null ? layout.workTree()

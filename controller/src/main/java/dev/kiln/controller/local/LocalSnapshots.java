@@ -5,6 +5,7 @@ import dev.kiln.controller.KilnException;
 import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.controller.fleet.FleetVolume;
 import dev.kiln.controller.fleet.ManagedInstance;
+import dev.kiln.snapshot.LocalSnapshotFormat;
 
 import java.io.IOException;
 import java.io.Reader;
@@ -28,7 +29,7 @@ import java.util.stream.Stream;
  */
 final class LocalSnapshots {
 
-    static final String SNAPSHOT_FILE = "snapshot.properties";
+    static final String SNAPSHOT_FILE = LocalSnapshotFormat.FILE;
 
     private final Path dir;
     private final Consumer<String> narrate;
@@ -47,39 +48,24 @@ final class LocalSnapshots {
 
     /** Copies a volume (its image, or its data directory {@code vdir}) into a new snapshot. */
     FleetSnapshot create(FleetVolume volume, Path vdir, ManagedInstance instance, String buildId) {
-        String id = "snap-local-" + LocalProvider.hex(4);
+        String id = LocalSnapshotFormat.newId();
         Properties vp = LocalProvider.load(vdir.resolve("volume.properties"));
-        Path dir = dir(id);
         Instant now = Instant.now();
         try {
-            Path tmp = Files.createDirectories(this.dir.resolve("." + id + ".partial"));
+            Path tmp = Files.createDirectories(LocalSnapshotFormat.partial(this.dir, id));
             boolean image = vp.getProperty("kind").equals("image");
             String before = VolumeStamp.of(vdir);
-            copy(vdir.resolve(image ? "volume.img" : "data"), tmp.resolve(image ? "volume.img" : "data"));
+            String copy = image ? LocalSnapshotFormat.IMAGE : LocalSnapshotFormat.DATA;
+            copy(vdir.resolve(copy), tmp.resolve(copy));
             String after = VolumeStamp.of(vdir);
             if (image) {
-                replayJournal(tmp.resolve("volume.img"));
+                replayJournal(tmp.resolve(copy));
             }
-            Properties sp = new Properties();
-            if (before != null && before.equals(after)) {
-                // Nothing was written during the copy: the volume, as long as it keeps this stamp, is in this snapshot.
-                sp.setProperty("volume-stamp", before);
-            }
-            sp.setProperty("volume-role", volume.roleOrId());
-            sp.setProperty("source-volume", volume.id());
-            sp.setProperty("source-instance", instance.id());
-            sp.setProperty("role", instance.role());
-            sp.setProperty("build-id", buildId == null ? "" : buildId);
-            if (!volume.collection().isEmpty()) {
-                sp.setProperty("collection", volume.collection());
-            }
-            sp.setProperty("started", now.toString());
-            sp.setProperty("size-gib", vp.getProperty("size-gib", "0"));
-            instance.labels().forEach((k, v) -> sp.setProperty("label." + k, v));
-            sp.setProperty(LocalProvider.MANAGED_KEY, "true");
-            sp.setProperty("id", id);
-            LocalProvider.store(sp, tmp.resolve(SNAPSHOT_FILE));
-            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE); // a snapshot exists whole or not at all
+            // A stamp only when nothing was written during the copy: the volume, as long as it keeps
+            // this stamp, is in this snapshot.
+            Path dir = LocalSnapshotFormat.publish(this.dir, new LocalSnapshotFormat.Fields(id, volume.roleOrId(), volume.id(),
+                    instance.id(), instance.role(), buildId, volume.collection(), now, vp.getProperty("size-gib", "0"),
+                    instance.labels(), before != null && before.equals(after) ? before : null));
             return read(dir).orElseThrow(() -> new KilnException(ExitCodes.FAILURE, "snapshot " + id
                     + " was written but cannot be read back from " + dir));
         } catch (IOException e) {
@@ -94,20 +80,7 @@ final class LocalSnapshots {
      * not ext4 (or not formatted) is left as it is.
      */
     static void replayJournal(Path copy) throws IOException {
-        String features;
-        try {
-            features = ImageProof.header(ImageProof.stdout("dumpe2fs", "-h", copy.toString()))
-                    .getOrDefault("Filesystem features", "");
-        } catch (IOException e) {
-            return; // not an ext2/3/4 filesystem: nothing to replay
-        }
-        if (features.contains("needs_recovery")) {
-            // e2fsck exits 0 (nothing to fix) or 1 (the journal was replayed); anything else failed.
-            LocalProvider.ToolRun r = LocalProvider.tool(true, "e2fsck", "-E", "journal_only", "-y", copy.toString());
-            if (r.exit() > 1) {
-                throw new IOException("e2fsck -E journal_only -y of its copy failed (exit " + r.exit() + "): " + r.out().strip());
-            }
-        }
+        LocalSnapshotFormat.replayJournal(copy);
     }
 
     /**

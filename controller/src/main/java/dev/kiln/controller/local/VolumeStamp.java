@@ -51,10 +51,10 @@ final class VolumeStamp {
 
     private static String raw(Path volumeDir, java.time.Instant[] newest) {
         try {
-            Path image = volumeDir.resolve("volume.img");
-            if (Files.isRegularFile(image, LinkOption.NOFOLLOW_LINKS)) {
-                newest[0] = ((FileTime) Files.getAttribute(image, "unix:ctime", LinkOption.NOFOLLOW_LINKS)).toInstant();
-                return "image:" + Files.size(image) + ":" + text(newest[0]);
+            // The same stamp an agent records in the snapshots it takes of an image.
+            String image = dev.kiln.snapshot.LocalSnapshotFormat.imageStamp(volumeDir.resolve("volume.img"), newest);
+            if (image != null) {
+                return image;
             }
             Path data = volumeDir.resolve("data");
             if (Files.isDirectory(data, LinkOption.NOFOLLOW_LINKS)) {
