@@ -1,6 +1,7 @@
 package dev.kiln.e2e;
 
 import com.sun.net.httpserver.HttpServer;
+import dev.kiln.testkit.FreePorts;
 import dev.kiln.testkit.Prerequisites;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -57,6 +58,7 @@ class UiTest {
     Path dir;
 
     Kiln kiln;
+    int webPort;
     static final Path CLI_JAR = RepoScript.ROOT.resolve("controller/target/kiln.jar");
 
     Process ui;
@@ -70,6 +72,7 @@ class UiTest {
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x")); // the build user walks in
         kiln = new Kiln(dir.resolve("home")).env("KILN_LOCAL_VOLUMES", "dirs");
         assertEquals(0, kiln.run("init").exitCode());
+        webPort = FreePorts.loopbackPort();
         Files.writeString(kiln.configDir().resolve("config.yml"), """
                 max-instances: 3
                 templates:
@@ -77,7 +80,8 @@ class UiTest {
                     ttl: 1h
                     volume: [data:1]
                     label: {pr: "", branch: main}
-                """);
+                    services: ["web:%d=echo preview-$KILN_LABEL_BRANCH > index.html && exec python3 -m http.server --bind 127.0.0.1 %d"]
+                """.formatted(webPort, webPort));
         // The real kiln.jar in a process of its own, as a user runs it: only `kiln ui` loads the
         // HTTP server's beans (Main.UI_ONLY_PACKAGES), which an in-process run would not show.
         ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
@@ -205,8 +209,19 @@ class UiTest {
         assertTrue(rowA.contains("branch=fix-login") && rowA.contains("pr=3012"), rowA);
         assertTrue(uiErr().contains(" launch preview {pr=3012, branch=fix-login}: ok"), uiErr());
 
+        // Its service's link appears once the service runs, and leads to the preview.
+        By web = By.cssSelector("#row-" + a + " .service a");
+        waiting().ignoring(StaleElementReferenceException.class).until(d -> d.findElement(By.id("row-" + a)).getText().contains("web running"));
+        String link = attribute(web, "href");
+        assertEquals("http://127.0.0.1:" + webPort + "/", link);
+        HttpResponse<String> preview = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(link + "index.html"))
+                .timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals("preview-fix-login\n", preview.body());
+
         // Labels are user input: shown as text, never run.
-        String b = launched(kiln.run("launch", "--role", "preview", "--label", "pr=3020", "--label", "branch=dark-mode"));
+        int otherPort = FreePorts.loopbackPort(); // the template's port is the first preview's on this one machine
+        String b = launched(kiln.run("launch", "--role", "preview", "--label", "pr=3020", "--label", "branch=dark-mode",
+                "--service", "web:" + otherPort + "=exec python3 -m http.server --bind 127.0.0.1 " + otherPort));
         String hostile = launched(kiln.run("launch", "--ttl", "30m", "--label", "title=<script>window.pwned=1</script><b>x"));
         row(hostile);
         String rowX = text(By.id("row-" + hostile));

@@ -61,8 +61,19 @@ public final class LocalSnapshotFormat {
      */
     public record Fields(String id, String volumeRole, String sourceVolume, String sourceInstance, String instanceRole,
                          String buildId, String collection, Instant started, String sizeGiB, Map<String, String> labels,
-                         String volumeStamp) {
+                         String volumeStamp, boolean scheduled) {
+
+        /** A snapshot taken by hand ({@code kiln snapshot}), not by an agent's schedule. */
+        public Fields(String id, String volumeRole, String sourceVolume, String sourceInstance, String instanceRole,
+                      String buildId, String collection, Instant started, String sizeGiB, Map<String, String> labels,
+                      String volumeStamp) {
+            this(id, volumeRole, sourceVolume, sourceInstance, instanceRole, buildId, collection, started, sizeGiB, labels,
+                    volumeStamp, false);
+        }
     }
+
+    /** Marks a snapshot an agent's schedule took. */
+    public static final String SCHEDULED_KEY = "scheduled";
 
     /** A new snapshot id. */
     public static String newId() {
@@ -83,6 +94,9 @@ public final class LocalSnapshotFormat {
             sp.setProperty("volume-stamp", f.volumeStamp());
         }
         sp.setProperty("volume-role", f.volumeRole());
+        if (f.scheduled()) {
+            sp.setProperty(SCHEDULED_KEY, "true"); // what a schedule's retention may delete: its own snapshots only
+        }
         sp.setProperty("source-volume", f.sourceVolume());
         sp.setProperty("source-instance", f.sourceInstance());
         sp.setProperty("role", f.instanceRole());

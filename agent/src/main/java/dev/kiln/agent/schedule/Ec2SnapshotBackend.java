@@ -138,7 +138,10 @@ public final class Ec2SnapshotBackend implements SnapshotBackend, AutoCloseable 
             List<Taken> out = new ArrayList<>();
             for (Snapshot s : ec2().describeSnapshotsPaginator(DescribeSnapshotsRequest.builder().ownerIds("self")
                     .filters(Filter.builder().name("tag:" + VOLUME_ROLE).values(t.role()).build()).build()).snapshots()) {
-                out.add(new Taken(s.snapshotId(), s.startTime(), "true".equals(tag(s.tags(), MANAGED)),
+                // Only snapshots a schedule took of this same volume: never another instance's, never one taken by hand.
+                boolean ours = "true".equals(tag(s.tags(), MANAGED)) && "true".equals(tag(s.tags(), SCHEDULED))
+                        && t.volumeId().equals(tag(s.tags(), SOURCE_VOLUME));
+                out.add(new Taken(s.snapshotId(), s.startTime(), ours,
                         tag(s.tags(), COLLECTION), s.stateAsString()));
             }
             return out;

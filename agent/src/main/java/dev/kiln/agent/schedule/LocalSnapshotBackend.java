@@ -104,7 +104,7 @@ public final class LocalSnapshotBackend implements SnapshotBackend {
             String stamp = pending.getProperty("volume-stamp", "");
             LocalSnapshotFormat.publish(store, new LocalSnapshotFormat.Fields(taken.id(), target.role(), target.volumeId(),
                     instanceId, target.instanceRole(), "", target.collection(), taken.started(),
-                    vp.getProperty("size-gib", "0"), labels, stamp.isEmpty() ? null : stamp));
+                    vp.getProperty("size-gib", "0"), labels, stamp.isEmpty() ? null : stamp, true));
             return new Taken(taken.id(), taken.started(), true, target.collection(), "completed");
         } catch (IOException | RuntimeException e) {
             discard(tmp);
@@ -141,7 +141,10 @@ public final class LocalSnapshotBackend implements SnapshotBackend {
                     continue;
                 }
                 String id = d.getFileName().toString();
-                boolean managed = "true".equals(p.getProperty(LocalSnapshotFormat.MANAGED_KEY)) && id.equals(p.getProperty("id"));
+                // Only snapshots a schedule took of this same volume: never another instance's, never one taken by hand.
+                boolean managed = "true".equals(p.getProperty(LocalSnapshotFormat.MANAGED_KEY)) && id.equals(p.getProperty("id"))
+                        && "true".equals(p.getProperty(LocalSnapshotFormat.SCHEDULED_KEY))
+                        && target.volumeId().equals(p.getProperty("source-volume", "").strip());
                 out.add(new Taken(id, started, managed, p.getProperty("collection", "").strip(), "completed"));
             }
         }

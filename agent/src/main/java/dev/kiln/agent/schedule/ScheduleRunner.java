@@ -413,7 +413,7 @@ public final class ScheduleRunner implements DrainParticipant, BusySource, AutoC
         return new Result(taken.id(), text.toString());
     }
 
-    /** Deletes Kiln's snapshots of the role and collection beyond the newest {@code keep}; says what it did. */
+    /** Deletes the snapshots schedules took of this volume beyond the newest {@code keep}; says what it did. */
     private String retain(ScheduleSpec spec, SnapshotBackend.Target target, SnapshotBackend.Taken made) {
         if (spec.keep() == 0) {
             return "";

@@ -32,7 +32,7 @@ public interface SnapshotBackend {
      *
      * @param id         snap-...
      * @param started    its point in time
-     * @param managed    whether it carries Kiln's mark (only those are ever deleted)
+     * @param managed    whether a schedule took it of this same volume (only those are ever deleted)
      * @param collection its collection, or empty
      * @param state      pending, completed or error
      */

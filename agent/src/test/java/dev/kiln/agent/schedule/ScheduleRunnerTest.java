@@ -162,6 +162,27 @@ class ScheduleRunnerTest {
         assertTrue(runner.list().get(0).lastResult().contains("deleted " + made.get(1)), runner.list().get(0).lastResult());
     }
 
+    /** Retention deletes only what schedules took of this volume: never another instance's snapshot, nor one taken by hand. */
+    @Test
+    void retentionLeavesOtherInstancesAndManualSnapshotsAlone() throws Exception {
+        Path otherInstance = Files.createDirectories(store.resolve("snap-local-0a0a0a0a"));
+        Files.writeString(otherInstance.resolve(LocalSnapshotFormat.FILE), "volume-role=data\ncollection=default\nstarted="
+                + Instant.now().minusSeconds(3600) + "\nmanaged=true\nid=snap-local-0a0a0a0a\nsource-instance=local-other\n"
+                + "source-volume=vol-local-0000bbbb\n");
+        Path manual = Files.createDirectories(store.resolve("snap-local-0b0b0b0b"));
+        Files.writeString(manual.resolve(LocalSnapshotFormat.FILE), "volume-role=data\ncollection=default\nstarted="
+                + Instant.now().minusSeconds(7200) + "\nmanaged=true\nid=snap-local-0b0b0b0b\nsource-instance=local-test\n"
+                + "source-volume=" + VOLUME + "\n");
+        runner(local(), Duration.ofSeconds(30), Duration.ofSeconds(1)).set(spec(Duration.ofHours(24), 1, "", ""));
+
+        ScheduleState s = runner.runNow("data");
+
+        assertTrue(s.lastOk(), s.lastResult());
+        List<String> left = snapshots().stream().map(p -> p.getFileName().toString()).toList();
+        assertTrue(left.contains("snap-local-0a0a0a0a"), "another instance's snapshot was deleted: " + s.lastResult());
+        assertTrue(left.contains("snap-local-0b0b0b0b"), "a manual kiln snapshot was deleted: " + s.lastResult());
+    }
+
     @Test
     void aRunMissedWhileTheAgentWasDownRunsOnceSoonAfterStartNotOncePerMissedPeriod() throws Exception {
         Instant now = Instant.now();
