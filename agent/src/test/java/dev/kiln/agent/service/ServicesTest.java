@@ -336,6 +336,19 @@ class ServicesTest {
     }
 
     @Test
+    void aServiceGivenUpLeavesNothingThatLeftItsProcessGroup() throws Exception {
+        // Every attempt leaves a process in a session of its own, then fails.
+        ServiceSupervisor services = supervisor(Map.of(), service("web", FreePorts.loopbackPort(),
+                "setsid sleep 600 >/dev/null 2>&1 & echo stray=$!; exit 7", false));
+        services.startAll();
+        awaitService(services, "web", s -> s.state() == ServiceState.FAILED, "be given up");
+        List<Long> strays = read(services.log("web"), 0).lines().filter(l -> l.startsWith("stray="))
+                .map(l -> Long.parseLong(l.substring("stray=".length()))).toList();
+        assertEquals(5, strays.size(), read(services.log("web"), 0));
+        assertEquals(List.of(), strays.stream().filter(pid -> !zombie(pid)).toList(), "every stray process has ended");
+    }
+
+    @Test
     void aServiceListeningOnlyOnIpv6LoopbackRuns() throws Exception {
         Prerequisites.requireCommand("python3", "apt-get install python3");
         int port = FreePorts.loopbackPort();
