@@ -27,6 +27,7 @@ import java.util.Map;
 import java.util.function.Predicate;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -148,6 +149,11 @@ class AgentServicesTest {
             Kiln.Run boot = kiln.run("logs", "--agent", "127.0.0.1:" + port, "boot");
             assertEquals(0, boot.exitCode(), boot.toString());
             assertEquals("preview of main (pr 3012)\n", boot.out());
+            // Following the boot script's log ends with it, and with its status.
+            Kiln.Run followed = kiln.run("logs", "-f", "--agent", "127.0.0.1:" + port, "boot");
+            assertEquals(0, followed.exitCode(), followed.toString());
+            assertEquals("preview of main (pr 3012)\n", followed.out());
+            assertTrue(followed.err().contains("kiln: boot script succeeded (exit 0)"), followed.toString());
             Kiln.Run serviceLog = kiln.run("logs", "--agent", "127.0.0.1:" + port, "service:web");
             assertEquals(0, serviceLog.exitCode(), serviceLog.toString());
             assertTrue(serviceLog.out().startsWith("kiln: service web started (pid " + w.getPid() + ")\n"), serviceLog.out());
@@ -196,6 +202,10 @@ class AgentServicesTest {
                     + " started: web (kiln logs boot)"), s.getProblemsList().toString());
             Kiln.Run boot = kiln.run("logs", "--agent", "127.0.0.1:" + port, "boot");
             assertEquals("cannot check out the branch\n", boot.out(), boot.toString());
+            Kiln.Run followed = kiln.run("logs", "-f", "--agent", "127.0.0.1:" + port, "boot");
+            assertNotEquals(0, followed.exitCode(), followed.toString());
+            assertEquals("cannot check out the branch\n", followed.out(), followed.toString());
+            assertTrue(followed.err().contains("kiln: boot script failed (exit 3)"), followed.toString());
         }
     }
 }

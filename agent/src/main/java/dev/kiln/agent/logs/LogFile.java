@@ -8,7 +8,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.TreeMap;
 
 /**
  * A log on disk: the bytes, exactly as produced, in one file, and beside it a small index
@@ -26,6 +25,7 @@ public final class LogFile implements AutoCloseable, LogSource {
     private final List<Runnable> waiters = new ArrayList<>();
     private final List<Runnable> endWaiters = new ArrayList<>();
     private long size;
+    private long indexSize;
     private LogChannel lastStream;
     private boolean closed;
 
@@ -36,8 +36,13 @@ public final class LogFile implements AutoCloseable, LogSource {
         this.index = FileChannel.open(indexOf(file), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.APPEND);
         this.size = data.size();
-        TreeMap<Long, LogChannel> existing = readIndex(file);
-        this.lastStream = existing.isEmpty() ? null : existing.lastEntry().getValue();
+        // A record torn by a crash would shift every later one: the index holds whole records only.
+        long whole = index.size() / INDEX_RECORD * INDEX_RECORD;
+        if (whole != index.size()) {
+            index.truncate(whole);
+        }
+        this.indexSize = whole;
+        this.lastStream = whole == 0 ? null : lastRecordStream(indexOf(file), whole - INDEX_RECORD);
     }
 
     /** Opens (creating or appending to) a log for writing. */
@@ -86,6 +91,7 @@ public final class LogFile implements AutoCloseable, LogSource {
             while (rec.hasRemaining()) {
                 index.write(rec);
             }
+            indexSize += INDEX_RECORD;
             lastStream = stream;
         }
         ByteBuffer buf = ByteBuffer.wrap(bytes, off, len);
@@ -100,6 +106,16 @@ public final class LogFile implements AutoCloseable, LogSource {
     @Override
     public synchronized long size() {
         return size;
+    }
+
+    /** Bytes on disk now: the log and its stream index. */
+    public synchronized long diskSize() {
+        return size + indexSize;
+    }
+
+    /** Bytes on disk after appending {@code len} bytes from {@code stream} (with its index record, if any). */
+    public synchronized long diskSizeAfter(LogChannel stream, int len) {
+        return size + indexSize + len + (stream != lastStream ? INDEX_RECORD : 0);
     }
 
     /** Forces the bytes to stable storage. */
@@ -186,8 +202,7 @@ public final class LogFile implements AutoCloseable, LogSource {
 
     /**
      * Reads up to {@code max} bytes from {@code offset}, split where the stream changes. Opens the
-     * log and reads its whole index: for one read; a reader that goes on reading uses a
-     * {@link LogReader}.
+     * log for one read; a reader that goes on reading uses a {@link LogReader}.
      *
      * @param defaultStream the stream of bytes not covered by an index (e.g. the agent's own log)
      */
@@ -197,19 +212,11 @@ public final class LogFile implements AutoCloseable, LogSource {
         }
     }
 
-    private static TreeMap<Long, LogChannel> readIndex(Path file) throws IOException {
-        TreeMap<Long, LogChannel> map = new TreeMap<>();
-        Path idx = indexOf(file);
-        if (!Files.exists(idx)) {
-            return map;
+    private static LogChannel lastRecordStream(Path idx, long position) throws IOException {
+        try (FileChannel ch = FileChannel.open(idx, StandardOpenOption.READ)) {
+            ByteBuffer b = ByteBuffer.allocate(1);
+            ch.read(b, position + Long.BYTES);
+            return LogChannel.of(b.get(0));
         }
-        byte[] all = Files.readAllBytes(idx);
-        ByteBuffer b = ByteBuffer.wrap(all);
-        while (b.remaining() >= INDEX_RECORD) {
-            long off = b.getLong();
-            byte code = b.get();
-            map.put(off, LogChannel.of(code));
-        }
-        return map;
     }
 }

@@ -3,39 +3,40 @@ package dev.kiln.agent.logs;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
 
 /**
- * Reads one log from front to back for one reader (a log stream): the file stays open between
- * reads, and the stream index ({@code <file>.streams}) is read incrementally, only the records
- * appended since the last read. Reading the whole index again for every chunk made each chunk of a
- * log that switches streams often cost more as the log grew.
- *
- * <p>Index records already behind the reader are dropped (all but the one that gives the stream at
- * the reader's position), so memory stays bounded however long the log; a read that goes back
- * before them reads the index again from its start. Safe to close from another thread.
+ * Reads one log for one reader (a log stream): the log and its stream index
+ * ({@code <file>.streams}) stay open between reads. The index is a sorted run of fixed-size
+ * records (offset, stream); the stream at an offset is found by binary search in the file, and the
+ * switches inside a chunk are read through a small window, so a reader's memory and work per read
+ * stay bounded however large the index grows. Safe to close from another thread.
  */
 public final class LogReader implements LogCursor {
 
     static final int INDEX_RECORD = 9; // long offset + byte stream
+    private static final int WINDOW_RECORDS = 512;
 
     private final Path file;
     private final Path indexFile;
     private final LogChannel defaultStream;
-    private final TreeMap<Long, LogChannel> switches = new TreeMap<>();
-    private final ByteBuffer record = ByteBuffer.allocate(INDEX_RECORD * 512);
+    private final ByteBuffer probe = ByteBuffer.allocate(INDEX_RECORD);
+    private final ByteBuffer window = ByteBuffer.allocate(INDEX_RECORD * WINDOW_RECORDS);
+    private long windowFirst; // record number of the window's first record
+    private int windowRecords; // whole records in the window
     private FileChannel data;
     private FileChannel index;
-    private long indexPos; // bytes of the index consumed: always whole records
-    private long forgottenBelow; // index records for offsets below this were dropped
+    private long indexReads;
+    // Where the last read stopped, and the index position there: a reader going on from there
+    // needs no search.
+    private long hintOffset = -1;
+    private long hintNext;
+    private LogChannel hintStream;
     private boolean closed;
 
     /**
@@ -74,69 +75,109 @@ public final class LogReader implements LogCursor {
         }
         // The writer appends an index record before the bytes it marks, so once the bytes are read,
         // every record that concerns them is in the index file.
-        updateIndex(offset);
+        long records = indexRecords();
+        windowRecords = 0; // the index may have grown: window contents are re-read
+        long next;
+        LogChannel stream;
+        if (offset == hintOffset) {
+            next = hintNext;
+            stream = hintStream;
+        } else {
+            long at = floorRecord(offset, records);
+            next = at + 1;
+            stream = at < 0 ? defaultStream : LogChannel.of(probe.get(8));
+        }
         long stop = offset + buf.position();
         List<Segment> out = new ArrayList<>(1);
         long pos = offset;
         while (pos < stop) {
-            Map.Entry<Long, LogChannel> at = switches.floorEntry(pos);
-            LogChannel stream = at == null ? defaultStream : at.getValue();
-            Long next = switches.higherKey(pos);
-            long segEnd = next == null ? stop : Math.min(stop, next);
+            long switchAt = Long.MAX_VALUE;
+            while (next < records) {
+                ByteBuffer r = windowAt(next);
+                long off = r.getLong();
+                if (off > pos) {
+                    switchAt = off;
+                    break;
+                }
+                stream = LogChannel.of(r.get()); // in force at pos already
+                next++;
+            }
+            long segEnd = Math.min(stop, switchAt);
             byte[] part = pos == offset && segEnd - pos == bytes.length ? bytes
                     : Arrays.copyOfRange(bytes, (int) (pos - offset), (int) (segEnd - offset));
             out.add(new Segment(pos, part, stream));
             pos = segEnd;
         }
-        forget(stop);
+        hintOffset = stop;
+        hintNext = next;
+        hintStream = stream;
         return out;
     }
 
-    /** Index records held now (bounded: those ahead of the reader, and one behind). */
-    synchronized int heldIndexRecords() {
-        return switches.size();
+    /** Reads of the index file so far (each a record or one window of records). */
+    synchronized long indexReads() {
+        return indexReads;
     }
 
-    private void updateIndex(long offset) throws IOException {
-        if (offset < forgottenBelow) { // gone back before what was dropped: start the index again
-            switches.clear();
-            indexPos = 0;
-            forgottenBelow = 0;
-        }
+    /** Whole records in the index now; 0 without one. A record being written is not counted yet. */
+    private long indexRecords() throws IOException {
         if (index == null) {
-            if (!Files.exists(indexFile)) {
-                return;
-            }
             try {
                 index = FileChannel.open(indexFile, StandardOpenOption.READ);
             } catch (NoSuchFileException e) {
-                return;
+                return 0;
             }
         }
-        while (true) {
-            record.clear();
-            int n = index.read(record, indexPos);
-            if (n <= 0) {
-                return;
-            }
-            record.flip();
-            while (record.remaining() >= INDEX_RECORD) {
-                long off = record.getLong();
-                switches.put(off, LogChannel.of(record.get()));
-                indexPos += INDEX_RECORD;
-            }
-            if (record.hasRemaining()) {
-                return; // a record being written: read it whole next time
-            }
-        }
+        return index.size() / INDEX_RECORD;
     }
 
-    /** Drops the records no read from {@code pos} on needs: all before the one in force at pos. */
-    private void forget(long pos) {
-        Long floor = switches.floorKey(pos);
-        if (floor != null && switches.firstKey() < floor) {
-            switches.headMap(floor, false).clear();
-            forgottenBelow = floor;
+    /**
+     * The number of the last record at or before {@code offset}, -1 if none; its record is left in
+     * {@link #probe}.
+     */
+    private long floorRecord(long offset, long records) throws IOException {
+        long lo = 0;
+        long hi = records - 1;
+        long found = -1;
+        while (lo <= hi) {
+            long mid = (lo + hi) >>> 1;
+            readRecord(mid);
+            if (probe.getLong(0) <= offset) {
+                found = mid;
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        if (found >= 0) {
+            readRecord(found);
+        }
+        return found;
+    }
+
+    private void readRecord(long n) throws IOException {
+        probe.clear();
+        readFully(probe, n * INDEX_RECORD);
+    }
+
+    /** Record {@code n}, positioned at its start, read through the window. */
+    private ByteBuffer windowAt(long n) throws IOException {
+        if (n < windowFirst || n >= windowFirst + windowRecords) {
+            window.clear();
+            readFully(window, n * INDEX_RECORD);
+            window.flip();
+            windowFirst = n;
+            windowRecords = window.remaining() / INDEX_RECORD;
+        }
+        return window.duplicate().position((int) (n - windowFirst) * INDEX_RECORD);
+    }
+
+    private void readFully(ByteBuffer b, long position) throws IOException {
+        indexReads++;
+        while (b.hasRemaining()) {
+            if (index.read(b, position + b.position()) < 0) {
+                break;
+            }
         }
     }
 

@@ -17,8 +17,8 @@ import java.util.regex.Pattern;
  * A log that never ends by itself and is bounded on disk (a service's output): byte offsets run on
  * for the log's whole life, as in any {@link LogFile}, but the bytes live in two segment files,
  * {@code log.<first offset>} (each a {@link LogFile} with its stream index), and when the newer
- * one reaches half the cap a new segment starts and the oldest is deleted. So between half the cap
- * and the cap of the newest bytes are kept; a reader whose offset is older gets a
+ * one with its index reaches half the cap a new segment starts and the oldest is deleted. So the
+ * files on disk never exceed the cap (an append larger than half of it aside); a reader whose offset is older gets a
  * {@link LogTruncatedException} naming the first offset still kept. It survives agent restarts:
  * opening it appends to the newest segment.
  */
@@ -57,7 +57,7 @@ public final class RotatingLog implements LogSource, AutoCloseable {
     /**
      * Opens (creating, or appending to) the rotating log in {@code dir}.
      *
-     * @param cap the most bytes kept on disk (its index files aside)
+     * @param cap the most bytes kept on disk, stream indexes included
      */
     public static RotatingLog open(Path dir, long cap) throws IOException {
         return new RotatingLog(dir, cap);
@@ -76,7 +76,8 @@ public final class RotatingLog implements LogSource, AutoCloseable {
         if (len == 0) {
             return;
         }
-        if (current.size() > 0 && current.size() + len > cap / 2) {
+        // The stream index counts: output that switches streams often grows it as fast as the bytes.
+        if (current.diskSize() > 0 && current.diskSizeAfter(stream, len) > cap / 2) {
             rotate();
         }
         current.append(stream, bytes, off, len);

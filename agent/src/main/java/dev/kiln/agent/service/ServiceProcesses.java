@@ -57,6 +57,33 @@ final class ServiceProcesses {
         return found;
     }
 
+    /**
+     * Sends TERM (or KILL when {@code force}) to {@code pid} if it is still marked {@code id} and
+     * owned by {@code uid}: the handle taken first carries the process's start time, which the
+     * signal is checked against, so a pid the kernel reused meanwhile is not hit.
+     */
+    void signal(long pid, String id, int uid, boolean force) {
+        ProcessHandle.of(pid).ifPresent(h -> {
+            if (marked(proc.resolve(Long.toString(pid)), id, uid)) {
+                if (force) {
+                    h.destroyForcibly();
+                } else {
+                    h.destroy();
+                }
+            }
+        });
+    }
+
+    private static boolean marked(Path d, String id, int uid) {
+        try {
+            return ((Number) Files.getAttribute(d, "unix:uid", LinkOption.NOFOLLOW_LINKS)).intValue() == uid
+                    && containsEntry(Files.readAllBytes(d.resolve("environ")),
+                    (MARKER + "=" + id).getBytes(StandardCharsets.UTF_8));
+        } catch (IOException | RuntimeException e) {
+            return false; // gone
+        }
+    }
+
     /** The process group of a /proc/PID entry (the field after state and ppid in its stat). */
     private static long processGroup(Path d) throws IOException {
         String stat = Files.readString(d.resolve("stat"), StandardCharsets.UTF_8);

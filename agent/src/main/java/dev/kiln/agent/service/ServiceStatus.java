@@ -11,7 +11,7 @@ import java.time.Instant;
  * @param state     where it is
  * @param pid       its process (group leader), 0 when not running
  * @param restarts  how many times it was started again after exiting
- * @param portOpen  whether its port accepted a TCP connection on 127.0.0.1 just now
+ * @param portOpen  whether its port accepted a TCP connection on 127.0.0.1 or ::1 just now
  * @param detail    why it is restarting or failed, or empty
  * @param since     when it entered its state
  * @param logSize   bytes in its log over its whole life

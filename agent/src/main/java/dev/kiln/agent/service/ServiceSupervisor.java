@@ -101,13 +101,14 @@ public final class ServiceSupervisor implements AutoCloseable {
             }
             LOG.warn("service {} still has processes from before the agent started ({}); stopping them",
                     s.settings().name(), left);
-            left.forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroy));
+            String marker = markerOf(s.settings().name());
+            left.forEach(pid -> processes.signal(pid, marker, uid, false));
             for (Long pid : left) {
                 ProcessHandle.of(pid).ifPresent(h -> {
                     try {
                         h.onExit().get(5, java.util.concurrent.TimeUnit.SECONDS);
                     } catch (Exception e) {
-                        h.destroyForcibly();
+                        processes.signal(pid, marker, uid, true);
                     }
                 });
             }

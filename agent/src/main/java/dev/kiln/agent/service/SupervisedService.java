@@ -10,6 +10,7 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -38,6 +39,8 @@ import java.util.function.Supplier;
 final class SupervisedService {
 
     private static final Logger LOG = LoggerFactory.getLogger(SupervisedService.class);
+    /** How long processes that left the group get after TERM when the service is given up. */
+    private static final Duration GIVE_UP_GRACE = Duration.ofSeconds(5);
 
     private final ServiceSettings settings;
     private final RotatingLog log; // null for a declared-only service
@@ -57,6 +60,7 @@ final class SupervisedService {
     private Process process;
     private int restarts;
     private boolean stopping;
+    private Duration stopGrace = GIVE_UP_GRACE;
     private Thread supervisor;
 
     /**
@@ -154,6 +158,7 @@ final class SupervisedService {
                 return null;
             }
             stopping = true;
+            stopGrace = grace;
             p = process;
             t = supervisor;
             notifyAll(); // a restart backoff ends now
@@ -180,7 +185,7 @@ final class SupervisedService {
             }
         } else {
             try {
-                t.join(TimeUnit.SECONDS.toMillis(15));
+                t.join(grace.toMillis() + TimeUnit.SECONDS.toMillis(15));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
@@ -220,17 +225,29 @@ final class SupervisedService {
             }
             again = true;
             int exit;
+            List<Future<?>> output = List.of();
             if (p == null) {
                 note("kiln: service " + settings.name() + " " + detail + "\n");
                 exit = -1;
             } else {
                 note("kiln: service " + settings.name() + " started (pid " + p.pid() + ")\n");
-                exit = run(p);
+                output = pumpOutput(p);
+                exit = awaitExit(p);
             }
             Duration ran = Duration.between(started, clock.instant());
             boolean fast = ran.compareTo(policy.fastRun()) < 0;
             fastInARow = fast ? fastInARow + 1 : 0;
             exitsInARow = fast ? exitsInARow + 1 : 1;
+            boolean last;
+            synchronized (this) {
+                last = stopping || fastInARow >= policy.fastFailures();
+            }
+            if (last) {
+                // Processes that left the group would hold the port and the output pipe: they go
+                // before the output is awaited.
+                endStrays();
+            }
+            awaitOutput(output);
             String how = exit < 0 ? detail : "exited with status " + exit;
             note("kiln: service " + settings.name() + " " + how + "\n");
             synchronized (this) {
@@ -258,6 +275,7 @@ final class SupervisedService {
                 }
             }
         }
+        endStrays(); // also what an earlier run left outside its group while it waited to restart
         // The log is complete before the state says the service will not run again.
         note("kiln: service " + settings.name() + " " + (givenUp == null ? "stopped" : givenUp) + "\n");
         LOG.info("service {}: {}", settings.name(), givenUp == null ? "stopped" : givenUp);
@@ -271,10 +289,14 @@ final class SupervisedService {
         }
     }
 
-    /** Pumps its output until it exits, then ends what is left of its process group. */
-    private int run(Process p) {
-        Future<?> out = pumps.submit(() -> pump(p.getInputStream(), LogChannel.STDOUT));
-        Future<?> err = pumps.submit(() -> pump(p.getErrorStream(), LogChannel.STDERR));
+    /** Starts copying its output into the log. */
+    private List<Future<?>> pumpOutput(Process p) {
+        return List.of(pumps.submit(() -> pump(p.getInputStream(), LogChannel.STDOUT)),
+                pumps.submit(() -> pump(p.getErrorStream(), LogChannel.STDERR)));
+    }
+
+    /** Waits for its exit, then ends what is left of its process group. */
+    private int awaitExit(Process p) {
         int exit;
         try {
             exit = p.waitFor();
@@ -300,14 +322,64 @@ final class SupervisedService {
                 }
             }
         }
-        for (Future<?> f : List.of(out, err)) {
+        return exit;
+    }
+
+    /** Waits until its output is all in the log. */
+    private static void awaitOutput(List<Future<?>> output) {
+        for (Future<?> f : output) {
             try {
                 f.get(10, TimeUnit.SECONDS);
             } catch (Exception e) {
                 f.cancel(true); // a descendant outside the group still holds the pipe
             }
         }
-        return exit;
+    }
+
+    /**
+     * Ends the processes carrying this service's marker that left its process group (e.g. with
+     * setsid): TERM, and KILL to those still there after the stop's grace. Each is checked again
+     * for the marker and the build user just before it is signalled.
+     */
+    private void endStrays() {
+        int uid = uid();
+        if (uid < 0) {
+            return;
+        }
+        List<Long> left = processes.find(id, uid, 0);
+        if (left.isEmpty()) {
+            return;
+        }
+        Duration grace;
+        synchronized (this) {
+            grace = stopGrace;
+        }
+        note("kiln: service " + settings.name() + ": ending " + left.size() + " process"
+                + (left.size() == 1 ? "" : "es") + " that left its process group " + left + "\n");
+        left.forEach(pid -> processes.signal(pid, id, uid, false));
+        if (!awaitGone(uid, grace)) {
+            List<Long> still = processes.find(id, uid, 0);
+            still.forEach(pid -> processes.signal(pid, id, uid, true));
+            note("kiln: service " + settings.name() + ": killed " + still + " after " + seconds(grace) + "\n");
+            awaitGone(uid, Duration.ofSeconds(5));
+        }
+    }
+
+    /** Whether every marked process is gone within {@code limit}. */
+    private boolean awaitGone(int uid, Duration limit) {
+        long until = System.nanoTime() + limit.toNanos();
+        while (!processes.find(id, uid, 0).isEmpty()) {
+            if (System.nanoTime() - until > 0) {
+                return false;
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
     }
 
     private int uid() {
@@ -363,9 +435,15 @@ final class SupervisedService {
         }
     }
 
+    /** Whether the port accepts connections on loopback, IPv4 or IPv6 (a server may bind only one). */
     private boolean portOpen() {
+        return accepts("127.0.0.1") || accepts("::1");
+    }
+
+    private boolean accepts(String loopback) {
         try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress("127.0.0.1", settings.port()), (int) policy.probeTimeout().toMillis());
+            s.connect(new InetSocketAddress(InetAddress.getByName(loopback), settings.port()),
+                    (int) policy.probeTimeout().toMillis());
             return true;
         } catch (IOException e) {
             return false;

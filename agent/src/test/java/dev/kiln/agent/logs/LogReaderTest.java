@@ -48,7 +48,6 @@ class LogReaderTest {
         List<LogChannel> writtenStreams = new ArrayList<>();
         ByteArrayOutputStream got = new ByteArrayOutputStream();
         List<LogChannel> gotStreams = new ArrayList<>();
-        int maxHeld = 0;
         try (LogFile log = LogFile.open(file); LogReader reader = new LogReader(file, LogChannel.STDOUT)) {
             for (int round = 0; round < 200; round++) {
                 // a burst of short writes, alternating streams like a build's interleaved output
@@ -66,14 +65,34 @@ class LogReaderTest {
                 List<Segment> segments;
                 while (!(segments = reader.read(got.size(), 1000)).isEmpty()) {
                     collect(segments, got.size(), got, gotStreams);
-                    maxHeld = Math.max(maxHeld, reader.heldIndexRecords());
                 }
             }
         }
         assertArrayEquals(written.toByteArray(), got.toByteArray(), "byte-identical");
         assertEquals(writtenStreams, gotStreams, "every byte marked with the stream that wrote it");
-        assertTrue(maxHeld <= 1 + 20, "only the index records ahead of the reader are held, not the whole index: "
-                + maxHeld);
+    }
+
+    @Test
+    void aNewReaderFindsTheStreamByBinarySearchNotByLoadingTheIndex() throws Exception {
+        // A log that switches streams on every byte: one index record per byte.
+        int n = 1 << 20;
+        Path file = dir.resolve("log");
+        Files.write(file, new byte[n]);
+        ByteBuffer records = ByteBuffer.allocate(n * LogReader.INDEX_RECORD);
+        for (int i = 0; i < n; i++) {
+            records.putLong(i).put((i % 2 == 0 ? LogChannel.STDOUT : LogChannel.STDERR).code());
+        }
+        Files.write(LogFile.indexOf(file), records.array());
+        try (LogReader reader = new LogReader(file, LogChannel.STDOUT)) {
+            List<Segment> tail = reader.read(n - 3, 100);
+            assertEquals(List.of(LogChannel.STDERR, LogChannel.STDOUT, LogChannel.STDERR),
+                    tail.stream().map(Segment::stream).toList());
+            // log2(2^20) probes, the record found, one window: never the whole index.
+            assertTrue(reader.indexReads() <= 20 + 2 + 1, "index reads: " + reader.indexReads());
+            List<Segment> middle = reader.read(n / 2 + 1, 2);
+            assertEquals(List.of(LogChannel.STDERR, LogChannel.STDOUT), middle.stream().map(Segment::stream).toList());
+            assertTrue(reader.indexReads() <= 2 * (20 + 2 + 1), "index reads: " + reader.indexReads());
+        }
     }
 
     @Test

@@ -161,6 +161,16 @@ class ServicesTest {
         return members;
     }
 
+    /** Whether a process has ended and only waits to be reaped (by init, once it left its parent). */
+    static boolean zombie(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", String.valueOf(pid), "stat"));
+            return stat.substring(stat.lastIndexOf(')') + 2).startsWith("Z");
+        } catch (IOException e) {
+            return true; // gone
+        }
+    }
+
     static boolean accepts(int port) {
         try (Socket s = new Socket()) {
             s.connect(new InetSocketAddress("127.0.0.1", port), 1000);
@@ -290,6 +300,65 @@ class ServicesTest {
         // Nothing starts it again.
         services.startAll();
         assertEquals(ServiceState.STOPPED, status(services, "web").state());
+    }
+
+    @Test
+    void aStopEndsWhatLeftTheProcessGroupAndFreesItsPort() throws Exception {
+        Prerequisites.requireCommand("python3", "apt-get install python3");
+        int port = FreePorts.loopbackPort();
+        // The server escapes into its own session (and process group); the leader only sleeps.
+        ServiceSupervisor services = supervisor(Map.of(), service("web", port,
+                "setsid python3 -m http.server " + port + " --bind 127.0.0.1 & echo stray=$!; exec sleep 600", false));
+        services.startAll();
+        ServiceStatus web = awaitService(services, "web", s -> s.state() == ServiceState.RUNNING, "accept connections");
+        String line = await(() -> {
+            try {
+                return read(services.log("web"), 0).lines().filter(l -> l.startsWith("stray=")).findFirst().orElse("");
+            } catch (IOException e) {
+                return "";
+            }
+        }, l -> !l.isEmpty(), "the server's pid in the log");
+        long stray = Long.parseLong(line.substring("stray=".length()));
+        ProcessHandle server = ProcessHandle.of(stray).orElseThrow();
+        assertNotEquals(web.pid(), server.pid());
+        assertTrue(server.isAlive() && Files.readString(Path.of("/proc", String.valueOf(stray), "comm")).startsWith("python"),
+                "the pid is the server's");
+        assertEquals(List.of(), group(web.pid()).stream().filter(p -> p == stray).toList(),
+                "the server left the service's process group");
+
+        services.stopAll(Duration.ofSeconds(5));
+        assertEquals(ServiceState.STOPPED, status(services, "web").state());
+        assertFalse(server.isAlive() && !zombie(stray), "the server that left the group is gone: "
+                + read(services.log("web"), 0));
+        assertFalse(accepts(port), "nothing listens on the port");
+        assertTrue(read(services.log("web"), 0).contains("kiln: service web: ending 1 process that left its process group"),
+                read(services.log("web"), 0));
+    }
+
+    @Test
+    void aServiceGivenUpLeavesNothingThatLeftItsProcessGroup() throws Exception {
+        // Every attempt leaves a process in a session of its own, then fails.
+        ServiceSupervisor services = supervisor(Map.of(), service("web", FreePorts.loopbackPort(),
+                "setsid sleep 600 >/dev/null 2>&1 & echo stray=$!; exit 7", false));
+        services.startAll();
+        awaitService(services, "web", s -> s.state() == ServiceState.FAILED, "be given up");
+        List<Long> strays = read(services.log("web"), 0).lines().filter(l -> l.startsWith("stray="))
+                .map(l -> Long.parseLong(l.substring("stray=".length()))).toList();
+        assertEquals(5, strays.size(), read(services.log("web"), 0));
+        assertEquals(List.of(), strays.stream().filter(pid -> !zombie(pid)).toList(), "every stray process has ended");
+    }
+
+    @Test
+    void aServiceListeningOnlyOnIpv6LoopbackRuns() throws Exception {
+        Prerequisites.requireCommand("python3", "apt-get install python3");
+        int port = FreePorts.loopbackPort();
+        ServiceSupervisor services = supervisor(Map.of(), service("web", port,
+                "exec python3 -m http.server " + port + " --bind ::1", false));
+        services.startAll();
+        ServiceStatus web = awaitService(services, "web", s -> s.state() == ServiceState.RUNNING, "accept connections");
+        assertTrue(web.portOpen());
+        assertFalse(accepts(port), "nothing on 127.0.0.1: the probe found ::1");
+        services.stopAll(Duration.ofSeconds(5));
     }
 
     @Test
