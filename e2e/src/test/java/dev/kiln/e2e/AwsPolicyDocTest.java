@@ -87,8 +87,10 @@ class AwsPolicyDocTest {
     }
 
     @Test
-    void existingInstancesMayHaveOnlyTheirExpiryTagRewrittenAndOnlyIfKilnManagesThem() throws Exception {
+    void existingResourcesMayHaveOnlyKilnsOwnKeysRewrittenAndOnlyIfKilnManagesThem() throws Exception {
         List<JsonObject> tagging = statements(policy(), "ec2:CreateTags");
+        int instances = 0;
+        int volumes = 0;
         for (JsonObject s : tagging) {
             JsonObject c = s.getAsJsonObject("Condition");
             boolean atCreate = c.has("StringEquals") && c.getAsJsonObject("StringEquals").has("ec2:CreateAction");
@@ -97,11 +99,20 @@ class AwsPolicyDocTest {
             }
             assertEquals("true", c.getAsJsonObject("StringEquals").get("ec2:ResourceTag/kiln:managed").getAsString(), s.toString());
             JsonArray keys = c.getAsJsonObject("ForAllValues:StringEquals").getAsJsonArray("aws:TagKeys");
-            assertEquals("[\"kiln:expires-at\"]", keys.toString(), s.toString());
             assertEquals("false", c.getAsJsonObject("Null").get("aws:TagKeys").getAsString(), s.toString());
+            String resource = s.get("Resource").getAsString();
+            if (resource.endsWith(":instance/*")) {
+                instances++;
+                assertEquals("[\"kiln:expires-at\"]", keys.toString(), s.toString()); // the lease's record only
+            } else if (resource.endsWith(":volume/*")) {
+                volumes++;
+                assertEquals("[\"kiln:instance\",\"kiln:access\",\"kiln:keep\",\"kiln:unsaved\"]", keys.toString(), s.toString());
+            } else {
+                throw new AssertionError("tags on an existing resource other than an instance or volume: " + s);
+            }
         }
-        assertEquals(1, tagging.stream().filter(s -> !s.getAsJsonObject("Condition").getAsJsonObject("StringEquals")
-                .has("ec2:CreateAction")).count(), "one statement for tags on existing resources");
+        assertEquals(1, instances, "one statement for tags on existing instances");
+        assertEquals(1, volumes, "one statement for the fate tags of existing volumes");
     }
 
     @Test

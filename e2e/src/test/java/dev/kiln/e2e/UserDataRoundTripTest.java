@@ -167,7 +167,7 @@ class UserDataRoundTripTest {
                         "vol-0123456789abcdef0", "/dev/sdf", true))), bigKeys, null));
         assertEquals(ExitCodes.USAGE, e.exitCode());
         assertTrue(e.getMessage().matches("the agent's settings come to \\d+ bytes of user data; EC2 takes at most 16384"
-                + " \\(fewer volumes, a shorter SSH key file or boot command\\)"), e.getMessage());
+                + " \\(fewer volumes, services or labels, a shorter SSH key file, boot command or boot script\\)"), e.getMessage());
         String fits = AgentUserData.yaml(CERT, CA, 7443, Duration.ofHours(2), Duration.ofHours(12), null, KEY + "me@laptop", null);
         assertTrue(fits.getBytes(StandardCharsets.UTF_8).length <= AgentUserData.MAX_BYTES, "a plain launch fits");
     }
