@@ -133,7 +133,7 @@ class DevBoxScenarioTest {
         assertEquals(5, refused.exitCode(), refused.toString());
 
         // Work saved in /data outlives the box.
-        String data = volumeOf(a, "data");
+        String data = LocalFleetCleanupTest.volumeOf(fleet, a, "data");
         Files.writeString(fleet.resolve("instances/" + a + "/mnt/data/notes.clj"), "(def kept true)\n");
         Kiln.Run term = kiln.run("terminate", a);
         assertEquals(0, term.exitCode(), term.toString());
@@ -156,46 +156,14 @@ class DevBoxScenarioTest {
         throw new AssertionError(service + " never ran: " + last);
     }
 
-    private String volumeOf(String instance, String role) throws Exception {
-        Path props = fleet.resolve("instances/" + instance + "/instance.properties");
-        for (int i = 0; LocalFleetCleanupTest.property(props, "volume." + i + ".id") != null; i++) {
-            if (role.equals(LocalFleetCleanupTest.property(props, "volume." + i + ".role"))) {
-                return LocalFleetCleanupTest.property(props, "volume." + i + ".id");
-            }
-        }
-        throw new AssertionError("no " + role + " volume on " + instance);
-    }
-
-    /** {@code bin/kiln forward ARGS} as a process of its own (it runs until a signal), in the same Kiln home. */
+    /** {@code bin/kiln forward ARGS} in the same Kiln home, stopped after the test. */
     private Process forward(String name, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(RepoScript.ROOT.resolve("bin/kiln").toString(), "forward"));
-        cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(RepoScript.ROOT.toFile())
-                .redirectOutput(dir.resolve(name + ".out").toFile()).redirectError(dir.resolve(name + ".err").toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
-        pb.environment().keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("XDG_"));
-        pb.environment().put("HOME", home.toString());
-        pb.environment().put("XDG_CONFIG_HOME", home.resolve(".config").toString());
-        pb.environment().put("XDG_STATE_HOME", home.resolve(".local/state").toString());
-        pb.environment().put("KILN_NO_BUILD", "1");
-        Process p = pb.start();
+        Process p = KilnForward.start(dir, home, name, args);
         processes.add(p);
         return p;
     }
 
-    /** The first line {@code kiln forward} prints on stdout (its local address), waiting while it runs. */
     private String firstLine(Process p, String name) throws Exception {
-        Path out = dir.resolve(name + ".out");
-        for (int i = 0; i < 1200; i++) {
-            String text = Files.exists(out) ? Files.readString(out) : "";
-            if (text.contains("\n")) {
-                return text.substring(0, text.indexOf('\n'));
-            }
-            if (!p.isAlive()) {
-                throw new AssertionError("kiln forward ended with " + p.exitValue() + ": " + Files.readString(dir.resolve(name + ".err")));
-            }
-            Thread.sleep(100);
-        }
-        throw new AssertionError("kiln forward printed no address: " + Files.readString(dir.resolve(name + ".err")));
+        return KilnForward.firstLine(p, dir, name);
     }
 }

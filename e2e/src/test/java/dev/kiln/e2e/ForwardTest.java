@@ -162,39 +162,15 @@ class ForwardTest {
         }
     }
 
-    /** {@code bin/kiln forward ARGS} as a process of its own (it runs until a signal), in the same Kiln home. */
+    /** {@code bin/kiln forward ARGS} in the same Kiln home, stopped after the test. */
     private Process forward(String... args) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(RepoScript.ROOT.resolve("bin/kiln").toString(), "forward"));
-        cmd.addAll(List.of(args));
-        String name = args.length == 3 ? "web" : "repl";
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(RepoScript.ROOT.toFile())
-                .redirectOutput(dir.resolve(name + ".out").toFile()).redirectError(dir.resolve(name + ".err").toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
-        pb.environment().keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("XDG_"));
-        pb.environment().put("HOME", home.toString());
-        pb.environment().put("XDG_CONFIG_HOME", home.resolve(".config").toString());
-        pb.environment().put("XDG_STATE_HOME", home.resolve(".local/state").toString());
-        pb.environment().put("KILN_NO_BUILD", "1");
-        Process p = pb.start();
+        Process p = KilnForward.start(dir, home, args.length == 3 ? "web" : "repl", args);
         processes.add(p);
         return p;
     }
 
-    /** The first line the process prints on stdout (its local address), waiting while it runs. */
     private String firstLine(Process p, String file) throws Exception {
-        Path out = dir.resolve(file);
-        for (int i = 0; i < 1200; i++) {
-            String text = Files.exists(out) ? Files.readString(out) : "";
-            if (text.contains("\n")) {
-                return text.substring(0, text.indexOf('\n'));
-            }
-            if (!p.isAlive()) {
-                throw new AssertionError("kiln forward ended with " + p.exitValue() + ": "
-                        + Files.readString(dir.resolve(file.replace(".out", ".err"))));
-            }
-            Thread.sleep(100);
-        }
-        throw new AssertionError("kiln forward printed no address: " + Files.readString(dir.resolve(file.replace(".out", ".err"))));
+        return KilnForward.firstLine(p, dir, file.replace(".out", ""));
     }
 
     private void start(List<String> cmd, Path workDir, Path log) throws IOException {

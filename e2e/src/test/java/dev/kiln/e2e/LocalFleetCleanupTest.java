@@ -62,6 +62,17 @@ class LocalFleetCleanupTest {
         return p.getProperty(key);
     }
 
+    /** The id of an instance's volume of that role, from the fleet's record of the instance. */
+    static String volumeOf(Path fleet, String instance, String role) throws Exception {
+        Path props = fleet.resolve("instances/" + instance + "/instance.properties");
+        for (int i = 0; property(props, "volume." + i + ".id") != null; i++) {
+            if (role.equals(property(props, "volume." + i + ".role"))) {
+                return property(props, "volume." + i + ".id");
+            }
+        }
+        throw new AssertionError("no " + role + " volume on " + instance);
+    }
+
     /** The volume ids of an instance, by role. */
     java.util.Map<String, String> volumes(String id) throws Exception {
         Path props = fleet.resolve("instances/" + id + "/instance.properties");

@@ -47,13 +47,7 @@ class LocalVolumesTest {
     }
 
     String volumeOf(String instance, String role) throws Exception {
-        Path props = fleet.resolve("instances/" + instance + "/instance.properties");
-        for (int i = 0; LocalFleetCleanupTest.property(props, "volume." + i + ".id") != null; i++) {
-            if (role.equals(LocalFleetCleanupTest.property(props, "volume." + i + ".role"))) {
-                return LocalFleetCleanupTest.property(props, "volume." + i + ".id");
-            }
-        }
-        throw new AssertionError("no " + role + " volume on " + instance);
+        return LocalFleetCleanupTest.volumeOf(fleet, instance, role);
     }
 
     @Test
