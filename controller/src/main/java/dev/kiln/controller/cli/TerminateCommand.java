@@ -94,7 +94,7 @@ public class TerminateCommand implements Runnable {
                 client.stub().shutdown(ShutdownRequest.newBuilder().setReason("kiln terminate").build());
                 if (fleet instanceof LocalProvider local) {
                     local.markEnding(m.id(), "terminated by user (kiln terminate)");
-                    context.err().println("kiln: " + m.id() + " is draining (builds, logs, SSH, volumes); its log: " + local.logFile(m.id()));
+                    context.err().println("kiln: " + m.id() + " is draining (builds, services, logs, SSH, volumes); its log: " + local.logFile(m.id()));
                     ManagedInstance gone = local.awaitTerminated(m.id(), Duration.ofMinutes(3));
                     local.ended(m.id()).ifPresent(r -> r.volumes().forEach(v -> context.err().println("kiln: " + v)));
                     reattachHints(fleet, m, kept);
