@@ -425,7 +425,7 @@ class LocalProviderTest {
             Kiln.Run bad = kiln.run("launch", "--role", "preview");
             assertEquals(3, bad.exitCode(), bad.toString());
             assertTrue(bad.err().contains("unknown launch option 'volumes' in template 'preview' of " + config
-                    + " (known: ami, boot-build, boot-profile, boot-tree, collection,"), bad.err());
+                    + " (known: ami, boot-build, boot-profile, boot-script, boot-tree, collection,"), bad.err());
         } finally {
             Files.delete(config); // tearDown's `kiln ls` reads it
         }
