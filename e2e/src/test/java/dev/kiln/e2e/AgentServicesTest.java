@@ -88,7 +88,10 @@ class AgentServicesTest {
         Instant giveUp = Instant.now().plusSeconds(60);
         StatusResponse s = status(port);
         while (!until.test(s)) {
-            assertTrue(Instant.now().isBefore(giveUp), what + " did not happen within 60 s: " + s);
+            if (!Instant.now().isBefore(giveUp)) {
+                Kiln.Run boot = kiln.run("logs", "--agent", "127.0.0.1:" + port, "boot");
+                throw new AssertionError(what + " did not happen within 60 s: " + s + "\nthe boot script's log: " + boot);
+            }
             Thread.sleep(200);
             s = status(port);
         }

@@ -86,7 +86,10 @@ public final class ScheduleStore {
     public synchronized void save(Contents contents) throws IOException {
         Path dir = file.getParent();
         if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
-            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            // Only this directory is root's alone: the state directory above it must stay passable
+            // for the build user, who reaches its work directory and boot script through it.
+            Files.createDirectories(dir.getParent());
+            Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         }
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
         List<Object> list = new ArrayList<>();
