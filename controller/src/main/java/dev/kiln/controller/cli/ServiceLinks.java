@@ -17,15 +17,16 @@ import java.util.Locale;
  * {@code http://HOST:PORT/PATH}, where HOST is the address that reaches the instance's agent
  * (the same --address rule), and the boot script's state with its exit status.
  */
-final class ServiceLinks {
+public final class ServiceLinks {
 
     private ServiceLinks() {
     }
 
     /** {@code http://HOST:PORT/PATH} (an IPv6 HOST in brackets). */
-    static String url(String host, Service s) {
+    public static String url(String host, Service s) {
         String path = s.getPath().isEmpty() ? "/" : s.getPath();
-        return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + s.getPort() + path;
+        return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + s.getPort()
+                + (path.startsWith("/") ? path : "/" + path);
     }
 
     /** A service's state in lower case: waiting, starting, running, restarting, failed, stopped, external. */

@@ -2,6 +2,7 @@ package dev.kiln.controller.ui;
 
 import com.google.common.escape.Escaper;
 import com.google.common.html.HtmlEscapers;
+import dev.kiln.controller.cli.ServiceLinks;
 import dev.kiln.controller.fleet.FleetSnapshot;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.Service;
@@ -207,10 +208,7 @@ final class Html {
         if (r.endpoint() == null || svc.getPort() < 1 || svc.getPort() > 65535) {
             return null;
         }
-        String host = r.endpoint().host();
-        String path = svc.getPath().isEmpty() ? "/" : svc.getPath();
-        return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + svc.getPort()
-                + (path.startsWith("/") ? path : "/" + path);
+        return ServiceLinks.url(r.endpoint().host(), svc);
     }
 
     /** Extend, Stop and one button per log the agent has (the build, the boot script, each service, its own). */
