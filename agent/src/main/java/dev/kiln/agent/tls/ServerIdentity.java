@@ -241,6 +241,9 @@ public final class ServerIdentity {
                     new java.security.spec.X509EncodedKeySpec(Base64.getMimeDecoder().decode(strip(Files.readString(pubFile)))));
             return new KeyPair(pub, key);
         }
+        // The mode goes on this directory only: createDirectories would give it to a missing state
+        // directory too, which the build user must pass through.
+        Files.createDirectories(dir.getParent());
         Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
         g.initialize(new ECGenParameterSpec("secp256r1"), RANDOM);
