@@ -65,6 +65,7 @@ final class FleetSimulator implements AutoCloseable {
     private final Path dir;
     private final boolean machines;
     private final Map<String, Booted> booted = new ConcurrentHashMap<>();
+    private final java.util.Set<String> crashed = ConcurrentHashMap.newKeySet(); // agent killed, machine up
     private final Thread thread;
     private final HttpServer proxy;
     private final URI moto;
@@ -119,6 +120,15 @@ final class FleetSimulator implements AutoCloseable {
         return booted.get(instanceId);
     }
 
+    /**
+     * Kills an instance's agent while its machine stays up (the agent crashed; the guest did not
+     * power off), so the simulator does not terminate the instance.
+     */
+    void crashAgent(String instanceId) throws InterruptedException {
+        crashed.add(instanceId);
+        booted.get(instanceId).agent().kill();
+    }
+
     private void loop() {
         while (!stop) {
             try {
@@ -127,7 +137,7 @@ final class FleetSimulator implements AutoCloseable {
                                 Filter.builder().name("instance-state-name").values("pending", "running").build()))
                         .reservations().forEach(r -> r.instances().forEach(this::boot));
                 for (var e : booted.entrySet()) {
-                    if (!e.getValue().agent().alive()) {
+                    if (!e.getValue().agent().alive() && !crashed.contains(e.getKey())) {
                         // The guest powered off: EC2 terminates instances launched with shutdown behaviour "terminate".
                         ec2.terminateInstances(t -> t.instanceIds(e.getKey()));
                         unplugAll(e.getValue());

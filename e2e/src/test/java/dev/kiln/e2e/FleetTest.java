@@ -189,7 +189,8 @@ class FleetTest {
     void terminateRefusesAnUnreachableAgentUnlessForced() throws Exception {
         Kiln.Run launch = kiln.run("launch", "--ami", ami, "--subnet", subnet, "--no-wait");
         String id = launchedId(launch);
-        simulator.awaitBooted(id, Duration.ofSeconds(60)).agent().kill(); // the agent is gone
+        simulator.awaitBooted(id, Duration.ofSeconds(60));
+        simulator.crashAgent(id); // the agent is gone; the instance still runs
         Kiln.Run refused = kiln.run("terminate", id);
         assertEquals(4, refused.exitCode(), refused.toString());
         assertTrue(refused.err().contains("add --force"), refused.err());

@@ -257,7 +257,7 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
             Supplier<Build> end;
             if (request.getBuildId().equals("agent")) {
                 source = new PolledFileSource(agentLog, dev.kiln.agent.logs.LogChannel.AGENT, timer,
-                        () -> lease.state() == LeaseKeeper.State.POWERING_OFF);
+                        lease::agentLogEnded);
                 end = () -> null;
             } else if (request.getBuildId().isEmpty()) {
                 throw new IllegalArgumentException("build_id must name a build, or be \"agent\" for the agent's own log,"
@@ -285,10 +285,19 @@ public class AgentGrpcService extends AgentGrpc.AgentImplBase {
                 throw Status.OUT_OF_RANGE.withDescription("from_offset " + request.getFromOffset()
                         + " is beyond the end of the log (" + size + " bytes)").asRuntimeException();
             }
+            boolean agentLogFollower = request.getBuildId().equals("agent") && request.getFollow();
             activeStreams.opened();
+            if (agentLogFollower) {
+                lease.agentLogFollowerOpened();
+            }
             new LogStreamer((ServerCallStreamObserver<LogChunk>) response, source, request.getFromOffset(),
                     request.getFollow(), end, streams, (task, ms) -> timer.schedule(task, ms, TimeUnit.MILLISECONDS),
-                    LOG_LINGER_MILLIS).onEnd(activeStreams::closed).start();
+                    LOG_LINGER_MILLIS).onEnd(() -> {
+                        activeStreams.closed();
+                        if (agentLogFollower) {
+                            lease.agentLogFollowerClosed();
+                        }
+                    }).start();
         } catch (LogTruncatedException e) {
             response.onError(Status.OUT_OF_RANGE.withDescription(e.getMessage()).asRuntimeException());
         } catch (RuntimeException e) {

@@ -66,6 +66,8 @@ public final class LeaseKeeper implements AutoCloseable {
     private volatile Instant scheduledEnd;
     private final java.util.Set<String> announced = new java.util.HashSet<>();
     private final List<Step> timeline = new ArrayList<>();
+    private volatile boolean agentLogEnded;
+    private final java.util.concurrent.atomic.AtomicInteger agentLogFollowers = new java.util.concurrent.atomic.AtomicInteger();
 
     public LeaseKeeper(Lease lease, Clock clock, BuildManager builds, List<DrainParticipant> participants,
                        List<BusySource> busySources, NoticeSource notices, Backstop backstop, PowerControl power,
@@ -311,12 +313,34 @@ public final class LeaseKeeper implements AutoCloseable {
                 state = State.POWERING_OFF;
             }
             step("powering off (" + power.describe() + ")");
-            try {
-                Thread.sleep(500); // let followers of the agent log receive the last lines
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            agentLogEnded = true; // only after the last line is on disk, so followers read it
+            awaitAgentLogFollowers(Duration.ofSeconds(3));
             power.powerOff();
+        }
+    }
+
+    /** True once the drain's last line is in the agent log: a follower that has read to the end is done. */
+    public boolean agentLogEnded() {
+        return agentLogEnded;
+    }
+
+    /** Counts a client following the agent log, which power-off waits for (briefly). */
+    public void agentLogFollowerOpened() {
+        agentLogFollowers.incrementAndGet();
+    }
+
+    public void agentLogFollowerClosed() {
+        agentLogFollowers.decrementAndGet();
+    }
+
+    private void awaitAgentLogFollowers(Duration atMost) {
+        long end = System.nanoTime() + atMost.toNanos();
+        try {
+            while (agentLogFollowers.get() > 0 && System.nanoTime() < end) {
+                Thread.sleep(20);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -268,4 +268,21 @@ class LeaseKeeperTest {
                 () -> builds.start(new BuildSpec(tree, false, List.of(), List.of(), List.of("true"), Map.of(), false, "", Map.of())));
         assertTrue(e.getMessage().contains("shutting down"), e.getMessage());
     }
+
+    @Test
+    void theAgentLogEndsOnlyAfterItsLastLineAndPowerOffWaitsForItsFollowers() throws Exception {
+        keeper(Duration.ofHours(2), null, false).start();
+        keeper.agentLogFollowerOpened(); // a `kiln logs -f agent` still reading
+        keeper.shutdown("test");
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!keeper.agentLogEnded() && System.nanoTime() < end) {
+            Thread.sleep(10);
+        }
+        assertTrue(keeper.agentLogEnded(), "the log's end is announced");
+        assertTrue(keeper.timeline().get(keeper.timeline().size() - 1).what().startsWith("powering off"),
+                "the power-off line is written before the end is announced: " + keeper.timeline());
+        assertFalse(poweredOff.await(500, TimeUnit.MILLISECONDS), "power-off waits for the follower to read to the end");
+        keeper.agentLogFollowerClosed();
+        awaitPowerOff();
+    }
 }
