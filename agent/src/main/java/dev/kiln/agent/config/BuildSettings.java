@@ -1,6 +1,7 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
+import io.micronaut.core.annotation.Introspected;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
 
@@ -15,9 +16,10 @@ import java.time.Duration;
  *                     every tup work tree as {@code build-NAME/tup.config}
  * @param cancelGrace  time between TERM and KILL when a build is cancelled
  */
+@Introspected
 @ConfigurationProperties("kiln.builds")
 public record BuildSettings(
-        @Nullable String user,
-        @Nullable String profilesDir,
-        @Bindable(defaultValue = "10s") Duration cancelGrace) {
+        @Accepts("an unprivileged user name") @Filled @Nullable String user,
+        @Accepts("an absolute path") @AbsolutePath @Nullable String profilesDir,
+        @Accepts("a duration such as 10s") @Bindable(defaultValue = "10s") Duration cancelGrace) {
 }

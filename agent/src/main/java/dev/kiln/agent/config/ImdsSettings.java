@@ -1,6 +1,7 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
+import io.micronaut.core.annotation.Introspected;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
 
@@ -13,8 +14,9 @@ import java.time.Duration;
  *                 unset means the SDK default (http://169.254.169.254)
  * @param timeout  how long to keep trying IMDS at start-up before giving up
  */
+@Introspected
 @ConfigurationProperties("kiln.imds")
 public record ImdsSettings(
-        @Nullable String endpoint,
-        @Bindable(defaultValue = "30s") Duration timeout) {
+        @Accepts("an http:// URL") @HttpUrl @Nullable String endpoint,
+        @Accepts("a duration such as 30s, 5m or PT30S") @Bindable(defaultValue = "30s") Duration timeout) {
 }

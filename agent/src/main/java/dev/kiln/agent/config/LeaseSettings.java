@@ -1,6 +1,8 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
+import io.micronaut.core.annotation.Introspected;
+import jakarta.validation.constraints.Pattern;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
 
@@ -12,6 +14,7 @@ import java.time.Duration;
  * @param ttl             time from the first start to the deadline; required in ec2 mode unless {@code forever}
  * @param maxLifetime     the longest any extension may stretch the lease, from the first start
  * @param forever         no deadline, by explicit choice
+ * @param fallbackTtl     the lease of an ec2-mode agent whose user data cannot be used and has no usable ttl
  * @param idleTimeout     end after this long with nothing to do (no build, SSH session, log stream,
  *                        mount operation); unset: never for idleness
  * @param rebalance       what a rebalance recommendation does: {@code warn} or {@code drain}
@@ -26,17 +29,23 @@ import java.time.Duration;
  *                        {@code exit} (the agent process ends; local mode)
  * @param imdsPoll        how often IMDS is checked for interruption notices (ec2 mode)
  */
+@Introspected
 @ConfigurationProperties("kiln.lease")
 public record LeaseSettings(
-        @Nullable Duration ttl,
-        @Bindable(defaultValue = "12h") Duration maxLifetime,
-        @Bindable(defaultValue = "false") boolean forever,
-        @Nullable Duration idleTimeout,
+        @Accepts("a positive duration such as 2h") @Nullable Duration ttl,
+        @Accepts("a positive duration such as 12h") @PositiveDuration @Bindable(defaultValue = "12h") Duration maxLifetime,
+        @Accepts("true or false") @Bindable(defaultValue = "false") boolean forever,
+        @Accepts("a positive duration such as 30m") @PositiveDuration @Nullable Duration fallbackTtl,
+        @Accepts("a positive duration such as 30m") @PositiveDuration @Nullable Duration idleTimeout,
+        @Accepts("'warn' or 'drain'") @Pattern(regexp = "\\s*(warn|drain)\\s*", message = "is not one of warn, drain")
         @Bindable(defaultValue = "warn") String rebalance,
-        @Bindable(defaultValue = "100s") Duration drainBudget,
+        @Accepts("a positive duration such as 100s") @PositiveDuration @Bindable(defaultValue = "100s") Duration drainBudget,
+        @Accepts("'systemd', 'command' or 'none'")
+        @Pattern(regexp = "\\s*(systemd|command|none)\\s*", message = "is not one of systemd, command, none")
         @Nullable String backstop,
-        @Nullable String backstopCommand,
-        @Bindable(defaultValue = "10m") Duration backstopGrace,
+        @Accepts("an absolute path of a program") @AbsolutePath @Nullable String backstopCommand,
+        @Accepts("a positive duration such as 10m") @PositiveDuration @Bindable(defaultValue = "10m") Duration backstopGrace,
+        @Accepts("'systemd' or 'exit'") @Pattern(regexp = "\\s*(systemd|exit)\\s*", message = "is not one of systemd, exit")
         @Nullable String powerOff,
-        @Bindable(defaultValue = "5s") Duration imdsPoll) {
+        @Accepts("a positive duration such as 5s") @PositiveDuration @Bindable(defaultValue = "5s") Duration imdsPoll) {
 }

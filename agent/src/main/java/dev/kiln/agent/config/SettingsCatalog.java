@@ -1,9 +1,11 @@
 package dev.kiln.agent.config;
 
 import dev.kiln.time.Durations;
+import io.micronaut.context.annotation.ConfigurationProperties;
+import io.micronaut.core.beans.BeanIntrospection;
+import io.micronaut.core.beans.BeanProperty;
+import io.micronaut.core.naming.NameUtils;
 
-import java.net.URI;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -11,7 +13,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -19,13 +20,24 @@ import java.util.regex.Pattern;
 /**
  * Every setting kiln-agent knows, with a check of its value. Start-up validates each source of
  * settings (the config file, user data, {@code KILN_*} environment variables) against it, so a
- * typo or a bad value stops the agent with a message that names the key, instead of being
- * silently ignored.
+ * typo or a bad value stops the agent with a message that names the key and the source.
+ *
+ * <p>The keys are the components of the {@code @ConfigurationProperties} records (read through
+ * their compile-time introspection), each value checked by the record's Bean Validation
+ * constraints ({@link SettingValues}); the list and map settings (boot mounts, labels, services,
+ * schedules, the boot build) are checked by their own classes.
  */
 public final class SettingsCatalog {
 
-    /** One known setting: its key, what it accepts, and a check that throws with the reason. */
-    public record Setting(String key, String accepts, Consumer<String> check) {
+    /**
+     * One known setting: its key, what it accepts, a check that throws with the reason, and
+     * whether it is a list of single values (each checked; a string is a comma-separated list).
+     */
+    public record Setting(String key, String accepts, Consumer<String> check, boolean list) {
+        public Setting(String key, String accepts, Consumer<String> check) {
+            this(key, accepts, check, false);
+        }
+
         /** The environment variable that overrides it, e.g. {@code KILN_GRPC_PORT}. */
         public String envName() {
             return key.toUpperCase(Locale.ROOT).replace('.', '_').replace('-', '_');
@@ -33,82 +45,27 @@ public final class SettingsCatalog {
     }
 
 
-    private static final List<Setting> SETTINGS = List.of(
-            new Setting("kiln.mode", "'local' or 'ec2'", AgentMode::parse),
-            new Setting("kiln.state-dir", "an absolute path", SettingsCatalog::absolutePath),
-            new Setting("kiln.name", "a display name", v -> { }),
-            new Setting("kiln.instance-id", "an instance id such as local-1a2b3c4d", SettingsCatalog::nonEmpty),
-            new Setting("kiln.grpc.host", "a bind address such as 127.0.0.1 or 0.0.0.0", SettingsCatalog::nonEmpty),
-            new Setting("kiln.grpc.port", "a TCP port 0-65535", SettingsCatalog::port),
-            new Setting("kiln.tls.cert", "a PEM file path or PEM text", SettingsCatalog::nonEmpty),
-            new Setting("kiln.tls.key", "a PEM file path or PEM text", SettingsCatalog::nonEmpty),
-            new Setting("kiln.tls.ca", "a PEM file path or PEM text", SettingsCatalog::nonEmpty),
-            new Setting("kiln.imds.endpoint", "an http:// URL", SettingsCatalog::httpUrl),
-            new Setting("kiln.imds.timeout", "a duration such as 30s, 5m or PT30S", SettingsCatalog::duration),
-            new Setting("kiln.builds.user", "an unprivileged user name", SettingsCatalog::nonEmpty),
-            new Setting("kiln.builds.profiles-dir", "an absolute path", SettingsCatalog::absolutePath),
-            new Setting("kiln.builds.cancel-grace", "a duration such as 10s", SettingsCatalog::duration),
-            new Setting("kiln.lease.ttl", "a positive duration such as 2h", SettingsCatalog::duration),
-            new Setting("kiln.lease.max-lifetime", "a positive duration such as 12h", SettingsCatalog::positiveDuration),
-            new Setting("kiln.lease.forever", "true or false", SettingsCatalog::bool),
-            new Setting("kiln.lease.fallback-ttl", "a positive duration such as 30m", SettingsCatalog::positiveDuration),
-            new Setting("kiln.lease.idle-timeout", "a positive duration such as 30m", SettingsCatalog::positiveDuration),
-            new Setting("kiln.lease.rebalance", "'warn' or 'drain'", v -> oneOf(v, "warn", "drain")),
-            new Setting("kiln.lease.drain-budget", "a positive duration such as 100s", SettingsCatalog::positiveDuration),
-            new Setting("kiln.lease.backstop", "'systemd', 'command' or 'none'", v -> oneOf(v, "systemd", "command", "none")),
-            new Setting("kiln.lease.backstop-command", "an absolute path of a program", SettingsCatalog::absolutePath),
-            new Setting("kiln.lease.backstop-grace", "a positive duration such as 10m", SettingsCatalog::positiveDuration),
-            new Setting("kiln.lease.power-off", "'systemd' or 'exit'", v -> oneOf(v, "systemd", "exit")),
-            new Setting("kiln.lease.imds-poll", "a positive duration such as 5s", SettingsCatalog::positiveDuration),
-            new Setting("kiln.volumes.sysfs-root", "an absolute path", SettingsCatalog::absolutePath),
-            new Setting("kiln.volumes.dev-root", "an absolute path", SettingsCatalog::absolutePath),
-            new Setting("kiln.volumes.attach-timeout", "a duration such as 2m", SettingsCatalog::duration),
-            new Setting("kiln.volumes.unmount-grace", "a duration such as 10s", SettingsCatalog::duration),
-            new Setting("kiln.volumes.freeze-lease", "a duration such as 30s", SettingsCatalog::positiveDuration),
-            new Setting("kiln.volumes.freeze-max-lease", "a duration such as 5m", SettingsCatalog::positiveDuration),
-            new Setting("kiln.volumes.zero-read-timeout", "a duration such as 1h (0s: never read a whole device)",
-                    SettingsCatalog::nonNegativeDuration),
-            new Setting(VolumeMountSettings.KEY, "a list of mounts in agent.yml or user data", v -> {
-                throw new IllegalArgumentException("a single value; boot mounts are a list, set in agent.yml or user data");
-            }),
-            new Setting("kiln.ssh.enabled", "true or false", SettingsCatalog::bool),
-            new Setting("kiln.ssh.host", "a bind address such as 127.0.0.1 or 0.0.0.0", SettingsCatalog::nonEmpty),
-            new Setting("kiln.ssh.port", "a TCP port 0-65535", SettingsCatalog::port),
-            new Setting("kiln.ssh.host-key", "an absolute path", SettingsCatalog::absolutePath),
-            new Setting("kiln.ssh.outputs", "an absolute path", SettingsCatalog::absolutePath),
-            new Setting("kiln.ssh.sources", "an absolute path", SettingsCatalog::absolutePath),
-            new Setting("kiln.ssh.owner-keys", "an authorized_keys file path or its text", SettingsCatalog::keys),
-            new Setting("kiln.ssh.reader-keys", "an authorized_keys file path or its text", SettingsCatalog::keys),
-            new Setting("kiln.ssh.user", "an unprivileged user name", SettingsCatalog::nonEmpty),
-            new Setting(LabelSettings.KEY, "a map of labels in agent.yml or user data", v -> {
-                throw new IllegalArgumentException("a single value; labels are a map, set in agent.yml or user data");
-            }),
-            new Setting("kiln.boot-script", "a shell script's text", v -> {
-                if (v.isBlank()) {
-                    throw new IllegalArgumentException("empty (leave kiln.boot-script out for no boot script)");
-                }
-            }),
-            new Setting(ServiceSettings.KEY, "a list of services in agent.yml or user data", v -> {
-                throw new IllegalArgumentException("a single value; services are a list, set in agent.yml or user data");
-            }),
-            new Setting(SshSettings.FORWARD_PORTS, "a list of TCP ports 1-65535 such as [7888, 8888]",
-                    SettingsCatalog::forwardPorts),
-            new Setting(ScheduleSettings.KEY, "a list of snapshot schedules in agent.yml or user data", v -> {
-                throw new IllegalArgumentException("a single value; schedules are a list, set in agent.yml or user data");
-            }),
-            new Setting("kiln.snapshots.store", "an absolute path", SettingsCatalog::absolutePath),
-            new Setting("kiln.snapshots.ec2-endpoint", "an http:// URL", SettingsCatalog::httpUrl),
-            new Setting("kiln.snapshots.freeze-lease", "a positive duration such as 30s", SettingsCatalog::positiveDuration),
-            new Setting("kiln.snapshots.catch-up", "a duration such as 1m", SettingsCatalog::nonNegativeDuration),
-            new Setting("kiln.snapshots.retry-backoff", "a positive duration such as 1m", SettingsCatalog::positiveDuration),
-            new Setting("kiln.snapshots.command-timeout", "a positive duration such as 5m", SettingsCatalog::positiveDuration));
+    /**
+     * The settings records, each a {@code @ConfigurationProperties} prefix whose components are
+     * settings (in this order in messages). {@link BootBuildSettings} is a section of its own.
+     */
+    private static final List<Class<?>> RECORDS = List.of(AgentSettings.class, GrpcSettings.class, TlsSettings.class,
+            ImdsSettings.class, BuildSettings.class, LeaseSettings.class, VolumeSettings.class, SshSettings.class,
+            SnapshotSettings.class);
+
+    /** Settings that hold a list or map, checked by their own classes; a single value is refused here. */
+    private static final List<Setting> COMPOUND = List.of(
+            compound(VolumeMountSettings.KEY, "a list of mounts in agent.yml or user data", "boot mounts are a list"),
+            compound(LabelSettings.KEY, "a map of labels in agent.yml or user data", "labels are a map"),
+            compound(ServiceSettings.KEY, "a list of services in agent.yml or user data", "services are a list"),
+            compound(ScheduleSettings.KEY, "a list of snapshot schedules in agent.yml or user data",
+                    "schedules are a list"));
+
+    private static final List<Setting> SETTINGS = settings();
 
     /** Flattened keys of one schedule's field, e.g. kiln.schedules[0].every. */
     private static final Pattern INDEXED_SCHEDULE = Pattern.compile(Pattern.quote(ScheduleSettings.KEY)
             + "\\[(\\d+)\\]\\.([A-Za-z-]+)");
-
-    /** Settings that hold a list of single values, each checked on its own (a string is a comma-separated list). */
-    private static final Set<String> LISTS = Set.of(SshSettings.FORWARD_PORTS);
 
     /** One element of such a list as a flattened key, e.g. kiln.ssh.forward-ports[1]. */
     private static final Pattern INDEXED_ELEMENT = Pattern.compile("(.+)\\[(\\d+)\\]");
@@ -171,7 +128,7 @@ public final class SettingsCatalog {
                 return;
             }
             Matcher element = INDEXED_ELEMENT.matcher(normal);
-            if (element.matches() && LISTS.contains(element.group(1))) {
+            if (element.matches() && find(element.group(1)).filter(Setting::list).isPresent()) {
                 checkValue(source, find(element.group(1)).orElseThrow(), key, value).ifPresent(problems::add);
                 return;
             }
@@ -262,7 +219,7 @@ public final class SettingsCatalog {
     }
 
     private static Optional<String> checkValue(String source, Setting setting, String key, Object value) {
-        if (value instanceof List<?> list && LISTS.contains(setting.key())) {
+        if (value instanceof List<?> list && setting.list()) {
             for (Object element : list) {
                 Optional<String> problem = element instanceof Map<?, ?> || element instanceof List<?>
                         ? Optional.of("setting '" + key + "' in " + source + " must be a list of single values ("
@@ -334,100 +291,37 @@ public final class SettingsCatalog {
         return prev[b.length()];
     }
 
-    private static void nonEmpty(String v) {
-        if (v.isBlank()) {
-            throw new IllegalArgumentException("empty");
-        }
-    }
-
-    private static void absolutePath(String v) {
-        nonEmpty(v);
-        if (!Path.of(v).isAbsolute()) {
-            throw new IllegalArgumentException("'" + v + "' is not an absolute path");
-        }
-    }
-
-    private static void port(String v) {
-        int port;
-        try {
-            port = Integer.parseInt(v.trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("'" + v + "' is not a number");
-        }
-        if (port < 0 || port > 65535) {
-            throw new IllegalArgumentException(port + " is out of range");
-        }
-    }
-
-    /** One port the owner may forward to, or several separated by commas (an environment variable). */
-    private static void forwardPorts(String v) {
-        for (String part : v.split(",", -1)) {
-            int port;
-            try {
-                port = Integer.parseInt(part.trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("'" + part.trim() + "' is not a port number");
-            }
-            if (port < 1 || port > 65535) {
-                throw new IllegalArgumentException(port + " is not a TCP port 1-65535");
-            }
-        }
-    }
-
-    private static void httpUrl(String v) {
-        try {
-            URI uri = URI.create(v.trim());
-            if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme()) || uri.getHost() == null) {
-                throw new IllegalArgumentException("'" + v + "' is not an http(s) URL");
-            }
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("'" + v + "' is not an http(s) URL");
-        }
-    }
-
-    private static void bool(String v) {
-        if (!v.trim().equalsIgnoreCase("true") && !v.trim().equalsIgnoreCase("false")) {
-            throw new IllegalArgumentException("'" + v + "' is not true or false");
-        }
-    }
-
-    private static void keys(String v) {
-        nonEmpty(v);
-        String t = v.strip();
-        if (!t.contains("\n") && !t.contains(" ") && !Path.of(t).isAbsolute()) {
-            throw new IllegalArgumentException("'" + v + "' is neither an absolute path nor authorized_keys text");
-        }
-    }
-
-    private static void duration(String v) {
-        parseDuration(v);
-    }
-
-    private static void nonNegativeDuration(String v) {
-        if (parseDuration(v).isNegative()) {
-            throw new IllegalArgumentException("'" + v + "' is negative");
-        }
-    }
-
-    private static void positiveDuration(String v) {
-        if (parseDuration(v).isNegative() || parseDuration(v).isZero()) {
-            throw new IllegalArgumentException("'" + v + "' is not a positive duration");
-        }
-    }
-
     /** Whether {@code v} is a duration (as {@link #parseDuration} reads it) longer than zero. */
     public static boolean isPositiveDuration(String v) {
         try {
-            positiveDuration(v);
-            return true;
+            Duration d = parseDuration(v);
+            return !d.isNegative() && !d.isZero();
         } catch (IllegalArgumentException e) {
             return false;
         }
     }
 
-    private static void oneOf(String v, String... allowed) {
-        if (!java.util.Arrays.asList(allowed).contains(v.trim())) {
-            throw new IllegalArgumentException("'" + v + "' is not one of " + String.join(", ", allowed));
+    private static Setting compound(String key, String accepts, String what) {
+        return new Setting(key, accepts, v -> {
+            throw new IllegalArgumentException("a single value; " + what + ", set in agent.yml or user data");
+        });
+    }
+
+    /** Every component of the settings records, in order, then the compound settings. */
+    private static List<Setting> settings() {
+        List<Setting> all = new ArrayList<>();
+        for (Class<?> type : RECORDS) {
+            BeanIntrospection<?> bean = BeanIntrospection.getIntrospection(type);
+            String prefix = bean.stringValue(ConfigurationProperties.class).orElseThrow();
+            for (BeanProperty<?, ?> property : bean.getBeanProperties()) {
+                String key = prefix + "." + NameUtils.hyphenate(property.getName());
+                String accepts = property.stringValue(Accepts.class).orElseThrow(
+                        () -> new IllegalStateException(type.getSimpleName() + "." + property.getName() + " has no @Accepts"));
+                all.add(new Setting(key, accepts, SettingValues.check(bean, property),
+                        java.util.Collection.class.isAssignableFrom(property.getType())));
+            }
         }
+        all.addAll(COMPOUND);
+        return List.copyOf(all);
     }
 }

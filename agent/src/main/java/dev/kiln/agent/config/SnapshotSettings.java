@@ -1,6 +1,7 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
+import io.micronaut.core.annotation.Introspected;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
 
@@ -17,12 +18,13 @@ import java.time.Duration;
  * @param retryBackoff   the first wait after a failed run, doubled with each failure in a row (at most 1h)
  * @param commandTimeout the longest a pre or post command may run
  */
+@Introspected
 @ConfigurationProperties("kiln.snapshots")
 public record SnapshotSettings(
-        @Nullable Path store,
-        @Nullable String ec2Endpoint,
-        @Bindable(defaultValue = "30s") Duration freezeLease,
-        @Bindable(defaultValue = "1m") Duration catchUp,
-        @Bindable(defaultValue = "1m") Duration retryBackoff,
-        @Bindable(defaultValue = "5m") Duration commandTimeout) {
+        @Accepts("an absolute path") @AbsolutePath @Nullable Path store,
+        @Accepts("an http:// URL") @HttpUrl @Nullable String ec2Endpoint,
+        @Accepts("a positive duration such as 30s") @PositiveDuration @Bindable(defaultValue = "30s") Duration freezeLease,
+        @Accepts("a duration such as 1m") @NonNegativeDuration @Bindable(defaultValue = "1m") Duration catchUp,
+        @Accepts("a positive duration such as 1m") @PositiveDuration @Bindable(defaultValue = "1m") Duration retryBackoff,
+        @Accepts("a positive duration such as 5m") @PositiveDuration @Bindable(defaultValue = "5m") Duration commandTimeout) {
 }

@@ -1,6 +1,9 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
+import io.micronaut.core.annotation.Introspected;
+import jakarta.validation.constraints.Max;
+import jakarta.validation.constraints.Min;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
 
@@ -24,18 +27,22 @@ import java.util.List;
  * @param forwardPorts loopback ports the owner may forward to ({@code ssh -L}), besides services'
  *                   ports; unset: none
  */
+@Introspected
 @ConfigurationProperties("kiln.ssh")
 public record SshSettings(
-        @Bindable(defaultValue = "false") boolean enabled,
-        @Nullable String host,
+        @Accepts("true or false") @Bindable(defaultValue = "false") boolean enabled,
+        @Accepts("a bind address such as 127.0.0.1 or 0.0.0.0") @Filled @Nullable String host,
+        @Accepts("a TCP port 0-65535") @Min(value = 0, message = "is out of range") @Max(value = 65535, message = "is out of range")
         @Nullable Integer port,
-        @Nullable String hostKey,
-        @Nullable String outputs,
-        @Nullable String sources,
-        @Nullable String ownerKeys,
-        @Nullable String readerKeys,
-        @Nullable String user,
-        @Nullable List<Integer> forwardPorts) {
+        @Accepts("an absolute path") @AbsolutePath @Nullable String hostKey,
+        @Accepts("an absolute path") @AbsolutePath @Nullable String outputs,
+        @Accepts("an absolute path") @AbsolutePath @Nullable String sources,
+        @Accepts("an authorized_keys file path or its text") @Filled @AuthorizedKeys @Nullable String ownerKeys,
+        @Accepts("an authorized_keys file path or its text") @Filled @AuthorizedKeys @Nullable String readerKeys,
+        @Accepts("an unprivileged user name") @Filled @Nullable String user,
+        @Accepts("a list of TCP ports 1-65535 such as [7888, 8888]") @Nullable
+        List<@Min(value = 1, message = "is not a TCP port 1-65535") @Max(value = 65535, message = "is not a TCP port 1-65535")
+                Integer> forwardPorts) {
 
     /** The setting that lists the ports the owner may forward to. */
     public static final String FORWARD_PORTS = "kiln.ssh.forward-ports";

@@ -1,6 +1,7 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
+import io.micronaut.core.annotation.Introspected;
 import io.micronaut.core.annotation.Nullable;
 
 /**
@@ -11,6 +12,10 @@ import io.micronaut.core.annotation.Nullable;
  * @param key  the agent's private key (PKCS#8 PEM)
  * @param ca   the fleet CA certificate (PEM); client certificates must chain to it
  */
+@Introspected
 @ConfigurationProperties("kiln.tls")
-public record TlsSettings(@Nullable String cert, @Nullable String key, @Nullable String ca) {
+public record TlsSettings(
+        @Accepts("a PEM file path or PEM text") @Filled @Nullable String cert,
+        @Accepts("a PEM file path or PEM text") @Filled @Nullable String key,
+        @Accepts("a PEM file path or PEM text") @Filled @Nullable String ca) {
 }

@@ -1,6 +1,7 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
+import io.micronaut.core.annotation.Introspected;
 import io.micronaut.core.bind.annotation.Bindable;
 
 import java.nio.file.Path;
@@ -19,13 +20,15 @@ import java.time.Duration;
  * @param zeroReadTimeout how long formatting may spend reading a whole device to prove it all
  *                       zeros when nothing else proves it blank; zero turns the read off
  */
+@Introspected
 @ConfigurationProperties("kiln.volumes")
 public record VolumeSettings(
-        @Bindable(defaultValue = "/sys") Path sysfsRoot,
-        @Bindable(defaultValue = "/dev") Path devRoot,
-        @Bindable(defaultValue = "2m") Duration attachTimeout,
-        @Bindable(defaultValue = "10s") Duration unmountGrace,
-        @Bindable(defaultValue = "30s") Duration freezeLease,
-        @Bindable(defaultValue = "5m") Duration freezeMaxLease,
+        @Accepts("an absolute path") @AbsolutePath @Bindable(defaultValue = "/sys") Path sysfsRoot,
+        @Accepts("an absolute path") @AbsolutePath @Bindable(defaultValue = "/dev") Path devRoot,
+        @Accepts("a duration such as 2m") @Bindable(defaultValue = "2m") Duration attachTimeout,
+        @Accepts("a duration such as 10s") @Bindable(defaultValue = "10s") Duration unmountGrace,
+        @Accepts("a duration such as 30s") @PositiveDuration @Bindable(defaultValue = "30s") Duration freezeLease,
+        @Accepts("a duration such as 5m") @PositiveDuration @Bindable(defaultValue = "5m") Duration freezeMaxLease,
+        @Accepts("a duration such as 1h (0s: never read a whole device)") @NonNegativeDuration
         @Bindable(defaultValue = "1h") Duration zeroReadTimeout) {
 }

@@ -62,7 +62,7 @@ class SettingsCatalogTest {
         assertEquals(List.of("invalid value for setting 'kiln.ssh.forward-ports' in f.yml: 0 is not a TCP port 1-65535"
                         + " (expected a list of TCP ports 1-65535 such as [7888, 8888])"),
                 SettingsCatalog.problems("f.yml", Map.of("kiln.ssh.forward-ports", List.of(7888, 0))));
-        assertEquals(List.of("invalid value for setting 'kiln.ssh.forward-ports' in user data: 'http' is not a port number"
+        assertEquals(List.of("invalid value for setting 'kiln.ssh.forward-ports' in user data: 'http' is not a number"
                         + " (expected a list of TCP ports 1-65535 such as [7888, 8888])"),
                 SettingsCatalog.problems("user data", Map.of("kiln.ssh.forward-ports", List.of("http"))));
         assertEquals(1, SettingsCatalog.problems("f.yml", Map.of("kiln.ssh.forward-ports", List.of(Map.of("port", 1)))).size());

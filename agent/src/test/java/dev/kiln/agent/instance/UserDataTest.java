@@ -139,7 +139,7 @@ class UserDataTest {
                 SettingsCatalog.problems("EC2 user data", UserData.settings("kiln:\n  lease: [2h]\n").orElseThrow()));
         assertTrue(SettingsCatalog.problems("EC2 user data", UserData.settings("kiln: ec2\n").orElseThrow()).get(0)
                 .startsWith("setting 'kiln' in EC2 user data must be a map (of mode, state-dir, name, instance-id,"
-                        + " grpc, tls, imds,"), "kiln");
+                        + " boot-script, grpc, tls, imds,"), "kiln");
         assertEquals(List.of("setting 'kiln.grpc.port' in EC2 user data must be a single value (a TCP port 0-65535)"),
                 SettingsCatalog.problems("EC2 user data", UserData.settings("kiln:\n  grpc:\n    port: [1, 2]\n").orElseThrow()));
     }

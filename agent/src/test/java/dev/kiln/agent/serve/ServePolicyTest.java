@@ -130,12 +130,12 @@ class ServePolicyTest {
         assertTrue(all.contains("did you mean 'kiln.ssh.port'"), all);
 
         var serving = new Serving(new dev.kiln.agent.config.SshSettings(true, null, 0, null, null, null, null, null, null, null),
-                new dev.kiln.agent.config.AgentSettings(dev.kiln.agent.config.AgentMode.LOCAL, tmp, ""),
+                new dev.kiln.agent.config.AgentSettings(dev.kiln.agent.config.AgentMode.LOCAL, tmp, "", null, null),
                 new dev.kiln.agent.config.BuildSettings(null, null, java.time.Duration.ofSeconds(1)));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, serving::start);
         assertTrue(e.getMessage().contains("kiln.ssh.outputs is not set"), e.getMessage());
         var disabled = new Serving(new dev.kiln.agent.config.SshSettings(false, null, null, null, null, null, null, null, null, null),
-                new dev.kiln.agent.config.AgentSettings(dev.kiln.agent.config.AgentMode.LOCAL, tmp, ""),
+                new dev.kiln.agent.config.AgentSettings(dev.kiln.agent.config.AgentMode.LOCAL, tmp, "", null, null),
                 new dev.kiln.agent.config.BuildSettings(null, null, java.time.Duration.ofSeconds(1)));
         disabled.start();
         assertTrue(disabled.server().isEmpty(), "not serving unless enabled");
