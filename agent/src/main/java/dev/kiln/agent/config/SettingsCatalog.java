@@ -44,7 +44,6 @@ public final class SettingsCatalog {
         }
     }
 
-
     /**
      * The settings records, each a {@code @ConfigurationProperties} prefix whose components are
      * settings (in this order in messages). {@link BootBuildSettings} is a section of its own.
@@ -67,7 +66,7 @@ public final class SettingsCatalog {
     private static final Pattern INDEXED_SCHEDULE = Pattern.compile(Pattern.quote(ScheduleSettings.KEY)
             + "\\[(\\d+)\\]\\.([A-Za-z-]+)");
 
-    /** One element of such a list as a flattened key, e.g. kiln.ssh.forward-ports[1]. */
+    /** One element of a list setting as a flattened key, e.g. kiln.ssh.forward-ports[1]. */
     private static final Pattern INDEXED_ELEMENT = Pattern.compile("(.+)\\[(\\d+)\\]");
 
     /** Flattened keys of one boot mount's field, e.g. kiln.volumes.mounts[2].mount-point. */

@@ -256,4 +256,32 @@ class SettingsCatalogTest {
                         + " labels (work-tree required)"),
                 SettingsCatalog.problems("u", Map.of("kiln.boot-build", "yes")));
     }
+
+    @Test
+    void everyRecordComponentIsASettingCheckedByItsConstraints() {
+        for (String key : List.of("kiln.instance-id", "kiln.boot-script", "kiln.lease.fallback-ttl", "kiln.ssh.forward-ports",
+                "kiln.snapshots.command-timeout", "kiln.volumes.zero-read-timeout")) {
+            assertTrue(SettingsCatalog.find(key).isPresent(), key);
+        }
+        assertEquals(List.of("invalid value for setting 'kiln.lease.rebalance' in f.yml: 'sometimes' is not one of warn,"
+                        + " drain (expected 'warn' or 'drain')"),
+                SettingsCatalog.problems("f.yml", Map.of("kiln.lease.rebalance", "sometimes")));
+        assertEquals(List.of("invalid value for setting 'kiln.lease.fallback-ttl' in environment variable"
+                        + " KILN_LEASE_FALLBACK_TTL: '0s' is not a positive duration (expected a positive duration such as 30m)"),
+                SettingsCatalog.environmentProblems(Map.of("KILN_LEASE_FALLBACK_TTL", "0s")));
+        assertEquals(List.of("invalid value for setting 'kiln.boot-script' in u: empty (leave kiln.boot-script out for no"
+                        + " boot script) (expected a shell script's text)"),
+                SettingsCatalog.problems("u", Map.of("kiln.boot-script", "  ")));
+        assertEquals(List.of("invalid value for setting 'kiln.ssh.owner-keys' in u: 'keys.txt' is neither an absolute path"
+                        + " nor authorized_keys text (expected an authorized_keys file path or its text)"),
+                SettingsCatalog.problems("u", Map.of("kiln.ssh.owner-keys", "keys.txt")));
+        assertEquals(List.of("invalid value for setting 'kiln.snapshots.ec2-endpoint' in u: 'ftp://x' is not an http(s) URL"
+                        + " (expected an http:// URL)"),
+                SettingsCatalog.problems("u", Map.of("kiln.snapshots.ec2-endpoint", "ftp://x")));
+        assertEquals(List.of("invalid value for setting 'kiln.ssh.enabled' in u: 'yes' is not true or false"
+                        + " (expected true or false)"),
+                SettingsCatalog.problems("u", Map.of("kiln.ssh.enabled", "yes")));
+        assertEquals(List.of(), SettingsCatalog.problems("u", Map.of("kiln.lease.backstop", "command",
+                "kiln.lease.backstop-command", "/usr/local/bin/end", "kiln.ssh.enabled", true, "kiln.ssh.port", 22)));
+    }
 }
