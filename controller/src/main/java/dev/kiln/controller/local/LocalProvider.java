@@ -39,6 +39,7 @@ import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 
@@ -602,9 +603,7 @@ public final class LocalProvider implements Fleet {
             for (int i = 0; i < n; i++) {
                 // Only the loop devices over this volume's image: the recorded name may since be another's.
                 if (p.getProperty("volume." + i + ".device") != null) {
-                    for (String device : loopsOver(volumeDir(p.getProperty("volume." + i + ".id")).resolve("volume.img"))) {
-                        runQuietly("losetup", "-d", device);
-                    }
+                    detachLoops(volumeDir(p.getProperty("volume." + i + ".id")).resolve("volume.img"));
                 }
             }
             if (!p.getProperty("state", "").equals("terminated")) {
@@ -623,6 +622,28 @@ public final class LocalProvider implements Fleet {
             }
             narrate.accept(id + " ended, but its directory " + dir + " could not be cleared yet (" + e.getMessage()
                     + "); the next kiln command tries again, or `kiln prune`");
+        }
+    }
+
+    /**
+     * Detaches every loop device over this image and waits (at most 10 s) until the kernel has let
+     * go of them: a device someone still holds open (udev's probe of it, say) is only marked to
+     * detach on its last close, and a volume whose image is still attached is kept, not deleted.
+     */
+    static void detachLoops(Path image) {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        List<String> left = loopsOver(image);
+        for (String device : left) {
+            runQuietly("losetup", "-d", device);
+        }
+        while (!left.isEmpty() && System.nanoTime() < end) {
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            left = loopsOver(image);
         }
     }
 
