@@ -248,7 +248,7 @@ class ImageAndUnitTest {
         assertEquals(0, lint.exitCode(), lint.toString());
     }
 
-    /** The benchmarks (bench/) are not run in CI, too slow; their scripts must at least parse and lint clean. */
+    /** The benchmarks' scripts (bench/) parse and lint clean; BenchSmokeTest runs each once in smoke mode. */
     @Test
     void benchScriptsParseAndPassShellcheck() throws Exception {
         Path bash = Prerequisites.requireCommand("bash", "apt-get install bash");
