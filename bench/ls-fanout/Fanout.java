@@ -40,7 +40,8 @@ public class Fanout {
         ClientTls material = ClientTls.of(KilnPaths.from(CliEnvironment.system()));
         io.netty.handler.ssl.SslContext sharedContext = shared ? material.sslContext() : null;
         java.util.function.Supplier<io.netty.handler.ssl.SslContext> tls = () -> shared ? sharedContext : material.sslContext();
-        Duration timeout = Duration.ofSeconds(3);
+        // kiln ls's default; FANOUT_TIMEOUT=SECONDS gives the sequential alternative room on a loaded machine.
+        Duration timeout = Duration.ofSeconds(Long.parseLong(System.getenv().getOrDefault("FANOUT_TIMEOUT", "3")));
         long t0 = System.nanoTime();
         int ok = 0;
         if (parallel) {
