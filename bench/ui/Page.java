@@ -25,9 +25,13 @@ import java.util.concurrent.TimeUnit;
  * statuses have arrived (the same rows as Render.java), so the fan-out to the agents is not part
  * of it (ls-fanout measures that). An observer added to the page records performance.now()
  * (milliseconds since navigation start) when the table holds N rows with an agent status, and
- * again at the next animation frame (drawn), and posts both back.
+ * again at the next animation frame (drawn), and posts both back with where the time went: the
+ * page's request start, response start and end, DOMContentLoaded's end, and when the /fleet
+ * request started and ended. Each run is a fresh browser (its own profile) that first loads a
+ * blank page and then navigates to the dashboard; that second navigation is timed.
  *
- * <p>Usage: Page CHROMIUM N RUNS WORKDIR; prints "dom_ms frame_ms" per run, one line each.
+ * <p>Usage: Page CHROMIUM N RUNS WORKDIR; prints "dom frame request response_start response_end
+ * dcl fleet_start fleet_end" (ms) per run, one line each.
  */
 public final class Page {
 
@@ -36,9 +40,20 @@ public final class Page {
         return "<script>(function(){var sent=false;function check(){if(sent)return;"
                 + "var ok=document.querySelectorAll('#fleet-rows td.agent-ok').length;if(ok<" + n + ")return;"
                 + "sent=true;var dom=performance.now();requestAnimationFrame(function(){var frame=performance.now();"
-                + "fetch('/__done',{method:'POST',body:dom.toFixed(1)+' '+frame.toFixed(1)});});}"
+                + "var nav=performance.getEntriesByType('navigation')[0];"
+                + "var f=performance.getEntriesByName(location.origin+'/fleet')[0]||{};"
+                + "var t=[dom,frame,nav.requestStart,nav.responseStart,nav.responseEnd,nav.domContentLoadedEventEnd,f.startTime,f.responseEnd]"
+                + ".map(function(v){return (v||0).toFixed(1);});"
+                + "fetch('/__done',{method:'POST',body:t.join(' ')});});}"
                 + "new MutationObserver(check).observe(document.documentElement,{childList:true,subtree:true});check();})();</script>";
     }
+
+    /**
+     * Where the browser starts: a blank page that then opens the dashboard, so the timed navigation
+     * is one in a browser that is already up, as a user's is (a browser's own start is not timed).
+     */
+    static final byte[] START = "<!DOCTYPE html><title>start</title><script>addEventListener('load',function(){setTimeout(function(){location.href='/';},500);});</script>"
+            .getBytes(StandardCharsets.UTF_8);
 
     public static void main(String[] args) throws Exception {
         String chromium = args[0];
@@ -54,6 +69,7 @@ public final class Page {
             String path = x.getRequestURI().getPath();
             switch (path) {
                 case "/" -> send(x, 200, "text/html;charset=utf-8", page.getBytes(StandardCharsets.UTF_8));
+                case "/start" -> send(x, 200, "text/html;charset=utf-8", START);
                 case "/fleet" -> send(x, 200, "text/html;charset=utf-8", rows.getBytes(StandardCharsets.UTF_8));
                 case "/snapshots" -> send(x, 200, "text/html;charset=utf-8", Html.snapshots(List.of(), now).getBytes(StandardCharsets.UTF_8));
                 case "/static/ui.js" -> send(x, 200, "text/javascript;charset=utf-8", resource("ui.js"));
@@ -66,7 +82,7 @@ public final class Page {
             }
         });
         server.start();
-        String url = "http://127.0.0.1:" + server.getAddress().getPort() + "/";
+        String url = "http://127.0.0.1:" + server.getAddress().getPort() + "/start";
         try {
             for (int r = 0; r < runs; r++) {
                 Path profile = Files.createDirectories(work.resolve("chromium-" + r));
