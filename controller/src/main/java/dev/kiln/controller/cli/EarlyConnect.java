@@ -12,7 +12,9 @@ import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -93,37 +95,8 @@ public final class EarlyConnect {
 
     /** The command and its agent options, for a command in {@link #COMMANDS}; empty otherwise. */
     static Optional<Target> target(String[] args) {
-        String command = null;
-        String agent = null;
-        String serverName = null;
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (a.equals("--")) {
-                break; // a build's own command follows
-            }
-            if (a.equals("-h") || a.equals("--help") || a.equals("-V") || a.equals("--version")) {
-                return Optional.empty(); // answered without an agent
-            }
-            if (command == null) {
-                if (!a.startsWith("-")) {
-                    command = a;
-                    if (!COMMANDS.contains(command)) {
-                        return Optional.empty();
-                    }
-                }
-                continue;
-            }
-            if (a.equals("--agent") && i + 1 < args.length) {
-                agent = args[++i];
-            } else if (a.startsWith("--agent=")) {
-                agent = a.substring("--agent=".length());
-            } else if (a.equals("--tls-server-name") && i + 1 < args.length) {
-                serverName = args[++i];
-            } else if (a.startsWith("--tls-server-name=")) {
-                serverName = a.substring("--tls-server-name=".length());
-            }
-        }
-        return command == null ? Optional.empty() : Optional.of(new Target(command, agent, serverName));
+        return scan(args, COMMANDS, "--agent", "--tls-server-name")
+                .map(o -> new Target(o.get(""), o.get("--agent"), o.get("--tls-server-name")));
     }
 
     /** What the command line of {@code kiln ls} says about its fleet: --provider and --address. */
@@ -132,34 +105,43 @@ public final class EarlyConnect {
 
     /** The fleet options of {@code kiln ls}; empty for any other command, or when it only asks for help. */
     static Optional<FleetTarget> fleetTarget(String[] args) {
-        String command = null;
-        String provider = null;
-        String address = null;
+        return scan(args, Set.of(FLEET_COMMAND), "--provider", "--address")
+                .map(o -> new FleetTarget(o.get("--provider"), o.get("--address")));
+    }
+
+    /**
+     * The command (under the key "") and the values of these options ({@code --name VALUE} or
+     * {@code --name=VALUE}) up to a {@code --}; empty when the command is not one of
+     * {@code commands} or the line asks for help or the version, which need no agent.
+     */
+    private static Optional<Map<String, String>> scan(String[] args, Set<String> commands, String... options) {
+        Map<String, String> found = new HashMap<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
+            if (a.equals("--")) {
+                break; // a build's own command follows
+            }
             if (a.equals("-h") || a.equals("--help") || a.equals("-V") || a.equals("--version")) {
                 return Optional.empty();
             }
-            if (command == null) {
+            if (!found.containsKey("")) {
                 if (!a.startsWith("-")) {
-                    command = a;
-                    if (!command.equals(FLEET_COMMAND)) {
+                    if (!commands.contains(a)) {
                         return Optional.empty();
                     }
+                    found.put("", a);
                 }
                 continue;
             }
-            if (a.equals("--provider") && i + 1 < args.length) {
-                provider = args[++i];
-            } else if (a.startsWith("--provider=")) {
-                provider = a.substring("--provider=".length());
-            } else if (a.equals("--address") && i + 1 < args.length) {
-                address = args[++i];
-            } else if (a.startsWith("--address=")) {
-                address = a.substring("--address=".length());
+            for (String o : options) {
+                if (a.equals(o) && i + 1 < args.length) {
+                    found.put(o, args[++i]);
+                } else if (a.startsWith(o + "=")) {
+                    found.put(o, a.substring(o.length() + 1));
+                }
             }
         }
-        return command == null ? Optional.empty() : Optional.of(new FleetTarget(provider, address));
+        return found.containsKey("") ? Optional.of(found) : Optional.empty();
     }
 
     /**
