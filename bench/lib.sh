@@ -6,7 +6,15 @@
 # shellcheck shell=bash disable=SC2034 # the variables set here are used by the scripts that source it
 set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+# SMOKE=1: CI's smoke mode. One run of everything at tiny sizes (each script picks its own with
+# `smoke`), still checking every output, so the scripts cannot rot; the figures mean nothing.
+SMOKE=${SMOKE:-}
+[[ $SMOKE == 0 ]] && SMOKE=
+export SMOKE
 RUNS=${RUNS:-5}
+[[ -n $SMOKE ]] && RUNS=1
+# Prints $1 in smoke mode and $2 otherwise, e.g. FILES=${FILES:-$(smoke 20 10000)}.
+smoke() { if [[ -n $SMOKE ]]; then echo "$1"; else echo "$2"; fi; }
 SSHD=$(command -v sshd || echo /usr/sbin/sshd)
 SFTP_SERVER=${SFTP_SERVER:-/usr/lib/openssh/sftp-server}
 export KILN_NO_BUILD=1 # bench/run builds the jars once; a benchmark never rebuilds them mid-run

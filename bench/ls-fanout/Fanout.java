@@ -3,6 +3,7 @@ import dev.kiln.controller.client.AgentEndpoint;
 import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.config.CliEnvironment;
 import dev.kiln.controller.config.KilnPaths;
+import dev.kiln.controller.local.LocalProvider;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -15,23 +16,32 @@ import java.util.concurrent.Executors;
  * The status fan-out of `kiln ls` (LsCommand.rows: a pool of min(16, N) threads, one AgentClient,
  * i.e. one channel and TLS handshake, per target, one TLS context for all, 3 s timeout;
  * FANOUT_TLS=per-call builds a TLS context per target, as LsCommand did before) against N targets that are all the
- * same local agent (or round-robin over a comma-separated list of agents), or the same N status
- * calls one after another. Prints the fan-out's milliseconds.
- * Usage: java -cp kiln.jar:DIR Fanout parallel|sequential N HOST:PORT[,HOST:PORT...]
+ * same local agent (or round-robin over a comma-separated list of agents, or over the local
+ * fleet's running instances as `kiln ls` finds them: "fleet"), or the same N status calls one
+ * after another. Prints the fan-out's milliseconds.
+ * Usage: java -cp kiln.jar:DIR Fanout parallel|sequential N HOST:PORT[,HOST:PORT...]|fleet
  */
 public class Fanout {
     public static void main(String[] args) throws Exception {
         boolean parallel = args[0].equals("parallel");
         int n = Integer.parseInt(args[1]);
         List<AgentEndpoint> targets = new ArrayList<>();
-        for (String a : args[2].split(",")) {
-            targets.add(AgentEndpoint.parse(a));
+        if (args[2].equals("fleet")) {
+            // Where `kiln ls` finds them: the local fleet's running instances, by their records.
+            for (var m : new LocalProvider(KilnPaths.from(CliEnvironment.system())).observeOnly().list(List.of())) {
+                targets.add(m.endpoint("auto"));
+            }
+        } else {
+            for (String a : args[2].split(",")) {
+                targets.add(AgentEndpoint.parse(a));
+            }
         }
         boolean shared = !"per-call".equals(System.getenv("FANOUT_TLS"));
         ClientTls material = ClientTls.of(KilnPaths.from(CliEnvironment.system()));
         io.netty.handler.ssl.SslContext sharedContext = shared ? material.sslContext() : null;
         java.util.function.Supplier<io.netty.handler.ssl.SslContext> tls = () -> shared ? sharedContext : material.sslContext();
-        Duration timeout = Duration.ofSeconds(3);
+        // kiln ls's default; FANOUT_TIMEOUT=SECONDS gives the sequential alternative room on a loaded machine.
+        Duration timeout = Duration.ofSeconds(Long.parseLong(System.getenv().getOrDefault("FANOUT_TIMEOUT", "3")));
         long t0 = System.nanoTime();
         int ok = 0;
         if (parallel) {

@@ -248,7 +248,7 @@ class ImageAndUnitTest {
         assertEquals(0, lint.exitCode(), lint.toString());
     }
 
-    /** The benchmarks (bench/) are not run in CI, too slow; their scripts must at least parse and lint clean. */
+    /** The benchmarks' scripts (bench/) parse and lint clean; BenchSmokeTest runs each once in smoke mode. */
     @Test
     void benchScriptsParseAndPassShellcheck() throws Exception {
         Path bash = Prerequisites.requireCommand("bash", "apt-get install bash");
@@ -319,6 +319,10 @@ class ImageAndUnitTest {
         assertEquals(dev.kiln.controller.local.LocalAgent.DEFAULT_JAVA_OPTIONS,
                 List.of(environment().get("AGENT_JAVA_OPTS").trim().split("\\s+")),
                 "`kiln up --local` and the local provider start their agents with the unit's JVM options");
+        assertEquals(dev.kiln.controller.local.LocalAgent.DEFAULT_ENVIRONMENT,
+                environment().entrySet().stream().filter(e -> e.getKey().startsWith("MALLOC_"))
+                        .collect(java.util.stream.Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue)),
+                "`kiln up --local` and the local provider give their agents the unit's malloc settings");
         assertTrue(environment().keySet().stream().noneMatch(k -> k.startsWith("KILN_")),
                 "KILN_* variables are agent settings; the unit sets none");
 
@@ -429,6 +433,7 @@ class ImageAndUnitTest {
         int port = FreePorts.loopbackPort();
         try (MetadataMock imds = MetadataMock.builder().instanceId(instanceId).region("eu-west-1").userData(userData).start();
              AgentProcess agent = AgentProcess.start(jvmOptions, IMAGE_SETTINGS, Map.of(
+                     "MALLOC_ARENA_MAX", environment().get("MALLOC_ARENA_MAX"),
                      "KILN_IMDS_ENDPOINT", imds.endpoint().toString(),
                      "KILN_GRPC_HOST", "127.0.0.1",
                      "KILN_GRPC_PORT", Integer.toString(port),

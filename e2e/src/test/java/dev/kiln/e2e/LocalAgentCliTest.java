@@ -1,6 +1,7 @@
 package dev.kiln.e2e;
 
 import dev.kiln.controller.ExitCodes;
+import dev.kiln.controller.local.LocalAgent;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -38,6 +39,10 @@ class LocalAgentCliTest {
         long pid = Long.parseLong(Files.readString(agentDir.resolve("agent.pid")).trim());
         assertTrue(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "agent process is alive");
         assertTrue(Files.readString(agentDir.resolve("agent.log")).contains("listening on 127.0.0.1:"));
+        // The systemd unit's environment beside its JVM options (unless this test's own sets it).
+        String environ = Files.readString(Path.of("/proc/" + pid + "/environ"));
+        String arenas = System.getenv().getOrDefault("MALLOC_ARENA_MAX", LocalAgent.DEFAULT_ENVIRONMENT.get("MALLOC_ARENA_MAX"));
+        assertTrue(("\0" + environ).contains("\0MALLOC_ARENA_MAX=" + arenas + "\0"), environ);
 
         Kiln.Run status = kiln.run("status");
         assertEquals(0, status.exitCode(), status.toString());

@@ -29,7 +29,12 @@ import java.util.function.Supplier;
  */
 final class LogStreamer {
 
-    static final int CHUNK = 64 * 1024;
+    /**
+     * The most one message carries. Every message costs both ends a fixed amount of CPU (a read, a
+     * frame, a parse, a hand-off between threads, a write); 256 KiB keeps that below the per-byte
+     * cost and well inside gRPC's 4 MiB message limit (figures in docs/benchmarks.md).
+     */
+    static final int CHUNK = 256 * 1024;
     static final int READY_THRESHOLD = 4 * CHUNK;
 
     /** Runs a task after a delay. */
@@ -102,8 +107,8 @@ final class LogStreamer {
     }
 
     void start() {
-        // Ready while up to four chunks wait in the transport (gRPC's default is 32 KiB, less than
-        // one chunk): without it every chunk waits for an on-ready hand-off between threads.
+        // Ready while up to four chunks (1 MiB) wait in the transport (gRPC's default is 32 KiB, less
+        // than one chunk): without it every chunk waits for an on-ready hand-off between threads.
         out.setOnReadyThreshold(READY_THRESHOLD);
         out.setOnCancelHandler(() -> {
             cancelled = true;

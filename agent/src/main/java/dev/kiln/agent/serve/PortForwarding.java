@@ -43,6 +43,9 @@ final class PortForwarding implements ForwardingFilter {
     /** An IPv6 literal as a client writes it (hex digits and colons), never a name to look up. */
     private static final Pattern IPV6_LITERAL = Pattern.compile("[0-9A-Fa-f:]+");
 
+    /** How long a forwarded connection the client has closed may take to flush before it is cut. */
+    static final java.time.Duration CLOSE_GRACE = java.time.Duration.ofSeconds(5);
+
     private final ForwardPorts ports;
     private final Set<Forward> open = ConcurrentHashMap.newKeySet();
 
@@ -181,6 +184,21 @@ final class PortForwarding implements ForwardingFilter {
                     open.remove(Forward.this);
                 }
             });
+        }
+
+        /**
+         * The client has closed the channel. The close waits for data still queued for the client;
+         * if the client's window is exhausted that data can never go, and the target's connection
+         * would stay open until the SSH session ends: after a grace period the close is cut short.
+         */
+        @Override
+        public void handleClose() throws IOException {
+            super.handleClose();
+            getSession().getFactoryManager().getScheduledExecutorService().schedule(() -> {
+                if (!isClosed()) {
+                    close(true);
+                }
+            }, CLOSE_GRACE.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
         }
 
         /**

@@ -40,7 +40,7 @@ final class RsyncCommand extends SessionCommand {
         Thread toProcess = pump(in, p.getOutputStream(), true, "stdin");
         Thread fromErr = pump(p.getErrorStream(), err, false, "stderr");
         try {
-            p.getInputStream().transferTo(new Flushing(out));
+            copy(p.getInputStream(), out);
             fromErr.join(10_000);
             int code = p.waitFor();
             toProcess.interrupt();
@@ -55,10 +55,27 @@ final class RsyncCommand extends SessionCommand {
         }
     }
 
+    /** Bytes a pump reads at once: whatever the pipe holds, up to two of OpenSSH's 32 KiB packets. */
+    private static final int PUMP_BUFFER = 65536;
+
+    /**
+     * Copies rsync's output to the channel as it comes, flushing after each read so its protocol
+     * messages reach the client at once. Each flush sends what it holds as its own SSH packets, so
+     * the reads are large (a pipe read returns what is there) rather than transferTo's 8 KiB.
+     */
+    private static void copy(InputStream from, OutputStream to) throws IOException {
+        byte[] buf = new byte[PUMP_BUFFER];
+        int n;
+        while ((n = from.read(buf)) >= 0) {
+            to.write(buf, 0, n);
+            to.flush();
+        }
+    }
+
     private static Thread pump(InputStream from, OutputStream to, boolean closeAtEnd, String name) {
         Thread t = new Thread(() -> {
             try {
-                byte[] buf = new byte[65536];
+                byte[] buf = new byte[PUMP_BUFFER];
                 int n;
                 while ((n = from.read(buf)) >= 0) {
                     to.write(buf, 0, n);
@@ -88,26 +105,5 @@ final class RsyncCommand extends SessionCommand {
             p.destroyForcibly();
         }
         super.destroy(channel);
-    }
-
-    /** Flushes after every write, so rsync's protocol messages reach the client at once. */
-    private static final class Flushing extends OutputStream {
-        private final OutputStream out;
-
-        Flushing(OutputStream out) {
-            this.out = out;
-        }
-
-        @Override
-        public void write(int b) throws IOException {
-            out.write(b);
-            out.flush();
-        }
-
-        @Override
-        public void write(byte[] b, int off, int len) throws IOException {
-            out.write(b, off, len);
-            out.flush();
-        }
     }
 }

@@ -133,6 +133,10 @@ public final class SshServer {
         // No Nagle delay: SFTP is request/response with small packets (open, stat, close, the
         // last read of a file), which otherwise wait for the peer's delayed ACK (as OpenSSH does).
         CoreModuleProperties.TCP_NODELAY.set(s, true);
+        // Rekey when the cipher's block count calls for it (RFC 4344: 64 GiB for AES-GCM, 1 GiB for
+        // chacha20-poly1305), as OpenSSH does, not after every GiB: each key exchange halts a
+        // session's data (a forward, a download) while the post-quantum hybrid is computed.
+        CoreModuleProperties.REKEY_BYTES_LIMIT.set(s, 0L);
         // scp uploads are written like SFTP's and OpenSSH's, without a sync after every write.
         ScpModuleProperties.PROP_AUTO_SYNC_FILE_ON_WRITE.set(s, false);
         return s;

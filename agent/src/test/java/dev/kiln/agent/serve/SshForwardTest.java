@@ -50,6 +50,7 @@ class SshForwardTest {
     ListAppender<ILoggingEvent> log;
     int allowed;
     int notAllowed;
+    final Set<Integer> allowedPorts = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     @BeforeEach
     void start() throws Exception {
@@ -61,7 +62,8 @@ class SshForwardTest {
         echo("::1", allowed);
         echo("127.0.0.2", allowed);
         notAllowed = echo("127.0.0.1", 0).port();
-        f.forwardPorts = () -> Set.of(allowed);
+        allowedPorts.add(allowed);
+        f.forwardPorts = () -> Set.copyOf(allowedPorts);
         f.start();
         log = new ListAppender<>();
         log.start();
@@ -103,6 +105,117 @@ class SshForwardTest {
             assertTrue(f.server.closeForwards() >= 1, "the open connection (and perhaps the readiness probe's) is closed");
             assertNull(line.in.readLine(), "the forwarded connection ends when the drain closes it");
         }
+    }
+
+    @Test
+    void bulkDataCrossesByteExactInBothDirectionsAtOnce() throws Exception {
+        long size = 48L << 20;
+        try (Target target = new Target(c -> {
+            // Sends its bytes while reading the client's up to their end, then closes.
+            Thread sender = new Thread(() -> {
+                try {
+                    pattern(c.getOutputStream(), 1, size);
+                } catch (IOException e) {
+                    // the test fails on the digest
+                }
+            });
+            sender.start();
+            String got = digest(c.getInputStream(), size + 1);
+            sender.join();
+            return got;
+        })) {
+            int local = forwardUnprobed(target.port());
+            try (Socket s = new Socket("127.0.0.1", local)) {
+                s.setSoTimeout(120_000);
+                Thread sender = new Thread(() -> {
+                    try {
+                        pattern(s.getOutputStream(), 2, size);
+                        s.shutdownOutput();
+                    } catch (IOException e) {
+                        // the test fails on the digest
+                    }
+                });
+                sender.start();
+                assertEquals(expected(1, size), digest(s.getInputStream(), size + 1), "what the target sent arrives intact");
+                sender.join();
+                assertEquals(expected(2, size), target.result(), "what the client sent arrives intact");
+            }
+        }
+        assertForwardsClose();
+    }
+
+    @Test
+    void dataTheTargetSentBeforeClosingArrivesInFull() throws Exception {
+        long size = 6L << 20;
+        try (Target target = new Target(c -> {
+            pattern(c.getOutputStream(), 3, size);
+            return "sent";
+        })) {
+            int local = forwardUnprobed(target.port());
+            try (Socket s = new Socket("127.0.0.1", local)) {
+                s.setSoTimeout(120_000);
+                // The client reads nothing yet: the target's end reaches the agent while data still waits to be sent.
+                for (int i = 0; i < 100 && !target.done(); i++) {
+                    Thread.sleep(100);
+                }
+                assertEquals(expected(3, size), digest(s.getInputStream(), size + 1), "all of it, then the end");
+                assertEquals("sent", target.result(), "the target wrote everything and closed");
+            }
+        }
+        assertForwardsClose();
+    }
+
+    @Test
+    void aClientThatHangsUpEndsTheTargetsConnection() throws Exception {
+        try (Target target = new Target(c -> {
+            try {
+                pattern(c.getOutputStream(), 4, Long.MAX_VALUE);
+            } catch (IOException e) {
+                return "cut";
+            }
+            return "never";
+        })) {
+            int local = forwardUnprobed(target.port());
+            try (Socket s = new Socket("127.0.0.1", local)) {
+                s.setSoTimeout(60_000);
+                s.getInputStream().readNBytes(1 << 20);
+            }
+            assertEquals("cut", target.result(), "the target's connection is closed");
+        }
+        assertForwardsClose();
+    }
+
+    @Test
+    void aClientThatDoesNotReadHoldsUpTheTargetWithinBoundedMemory() throws Exception {
+        java.util.concurrent.atomic.AtomicLong written = new java.util.concurrent.atomic.AtomicLong();
+        try (Target target = new Target(c -> {
+            byte[] chunk = new byte[64 * 1024];
+            try (OutputStream out = c.getOutputStream()) {
+                while (true) {
+                    out.write(chunk);
+                    written.addAndGet(chunk.length);
+                }
+            } catch (IOException e) {
+                return "cut";
+            }
+        })) {
+            int local = forwardUnprobed(target.port());
+            try (Socket s = new Socket("127.0.0.1", local)) {
+                s.setReceiveBufferSize(64 * 1024);
+                s.getInputStream().readNBytes(1); // the target writes; the client reads no more
+                long before = -1;
+                for (int i = 0; i < 60 && written.get() != before; i++) { // until the target is held up
+                    before = written.get();
+                    Thread.sleep(1000);
+                }
+                assertEquals(before, written.get(), "the target is held up");
+                // The client's window (2 MiB for OpenSSH), what the agent holds for the channel and
+                // the sockets' buffers: far less than the target would write in those seconds.
+                assertTrue(written.get() < (64L << 20), "the target is held up after " + (written.get() >> 20) + " MiB");
+            }
+            assertEquals("cut", target.result(), "once the client hangs up, the target's connection is closed (after the grace period)");
+        }
+        assertForwardsClose();
     }
 
     @Test
@@ -216,6 +329,118 @@ class SshForwardTest {
             }
         }
         throw new AssertionError("ssh " + option + " never listened on " + local + ": " + Files.readString(err));
+    }
+
+    /**
+     * Starts {@code ssh -N -L} to 127.0.0.1:PORT and waits until its local port listens, seen in
+     * /proc/net/tcp rather than by connecting: a probe's connection would reach the target.
+     */
+    private int forwardUnprobed(int port) throws Exception {
+        int local = FreePorts.loopbackPort();
+        List<String> cmd = new ArrayList<>(List.of("ssh", "-p", Integer.toString(f.port())));
+        cmd.addAll(f.sshOptions(f.ownerKey));
+        cmd.addAll(List.of("-o", "ExitOnForwardFailure=yes", "-N", "-L", local + ":127.0.0.1:" + port, "owner@127.0.0.1"));
+        Path err = Files.createTempFile(tmp, "fwd", ".err");
+        Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        processes.add(p);
+        String listening = String.format("0100007F:%04X", local);
+        for (int i = 0; i < 600; i++) {
+            if (!p.isAlive()) {
+                throw new AssertionError("ssh -L ended: exit " + p.exitValue() + ": " + Files.readString(err));
+            }
+            if (Files.readAllLines(Path.of("/proc/net/tcp")).stream().map(l -> l.trim().split("\\s+"))
+                    .anyMatch(fields -> fields[1].equals(listening) && fields[3].equals("0A"))) {
+                return local;
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("ssh -L never listened on " + local + ": " + Files.readString(err));
+    }
+
+    /** Every forwarded connection is gone and the threads that closed them have ended. */
+    private void assertForwardsClose() throws Exception {
+        for (int i = 0; i < 300 && (f.server.openForwards() > 0 || closerThreads() > 0); i++) {
+            Thread.sleep(100);
+        }
+        assertEquals(0, f.server.openForwards(), "no forwarded connection is left open: " + f.server.openForwardTargets());
+        assertEquals(0, closerThreads(), "no thread that closed a forward is left");
+    }
+
+    private static long closerThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("TcpIpServerChannel-ConnectorCleanup")).count();
+    }
+
+    /** Writes SIZE bytes of the pattern SEED picks (a run of java.util.Random), stopping early if the peer goes. */
+    private static void pattern(OutputStream out, long seed, long size) throws IOException {
+        java.util.Random r = new java.util.Random(seed);
+        byte[] chunk = new byte[256 * 1024];
+        for (long left = size; left > 0; left -= chunk.length) {
+            r.nextBytes(chunk);
+            out.write(chunk, 0, (int) Math.min(left, chunk.length));
+        }
+        out.flush();
+    }
+
+    /** The SHA-256 and length of what pattern(SEED, SIZE) writes. */
+    private static String expected(long seed, long size) throws Exception {
+        java.security.MessageDigest d = java.security.MessageDigest.getInstance("SHA-256");
+        try (OutputStream out = new java.security.DigestOutputStream(OutputStream.nullOutputStream(), d)) {
+            pattern(out, seed, size);
+        }
+        return java.util.HexFormat.of().formatHex(d.digest()) + " " + size;
+    }
+
+    /** The SHA-256 and length of what IN carries up to its end (at most LIMIT bytes). */
+    private static String digest(java.io.InputStream in, long limit) throws Exception {
+        java.security.MessageDigest d = java.security.MessageDigest.getInstance("SHA-256");
+        byte[] buf = new byte[256 * 1024];
+        long n = 0;
+        for (int k; n < limit && (k = in.read(buf)) >= 0; n += k) {
+            d.update(buf, 0, k);
+        }
+        return java.util.HexFormat.of().formatHex(d.digest()) + " " + n;
+    }
+
+    /** A target on 127.0.0.1 the owner may forward to: serves one connection with a function and keeps its result. */
+    final class Target implements AutoCloseable {
+        interface Serve {
+            String serve(Socket connection) throws Exception;
+        }
+
+        private final ServerSocket socket = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.1"));
+        private final java.util.concurrent.CompletableFuture<String> result = new java.util.concurrent.CompletableFuture<>();
+
+        Target(Serve serve) throws IOException {
+            allowedPorts.add(socket.getLocalPort());
+            Thread t = new Thread(() -> {
+                try (Socket c = socket.accept()) {
+                    c.setSoTimeout(120_000);
+                    result.complete(serve.serve(c));
+                } catch (Exception e) {
+                    result.completeExceptionally(e);
+                }
+            }, "target");
+            t.setDaemon(true);
+            t.start();
+        }
+
+        int port() {
+            return socket.getLocalPort();
+        }
+
+        boolean done() {
+            return result.isDone();
+        }
+
+        String result() throws Exception {
+            return result.get(120, TimeUnit.SECONDS);
+        }
+
+        @Override
+        public void close() throws IOException {
+            socket.close();
+        }
     }
 
     /** The client's local port accepts, and the connection ends (closed or reset) without a byte: the server refused the channel. */

@@ -54,10 +54,13 @@ public class AgentClients {
         return client(agent.resolve(fleets), timeout);
     }
 
-    /** A client to this agent: over the channel {@link EarlyConnect} opened to it, if it did. */
+    /**
+     * A client to this agent: over the channel {@link EarlyConnect} opened to it, if it did (its
+     * {@link AgentClient#contactDeadline()} then counts from that channel's opening).
+     */
     public AgentClient client(AgentEndpoint endpoint, Duration timeout) {
-        AgentClient client = EarlyConnect.claim(endpoint, ClientTls.of(context.paths()))
-                .map(channel -> new AgentClient(endpoint, channel, timeout))
+        AgentClient client = EarlyConnect.claimEarly(endpoint, ClientTls.of(context.paths()))
+                .map(early -> new AgentClient(endpoint, early.channel(), timeout, early.opened()))
                 .orElseGet(() -> new AgentClient(endpoint, sslContext(), timeout));
         last = client;
         return client;

@@ -1,14 +1,16 @@
 package dev.kiln.controller.cli;
 
+import com.google.common.util.concurrent.ListenableFuture;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
-import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
+import dev.kiln.controller.client.ClientTls;
 import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.proto.agent.v1.StatusResponse;
+import io.grpc.Deadline;
 import jakarta.inject.Inject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -20,10 +22,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /** {@code kiln ls}: the managed fleet, joined with each agent's status. */
 @Command(name = "ls", mixinStandardHelpOptions = true,
@@ -88,34 +89,52 @@ public class LsCommand implements Runnable {
             fleet.ended().forEach(r -> ended.put(r.id(), r));
             fleet.list(List.of("terminated")).stream().filter(m -> !live.contains(m.id())).forEach(instances::add);
         }
-        // The TLS files are read once, here, for every agent's client.
-        clients.sslContext();
+        ClientTls.of(context.paths()); // without `kiln init`, says so before any agent is asked
+        // Every agent is asked at once, each for at most the timeout from when its connection
+        // began (the local fleet's connections open while the CLI starts: EarlyConnect).
         Duration timeout = Durations.parse(agentTimeout);
-        ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, Math.min(16, instances.size())));
+        List<AgentClient> open = new ArrayList<>();
+        List<Asked> asked = new ArrayList<>();
         try {
-            List<CompletableFuture<Row>> futures = new ArrayList<>();
             for (ManagedInstance m : instances) {
                 AgentEndpoint e = fleetOptions.endpoint(context, m);
-                futures.add(CompletableFuture.supplyAsync(() -> {
-                    if (e == null || !m.state().equals("running")) {
-                        return new Row(m, e, null, e == null && m.state().equals("running") ? "no address" : "-");
-                    }
-                    try (AgentClient c = clients.client(e, timeout)) {
-                        return new Row(m, e, c.status(), null);
-                    } catch (KilnException ex) {
-                        return new Row(m, e, null, "unreachable");
-                    }
-                }, pool));
-            }
-            return futures.stream().map(f -> {
-                try {
-                    return f.get(timeout.toMillis() + 5000, TimeUnit.MILLISECONDS);
-                } catch (Exception ex) {
-                    return null;
+                if (e == null || !m.state().equals("running")) {
+                    asked.add(new Asked(new Row(m, e, null, e == null && m.state().equals("running") ? "no address" : "-"), null, null));
+                    continue;
                 }
-            }).filter(java.util.Objects::nonNull).toList();
+                AgentClient c = clients.client(e, timeout);
+                open.add(c);
+                Deadline deadline = c.contactDeadline();
+                asked.add(new Asked(new Row(m, e, null, "unreachable"), c.status(deadline), deadline));
+            }
+            List<Row> rows = new ArrayList<>();
+            for (Asked a : asked) {
+                rows.add(a.answer());
+            }
+            return rows;
         } finally {
-            pool.shutdownNow();
+            AgentClient.closeAll(open);
+        }
+    }
+
+    /** An instance's row without its agent's status, and the status call and its deadline, if one was made. */
+    record Asked(Row row, ListenableFuture<StatusResponse> status, Deadline deadline) {
+
+        /** The row with the agent's status, or as it is when the agent did not answer. */
+        Row answer() {
+            if (status == null) {
+                return row;
+            }
+            try {
+                // The deadline ends every call; this bound only guards against a wedged channel.
+                StatusResponse s = status.get(deadline.timeRemaining(TimeUnit.MILLISECONDS) + 5000, TimeUnit.MILLISECONDS);
+                return new Row(row.instance(), row.endpoint(), s, null);
+            } catch (ExecutionException | TimeoutException e) {
+                return row;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return row;
+            }
         }
     }
 

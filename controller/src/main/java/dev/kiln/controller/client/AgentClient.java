@@ -4,6 +4,8 @@ import com.google.common.util.concurrent.ListenableFuture;
 import dev.kiln.proto.agent.v1.AgentGrpc;
 import dev.kiln.proto.agent.v1.StatusRequest;
 import dev.kiln.proto.agent.v1.StatusResponse;
+import io.grpc.ConnectivityState;
+import io.grpc.Deadline;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.NettyChannelBuilder;
@@ -11,6 +13,7 @@ import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.ssl.SslContext;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -22,6 +25,7 @@ public final class AgentClient implements AutoCloseable {
     private final AgentEndpoint endpoint;
     private final ManagedChannel channel;
     private final Duration timeout;
+    private final long contacted;
 
     public AgentClient(AgentEndpoint endpoint, ClientTls tls, Duration timeout) {
         this(endpoint, tls.sslContext(), timeout);
@@ -34,9 +38,15 @@ public final class AgentClient implements AutoCloseable {
 
     /** A client over a channel to {@code endpoint} that it now owns (closes). */
     public AgentClient(AgentEndpoint endpoint, ManagedChannel channel, Duration timeout) {
+        this(endpoint, channel, timeout, System.nanoTime());
+    }
+
+    /** A client over a channel that began to connect at {@code contacted} (System.nanoTime). */
+    public AgentClient(AgentEndpoint endpoint, ManagedChannel channel, Duration timeout, long contacted) {
         this.endpoint = endpoint;
         this.timeout = timeout;
         this.channel = channel;
+        this.contacted = contacted;
     }
 
     /** A new channel to the agent (it connects at the first call, or when asked to). */
@@ -62,6 +72,22 @@ public final class AgentClient implements AutoCloseable {
         } catch (StatusRuntimeException e) {
             throw translate(e);
         }
+    }
+
+    /** The agent's status, asked now and answered by {@code deadline} (one of many asked at once). */
+    public ListenableFuture<StatusResponse> status(Deadline deadline) {
+        return AgentGrpc.newFutureStub(channel).withDeadline(deadline).status(StatusRequest.getDefaultInstance());
+    }
+
+    /**
+     * The deadline of one call made now: the timeout from when this client's channel began to
+     * connect while it is still connecting (an agent that never answers costs the timeout, however
+     * late the call), or from now once the agent has answered the handshake (a slow CLI is not
+     * blamed on the agent).
+     */
+    public Deadline contactDeadline() {
+        return channel.getState(false) == ConnectivityState.READY ? Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS)
+                : Deadline.after(contacted + timeout.toNanos() - System.nanoTime(), TimeUnit.NANOSECONDS);
     }
 
     /**
@@ -92,6 +118,19 @@ public final class AgentClient implements AutoCloseable {
     /** A stub without a deadline, for streams that last as long as a build. */
     public AgentGrpc.AgentBlockingStub streamingStub() {
         return AgentGrpc.newBlockingStub(channel);
+    }
+
+    /** Closes these clients: all their channels at once, then waits for each (at most 2 s in all). */
+    public static void closeAll(List<AgentClient> clients) {
+        clients.forEach(c -> c.channel.shutdownNow());
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        try {
+            for (AgentClient c : clients) {
+                c.channel.awaitTermination(Math.max(0, end - System.nanoTime()), TimeUnit.NANOSECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Override

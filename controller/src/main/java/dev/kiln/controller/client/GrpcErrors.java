@@ -4,11 +4,14 @@ import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.netty.handler.ssl.SslHandshakeTimeoutException;
 
 import javax.net.ssl.SSLException;
 import java.net.ConnectException;
 import java.security.cert.CertificateException;
 import java.time.Duration;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /** Translates gRPC failures into one-line messages and exit codes, in one place. */
 public final class GrpcErrors {
@@ -57,6 +60,12 @@ public final class GrpcErrors {
 
     private static KilnException unavailable(StatusRuntimeException e, AgentEndpoint target, String description) {
         for (Throwable t = e.getCause(); t != null; t = t.getCause()) {
+            if (t instanceof SslHandshakeTimeoutException) {
+                // A listener that accepts and never speaks: no answer, as when the call's deadline runs out first.
+                return new KilnException(ExitCodes.UNREACHABLE, "no answer from " + target + " in " + handshakeTime(t)
+                        + "; is kiln-agent running there, and not stuck? (it accepted the connection but did not"
+                        + " finish the TLS handshake)", e);
+            }
             if (t instanceof SSLException) {
                 return new KilnException(ExitCodes.UNREACHABLE, "TLS handshake with agent " + target + " failed ("
                         + tlsReason(t) + "); is its certificate issued by this controller's fleet CA, and valid for '"
@@ -69,6 +78,12 @@ public final class GrpcErrors {
         }
         return new KilnException(ExitCodes.UNREACHABLE, "agent " + target + " is unreachable"
                 + (description.isEmpty() ? "" : ": " + description), e);
+    }
+
+    /** How long the TLS handshake was given, as Netty's timeout says it ("handshake timed out after 10000ms"). */
+    private static String handshakeTime(Throwable timeout) {
+        Matcher m = Pattern.compile("after (\\d+) ?ms").matcher(String.valueOf(timeout.getMessage()));
+        return m.find() ? format(Duration.ofMillis(Long.parseLong(m.group(1)))) : "time";
     }
 
     /**

@@ -78,6 +78,13 @@ public final class LocalAgent {
             "-XX:ReservedCodeCacheSize=48m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError",
             "-Dio.netty.allocator.type=unpooled", "-XX:+UnlockExperimentalVMOptions", "-XX:TrimNativeHeapInterval=5000");
 
+    /**
+     * The agent's environment as the systemd unit sets it: glibc's malloc arenas capped at two
+     * (by default one per thread that allocates, up to 8 per core). A value already in the
+     * environment is kept.
+     */
+    public static final Map<String, String> DEFAULT_ENVIRONMENT = Map.of("MALLOC_ARENA_MAX", "2");
+
     private List<String> javaOptions = DEFAULT_JAVA_OPTIONS;
     private boolean classArchive = true;
 
@@ -252,6 +259,7 @@ public final class LocalAgent {
         Map<String, String> env = pb.environment();
         env.keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("MICRONAUT_"));
         env.put("MICRONAUT_CONFIG_FILES", dir.resolve("agent.yml").toString());
+        DEFAULT_ENVIRONMENT.forEach(env::putIfAbsent);
         return pb.start();
     }
 

@@ -1,5 +1,6 @@
 package dev.kiln.controller.local;
 
+import com.google.common.net.InetAddresses;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.ClientTls;
@@ -39,6 +40,7 @@ import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 
@@ -58,6 +60,9 @@ import java.util.stream.Stream;
 public final class LocalProvider implements Fleet {
 
     private static final String INSTANCE_FILE = "instance.properties";
+    /** A record's agent address and certificate name, when not 127.0.0.1 and localhost ({@link #agentHost}). */
+    static final String GRPC_HOST = "grpc-host";
+    static final String CERT_NAME = "cert-name";
     /** Written first into a new instance's directory: "PID LAUNCHED" of the `kiln launch` making it. */
     static final String LAUNCHER_FILE = "launcher";
     /** How long an ended instance's logs stay in its record ({@link EndedRecords#KEEP_LOGS}). */
@@ -566,10 +571,30 @@ public final class LocalProvider implements Fleet {
         }
         Map<String, String> labels = new TreeMap<>();
         p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> labels.put(k.substring(6), p.getProperty(k)));
-        return new ManagedInstance(id, p.getProperty("role", ""), labels, state, "127.0.0.1", null,
-                p.getProperty("expires-at") == null ? null : Instant.parse(p.getProperty("expires-at")), "localhost",
+        return new ManagedInstance(id, p.getProperty("role", ""), labels, state, agentHost(dir, p), null,
+                p.getProperty("expires-at") == null ? null : Instant.parse(p.getProperty("expires-at")),
+                p.getProperty(CERT_NAME, "localhost"),
                 Integer.parseInt(p.getProperty("grpc-port")),
                 Instant.parse(p.getProperty("launched")));
+    }
+
+    /**
+     * The loopback address the record's agent listens on: {@value #GRPC_HOST} when the record names
+     * one (with {@value #CERT_NAME}, the name its certificate carries, as an EC2 instance's address
+     * and kiln:cert-name tag do), else 127.0.0.1 where `kiln launch` starts every local agent. A
+     * value that is not a loopback address literal is never looked up or dialled.
+     */
+    private String agentHost(Path dir, Properties p) {
+        String host = p.getProperty(GRPC_HOST);
+        if (host == null) {
+            return "127.0.0.1";
+        }
+        if (InetAddresses.isInetAddress(host) && InetAddresses.forString(host).isLoopbackAddress()) {
+            return host;
+        }
+        narrate.accept("ignoring " + GRPC_HOST + "=" + host + " in " + dir.resolve(INSTANCE_FILE)
+                + ": a local agent listens on a loopback address such as 127.0.0.1, which is used instead");
+        return "127.0.0.1";
     }
 
     /**
@@ -602,9 +627,7 @@ public final class LocalProvider implements Fleet {
             for (int i = 0; i < n; i++) {
                 // Only the loop devices over this volume's image: the recorded name may since be another's.
                 if (p.getProperty("volume." + i + ".device") != null) {
-                    for (String device : loopsOver(volumeDir(p.getProperty("volume." + i + ".id")).resolve("volume.img"))) {
-                        runQuietly("losetup", "-d", device);
-                    }
+                    detachLoops(volumeDir(p.getProperty("volume." + i + ".id")).resolve("volume.img"));
                 }
             }
             if (!p.getProperty("state", "").equals("terminated")) {
@@ -623,6 +646,28 @@ public final class LocalProvider implements Fleet {
             }
             narrate.accept(id + " ended, but its directory " + dir + " could not be cleared yet (" + e.getMessage()
                     + "); the next kiln command tries again, or `kiln prune`");
+        }
+    }
+
+    /**
+     * Detaches every loop device over this image and waits (at most 10 s) until the kernel has let
+     * go of them: a device someone still holds open (udev's probe of it, say) is only marked to
+     * detach on its last close, and a volume whose image is still attached is kept, not deleted.
+     */
+    static void detachLoops(Path image) {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        List<String> left = loopsOver(image);
+        for (String device : left) {
+            runQuietly("losetup", "-d", device);
+        }
+        while (!left.isEmpty() && System.nanoTime() < end) {
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            left = loopsOver(image);
         }
     }
 

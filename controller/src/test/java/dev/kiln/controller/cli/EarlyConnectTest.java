@@ -28,6 +28,7 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -62,7 +63,7 @@ class EarlyConnectTest {
                 new String[] {"build", "--agent", "127.0.0.1:7443", "/work", "--", "make", "--agent", "elsewhere:1"}));
         assertEquals(Optional.of(new EarlyConnect.Target("logs", "h:1", "agent.example")), EarlyConnect.target(
                 new String[] {"logs", "--agent=h:1", "--tls-server-name=agent.example", "b-1"}));
-        assertEquals(Optional.empty(), EarlyConnect.target(new String[] {"ls"}), "ls talks to many agents");
+        assertEquals(Optional.empty(), EarlyConnect.target(new String[] {"ls"}), "ls talks to many agents (fleetTarget)");
         assertEquals(Optional.empty(), EarlyConnect.target(new String[] {"launch", "--agent", "h:1"}));
         assertEquals(Optional.empty(), EarlyConnect.target(new String[] {"--help"}));
         assertEquals(Optional.empty(), EarlyConnect.target(new String[] {"status", "--help"}), "help needs no agent");
@@ -113,7 +114,69 @@ class EarlyConnectTest {
         assertNull(acceptWithin(1000), "an instance id is resolved by the command, not guessed");
         EarlyConnect.close();
         EarlyConnect.start(env(Map.of("KILN_AGENT", "127.0.0.1:" + port)), new String[] {"ls"});
-        assertNull(acceptWithin(1000), "ls is not a one-agent command");
+        assertNull(acceptWithin(1000), "ls asks the fleet's agents, not the one KILN_AGENT names");
+    }
+
+    @Test
+    void readsTheFleetOptionsOfLs() {
+        assertEquals(Optional.of(new EarlyConnect.FleetTarget(null, null)), EarlyConnect.fleetTarget(new String[] {"ls"}));
+        assertEquals(Optional.of(new EarlyConnect.FleetTarget("ec2", "private")), EarlyConnect.fleetTarget(
+                new String[] {"ls", "--provider", "ec2", "--address=private", "-o", "json"}));
+        assertEquals(Optional.empty(), EarlyConnect.fleetTarget(new String[] {"ls", "--help"}));
+        assertEquals(Optional.empty(), EarlyConnect.fleetTarget(new String[] {"status"}));
+    }
+
+    @Test
+    void lsConnectsToEveryRunningLocalInstanceAtOnce() throws Exception {
+        KilnPaths paths = initialised();
+        java.nio.file.Files.setPosixFilePermissions(home, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        List<ServerSocket> agents = new ArrayList<>();
+        List<Process> marks = new ArrayList<>();
+        try {
+            for (int i = 2; i <= 3; i++) {
+                ServerSocket agent = new ServerSocket(0, 50, InetAddress.getByName("127.0.0." + i));
+                agents.add(agent);
+                marks.add(runningInstance(paths, "local-0000000" + i, "127.0.0." + i, agent.getLocalPort()));
+            }
+            EarlyConnect.start(env(Map.of()), new String[] {"ls", "--provider", "ec2"});
+            for (ServerSocket agent : agents) {
+                agent.setSoTimeout(1000);
+                assertThrows(SocketTimeoutException.class, agent::accept, "no early connection for an EC2 listing");
+            }
+            EarlyConnect.close();
+
+            EarlyConnect.start(env(Map.of()), new String[] {"ls"});
+            for (ServerSocket agent : agents) {
+                agent.setSoTimeout(10_000);
+                accepted.add(agent.accept()); // before any client asked for it
+            }
+            AgentEndpoint first = new AgentEndpoint("127.0.0.2", agents.get(0).getLocalPort(), "agent-2.kiln.internal");
+            Optional<ManagedChannel> channel = EarlyConnect.claim(first, ClientTls.of(paths));
+            assertTrue(channel.isPresent(), "ls's client for that agent gets its channel");
+            channel.get().shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            EarlyConnect.close();
+            assertTrue(closedByPeer(accepted.get(1)), "the unclaimed connection is closed at exit");
+        } finally {
+            marks.forEach(Process::destroy);
+            for (ServerSocket agent : agents) {
+                agent.close();
+            }
+        }
+    }
+
+    /**
+     * A running local instance's record whose agent listens at host:port, and the process its
+     * agent.pid names: one whose command line carries the instance directory's mark, as an agent's does.
+     */
+    static Process runningInstance(KilnPaths paths, String id, String host, int port) throws IOException {
+        Path dir = java.nio.file.Files.createDirectories(new dev.kiln.controller.local.LocalProvider(paths).root()
+                .resolve("instances").resolve(id));
+        Process p = new ProcessBuilder("sh", "-c", "sleep 60", "-Dkiln-local-agent-dir=" + dir).start();
+        java.nio.file.Files.writeString(dir.resolve("agent.pid"), p.pid() + "\n");
+        java.nio.file.Files.writeString(dir.resolve("instance.properties"), "role=server\nlaunched=" + java.time.Instant.now()
+                + "\ngrpc-port=" + port + "\ngrpc-host=" + host + "\ncert-name=agent-" + host.substring(host.lastIndexOf('.') + 1)
+                + ".kiln.internal\nvolumes=0\nstate=running\n");
+        return p;
     }
 
     KilnPaths initialised() {

@@ -197,6 +197,19 @@ class KilnCliTest {
     }
 
     @Test
+    void aHandshakeThatNeverFinishesBeforeTheDeadlineIsNoAnswerNotACertificateProblem() throws Exception {
+        assertEquals(0, kiln("init").code());
+        // The TLS handshake's own limit (Netty's 10 s) runs out before this call's 30 s deadline.
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            String address = "127.0.0.1:" + silent.getLocalPort();
+            Run r = kiln("status", "--agent", address, "--timeout", "30s");
+            assertEquals(ExitCodes.UNREACHABLE, r.code(), r.err());
+            assertEquals("kiln: no answer from " + address + " in 10s; is kiln-agent running there, and not stuck? (it accepted"
+                    + " the connection but did not finish the TLS handshake)\n", r.err());
+        }
+    }
+
+    @Test
     void statusAgainstAnAgentThatNeverAnswersNamesTheAddressAndTheDeadline() throws Exception {
         assertEquals(0, kiln("init").code());
         // A listener that accepts connections and never says a word: no TLS handshake, no answer.
