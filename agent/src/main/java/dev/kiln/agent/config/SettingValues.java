@@ -6,7 +6,6 @@ import io.micronaut.core.beans.BeanProperty;
 import io.micronaut.core.type.Argument;
 import io.micronaut.validation.validator.DefaultValidatorConfiguration;
 import jakarta.validation.ConstraintViolation;
-import jakarta.validation.Validator;
 
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
@@ -103,8 +102,14 @@ final class SettingValues {
         throw new IllegalStateException("no conversion of settings to " + t.getName());
     }
 
-    /** Created on first use: the validator for the settings records, outside any bean context. */
+    /** The agent's one validator, which the application context uses too ({@link SettingsValidator}). */
+    static SettingsValidator validator() {
+        return Holder.VALIDATOR;
+    }
+
+    /** Created on first use, before the context starts. */
     private static final class Holder {
-        static final Validator VALIDATOR = new DefaultValidatorConfiguration().setPrependPropertyPath(false).getValidator();
+        static final SettingsValidator VALIDATOR =
+                new SettingsValidator(new DefaultValidatorConfiguration().setPrependPropertyPath(false));
     }
 }

@@ -48,7 +48,7 @@ public final class SettingsCatalog {
      * The settings records, each a {@code @ConfigurationProperties} prefix whose components are
      * settings (in this order in messages). {@link BootBuildSettings} is a section of its own.
      */
-    private static final List<Class<?>> RECORDS = List.of(AgentSettings.class, GrpcSettings.class, TlsSettings.class,
+    static final List<Class<?>> RECORDS = List.of(AgentSettings.class, GrpcSettings.class, TlsSettings.class,
             ImdsSettings.class, BuildSettings.class, LeaseSettings.class, VolumeSettings.class, SshSettings.class,
             SnapshotSettings.class);
 
