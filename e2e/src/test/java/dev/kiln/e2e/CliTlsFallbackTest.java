@@ -10,7 +10,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -21,6 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * gRPC TLS falls back to the JDK's, whose AES-GCM is slow without C2, and `kiln build` says so
  * on stderr, with the way out. The real CLI and a real local agent, as a user runs them; the
  * fallback is forced with Netty's own switch, as a platform without BoringSSL would see it.
+ * bin/kiln unpacks BoringSSL's library once, beside the jar, so no command extracts it again.
  */
 class CliTlsFallbackTest {
 
@@ -64,5 +67,31 @@ class CliTlsFallbackTest {
         assertEquals(0, usual.code(), usual.err());
         assertTrue(usual.out().contains("hello once more"), usual.out());
         assertFalse(usual.err().contains("note: gRPC TLS"), usual.err());
+    }
+
+    @Test
+    void theClisBoringSslIsUnpackedOnceBesideTheJarNotIntoTheTemporaryDirectory() throws Exception {
+        Result up = kiln(Map.of(), "up", "--local", "--ssh-port", "0");
+        assertEquals(0, up.code(), up.err());
+        // Netty would extract the library into java.io.tmpdir at every start; told to keep what it
+        // extracts there, it leaves the file behind for this test to see.
+        Path tmp = Files.createDirectories(home.resolve("tmp"));
+        Map<String, String> keep = Map.of("KILN_JAVA_OPTS",
+                "-Djava.io.tmpdir=" + tmp + " -Dio.netty.native.deleteLibAfterLoading=false");
+        for (int i = 0; i < 2; i++) {
+            Result status = kiln(keep, "status");
+            assertEquals(0, status.code(), status.err());
+            assertTrue(status.out().matches("(?s).*state\\s+ready\n.*"), status.out());
+        }
+        try (Stream<Path> files = Files.list(tmp)) {
+            assertEquals(List.of(), files.toList(), "nothing extracted into the temporary directory");
+        }
+        Path jar = RepoScript.ROOT.resolve("controller/target/kiln.jar");
+        Path unpacked = jar.resolveSibling("kiln-" + Files.size(jar) + "-" + Files.getLastModifiedTime(jar).toMillis() / 1000 + "-native");
+        assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(unpacked)),
+                "the library's directory is the user's own");
+        try (Stream<Path> files = Files.list(unpacked)) {
+            assertEquals(1, files.filter(f -> f.getFileName().toString().startsWith("libnetty_tcnative_linux_")).count());
+        }
     }
 }
