@@ -15,7 +15,6 @@ import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.controller.fleet.StoredVolume;
 import dev.kiln.controller.fleet.VolumeSpec;
 import dev.kiln.controller.pki.FleetCa;
-import dev.kiln.os.OsCommand;
 
 import java.io.IOException;
 import java.io.Reader;
@@ -268,7 +267,7 @@ public final class LocalProvider implements Fleet {
                         vp.setProperty("keep", "true");
                     }
                     if (loops) {
-                        String device = run("losetup", "--find", "--show", vdir.resolve("volume.img").toString()).strip();
+                        String device = LocalTools.run("losetup", "--find", "--show", vdir.resolve("volume.img").toString()).strip();
                         devices.add(device);
                         p.setProperty("volume." + i + ".device", device);
                         // May be formatted only if the agent proves it blank (an image of holes); else mounted as it is.
@@ -309,7 +308,7 @@ public final class LocalProvider implements Fleet {
                         Files.createFile(image);
                     }
                     sizeGiB = extendSparse(image, sizeGiB) >> 30;
-                    String device = run("losetup", "--find", "--show", image.toString()).strip();
+                    String device = LocalTools.run("losetup", "--find", "--show", image.toString()).strip();
                     devices.add(device);
                     p.setProperty("volume." + i + ".device", device);
                     // The agent finds it by device: a loop device has no EBS identity to check.
@@ -420,7 +419,7 @@ public final class LocalProvider implements Fleet {
             // Any failure before the agent runs (a copy that fails, a full disk, an interrupt)
             // leaves no loop device attached to an image nobody uses.
             for (String device : devices) {
-                runQuietly("losetup", "-d", device);
+                LocalTools.runQuietly("losetup", "-d", device);
             }
         }
     }
@@ -469,7 +468,7 @@ public final class LocalProvider implements Fleet {
             work = builds.resolve("work").toString();
             Files.createDirectories(Path.of(work));
             narrate.accept("no overlay without root: copying sources into the builds volume's work tree (rsync --update)");
-            run("rsync", "-a", "--update", sources.toRealPath() + "/", work + "/");
+            LocalTools.run("rsync", "-a", "--update", sources.toRealPath() + "/", work + "/");
         } else if (work != null) {
             Files.createDirectories(Path.of(work));
         }
@@ -488,9 +487,9 @@ public final class LocalProvider implements Fleet {
         if (!isRoot()) {
             return;
         }
-        String entry = run("getent", "passwd", "kiln").strip();
+        String entry = LocalTools.run("getent", "passwd", "kiln").strip();
         String[] f = entry.split(":");
-        run("chown", f[2] + ":" + f[3], dir.toString());
+        LocalTools.run("chown", f[2] + ":" + f[3], dir.toString());
     }
 
     @Override
@@ -621,7 +620,7 @@ public final class LocalProvider implements Fleet {
             List<String> mine = mountsUnder(dir);
             Collections.reverse(mine);
             for (String mp : mine) {
-                run("umount", mp);
+                LocalTools.run("umount", mp);
             }
             int n = Integer.parseInt(p.getProperty("volumes", "0"));
             for (int i = 0; i < n; i++) {
@@ -658,7 +657,7 @@ public final class LocalProvider implements Fleet {
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         List<String> left = loopsOver(image);
         for (String device : left) {
-            runQuietly("losetup", "-d", device);
+            LocalTools.runQuietly("losetup", "-d", device);
         }
         while (!left.isEmpty() && System.nanoTime() < end) {
             try {
@@ -677,7 +676,7 @@ public final class LocalProvider implements Fleet {
             return List.of();
         }
         try {
-            return run("losetup", "--noheadings", "--output", "NAME", "--associated", image.toString()).lines()
+            return LocalTools.run("losetup", "--noheadings", "--output", "NAME", "--associated", image.toString()).lines()
                     .map(String::strip).filter(l -> !l.isEmpty()).toList();
         } catch (IOException e) {
             return List.of();
@@ -721,7 +720,7 @@ public final class LocalProvider implements Fleet {
         }
         Path gone = dir.resolveSibling("." + id + ".deleting");
         Files.move(dir, gone, StandardCopyOption.ATOMIC_MOVE);
-        run("rm", "-rf", "--one-file-system", gone.toString());
+        LocalTools.run("rm", "-rf", "--one-file-system", gone.toString());
         records.trim(Instant.now(), false);
     }
 
@@ -864,7 +863,7 @@ public final class LocalProvider implements Fleet {
         try {
             Path gone = vdir.resolveSibling("." + volumeId + ".deleting");
             Files.move(vdir, gone, StandardCopyOption.ATOMIC_MOVE);
-            run("rm", "-rf", "--one-file-system", gone.toString());
+            LocalTools.run("rm", "-rf", "--one-file-system", gone.toString());
         } catch (IOException e) {
             throw new KilnException(ExitCodes.FAILURE, "cannot delete " + vdir + ": " + e.getMessage()
                     + " (`kiln prune` finishes a deletion cut short)", e);
@@ -1039,43 +1038,6 @@ public final class LocalProvider implements Fleet {
         byte[] b = new byte[bytes];
         ThreadLocalRandom.current().nextBytes(b);
         return HexFormat.of().formatHex(b);
-    }
-
-    /** Where {@link #run} looks tools up: losetup is in /usr/sbin, which a user's PATH may lack. */
-    static final String TOOL_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
-
-    /** Longest a tool may run: e2fsck replaying the journal of a large image copy is the slowest. */
-    static final Duration TOOL_LIMIT = Duration.ofMinutes(10);
-
-    static String run(String... argv) throws IOException {
-        ToolRun r = tool(true, argv);
-        if (r.exit() != 0) {
-            throw new IOException(String.join(" ", argv) + " failed (exit " + r.exit() + "): " + r.out().strip());
-        }
-        return r.out();
-    }
-
-    /** A tool's exit code and what it printed. */
-    record ToolRun(int exit, String out) {
-    }
-
-    /**
-     * Runs a tool found in {@link #TOOL_PATH} to its end (at most {@link #TOOL_LIMIT}). With
-     * {@code stderr} its output includes stderr; without, stderr is dropped and the tool runs in
-     * the C locale, for output to parse.
-     */
-    static ToolRun tool(boolean stderr, String... argv) throws IOException {
-        Map<String, String> env = stderr ? Map.of("PATH", TOOL_PATH) : Map.of("PATH", TOOL_PATH, "LC_ALL", "C");
-        OsCommand.Result r = OsCommand.run(TOOL_LIMIT, env, List.of(argv));
-        return new ToolRun(r.exitCode(), stderr ? r.stdout() + r.stderr() : r.stdout());
-    }
-
-    private static void runQuietly(String... argv) {
-        try {
-            run(argv);
-        } catch (IOException ignored) {
-            // best effort
-        }
     }
 
     static Properties load(Path file) {

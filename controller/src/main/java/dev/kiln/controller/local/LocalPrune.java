@@ -173,7 +173,7 @@ public final class LocalPrune {
         }
         String list;
         try {
-            list = LocalProvider.run("losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-FILE");
+            list = LocalTools.run("losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-FILE");
         } catch (IOException e) {
             return; // no loop support, or not allowed to list: nothing of the fleet's can be attached
         }
@@ -205,7 +205,7 @@ public final class LocalPrune {
                 continue;
             }
             try {
-                LocalProvider.run("losetup", "-d", device);
+                LocalTools.run("losetup", "-d", device);
                 say("detached " + device + " (over " + back + "): no running instance held it");
             } catch (IOException e) {
                 fail("left " + device + " (over " + back + "): " + e.getMessage());
@@ -315,7 +315,7 @@ public final class LocalPrune {
             return;
         }
         try {
-            LocalProvider.run("rm", "-rf", "--one-file-system", p.toString());
+            LocalTools.run("rm", "-rf", "--one-file-system", p.toString());
             say(removed() + p + ": " + what);
         } catch (IOException e) {
             fail("left " + p + ": " + what + ", but it cannot be removed: " + e.getMessage());

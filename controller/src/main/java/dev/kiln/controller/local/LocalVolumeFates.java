@@ -87,7 +87,7 @@ final class LocalVolumeFates {
         if (f.delete()) {
             Path gone = vdir.resolveSibling("." + f.volumeId() + ".deleting");
             Files.move(vdir, gone, StandardCopyOption.ATOMIC_MOVE);
-            LocalProvider.run("rm", "-rf", "--one-file-system", gone.toString());
+            LocalTools.run("rm", "-rf", "--one-file-system", gone.toString());
             return;
         }
         Path file = vdir.resolve("volume.properties");
