@@ -84,6 +84,7 @@ public final class LocalProvider implements Fleet {
     private final LocalSnapshots snapshotStore;
     private final EndedRecords records;
     private final LocalVolumeFates fates;
+    private final LocalVolumes volumeStore;
 
     /** Root's fleet when its own state directory is closed to the build user (see {@link #fleetRoot}). */
     static final Path SYSTEM_FLEET = Path.of("/var/lib/kiln-fleet");
@@ -94,6 +95,7 @@ public final class LocalProvider implements Fleet {
         this.snapshotStore = new LocalSnapshots(root.resolve("snapshots"), line -> narrate.accept(line));
         this.records = new EndedRecords(root.resolve("ended"), line -> narrate.accept(line));
         this.fates = new LocalVolumeFates(root.resolve("volumes"), snapshotStore);
+        this.volumeStore = new LocalVolumes(root.resolve("volumes"));
     }
 
     /**
@@ -120,7 +122,7 @@ public final class LocalProvider implements Fleet {
         return mine;
     }
 
-    private static boolean isRoot() {
+    static boolean isRoot() {
         try {
             return ((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")) == 0;
         } catch (IOException | UnsupportedOperationException e) {
@@ -185,7 +187,7 @@ public final class LocalProvider implements Fleet {
         if ("dirs".equals(setting)) {
             return false;
         }
-        return isRoot() && (Files.isExecutable(Path.of("/usr/sbin/losetup")) || Files.isExecutable(Path.of("/sbin/losetup")));
+        return isRoot() && LoopDevices.installed();
     }
 
     /**
@@ -254,101 +256,27 @@ public final class LocalProvider implements Fleet {
             Properties p = new Properties();
             for (int i = 0; i < spec.volumes().size(); i++) {
                 VolumeSpec v = spec.volumes().get(i);
-                if (v.existing()) {
-                    Path vdir = volumeDir(v.volumeId());
-                    Properties vp = load(vdir.resolve("volume.properties"));
-                    vp.setProperty("instance", id);
-                    vp.setProperty("state", "in-use");
-                    // What it held before this launch is no snapshot's and not blank: only a snapshot or proof frees it.
-                    vp.setProperty("attached-existing", "true");
-                    vp.remove("kept");
-                    vp.remove("ended-with");
-                    if (v.keep()) {
-                        vp.setProperty("keep", "true");
-                    }
-                    if (loops) {
-                        String device = LocalTools.run("losetup", "--find", "--show", vdir.resolve("volume.img").toString()).strip();
-                        devices.add(device);
-                        p.setProperty("volume." + i + ".device", device);
-                        // May be formatted only if the agent proves it blank (an image of holes); else mounted as it is.
-                        attached.add(new InstanceLayout.Volume(v.role(), "", device, true));
-                    } else {
-                        Path mnt = Files.createDirectories(dir.resolve("mnt"));
-                        Files.createSymbolicLink(mnt.resolve(v.role()), vdir.resolve("data"));
-                        attached.add(new InstanceLayout.Volume(v.role(), "", "", true));
-                    }
-                    store(vp, vdir.resolve("volume.properties"));
-                    created.put(vdir, vp);
-                    p.setProperty("volume." + i + ".id", v.volumeId());
-                    p.setProperty("volume." + i + ".role", v.role());
-                    p.setProperty("volume." + i + ".collection", vp.getProperty("collection", ""));
-                    continue;
+                LocalVolumes.Attached a = v.existing() ? volumeStore.attach(v, id, dir, loops, devices)
+                        : volumeStore.create(v, id, spec.role(), dir, from.get(i), loops, now, devices, narrate);
+                attached.add(a.layout());
+                created.put(a.dir(), a.record());
+                if (a.device() != null) {
+                    p.setProperty("volume." + i + ".device", a.device());
                 }
-                String volumeId = "vol-local-" + hex(4);
-                Path vdir = Files.createDirectories(volumeDir(volumeId));
-                Properties vp = new Properties();
-                vp.setProperty("role", v.role());
-                vp.setProperty("collection", v.collection());
-                vp.setProperty("created", now.toString());
-                vp.setProperty("kind", loops ? "image" : "dir");
-                vp.setProperty("instance", id);
-                vp.setProperty("state", "in-use");
-                if (v.keep()) {
-                    vp.setProperty("keep", "true");
-                }
-                if (from.get(i) != null) {
-                    vp.setProperty("from-snapshot", from.get(i).getFileName().toString());
-                }
-                long sizeGiB = v.sizeGiB();
-                if (loops) {
-                    Path image = vdir.resolve("volume.img");
-                    if (from.get(i) != null) {
-                        LocalSnapshots.copy(from.get(i).resolve("volume.img"), image);
-                    } else {
-                        Files.createFile(image);
-                    }
-                    sizeGiB = extendSparse(image, sizeGiB) >> 30;
-                    String device = LocalTools.run("losetup", "--find", "--show", image.toString()).strip();
-                    devices.add(device);
-                    p.setProperty("volume." + i + ".device", device);
-                    // The agent finds it by device: a loop device has no EBS identity to check.
-                    attached.add(new InstanceLayout.Volume(v.role(), "", device, from.get(i) == null));
-                } else {
-                    Path data = vdir.resolve("data");
-                    if (from.get(i) != null) {
-                        LocalSnapshots.copy(from.get(i).resolve("data"), data);
-                        if (holdsTupState(data) && !spec.role().equals("server")) {
-                            narrate.accept("warning: " + v.role() + " holds tup state, and without root a restored volume is a"
-                                    + " file copy: every file's change time (ctime) is new, so tup sees all of it as modified"
-                                    + " and will refuse to build over it. Serving it is fine; to build incrementally, run as"
-                                    + " root (volumes are then loop-device images, copied whole), or launch with a new "
-                                    + v.role() + " volume");
-                        }
-                    } else {
-                        Files.createDirectories(data);
-                        buildUserOwns(data);
-                    }
-                    Path mnt = Files.createDirectories(dir.resolve("mnt"));
-                    Files.createSymbolicLink(mnt.resolve(v.role()), data);
-                    attached.add(new InstanceLayout.Volume(v.role(), "", "", from.get(i) == null));
-                }
-                vp.setProperty("size-gib", Long.toString(sizeGiB));
-                store(vp, vdir.resolve("volume.properties"));
-                created.put(vdir, vp);
-                p.setProperty("volume." + i + ".id", volumeId);
+                p.setProperty("volume." + i + ".id", a.id());
                 p.setProperty("volume." + i + ".role", v.role());
-                p.setProperty("volume." + i + ".collection", v.collection());
+                p.setProperty("volume." + i + ".collection", a.collection());
             }
             InstanceLayout layout = InstanceLayout.plan(dir.toString(), spec.role(), attached);
             if (!loops) {
-                layout = withoutMounts(dir, layout, narrate);
+                layout = LocalVolumes.withoutMounts(dir, layout, narrate);
             }
             // What each volume looks like before its agent runs: unchanged at the end, it holds nothing new.
             for (Map.Entry<Path, Properties> v : created.entrySet()) {
                 String stamp = VolumeStamp.of(v.getKey());
                 if (stamp != null) {
                     v.getValue().setProperty("attach-stamp", stamp);
-                    store(v.getValue(), v.getKey().resolve("volume.properties"));
+                    store(v.getValue(), v.getKey().resolve(LocalVolumes.RECORD));
                 }
             }
             LocalAgent agent = new LocalAgent(paths, dir).javaOptions(agentJavaOpts).classArchive(classArchive);
@@ -419,7 +347,7 @@ public final class LocalProvider implements Fleet {
             // Any failure before the agent runs (a copy that fails, a full disk, an interrupt)
             // leaves no loop device attached to an image nobody uses.
             for (String device : devices) {
-                LocalTools.runQuietly("losetup", "-d", device);
+                LoopDevices.detachQuietly(device);
             }
         }
     }
@@ -443,53 +371,10 @@ public final class LocalProvider implements Fleet {
         }
     }
 
-    /** Whether a directory holds a tup database near its top (a built work tree). */
-    private static boolean holdsTupState(Path dir) {
-        try (Stream<Path> found = Files.find(dir, 4, (p, a) -> a.isDirectory() && p.getFileName().toString().equals(".tup"))) {
-            return found.findAny().isPresent();
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
     /** How to use an instance's work tree, for the launch's output. */
     public static String workTreeHint(String id, String workTree) {
         return "work tree " + workTree + ": `kiln push DIR " + id + "` uploads DIR as " + workTree + "/DIR's name;"
                 + " `kiln build --agent " + id + " NAME` builds " + workTree + "/NAME";
-    }
-
-    /** Without mounts (directories): sources and builds are joined by copying sources into the work tree. */
-    private static InstanceLayout withoutMounts(Path dir, InstanceLayout planned, Consumer<String> narrate) throws IOException {
-        Path sources = dir.resolve("mnt/sources");
-        Path builds = dir.resolve("mnt/builds");
-        boolean both = Files.exists(sources) && Files.exists(builds);
-        String work = planned.workTree();
-        if (both) {
-            work = builds.resolve("work").toString();
-            Files.createDirectories(Path.of(work));
-            narrate.accept("no overlay without root: copying sources into the builds volume's work tree (rsync --update)");
-            LocalTools.run("rsync", "-a", "--update", sources.toRealPath() + "/", work + "/");
-        } else if (work != null) {
-            Files.createDirectories(Path.of(work));
-        }
-        if (work != null) {
-            buildUserOwns(Path.of(work));
-        }
-        return new InstanceLayout(List.of(), work, planned.sources() == null ? null : work, planned.outputs() == null ? null : work);
-    }
-
-    /**
-     * As root, the agent builds and takes uploads as its unprivileged user (`kiln`), so a new
-     * directory volume must be that user's, as a new filesystem's root is on a loop device.
-     * Without root everything is the caller's already.
-     */
-    private static void buildUserOwns(Path dir) throws IOException {
-        if (!isRoot()) {
-            return;
-        }
-        String entry = LocalTools.run("getent", "passwd", "kiln").strip();
-        String[] f = entry.split(":");
-        LocalTools.run("chown", f[2] + ":" + f[3], dir.toString());
     }
 
     @Override
@@ -626,7 +511,7 @@ public final class LocalProvider implements Fleet {
             for (int i = 0; i < n; i++) {
                 // Only the loop devices over this volume's image: the recorded name may since be another's.
                 if (p.getProperty("volume." + i + ".device") != null) {
-                    detachLoops(volumeDir(p.getProperty("volume." + i + ".id")).resolve("volume.img"));
+                    LoopDevices.detachAll(volumeDir(p.getProperty("volume." + i + ".id")).resolve("volume.img"));
                 }
             }
             if (!p.getProperty("state", "").equals("terminated")) {
@@ -645,41 +530,6 @@ public final class LocalProvider implements Fleet {
             }
             narrate.accept(id + " ended, but its directory " + dir + " could not be cleared yet (" + e.getMessage()
                     + "); the next kiln command tries again, or `kiln prune`");
-        }
-    }
-
-    /**
-     * Detaches every loop device over this image and waits (at most 10 s) until the kernel has let
-     * go of them: a device someone still holds open (udev's probe of it, say) is only marked to
-     * detach on its last close, and a volume whose image is still attached is kept, not deleted.
-     */
-    static void detachLoops(Path image) {
-        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        List<String> left = loopsOver(image);
-        for (String device : left) {
-            LocalTools.runQuietly("losetup", "-d", device);
-        }
-        while (!left.isEmpty() && System.nanoTime() < end) {
-            try {
-                Thread.sleep(50);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-            left = loopsOver(image);
-        }
-    }
-
-    /** The loop devices whose backing file is this image. */
-    static List<String> loopsOver(Path image) {
-        if (!Files.exists(image)) {
-            return List.of();
-        }
-        try {
-            return LocalTools.run("losetup", "--noheadings", "--output", "NAME", "--associated", image.toString()).lines()
-                    .map(String::strip).filter(l -> !l.isEmpty()).toList();
-        } catch (IOException e) {
-            return List.of();
         }
     }
 
@@ -754,45 +604,15 @@ public final class LocalProvider implements Fleet {
         }
     }
 
-    /**
-     * Refuses, before anything is made, an existing volume a launch cannot attach: one this fleet
-     * does not hold, one of the other kind (an image without root's loop devices, a directory with
-     * them), and one another instance uses.
-     */
+    /** {@link LocalVolumes#refuseUnattachable}, with this fleet's instances as the holders. */
     private void refuseUnattachable(VolumeSpec v, boolean loops) {
-        Path vdir = volumeDir(v.volumeId());
-        if (!v.volumeId().startsWith("vol-local-") || !Files.isRegularFile(vdir.resolve("volume.properties"),
-                java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            throw new KilnException(ExitCodes.NOT_FOUND, "no local volume " + v.volumeId() + " in " + root.resolve("volumes")
-                    + " (`kiln volumes --fleet` lists the fleet's volumes); nothing was launched");
-        }
-        String kind = load(vdir.resolve("volume.properties")).getProperty("kind", "");
-        if (!kind.equals(loops ? "image" : "dir")) {
-            throw new KilnException(ExitCodes.REFUSED, v.volumeId() + " is " + (kind.equals("image")
-                    ? "an image for a loop device, and this launch uses directories (no root, or KILN_LOCAL_VOLUMES=dirs)"
-                    : "a directory, and this launch uses loop devices (root)") + "; launch it the way it was made; nothing was launched");
-        }
-        String holder = holder(v.volumeId());
-        if (holder != null) {
-            throw new KilnException(ExitCodes.REFUSED, v.volumeId() + " is in use by " + holder + "; a volume is attached to one"
-                    + " instance at a time: end that one first (`kiln terminate " + holder + "`; a kept volume stays); nothing was launched");
-        }
-        List<String> devices = loopsOver(vdir.resolve("volume.img"));
-        if (!devices.isEmpty()) {
-            throw new KilnException(ExitCodes.REFUSED, v.volumeId() + " is still attached to " + String.join(", ", devices)
-                    + " (`kiln prune` detaches loop devices no instance holds); nothing was launched");
-        }
+        volumeStore.refuseUnattachable(v, loops, this::holder);
     }
 
     /** The pending or running instance a volume is attached to, or null when it is available. */
-    private String holder(String volumeId) {
-        Path file = volumeDir(volumeId).resolve("volume.properties");
-        if (!Files.isRegularFile(file)) {
-            return null;
-        }
-        String instance = load(file).getProperty("instance");
-        if (instance == null || "available".equals(load(file).getProperty("state")) || !isInstanceId(instance)
-                || !Files.isDirectory(instanceDir(instance))) {
+    String holder(String volumeId) {
+        String instance = volumeStore.recordedInstance(volumeId);
+        if (instance == null || !isInstanceId(instance) || !Files.isDirectory(instanceDir(instance))) {
             return null;
         }
         if (!Files.exists(instanceDir(instance).resolve(INSTANCE_FILE))) {
@@ -805,72 +625,14 @@ public final class LocalProvider implements Fleet {
     @Override
     public List<StoredVolume> storedVolumes() {
         list(List.of()); // retires instances whose agent is gone, so their volumes read as available
-        List<StoredVolume> out = new ArrayList<>();
-        Path dir = root.resolve("volumes");
-        if (!Files.isDirectory(dir)) {
-            return out;
-        }
-        try (Stream<Path> all = Files.list(dir)) {
-            for (Path v : all.sorted().toList()) {
-                String id = v.getFileName().toString();
-                if (!id.startsWith("vol-local-") || !Files.isDirectory(v, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                    continue;
-                }
-                Path file = v.resolve("volume.properties");
-                Properties vp = Files.isRegularFile(file) ? load(file) : new Properties();
-                long size;
-                try {
-                    size = Long.parseLong(vp.getProperty("size-gib", "0").strip());
-                } catch (NumberFormatException e) {
-                    size = 0;
-                }
-                String kept = vp.getProperty("kept", "");
-                out.add(new StoredVolume(id, vp.getProperty("role", ""), size, holder(id),
-                        vp.getProperty("created") == null ? null : Instant.parse(vp.getProperty("created")),
-                        "true".equals(vp.getProperty("keep")), kept.startsWith("unsaved") ? kept : "",
-                        vp.getProperty("created") != null));
-            }
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
-        }
-        out.sort(Comparator.comparing((StoredVolume v) -> v.created() == null ? Instant.EPOCH : v.created()));
-        return out;
+        return volumeStore.list(this::holder);
     }
 
     @Override
     public String deleteVolume(String volumeId, boolean force) {
-        Path vdir = volumeDir(volumeId);
-        if (!volumeId.matches("vol-local-[0-9a-f]{8}") || !Files.isDirectory(vdir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            throw new KilnException(ExitCodes.NOT_FOUND, "no local volume " + volumeId + " (`kiln volumes --fleet` lists the fleet's volumes)");
-        }
+        volumeStore.requireExists(volumeId);
         list(List.of());
-        String holder = holder(volumeId);
-        if (holder != null) {
-            throw new KilnException(ExitCodes.REFUSED, volumeId + " is in use by " + holder + "; end it first (`kiln terminate "
-                    + holder + "`), then delete the volume; nothing was deleted");
-        }
-        List<String> devices = loopsOver(vdir.resolve("volume.img"));
-        if (!devices.isEmpty()) {
-            throw new KilnException(ExitCodes.REFUSED, volumeId + " is still attached to " + String.join(", ", devices)
-                    + "; nothing was deleted");
-        }
-        Path file = vdir.resolve("volume.properties");
-        Properties vp = Files.isRegularFile(file) ? load(file) : new Properties();
-        if (vp.getProperty("created") == null && !force) {
-            throw new KilnException(ExitCodes.REFUSED, volumeId + " was not created by Kiln (" + vdir + " has no volume.properties"
-                    + " Kiln wrote); look at it, and add --force to delete it all the same; nothing was deleted");
-        }
-        try {
-            Path gone = vdir.resolveSibling("." + volumeId + ".deleting");
-            Files.move(vdir, gone, StandardCopyOption.ATOMIC_MOVE);
-            LocalTools.run("rm", "-rf", "--one-file-system", gone.toString());
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot delete " + vdir + ": " + e.getMessage()
-                    + " (`kiln prune` finishes a deletion cut short)", e);
-        }
-        String role = vp.getProperty("role", "");
-        return "deleted " + volumeId + (role.isEmpty() ? "" : " (" + role + ")")
-                + (vp.getProperty("kept", "").startsWith("unsaved") ? "; it was unsaved: " + vp.getProperty("kept") : "");
+        return volumeStore.delete(volumeId, force, holder(volumeId));
     }
 
     @Override
@@ -918,15 +680,7 @@ public final class LocalProvider implements Fleet {
             String id = p.getProperty("volume." + i + ".id");
             String role = p.getProperty("volume." + i + ".role");
             String device = p.getProperty("volume." + i + ".device");
-            Path vp = volumeDir(id).resolve("volume.properties");
-            long size = 0;
-            if (Files.isRegularFile(vp)) {
-                try {
-                    size = Long.parseLong(load(vp).getProperty("size-gib", "0").strip());
-                } catch (NumberFormatException e) {
-                    size = 0;
-                }
-            }
+            long size = volumeStore.sizeGiB(id);
             out.add(new OwnVolume(id, role, device, device != null ? instanceDir(m.id()).resolve("mnt").resolve(role).toString()
                     : volumeDir(id).resolve("data").toString(), size));
         }
@@ -1011,27 +765,11 @@ public final class LocalProvider implements Fleet {
     }
 
     Path volumeDir(String id) {
-        return root.resolve("volumes").resolve(id);
+        return volumeStore.dir(id);
     }
 
     Path snapshotDir(String id) {
         return snapshotStore.dir(id);
-    }
-
-    /**
-     * Grows an image file to {@code sizeGiB} (never shrinks it) by moving its end, which leaves
-     * the new part a hole: the agent takes an image with no data as proof that it is blank, where
-     * a byte written at the end (even a zero) would be data and cost it a read of the whole image.
-     *
-     * @return the file's size in bytes
-     */
-    static long extendSparse(Path image, long sizeGiB) throws IOException {
-        try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(image.toFile(), "rw")) {
-            if (sizeGiB > 0 && raf.length() < (sizeGiB << 30)) {
-                raf.setLength(sizeGiB << 30);
-            }
-            return raf.length();
-        }
     }
 
     static String hex(int bytes) {

@@ -10,6 +10,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
@@ -168,24 +169,19 @@ public final class LocalPrune {
 
     /** Loop devices over the fleet's volume images that no pending or running instance holds. */
     private void loops(Set<String> live) {
-        if (!Files.isExecutable(Path.of("/usr/sbin/losetup")) && !Files.isExecutable(Path.of("/sbin/losetup"))) {
+        if (!LoopDevices.installed()) {
             return;
         }
-        String list;
+        Map<String, String> attached;
         try {
-            list = LocalTools.run("losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-FILE");
+            attached = LoopDevices.all();
         } catch (IOException e) {
             return; // no loop support, or not allowed to list: nothing of the fleet's can be attached
         }
         Path volumes = fleet.root().resolve("volumes");
-        for (String line : list.lines().toList()) {
-            int space = line.indexOf(' ');
-            if (space < 0) {
-                continue;
-            }
-            String device = line.substring(0, space);
-            // losetup --raw escapes spaces as \x20; a deleted backing file ends with " (deleted)"
-            String back = line.substring(space + 1).replace("\\x20", " ").replaceFirst(" \\(deleted\\)$", "");
+        for (Map.Entry<String, String> loop : attached.entrySet()) {
+            String device = loop.getKey();
+            String back = loop.getValue();
             if (!back.startsWith(volumes + "/")) {
                 continue; // not the fleet's: never touched
             }
@@ -205,7 +201,7 @@ public final class LocalPrune {
                 continue;
             }
             try {
-                LocalTools.run("losetup", "-d", device);
+                LoopDevices.detach(device);
                 say("detached " + device + " (over " + back + "): no running instance held it");
             } catch (IOException e) {
                 fail("left " + device + " (over " + back + "): " + e.getMessage());
@@ -252,7 +248,7 @@ public final class LocalPrune {
         for (Path p : entries(fleet.root().resolve("volumes"))) {
             String name = p.getFileName().toString();
             if (name.startsWith(".") && name.endsWith(".deleting")) {
-                if (LocalProvider.loopsOver(p.resolve("volume.img")).isEmpty()) {
+                if (LoopDevices.over(p.resolve("volume.img")).isEmpty()) {
                     remove(p, "a volume whose deletion was cut short");
                 }
                 continue;

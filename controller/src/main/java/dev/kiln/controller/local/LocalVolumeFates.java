@@ -34,7 +34,7 @@ final class LocalVolumeFates {
             return VolumeFate.Fate.gone(volumeId, role);
         }
         Properties vp = Files.isRegularFile(vdir.resolve("volume.properties")) ? LocalProvider.load(vdir.resolve("volume.properties")) : new Properties();
-        List<String> devices = LocalProvider.loopsOver(vdir.resolve("volume.img"));
+        List<String> devices = LoopDevices.over(vdir.resolve("volume.img"));
         String from = vp.getProperty("from-snapshot");
         boolean sourceKept = from != null && Files.isDirectory(snapshots.dir(from), java.nio.file.LinkOption.NOFOLLOW_LINKS)
                 && snapshots.read(snapshots.dir(from)).isPresent();
@@ -75,7 +75,7 @@ final class LocalVolumeFates {
             return Optional.empty();
         }
         Optional<String> held = ImageProof.heldIn(image, copies);
-        return held.isPresent() && stamp.equals(VolumeStamp.of(vdir)) && LocalProvider.loopsOver(image).isEmpty() ? held : Optional.empty();
+        return held.isPresent() && stamp.equals(VolumeStamp.of(vdir)) && LoopDevices.over(image).isEmpty() ? held : Optional.empty();
     }
 
     /** Deletes a volume its fate allows to go (out of sight first, then removed), or marks it kept. */
