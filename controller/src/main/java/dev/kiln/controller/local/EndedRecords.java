@@ -52,7 +52,7 @@ final class EndedRecords {
             return Optional.empty();
         }
         try {
-            Properties p = LocalProvider.load(file);
+            Properties p = RecordFiles.load(file);
             Map<String, String> labels = new TreeMap<>();
             p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> labels.put(k.substring(6), p.getProperty(k)));
             List<String> volumes = new ArrayList<>();
@@ -127,7 +127,7 @@ final class EndedRecords {
         for (int i = 0; i < volumes.size(); i++) {
             r.setProperty("volume." + i, volumes.get(i));
         }
-        LocalProvider.store(r, tmp.resolve(ENDED_FILE));
+        RecordFiles.store(r, tmp.resolve(ENDED_FILE));
         Files.move(tmp, dir.resolve(id), StandardCopyOption.ATOMIC_MOVE);
     }
 

@@ -1,6 +1,5 @@
 package dev.kiln.controller.local;
 
-import com.google.common.net.InetAddresses;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.ClientTls;
@@ -17,9 +16,6 @@ import dev.kiln.controller.fleet.VolumeSpec;
 import dev.kiln.controller.pki.FleetCa;
 
 import java.io.IOException;
-import java.io.Reader;
-import java.io.Writer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
@@ -41,7 +37,6 @@ import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
-import java.util.stream.Stream;
 
 /**
  * The embedded default provider: instances are kiln-agent processes on this machine, each in its
@@ -58,12 +53,6 @@ import java.util.stream.Stream;
  */
 public final class LocalProvider implements Fleet {
 
-    private static final String INSTANCE_FILE = "instance.properties";
-    /** A record's agent address and certificate name, when not 127.0.0.1 and localhost ({@link #agentHost}). */
-    static final String GRPC_HOST = "grpc-host";
-    static final String CERT_NAME = "cert-name";
-    /** Written first into a new instance's directory: "PID LAUNCHED" of the `kiln launch` making it. */
-    static final String LAUNCHER_FILE = "launcher";
     /** How long an ended instance's logs stay in its record ({@link EndedRecords#KEEP_LOGS}). */
     public static final Duration KEEP_LOGS = EndedRecords.KEEP_LOGS;
 
@@ -85,6 +74,7 @@ public final class LocalProvider implements Fleet {
     private final EndedRecords records;
     private final LocalVolumeFates fates;
     private final LocalVolumes volumeStore;
+    private final LocalInstances instances;
 
     /** Root's fleet when its own state directory is closed to the build user (see {@link #fleetRoot}). */
     static final Path SYSTEM_FLEET = Path.of("/var/lib/kiln-fleet");
@@ -96,6 +86,7 @@ public final class LocalProvider implements Fleet {
         this.records = new EndedRecords(root.resolve("ended"), line -> narrate.accept(line));
         this.fates = new LocalVolumeFates(root.resolve("volumes"), snapshotStore);
         this.volumeStore = new LocalVolumes(root.resolve("volumes"));
+        this.instances = new LocalInstances(root.resolve("instances"), line -> narrate.accept(line));
     }
 
     /**
@@ -170,7 +161,7 @@ public final class LocalProvider implements Fleet {
 
     /** Whether a name is a local instance id (local-XXXXXXXX). */
     public static boolean isInstanceId(String s) {
-        return s.matches("local-[0-9a-f]{8}");
+        return LocalInstances.isId(s);
     }
 
     @Override
@@ -250,7 +241,7 @@ public final class LocalProvider implements Fleet {
         try {
             Files.createDirectories(dir);
             // Until instance.properties exists, this file tells `kiln prune` the launch is under way.
-            Files.writeString(dir.resolve(LAUNCHER_FILE), ProcessHandle.current().pid() + " " + now + "\n");
+            Files.writeString(dir.resolve(LocalInstances.LAUNCHER_FILE), ProcessHandle.current().pid() + " " + now + "\n");
             List<InstanceLayout.Volume> attached = new ArrayList<>();
             Map<Path, Properties> created = new java.util.LinkedHashMap<>();
             Properties p = new Properties();
@@ -276,7 +267,7 @@ public final class LocalProvider implements Fleet {
                 String stamp = VolumeStamp.of(v.getKey());
                 if (stamp != null) {
                     v.getValue().setProperty("attach-stamp", stamp);
-                    store(v.getValue(), v.getKey().resolve(LocalVolumes.RECORD));
+                    RecordFiles.store(v.getValue(), v.getKey().resolve(LocalVolumes.RECORD));
                 }
             }
             LocalAgent agent = new LocalAgent(paths, dir).javaOptions(agentJavaOpts).classArchive(classArchive);
@@ -309,13 +300,13 @@ public final class LocalProvider implements Fleet {
                 p.setProperty("work-tree", layout.workTree());
             }
             new TreeMap<>(spec.labels()).forEach((k, v) -> p.setProperty("label." + k, v));
-            store(p, dir.resolve(INSTANCE_FILE));
+            instances.store(id, p);
             try {
                 agent.start(yaml, port, agentJar, tls, wait, narrate);
                 devices.clear(); // its agent has mounted them; terminate or the lease releases them
                 p.setProperty("state", "running");
                 p.remove("launcher-pid");
-                store(p, dir.resolve(INSTANCE_FILE));
+                instances.store(id, p);
                 if (layout.sources() != null) {
                     narrate.accept(workTreeHint(id, layout.workTree()));
                 } else if (layout.outputs() != null) {
@@ -336,7 +327,7 @@ public final class LocalProvider implements Fleet {
             return get(id);
         } catch (IOException e) {
             try {
-                Files.deleteIfExists(dir.resolve(LAUNCHER_FILE)); // this launch is over: `kiln prune` may clear what it left
+                Files.deleteIfExists(dir.resolve(LocalInstances.LAUNCHER_FILE)); // this launch is over: `kiln prune` may clear what it left
             } catch (IOException ignored) {
                 // prune then takes it for a launch under way until this process has exited
             }
@@ -380,23 +371,15 @@ public final class LocalProvider implements Fleet {
     @Override
     public List<ManagedInstance> list(List<String> states) {
         List<ManagedInstance> out = new ArrayList<>();
-        Path dir = root.resolve("instances");
-        if (!Files.isDirectory(dir)) {
-            return out;
-        }
-        try (Stream<Path> all = Files.list(dir)) {
-            for (Path p : all.sorted().toList()) {
-                if (!Files.exists(p.resolve(INSTANCE_FILE))) {
-                    continue;
-                }
-                ManagedInstance m = read(p.getFileName().toString());
-                boolean wanted = states.isEmpty() ? !m.state().equals("terminated") : states.contains(m.state());
-                if (wanted) {
-                    out.add(m);
-                }
+        for (String id : instances.ids()) {
+            if (!instances.exists(id)) {
+                continue; // retired since it was listed
             }
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
+            ManagedInstance m = read(id);
+            boolean wanted = states.isEmpty() ? !m.state().equals("terminated") : states.contains(m.state());
+            if (wanted) {
+                out.add(m);
+            }
         }
         if (states.contains("terminated")) {
             Set<String> listed = new HashSet<>(out.stream().map(ManagedInstance::id).toList());
@@ -409,7 +392,7 @@ public final class LocalProvider implements Fleet {
 
     @Override
     public ManagedInstance get(String id) {
-        if (!isInstanceId(id) || !Files.exists(instanceDir(id).resolve(INSTANCE_FILE))) {
+        if (!isInstanceId(id) || !instances.exists(id)) {
             Optional<EndedInstance> ended = isInstanceId(id) ? ended(id) : Optional.empty();
             if (ended.isPresent()) {
                 throw new KilnException(ExitCodes.NOT_FOUND, ended.get().summary() + "; nothing runs there any more"
@@ -438,11 +421,11 @@ public final class LocalProvider implements Fleet {
     /** Reads an instance; one whose agent is gone is terminated now (its mounts and loop devices released). */
     private ManagedInstance read(String id) {
         Path dir = instanceDir(id);
-        Properties p = load(dir.resolve(INSTANCE_FILE));
+        Properties p = instances.load(id);
         String state = p.getProperty("state", "running");
         boolean gone = switch (state) {
             case "running" -> new LocalAgent(paths, dir).process().isEmpty();
-            case "pending" -> !launching(p) && new LocalAgent(paths, dir).process().isEmpty();
+            case "pending" -> !LocalInstances.launching(p) && new LocalAgent(paths, dir).process().isEmpty();
             // Ended, but its directory is still here (a retirement cut short, or a Kiln before records).
             case "terminated" -> true;
             default -> false;
@@ -453,56 +436,14 @@ public final class LocalProvider implements Fleet {
             }
             state = "terminated";
         }
-        Map<String, String> labels = new TreeMap<>();
-        p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> labels.put(k.substring(6), p.getProperty(k)));
-        return new ManagedInstance(id, p.getProperty("role", ""), labels, state, agentHost(dir, p), null,
-                p.getProperty("expires-at") == null ? null : Instant.parse(p.getProperty("expires-at")),
-                p.getProperty(CERT_NAME, "localhost"),
-                Integer.parseInt(p.getProperty("grpc-port")),
-                Instant.parse(p.getProperty("launched")));
-    }
-
-    /**
-     * The loopback address the record's agent listens on: {@value #GRPC_HOST} when the record names
-     * one (with {@value #CERT_NAME}, the name its certificate carries, as an EC2 instance's address
-     * and kiln:cert-name tag do), else 127.0.0.1 where `kiln launch` starts every local agent. A
-     * value that is not a loopback address literal is never looked up or dialled.
-     */
-    private String agentHost(Path dir, Properties p) {
-        String host = p.getProperty(GRPC_HOST);
-        if (host == null) {
-            return "127.0.0.1";
-        }
-        if (InetAddresses.isInetAddress(host) && InetAddresses.forString(host).isLoopbackAddress()) {
-            return host;
-        }
-        narrate.accept("ignoring " + GRPC_HOST + "=" + host + " in " + dir.resolve(INSTANCE_FILE)
-                + ": a local agent listens on a loopback address such as 127.0.0.1, which is used instead");
-        return "127.0.0.1";
-    }
-
-    /**
-     * Whether the `kiln launch` that wrote a pending instance still runs: its pid is alive and that
-     * process started before the instance was launched (so it is not a later process with a reused pid).
-     */
-    static boolean launching(Properties p) {
-        long pid;
-        try {
-            pid = Long.parseLong(p.getProperty("launcher-pid", ""));
-        } catch (NumberFormatException e) {
-            return false;
-        }
-        Instant launched = Instant.parse(p.getProperty("launched"));
-        return ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
-                .map(h -> h.info().startInstant().map(started -> !started.isAfter(launched)).orElse(true))
-                .orElse(false);
+        return instances.instance(id, p, state);
     }
 
     /** After the agent is gone: unmount what is still mounted under the instance, detach its loop devices. */
     private void release(String id, Properties p) {
         Path dir = instanceDir(id);
         try {
-            List<String> mine = mountsUnder(dir);
+            List<String> mine = LocalInstances.mountsUnder(dir);
             Collections.reverse(mine);
             for (String mp : mine) {
                 LocalTools.run("umount", mp);
@@ -521,7 +462,7 @@ public final class LocalProvider implements Fleet {
                 p.setProperty("state", "terminated");
                 p.setProperty("ended", EndedRecords.endedAt(dir).toString());
                 p.setProperty("how", EndedRecords.how(p, dir));
-                store(p, dir.resolve(INSTANCE_FILE));
+                instances.store(id, p);
             }
             retire(id, p);
         } catch (IOException | KilnException e) {
@@ -533,18 +474,6 @@ public final class LocalProvider implements Fleet {
         }
     }
 
-    /** Mount points under {@code dir}, from /proc/self/mountinfo. */
-    static List<String> mountsUnder(Path dir) throws IOException {
-        List<String> mine = new ArrayList<>();
-        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
-            String mp = line.split(" ")[4].replace("\\040", " ");
-            if (mp.startsWith(dir + "/") || mp.equals(dir.toString())) {
-                mine.add(mp);
-            }
-        }
-        return mine;
-    }
-
     /**
      * Moves an ended instance out of the store: its record (how it ended, what became of each
      * volume, its logs) goes to {@code fleet/ended/ID}, each volume is deleted or kept by
@@ -553,7 +482,7 @@ public final class LocalProvider implements Fleet {
      */
     private void retire(String id, Properties p) throws IOException {
         Path dir = instanceDir(id);
-        List<String> mounted = mountsUnder(dir);
+        List<String> mounted = LocalInstances.mountsUnder(dir);
         if (!mounted.isEmpty()) {
             throw new IOException("still mounted: " + String.join(", ", mounted));
         }
@@ -591,17 +520,7 @@ public final class LocalProvider implements Fleet {
 
     /** Records how a command is about to end an instance, for its record. */
     public void markEnding(String id, String how) {
-        Path file = instanceDir(id).resolve(INSTANCE_FILE);
-        if (!Files.isRegularFile(file)) {
-            return;
-        }
-        Properties p = load(file);
-        p.setProperty("ending", how);
-        try {
-            store(p, file);
-        } catch (IOException e) {
-            narrate.accept("cannot record how " + id + " ends in " + file + " (" + e.getMessage() + ")");
-        }
+        instances.markEnding(id, how);
     }
 
     /** {@link LocalVolumes#refuseUnattachable}, with this fleet's instances as the holders. */
@@ -615,7 +534,7 @@ public final class LocalProvider implements Fleet {
         if (instance == null || !isInstanceId(instance) || !Files.isDirectory(instanceDir(instance))) {
             return null;
         }
-        if (!Files.exists(instanceDir(instance).resolve(INSTANCE_FILE))) {
+        if (!instances.exists(instance)) {
             return instance; // its launch is under way
         }
         // Reading it retires it when its agent is gone, which marks its volumes available.
@@ -644,7 +563,7 @@ public final class LocalProvider implements Fleet {
     @Override
     public List<FleetVolume> volumes(String instanceId) {
         ManagedInstance m = get(instanceId);
-        Properties p = load(instanceDir(m.id()).resolve(INSTANCE_FILE));
+        Properties p = instances.load(m.id());
         List<FleetVolume> out = new ArrayList<>();
         int n = Integer.parseInt(p.getProperty("volumes", "0"));
         for (int i = 0; i < n; i++) {
@@ -673,7 +592,7 @@ public final class LocalProvider implements Fleet {
     /** The instance's own volumes, to tell them from the rest of the host's block devices. */
     public List<OwnVolume> ownVolumes(String instanceId) {
         ManagedInstance m = get(instanceId);
-        Properties p = load(instanceDir(m.id()).resolve(INSTANCE_FILE));
+        Properties p = instances.load(m.id());
         List<OwnVolume> out = new ArrayList<>();
         int n = Integer.parseInt(p.getProperty("volumes", "0"));
         for (int i = 0; i < n; i++) {
@@ -690,7 +609,7 @@ public final class LocalProvider implements Fleet {
     @Override
     public String workTree(String instanceId) {
         get(instanceId);
-        return load(instanceDir(instanceId).resolve(INSTANCE_FILE)).getProperty("work-tree");
+        return instances.load(instanceId).getProperty("work-tree");
     }
 
     @Override
@@ -727,14 +646,7 @@ public final class LocalProvider implements Fleet {
     @Override
     public void recordDeadline(String id, Instant deadline) {
         get(id);
-        Path file = instanceDir(id).resolve(INSTANCE_FILE);
-        Properties p = load(file);
-        p.setProperty("expires-at", deadline.toString());
-        try {
-            store(p, file);
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot record the new deadline of " + id + " in " + file + ": " + e.getMessage(), e);
-        }
+        instances.recordDeadline(id, deadline);
     }
 
     /** Waits until the instance's agent has exited (after a Shutdown), then releases what it held. */
@@ -742,7 +654,7 @@ public final class LocalProvider implements Fleet {
         Optional<ProcessHandle> p = new LocalAgent(paths, instanceDir(id)).process();
         if (p.isPresent()) {
             try {
-                p.get().onExit().get(wait.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+                p.get().onExit().get(wait.toMillis(), TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for the agent of " + id + " (pid "
@@ -761,7 +673,7 @@ public final class LocalProvider implements Fleet {
     }
 
     Path instanceDir(String id) {
-        return root.resolve("instances").resolve(id);
+        return instances.dir(id);
     }
 
     Path volumeDir(String id) {
@@ -776,23 +688,5 @@ public final class LocalProvider implements Fleet {
         byte[] b = new byte[bytes];
         ThreadLocalRandom.current().nextBytes(b);
         return HexFormat.of().formatHex(b);
-    }
-
-    static Properties load(Path file) {
-        Properties p = new Properties();
-        try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            p.load(r);
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot read " + file + ": " + e.getMessage(), e);
-        }
-        return p;
-    }
-
-    static void store(Properties p, Path file) throws IOException {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
-            p.store(w, "kiln local provider");
-        }
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 }

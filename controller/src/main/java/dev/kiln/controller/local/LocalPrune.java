@@ -94,14 +94,14 @@ public final class LocalPrune {
                 say("left " + p + ": not an instance directory of Kiln's; remove it yourself if it is not needed");
                 continue;
             }
-            if (!Files.isRegularFile(p.resolve("instance.properties"), LinkOption.NOFOLLOW_LINKS)) {
+            if (!Files.isRegularFile(p.resolve(LocalInstances.RECORD), LinkOption.NOFOLLOW_LINKS)) {
                 if (launching(p)) {
                     live.add(name);
                     say("left " + name + ": its `kiln launch` is still running");
                     continue;
                 }
                 try {
-                    List<String> mounted = LocalProvider.mountsUnder(p);
+                    List<String> mounted = LocalInstances.mountsUnder(p);
                     if (!mounted.isEmpty()) {
                         fail("left " + p + ": a launch that never finished, but " + String.join(", ", mounted)
                                 + " is still mounted there; unmount it and run `kiln prune` again");
@@ -157,11 +157,11 @@ public final class LocalPrune {
     /** Whether the `kiln launch` that made this directory still runs (its launcher file names a live pid that started before). */
     private static boolean launching(Path instanceDir) {
         try {
-            String[] f = Files.readString(instanceDir.resolve(LocalProvider.LAUNCHER_FILE)).strip().split(" ");
+            String[] f = Files.readString(instanceDir.resolve(LocalInstances.LAUNCHER_FILE)).strip().split(" ");
             Properties p = new Properties();
             p.setProperty("launcher-pid", f[0]);
             p.setProperty("launched", f[1]);
-            return LocalProvider.launching(p);
+            return LocalInstances.launching(p);
         } catch (IOException | RuntimeException e) {
             return false;
         }
@@ -210,7 +210,7 @@ public final class LocalPrune {
     }
 
     private boolean heldByLive(String volumeId, Set<String> live) {
-        Path props = fleet.volumeDir(volumeId).resolve("volume.properties");
+        Path props = fleet.volumeDir(volumeId).resolve(LocalVolumes.RECORD);
         if (!Files.isRegularFile(props)) {
             return false;
         }
@@ -221,7 +221,7 @@ public final class LocalPrune {
         }
         // A volume from a Kiln before volumes named their instance: look in the live instances' records.
         for (String id : live) {
-            Path f = fleet.instanceDir(id).resolve("instance.properties");
+            Path f = fleet.instanceDir(id).resolve(LocalInstances.RECORD);
             if (Files.isRegularFile(f) && load(f).containsValue(volumeId)) {
                 return true;
             }
@@ -260,11 +260,11 @@ public final class LocalPrune {
             if (heldByLive(name, live) || reported.contains(name)) {
                 continue;
             }
-            Path props = p.resolve("volume.properties");
+            Path props = p.resolve(LocalVolumes.RECORD);
             Properties vp = Files.isRegularFile(props) ? load(props) : new Properties();
             String instance = vp.getProperty("instance");
             if (instance != null && LocalProvider.isInstanceId(instance)
-                    && !Files.exists(fleet.instanceDir(instance).resolve("instance.properties"))
+                    && !Files.exists(fleet.instanceDir(instance).resolve(LocalInstances.RECORD))
                     && launching(fleet.instanceDir(instance))) {
                 say("left " + name + ": its `kiln launch` is still running");
                 continue;

@@ -49,7 +49,7 @@ final class LocalSnapshots {
     /** Copies a volume (its image, or its data directory {@code vdir}) into a new snapshot. */
     FleetSnapshot create(FleetVolume volume, Path vdir, ManagedInstance instance, String buildId) {
         String id = LocalSnapshotFormat.newId();
-        Properties vp = LocalProvider.load(vdir.resolve("volume.properties"));
+        Properties vp = RecordFiles.load(vdir.resolve(LocalVolumes.RECORD));
         Instant now = Instant.now();
         try {
             Path tmp = Files.createDirectories(LocalSnapshotFormat.partial(this.dir, id));

@@ -68,7 +68,7 @@ final class LocalVolumes {
      */
     Attached attach(VolumeSpec v, String instanceId, Path instanceDir, boolean loops, List<String> devices) throws IOException {
         Path vdir = dir(v.volumeId());
-        Properties vp = LocalProvider.load(vdir.resolve(RECORD));
+        Properties vp = RecordFiles.load(vdir.resolve(RECORD));
         vp.setProperty("instance", instanceId);
         vp.setProperty("state", "in-use");
         // What it held before this launch is no snapshot's and not blank: only a snapshot or proof frees it.
@@ -90,7 +90,7 @@ final class LocalVolumes {
             Files.createSymbolicLink(mnt.resolve(v.role()), vdir.resolve("data"));
             layout = new InstanceLayout.Volume(v.role(), "", "", true);
         }
-        LocalProvider.store(vp, vdir.resolve(RECORD));
+        RecordFiles.store(vp, vdir.resolve(RECORD));
         return new Attached(v.volumeId(), vdir, vp, device, vp.getProperty("collection", ""), layout);
     }
 
@@ -152,7 +152,7 @@ final class LocalVolumes {
             layout = new InstanceLayout.Volume(v.role(), "", "", from == null);
         }
         vp.setProperty("size-gib", Long.toString(sizeGiB));
-        LocalProvider.store(vp, vdir.resolve(RECORD));
+        RecordFiles.store(vp, vdir.resolve(RECORD));
         return new Attached(volumeId, vdir, vp, device, v.collection(), layout);
     }
 
@@ -169,7 +169,7 @@ final class LocalVolumes {
             throw new KilnException(ExitCodes.NOT_FOUND, "no local volume " + v.volumeId() + " in " + dir
                     + " (`kiln volumes --fleet` lists the fleet's volumes); nothing was launched");
         }
-        String kind = LocalProvider.load(vdir.resolve(RECORD)).getProperty("kind", "");
+        String kind = RecordFiles.load(vdir.resolve(RECORD)).getProperty("kind", "");
         if (!kind.equals(loops ? "image" : "dir")) {
             throw new KilnException(ExitCodes.REFUSED, v.volumeId() + " is " + (kind.equals("image")
                     ? "an image for a loop device, and this launch uses directories (no root, or KILN_LOCAL_VOLUMES=dirs)"
@@ -193,7 +193,7 @@ final class LocalVolumes {
         if (!Files.isRegularFile(file)) {
             return null;
         }
-        Properties vp = LocalProvider.load(file);
+        Properties vp = RecordFiles.load(file);
         String instance = vp.getProperty("instance");
         return instance == null || "available".equals(vp.getProperty("state")) ? null : instance;
     }
@@ -201,7 +201,7 @@ final class LocalVolumes {
     /** A volume's size from its record, or 0 when unknown. */
     long sizeGiB(String volumeId) {
         Path file = dir(volumeId).resolve(RECORD);
-        return Files.isRegularFile(file) ? sizeGiB(LocalProvider.load(file)) : 0;
+        return Files.isRegularFile(file) ? sizeGiB(RecordFiles.load(file)) : 0;
     }
 
     private static long sizeGiB(Properties vp) {
@@ -225,7 +225,7 @@ final class LocalVolumes {
                     continue;
                 }
                 Path file = v.resolve(RECORD);
-                Properties vp = Files.isRegularFile(file) ? LocalProvider.load(file) : new Properties();
+                Properties vp = Files.isRegularFile(file) ? RecordFiles.load(file) : new Properties();
                 String kept = vp.getProperty("kept", "");
                 out.add(new StoredVolume(id, vp.getProperty("role", ""), sizeGiB(vp), holder.apply(id),
                         vp.getProperty("created") == null ? null : Instant.parse(vp.getProperty("created")),
@@ -265,7 +265,7 @@ final class LocalVolumes {
                     + "; nothing was deleted");
         }
         Path file = vdir.resolve(RECORD);
-        Properties vp = Files.isRegularFile(file) ? LocalProvider.load(file) : new Properties();
+        Properties vp = Files.isRegularFile(file) ? RecordFiles.load(file) : new Properties();
         if (vp.getProperty("created") == null && !force) {
             throw new KilnException(ExitCodes.REFUSED, volumeId + " was not created by Kiln (" + vdir + " has no volume.properties"
                     + " Kiln wrote); look at it, and add --force to delete it all the same; nothing was deleted");
