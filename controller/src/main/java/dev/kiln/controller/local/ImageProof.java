@@ -59,7 +59,7 @@ final class ImageProof {
                 if (!Files.isRegularFile(image, LinkOption.NOFOLLOW_LINKS)) {
                     return null;
                 }
-                Map<String, String> header = header(stdout("dumpe2fs", "-h", image.toString()));
+                Map<String, String> header = header(LocalTools.stdout("dumpe2fs", "-h", image.toString()));
                 String features = header.getOrDefault("Filesystem features", "");
                 // A journal that still needs replaying, or one on another device, is content this cannot compare.
                 if (!"clean".equals(header.get("Filesystem state")) || features.contains("needs_recovery")
@@ -76,7 +76,7 @@ final class ImageProof {
                     if (!"8".equals(header.get("Journal inode")) || !"0".equals(header.get("Journal start"))) {
                         return null;
                     }
-                    journal = blocks(stdout("debugfs", "-R", "blocks <8>", image.toString()));
+                    journal = blocks(LocalTools.stdout("debugfs", "-R", "blocks <8>", image.toString()));
                     if (journal.length == 0) {
                         return null;
                     }
@@ -166,17 +166,5 @@ final class ImageProof {
         long[] out = Arrays.stream(s.split("\\s+")).mapToLong(Long::parseLong).toArray();
         Arrays.sort(out);
         return out;
-    }
-
-    /**
-     * The standard output of an e2fsprogs tool (which prints its banner on stderr), in the C
-     * locale; a non-zero exit fails.
-     */
-    static String stdout(String... argv) throws IOException {
-        LocalProvider.ToolRun r = LocalProvider.tool(false, argv);
-        if (r.exit() != 0) {
-            throw new IOException(String.join(" ", argv) + " failed (exit " + r.exit() + ")");
-        }
-        return r.out();
     }
 }
