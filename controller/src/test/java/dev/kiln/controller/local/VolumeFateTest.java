@@ -139,8 +139,35 @@ class VolumeFateTest {
                 VolumeStamp.of(ic[0].getParent()), List.of(), false, Map.of("snap-local-0000000c", "image:0:0"),
                 () -> ImageProof.heldIn(ic[0], Map.of("snap-local-0000000c", ic[1])));
         assertTrue(f.delete(), f.describe());
-        assertEquals("all of it is in snap-local-0000000c (since then only the mounts' own superblock and journal writes)",
+        assertEquals("all of it is in snap-local-0000000c (since then only the mounts' own superblock, journal and group-descriptor writes)",
                 f.why());
+    }
+
+    @Test
+    void anImageWhoseInodeTablesWereZeroedAfterItsSnapshotIsHeldThere() throws Exception {
+        Path[] ic = ext4AndCopy();
+        // The snapshot taken while the kernel's lazy initialisation had not reached group 1 yet.
+        String flags = groupFlags(ic[1], 1);
+        assertTrue(flags.contains("ITABLE_ZEROED"), flags);
+        setGroup(ic[1], "set_bg 1 flags 3");
+        assertFalse(groupFlags(ic[1], 1).contains("ITABLE_ZEROED"), groupFlags(ic[1], 1));
+        assertEquals(Optional.of("snap-local-0000000f"), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000f", ic[1])));
+
+        // Any other change to a group descriptor is a change the snapshot lacks.
+        setGroup(ic[0], "set_bg 1 itable_unused 2000");
+        assertEquals(Optional.empty(), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000f", ic[1])));
+    }
+
+    /** Runs one debugfs {@code set_bg} command and recomputes that group's checksum in the same session. */
+    void setGroup(Path image, String command) throws Exception {
+        Path commands = Files.writeString(dir.resolve("debugfs.cmd"), command + "\nset_bg 1 checksum calc\n");
+        LocalTools.run("debugfs", "-w", "-f", commands.toString(), image.toString());
+    }
+
+    /** The flags {@code dumpe2fs} prints for block group {@code group}. */
+    static String groupFlags(Path image, int group) throws Exception {
+        return LocalTools.stdout("dumpe2fs", image.toString()).lines().filter(l -> l.startsWith("Group " + group + ":"))
+                .findFirst().orElseThrow();
     }
 
     @Test
