@@ -5,7 +5,6 @@ import org.apache.sshd.common.cipher.Cipher;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.time.Duration;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -14,8 +13,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * first download of large packets instead makes the per-block loops hot on their own, and they
  * are compiled without the intrinsics (tens of MB/s, for the first hundreds of MB or longer).
  * Many small packets through MINA's own cipher get the callers compiled first: about 0.2 CPU
- * seconds, once per agent, on a low-priority thread after a delay that keeps it out of start-up.
- * {@code -Dkiln.ssh.warm-up=false} (in {@code AGENT_JAVA_OPTS}) leaves it out, to compare.
+ * seconds, once per agent, on a low-priority thread when the first SSH connection arrives (an
+ * agent nobody connects to keeps its memory). {@code -Dkiln.ssh.warm-up=false} (in
+ * {@code AGENT_JAVA_OPTS}) leaves it out, to compare.
  */
 final class CipherWarmUp {
 
@@ -32,19 +32,16 @@ final class CipherWarmUp {
     private CipherWarmUp() {
     }
 
-    /** Starts the warm-up on a daemon thread after {@code delay}; only the first call in a JVM does anything. */
-    static void startOnce(Duration delay) {
+    /** Starts the warm-up on a daemon thread; only the first call in a JVM does anything. */
+    static void startOnce() {
         if (!Boolean.parseBoolean(System.getProperty("kiln.ssh.warm-up", "true")) || !STARTED.compareAndSet(false, true)) {
             return;
         }
         Thread t = new Thread(() -> {
             try {
-                Thread.sleep(delay.toMillis());
                 long t0 = System.nanoTime();
                 run(PACKETS, PACKET_BYTES);
                 LOG.debug("ssh: AES-GCM warmed up in {} ms", (System.nanoTime() - t0) / 1_000_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
             } catch (Exception e) {
                 LOG.warn("ssh: warming up AES-GCM failed (transfers start slower): {}", e.toString());
             }

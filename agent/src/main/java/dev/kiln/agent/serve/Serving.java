@@ -32,9 +32,6 @@ public class Serving {
     /** The default port in local mode; on an instance it is 22 (the AMI moves the system sshd). */
     public static final int LOCAL_PORT = 2222;
 
-    /** How long after the server starts its cipher is warmed up: past the agent's start-up (the gRPC port opens after the SSH port). */
-    static final java.time.Duration WARM_UP_DELAY = java.time.Duration.ofSeconds(5);
-
     private final SshSettings ssh;
     private final AgentSettings agent;
     private final BuildSettings builds;
@@ -184,7 +181,6 @@ public class Serving {
                     + e.getMessage(), e);
         }
         server = s;
-        CipherWarmUp.startOnce(WARM_UP_DELAY);
     }
 
     /** The running server, if serving. */
