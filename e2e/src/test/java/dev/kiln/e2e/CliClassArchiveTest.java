@@ -17,10 +17,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * bin/kiln's class-data archive for the CLI: the first command after a build that talks to an
- * agent and succeeds lists its classes, a static archive is dumped from that list in the
- * background, and later commands map it, picocli's classes included (a dynamic archive leaves
- * them out: they are class-file version 49). A failing command, or one that never reached an
+ * bin/kiln's class-data archive for the CLI: the first {@code status} (or {@code builds}) after a
+ * build that talks to an agent and succeeds lists its classes ({@code up} lists none), a static
+ * archive is dumped from that list in the background, and later commands map it, picocli's
+ * classes included (a dynamic archive leaves them out: they are class-file version 49). A failing command, or one that never reached an
  * agent, leaves no archive and no list.
  * The archive is a cache beside the repository's own kiln.jar; this test clears it first.
  */
@@ -57,6 +57,10 @@ class CliClassArchiveTest {
         Result up = kiln(Map.of(), "up", "--local", "--ssh-port", "0");
         assertEquals(0, up.code(), up.err());
         waitForNoDump();
+        assertEquals(List.of(), cacheFiles(), "`up` lists no classes: `status` would miss those it reads answers with");
+        Result first = kiln(Map.of(), "status");
+        assertEquals(0, first.code(), first.err());
+        waitForNoDump();
         List<Path> archives = cacheFiles();
         assertEquals(1, archives.size(), "one archive and nothing else: " + archives);
         String name = archives.get(0).getFileName().toString();
@@ -69,11 +73,14 @@ class CliClassArchiveTest {
         List<String> loaded = Files.readAllLines(classes);
         assertTrue(loaded.stream().anyMatch(l -> l.contains(" picocli.CommandLine source: shared objects file")),
                 "picocli comes from the archive");
-        // The archive was listed by `up`, so `status` loads some classes of its own from the jar;
-        // picocli's (about 180, all from the jar with a dynamic archive) are in it, but for a few
-        // interfaces that the CLI's lambdas implement.
+        // picocli's classes (about 180, all from the jar with a dynamic archive) are in it, but for
+        // a few interfaces that the CLI's lambdas implement.
         List<String> picocliFromJar = loaded.stream().filter(l -> l.contains("source: file:") && l.contains(" picocli.")).toList();
         assertTrue(picocliFromJar.size() <= 5, "picocli's classes come from the archive: " + picocliFromJar);
+        // So are those that read the agent's answer (the protocol's messages, protobuf's descriptors).
+        List<String> protoFromJar = loaded.stream().filter(l -> l.contains("source: file:")
+                && (l.contains(" com.google.protobuf.") || l.contains(" dev.kiln.proto."))).toList();
+        assertEquals(List.of(), protoFromJar, "the agent's answer is read with classes from the archive");
         assertEquals(archives, cacheFiles(), "a command that finds its archive writes nothing");
     }
 

@@ -6,11 +6,18 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchKey;
+import java.nio.file.WatchService;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -21,6 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * gRPC TLS falls back to the JDK's, whose AES-GCM is slow without C2, and `kiln build` says so
  * on stderr, with the way out. The real CLI and a real local agent, as a user runs them; the
  * fallback is forced with Netty's own switch, as a platform without BoringSSL would see it.
+ * bin/kiln unpacks BoringSSL's library once, beside the jar, so no command extracts it again.
  */
 class CliTlsFallbackTest {
 
@@ -64,5 +72,35 @@ class CliTlsFallbackTest {
         assertEquals(0, usual.code(), usual.err());
         assertTrue(usual.out().contains("hello once more"), usual.out());
         assertFalse(usual.err().contains("note: gRPC TLS"), usual.err());
+    }
+
+    @Test
+    void theClisBoringSslIsUnpackedOnceBesideTheJarNotIntoTheTemporaryDirectory() throws Exception {
+        Result up = kiln(Map.of(), "up", "--local", "--ssh-port", "0");
+        assertEquals(0, up.code(), up.err());
+        // Netty would extract the library into java.io.tmpdir at every start (and delete it at
+        // exit): what the commands create there is watched while they run.
+        Path tmp = Files.createDirectories(home.resolve("tmp"));
+        List<String> created = new ArrayList<>();
+        try (WatchService watch = FileSystems.getDefault().newWatchService()) {
+            tmp.register(watch, StandardWatchEventKinds.ENTRY_CREATE);
+            for (int i = 0; i < 2; i++) {
+                Result status = kiln(Map.of("KILN_JAVA_OPTS", "-Djava.io.tmpdir=" + tmp), "status");
+                assertEquals(0, status.code(), status.err());
+                assertTrue(status.out().matches("(?s).*state\\s+ready\n.*"), status.out());
+            }
+            for (WatchKey key = watch.poll(); key != null; key = watch.poll()) {
+                key.pollEvents().forEach(e -> created.add(String.valueOf(e.context())));
+            }
+        }
+        assertEquals(List.of(), created.stream().filter(n -> n.contains("netty_tcnative")).toList(),
+                "nothing extracted into the temporary directory");
+        Path jar = RepoScript.ROOT.resolve("controller/target/kiln.jar");
+        Path unpacked = jar.resolveSibling("kiln-" + Files.size(jar) + "-" + Files.getLastModifiedTime(jar).toMillis() / 1000 + "-native");
+        assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(unpacked)),
+                "the library's directory is the user's own");
+        try (Stream<Path> files = Files.list(unpacked)) {
+            assertEquals(1, files.filter(f -> f.getFileName().toString().startsWith("libnetty_tcnative_linux_")).count());
+        }
     }
 }

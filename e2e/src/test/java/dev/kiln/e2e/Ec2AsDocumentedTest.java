@@ -52,7 +52,7 @@ class Ec2AsDocumentedTest {
         moto = MotoServer.start();
         ec2 = moto.ec2Client();
         MotoWorld.sdkCredentials();
-        var s = MotoWorld.loopbackSubnet(ec2, "127.0.1.0/24", "us-east-1b");
+        var s = MotoWorld.loopbackSubnet(ec2, 1, "us-east-1b");
         subnet = s.subnetId();
         zone = s.availabilityZone();
         ami = MotoWorld.agentImage(ec2, "kiln-agent-2026-11-22");

@@ -45,7 +45,7 @@ class Ec2EnrollmentTest {
         moto = MotoServer.start();
         ec2 = moto.ec2Client();
         MotoWorld.sdkCredentials();
-        subnet = MotoWorld.loopbackSubnet(ec2, "127.0.2.0/24", null).subnetId();
+        subnet = MotoWorld.loopbackSubnet(ec2, 2, null).subnetId();
         ami = MotoWorld.agentImage(ec2, "kiln-agent-2026-12-07");
     }
 

@@ -54,7 +54,7 @@ class Ec2KeptVolumeTest {
         moto = MotoServer.start();
         Ec2Client ec2 = moto.ec2Client();
         MotoWorld.sdkCredentials();
-        String subnet = MotoWorld.loopbackSubnet(ec2, "127.0.4.0/24", "us-east-1a").subnetId();
+        String subnet = MotoWorld.loopbackSubnet(ec2, 4, "us-east-1a").subnetId();
         String ami = MotoWorld.agentImage(ec2, "kiln-agent-devbox");
         simulator = FleetSimulator.withMachines(ec2, moto.endpoint(), dir.resolve("hardware"));
         Kiln kiln = new Kiln(dir.resolve("home")).env("KILN_EC2_ENDPOINT", simulator.ec2Endpoint().toString())

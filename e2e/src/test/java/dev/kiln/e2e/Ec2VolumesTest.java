@@ -53,8 +53,8 @@ class Ec2VolumesTest {
         ec2 = moto.ec2Client();
         proxy = new Ec2Proxy(moto.endpoint(), ec2).notFoundFor(Duration.ofSeconds(1));
         MotoWorld.sdkCredentials();
-        subnet = MotoWorld.loopbackSubnet(ec2, "127.0.2.0/24", "us-east-1a").subnetId();
-        otherZoneSubnet = MotoWorld.loopbackSubnet(ec2, "127.0.3.0/24", "us-east-1b").subnetId();
+        subnet = MotoWorld.loopbackSubnet(ec2, 2, "us-east-1a").subnetId();
+        otherZoneSubnet = MotoWorld.loopbackSubnet(ec2, 3, "us-east-1b").subnetId();
         ami = MotoWorld.agentImage(ec2, "kiln-agent-2026-12-07");
     }
 

@@ -23,6 +23,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -60,7 +61,7 @@ class FleetTest {
             proxy = new Ec2Proxy(moto.endpoint(), ec2).notFoundFor(Duration.ofSeconds(1));
         }
         MotoWorld.sdkCredentials();
-        subnet = MotoWorld.loopbackSubnet(ec2, "127.0.1.0/24", null).subnetId();
+        subnet = MotoWorld.loopbackSubnet(ec2, 1, null).subnetId();
         ami = MotoWorld.agentImage(ec2, "kiln-agent-2026-11-22");
     }
 
@@ -107,7 +108,7 @@ class FleetTest {
         Kiln.Run launch = kiln.run("launch", "--role", "worker", "--ami", "kiln-agent-*", "--subnet", subnet,
                 "--type", "c5.2xlarge", "--ttl", "2h", "--volume", "builds:10", "--label", "pr=7", "--wait", "2m");
         assertEquals(0, launch.exitCode(), launch.toString());
-        assertTrue(launch.err().contains("answers at 127.0.1."), launch.err());
+        assertTrue(launch.err().contains("answers at " + MotoWorld.subnetPrefix(1)), launch.err());
         Instance i = instance(launchedId(launch));
         assertEquals(ami, i.imageId(), "the newest AMI named like kiln-agent-*");
         assertEquals("required", i.metadataOptions().httpTokensAsString());
@@ -128,7 +129,7 @@ class FleetTest {
 
         Kiln.Run ls = kiln.run("ls");
         assertEquals(0, ls.exitCode(), ls.toString());
-        assertTrue(ls.out().matches("(?s).*" + i.instanceId() + "\\s+worker\\s+pr=7\\s+running\\s+ready\\s+-\\s+1h5\\dm\\s+127\\.0\\.1\\.\\d+:7443.*"),
+        assertTrue(ls.out().matches("(?s).*" + i.instanceId() + "\\s+worker\\s+pr=7\\s+running\\s+ready\\s+-\\s+1h5\\dm\\s+" + Pattern.quote(MotoWorld.subnetPrefix(1)) + "\\d+:7443.*"),
                 ls.out());
         Kiln.Run status = kiln.run("status", "--agent", i.privateIpAddress() + ":7443", "--tls-server-name", tags.get("kiln:cert-name"));
         assertTrue(status.out().matches("(?s).*instance\\s+" + i.instanceId() + "\n.*"), status.toString());

@@ -280,7 +280,7 @@ class LocalFleetCleanupTest {
         assertEquals(0, term.exitCode(), term.toString());
         // Unmounting wrote its superblock and journal, nothing else: all of it is in the snapshot.
         assertTrue(term.err().contains(vols.get("data") + " (data): deleted: all of it is in " + data
-                + " (since then only the mounts' own superblock and journal writes)"), term.err());
+                + " (since then only the mounts' own superblock, journal and group-descriptor writes)"), term.err());
         assertFalse(Files.exists(fleet.resolve("volumes/" + vols.get("data"))));
         Path kept = fleet.resolve("volumes/" + vols.get("scratch"));
         assertTrue(term.err().contains(vols.get("scratch") + " (scratch): kept in " + kept
@@ -294,7 +294,7 @@ class LocalFleetCleanupTest {
         Kiln.Run ended = kiln.run("terminate", b);
         assertEquals(0, ended.exitCode(), ended.toString());
         assertTrue(ended.err().contains(restored + " (sources): deleted: all of it is in " + data
-                + " (since then only the mounts' own superblock and journal writes)"), ended.err());
+                + " (since then only the mounts' own superblock, journal and group-descriptor writes)"), ended.err());
         assertFalse(Files.exists(fleet.resolve("volumes/" + restored)));
 
         Kiln.Run dry = kiln.run("prune", "--dry-run");

@@ -4,12 +4,52 @@ import dev.kiln.controller.fleet.Ec2Fleet;
 import software.amazon.awssdk.services.ec2.Ec2Client;
 import software.amazon.awssdk.services.ec2.model.Subnet;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.List;
 
 /** What the EC2 fleet tests set up in moto, and clean up after each test, in one place. */
 final class MotoWorld {
 
+    /**
+     * The second octet of this JVM's loopback block, 127.N.0.0/16, held by a file lock for the
+     * JVM's life: two test runs side by side would otherwise give their simulated instances the
+     * same addresses, and one fleet's CLI would reach the other's agents.
+     */
+    private static final int BLOCK = claimBlock();
+    private static FileLock blockLock;
+
     private MotoWorld() {
+    }
+
+    private static int claimBlock() {
+        Path dir = Path.of(System.getProperty("java.io.tmpdir"), "kiln-e2e-loopback");
+        try {
+            Files.createDirectories(dir);
+            for (int n = 10; n <= 250; n++) {
+                FileChannel channel = FileChannel.open(dir.resolve(n + ".lock"),
+                        StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                FileLock lock = channel.tryLock();
+                if (lock != null) {
+                    blockLock = lock;
+                    return n;
+                }
+                channel.close();
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot claim a loopback block under " + dir, e);
+        }
+        throw new IllegalStateException("every loopback block 127.10-250.0.0/16 is held by another test run");
+    }
+
+    /** The first three octets and dot of this JVM's subnet {@code third}, e.g. "127.12.1.". */
+    static String subnetPrefix(int third) {
+        return "127." + BLOCK + "." + third + ".";
     }
 
     /** Keys for the SDK's default credential chain, which the CLI uses (moto accepts any). */
@@ -19,11 +59,12 @@ final class MotoWorld {
     }
 
     /**
-     * A subnet in a VPC carved from 127.0.0.0/8, so moto gives instances loopback private
-     * addresses; in {@code zone}, or moto's choice when null.
+     * Subnet {@code third} (a /24) of this JVM's loopback block, so moto gives instances loopback
+     * private addresses; in {@code zone}, or moto's choice when null.
      */
-    static Subnet loopbackSubnet(Ec2Client ec2, String cidr, String zone) {
-        String vpc = ec2.createVpc(v -> v.cidrBlock("127.0.0.0/16")).vpc().vpcId();
+    static Subnet loopbackSubnet(Ec2Client ec2, int third, String zone) {
+        String vpc = ec2.createVpc(v -> v.cidrBlock("127." + BLOCK + ".0.0/16")).vpc().vpcId();
+        String cidr = subnetPrefix(third) + "0/24";
         return ec2.createSubnet(s -> s.vpcId(vpc).cidrBlock(cidr).availabilityZone(zone)).subnet();
     }
 

@@ -76,8 +76,7 @@ class PipelineTest {
         }
         moto = MotoServer.start();
         Ec2Client ec2 = moto.ec2Client();
-        String vpc = ec2.createVpc(v -> v.cidrBlock("127.0.0.0/16")).vpc().vpcId();
-        String subnet = ec2.createSubnet(s -> s.vpcId(vpc).cidrBlock("127.0.1.0/24")).subnet().subnetId();
+        String subnet = MotoWorld.loopbackSubnet(ec2, 1, null).subnetId();
         String base = ec2.describeImages(r -> r.maxResults(5)).images().get(0).imageId();
         String ami = ec2.createImage(c -> c.instanceId(ec2.runInstances(r -> r.imageId(base).minCount(1).maxCount(1))
                 .instances().get(0).instanceId()).name("kiln-agent-pipeline")).imageId();

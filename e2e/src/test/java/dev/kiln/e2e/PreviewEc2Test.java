@@ -61,7 +61,7 @@ class PreviewEc2Test {
         ec2 = moto.ec2Client();
         proxy = new Ec2Proxy(moto.endpoint(), ec2);
         MotoWorld.sdkCredentials();
-        subnet = MotoWorld.loopbackSubnet(ec2, "127.0.3.0/24", null);
+        subnet = MotoWorld.loopbackSubnet(ec2, 3, null);
         ami = MotoWorld.agentImage(ec2, "kiln-agent-2026-12-01");
         web = group("preview-web", 8000);
         ssh = group("preview-ssh", 22);

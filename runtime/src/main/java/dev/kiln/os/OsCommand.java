@@ -56,6 +56,11 @@ public final class OsCommand {
             return exitCode == 0;
         }
 
+        /** Everything it printed: stdout, then stderr. */
+        public String output() {
+            return stdout + stderr;
+        }
+
         /** The program's own words, for error messages: stdout and stderr, on one line. */
         public String said() {
             String text = (stdout.strip() + "\n" + stderr.strip()).strip();

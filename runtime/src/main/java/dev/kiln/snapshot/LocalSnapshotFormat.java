@@ -151,33 +151,28 @@ public final class LocalSnapshotFormat {
      * is not ext2/3/4 is left as it is.
      */
     public static void replayJournal(Path copy) throws IOException {
-        Run header = run(List.of("dumpe2fs", "-h", copy.toString()));
-        if (header.exit() != 0) {
+        OsCommand.Result header = run(List.of("dumpe2fs", "-h", copy.toString()));
+        if (header.exitCode() != 0) {
             return; // not an ext2/3/4 filesystem: nothing to replay
         }
-        String features = header.out().lines().filter(l -> l.startsWith("Filesystem features:")).findFirst().orElse("");
+        String features = header.output().lines().filter(l -> l.startsWith("Filesystem features:")).findFirst().orElse("");
         if (features.contains("needs_recovery")) {
             // e2fsck exits 0 (nothing to fix) or 1 (the journal was replayed); anything else failed.
-            Run r = run(List.of("e2fsck", "-E", "journal_only", "-y", copy.toString()));
-            if (r.exit() > 1) {
-                throw new IOException("e2fsck -E journal_only -y of its copy failed (exit " + r.exit() + "): " + r.out().strip());
+            OsCommand.Result r = run(List.of("e2fsck", "-E", "journal_only", "-y", copy.toString()));
+            if (r.exitCode() > 1) {
+                throw new IOException("e2fsck -E journal_only -y of its copy failed (exit " + r.exitCode() + "): " + r.output().strip());
             }
         }
     }
 
-    private record Run(int exit, String out) {
-    }
-
     /** Runs a tool from {@value #TOOL_PATH} in the C locale, for at most 10 minutes (e2fsck of a large copy). */
-    private static Run run(List<String> argv) throws IOException {
-        OsCommand.Result r;
+    private static OsCommand.Result run(List<String> argv) throws IOException {
         try {
-            r = OsCommand.run(Duration.ofMinutes(10), Map.of("PATH", TOOL_PATH, "LC_ALL", "C"), argv);
+            return OsCommand.run(Duration.ofMinutes(10), Map.of("PATH", TOOL_PATH, "LC_ALL", "C"), argv);
         } catch (java.io.InterruptedIOException e) {
             throw e;
         } catch (IOException e) {
             throw new IOException(argv.get(0) + " is not installed (e2fsprogs): " + e.getMessage(), e);
         }
-        return new Run(r.exitCode(), r.stdout() + r.stderr());
     }
 }

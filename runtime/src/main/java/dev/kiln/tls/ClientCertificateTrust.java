@@ -28,8 +28,8 @@ import java.util.Map;
  *
  * <p>A refusal's message names the certificate and the reason, for the agent's log. On OpenSSL
  * it also carries the X.509 verification error that picks the TLS alert the client receives
- * (unknown_ca, certificate_expired, unsupported_certificate) instead of BoringSSL's internal_error
- * for an unexplained refusal. Server certificates are not this class's business.
+ * (unknown_ca, certificate_expired, unsupported_certificate); without it BoringSSL sends
+ * internal_error, which explains nothing. Server certificates are not this class's business.
  */
 public final class ClientCertificateTrust extends X509ExtendedTrustManager {
 

@@ -90,7 +90,8 @@ public final class GrpcTls {
      * Loads OpenSSL (when it is asked for) on a daemon thread, so that the process finds it ready
      * when it builds its first TLS context: netty-tcnative's class initialisation, extracting and
      * loading its library and BoringSSL's own set-up take about 0.1 s of a cold JVM, which a
-     * process at start-up can spend on its other core. A wrong property value is left for
+     * process at start-up can spend on its other core; then the JDK's list of public root CAs,
+     * which the first check of a server's certificate reads. A wrong property value is left for
      * {@link #provider()} to report.
      */
     public static void preload() {
@@ -101,9 +102,26 @@ public final class GrpcTls {
         } catch (IllegalArgumentException e) {
             return;
         }
-        Thread loader = new Thread(OpenSsl::isAvailable, "kiln-tls-preload");
+        Thread loader = new Thread(() -> {
+            OpenSsl.isAvailable();
+            loadAnchorCertificates();
+        }, "kiln-tls-preload");
         loader.setDaemon(true);
         loader.start();
+    }
+
+    /**
+     * The JDK's list of public root CAs, which its trust manager reads (the whole {@code cacerts}
+     * store, about 140 certificates) in the first server check that verifies a host name, to apply
+     * its rules for public CAs; read here ahead of the first handshake. Only the fleet CA is
+     * trusted either way. A JDK without that class is left as it is.
+     */
+    private static void loadAnchorCertificates() {
+        try {
+            Class.forName("sun.security.validator.AnchorCertificates", true, null);
+        } catch (ClassNotFoundException | LinkageError e) {
+            // nothing to read ahead
+        }
     }
 
     /** One line for logs: which TLS this process uses, and why when it is not OpenSSL. */

@@ -246,7 +246,7 @@ public final class MetadataMock implements AutoCloseable {
             return this;
         }
 
-        /** Listens on this loopback port instead of a free one (to start the mock where a client already looks). */
+        /** Listens on this loopback port, not a free one (to start the mock where a client already looks). */
         public Builder loopbackPort(int port) {
             this.listenPort = port;
             return this;

@@ -20,7 +20,7 @@ import java.util.function.Supplier;
 /**
  * Streams a log from a byte offset under gRPC flow control: it reads the next chunk from disk only
  * while the transport is ready for it, so memory stays bounded however slow the client is. In
- * follow mode it waits for the log to grow instead of polling, and ends with the build's record.
+ * follow mode it is woken when the log grows (no polling), and ends with the build's record.
  *
  * <p>Once a follower has caught up, the next bytes wait a moment (the linger) before they are
  * read, so that the lines a build prints in quick succession go out as one message: every message
@@ -32,7 +32,7 @@ final class LogStreamer {
     /**
      * The most one message carries. Every message costs both ends a fixed amount of CPU (a read, a
      * frame, a parse, a hand-off between threads, a write); 256 KiB keeps that below the per-byte
-     * cost and well inside gRPC's 4 MiB message limit (figures in docs/benchmarks.md).
+     * cost and well inside gRPC's 4 MiB message limit (measured: docs/performance.md).
      */
     static final int CHUNK = 256 * 1024;
     static final int READY_THRESHOLD = 4 * CHUNK;

@@ -70,7 +70,7 @@ public final class ImdsRootOnly {
      * @param buildUser   resolves the build user (kiln.builds.user); may throw IllegalStateException
      * @param agentIsRoot whether the agent runs as root (else builds run as the agent's own user)
      * @param timeout     how long each connection attempt may take; a probe still waiting then
-     *                    counts as refused (a filter that drops instead of rejecting)
+     *                    counts as refused (a filter that drops, not rejects)
      */
     public ImdsRootOnly(URI endpoint, ProcessLauncher launcher, Supplier<BuildUser> buildUser, boolean agentIsRoot,
                         Duration timeout) {

@@ -128,7 +128,7 @@ public final class LogFile implements AutoCloseable, LogSource {
 
     /**
      * Runs {@code r} once, as soon as the log holds more than {@code knownSize} bytes or is closed
-     * (at once if that is already so). Used by followers instead of polling.
+     * (at once if that is already so). Followers wait on it, so none polls.
      */
     public void whenBeyond(long knownSize, Runnable r) {
         boolean now;

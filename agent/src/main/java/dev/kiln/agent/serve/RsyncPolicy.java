@@ -168,8 +168,8 @@ public final class RsyncPolicy {
      * Refuses paths that run through a symbolic link leading out of their area, judged with
      * {@code access} (up to the first name with a wildcard, which rsync expands itself). rsync
      * follows links in the paths it is given; its sandbox holds only the user's areas and the
-     * system's read-only programs, and this check names the problem instead of leaving rsync to
-     * find nothing or the sandbox's own {@code /usr}.
+     * system's read-only programs, where rsync would find nothing or the sandbox's own
+     * {@code /usr}; this check names the problem.
      */
     public static void requireInside(ServedTree tree, List<String> paths, FsAccess access) throws Refused {
         for (String p : paths) {

@@ -6,7 +6,9 @@ import org.apache.sshd.common.file.FileSystemFactory;
 import org.apache.sshd.common.kex.BuiltinDHFactories;
 import org.apache.sshd.common.keyprovider.KeyPairProvider;
 import org.apache.sshd.common.mac.BuiltinMacs;
+import org.apache.sshd.common.session.Session;
 import org.apache.sshd.common.session.SessionContext;
+import org.apache.sshd.common.session.SessionListener;
 import org.apache.sshd.common.signature.BuiltinSignatures;
 import org.apache.sshd.core.CoreModuleProperties;
 import org.apache.sshd.scp.ScpModuleProperties;
@@ -139,6 +141,14 @@ public final class SshServer {
         CoreModuleProperties.REKEY_BYTES_LIMIT.set(s, 0L);
         // scp uploads are written like SFTP's and OpenSSH's, without a sync after every write.
         ScpModuleProperties.PROP_AUTO_SYNC_FILE_ON_WRITE.set(s, false);
+        // The first connection starts the cipher's warm-up, which runs beside its key exchange and
+        // login; an agent nobody connects to never pays for it.
+        s.addSessionListener(new SessionListener() {
+            @Override
+            public void sessionCreated(Session session) {
+                CipherWarmUp.startOnce();
+            }
+        });
         return s;
     }
 

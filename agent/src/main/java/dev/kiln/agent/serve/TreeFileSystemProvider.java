@@ -153,7 +153,7 @@ public final class TreeFileSystemProvider extends RootedFileSystemProvider {
         return r;
     }
 
-    /** The same kind of exception, naming the user's path instead of the real one. */
+    /** The same kind of exception, naming the user's path, never the real one. */
     private static IOException translate(IOException e, ServedTree.Located r) {
         String file = r.virtualPath();
         if (e instanceof FileSystemException fse) {

@@ -215,7 +215,7 @@ public final class AgentStartup implements ApplicationEventListener<StartupEvent
 
     /**
      * Stops a started agent in order: builds first, so their log streams end at once with the
-     * builds' final records instead of holding up the gRPC server's shutdown; then the gRPC
+     * builds' final records and do not hold up the gRPC server's shutdown; then the gRPC
      * server; then its event loops, so no event loop thread is left in epoll_wait when the JVM
      * exits. Runs on {@link ShutdownEvent}, before the context destroys its beans.
      */

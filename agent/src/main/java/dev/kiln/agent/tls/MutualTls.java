@@ -55,7 +55,7 @@ public final class MutualTls {
     /**
      * The last context built, with what it was built from: the launcher checks the material at
      * start-up and the gRPC server then asks for its context; the same material gives the same
-     * context instead of a second native one (OpenSSL's, which is freed only when collected).
+     * context, never a second native one (OpenSSL's, which is freed only when collected).
      */
     private static volatile Built last;
 

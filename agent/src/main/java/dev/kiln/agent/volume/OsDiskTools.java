@@ -71,7 +71,11 @@ public final class OsDiskTools implements DiskTools {
 
     /** How much {@link #firstNonZero} reads at a time. */
     private static final int CHUNK = 4 << 20;
-    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(CHUNK).asReadOnlyBuffer();
+    /**
+     * Zeros that a chunk is compared with, a window at a time: 64 KiB held for as long as the agent
+     * runs, not a chunk's 4 MiB (the class is loaded at start-up, so that would be resident idle).
+     */
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(64 << 10).asReadOnlyBuffer();
 
     @Override
     public long firstNonZero(Path device, long offset, int length) throws IOException {
@@ -101,10 +105,12 @@ public final class OsDiskTools implements DiskTools {
                                 + " bytes");
                     }
                 }
-                buffer.flip();
-                int at = buffer.mismatch(ZEROS.duplicate().limit(n));
-                if (at >= 0) {
-                    return offset + done + at;
+                for (int from = 0; from < n; from += ZEROS.capacity()) {
+                    int window = Math.min(ZEROS.capacity(), n - from);
+                    int at = buffer.slice(from, window).mismatch(ZEROS.duplicate().limit(window));
+                    if (at >= 0) {
+                        return offset + done + from + at;
+                    }
                 }
                 done += n;
             }

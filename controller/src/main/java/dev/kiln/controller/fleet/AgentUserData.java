@@ -47,7 +47,7 @@ public final class AgentUserData {
      *
      * @param workTree where it runs
      * @param profiles tup profiles (empty: all), when {@code command} is empty
-     * @param command  argv of a command build instead of tup, or empty
+     * @param command  argv of a command build (run in place of tup), or empty
      */
     public record BootBuild(String workTree, List<String> profiles, List<String> command) {
     }

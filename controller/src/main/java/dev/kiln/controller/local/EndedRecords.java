@@ -52,7 +52,7 @@ final class EndedRecords {
             return Optional.empty();
         }
         try {
-            Properties p = LocalProvider.load(file);
+            Properties p = RecordFiles.load(file);
             Map<String, String> labels = new TreeMap<>();
             p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> labels.put(k.substring(6), p.getProperty(k)));
             List<String> volumes = new ArrayList<>();
@@ -107,7 +107,7 @@ final class EndedRecords {
         Files.createDirectories(dir);
         Path tmp = dir.resolve("." + id + ".partial");
         if (Files.exists(tmp)) {
-            LocalProvider.run("rm", "-rf", "--one-file-system", tmp.toString());
+            LocalTools.run("rm", "-rf", "--one-file-system", tmp.toString());
         }
         Files.createDirectories(tmp.resolve("logs"));
         if (Files.isRegularFile(instanceDir.resolve("agent.log"), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
@@ -127,7 +127,7 @@ final class EndedRecords {
         for (int i = 0; i < volumes.size(); i++) {
             r.setProperty("volume." + i, volumes.get(i));
         }
-        LocalProvider.store(r, tmp.resolve(ENDED_FILE));
+        RecordFiles.store(r, tmp.resolve(ENDED_FILE));
         Files.move(tmp, dir.resolve(id), StandardCopyOption.ATOMIC_MOVE);
     }
 
@@ -143,12 +143,12 @@ final class EndedRecords {
                 if (r.ended().plus(KEEP_RECORDS).isBefore(now)) {
                     dropped.add("the record of " + r.id() + " (ended " + r.ended() + ", over " + KEEP_RECORDS.toDays() + " days ago)");
                     if (!dryRun) {
-                        LocalProvider.run("rm", "-rf", "--one-file-system", record.toString());
+                        LocalTools.run("rm", "-rf", "--one-file-system", record.toString());
                     }
                 } else if (r.logs() != null && r.ended().plus(KEEP_LOGS).isBefore(now)) {
                     dropped.add("the logs of " + r.id() + " (ended " + r.ended() + ", over " + KEEP_LOGS.toDays() + " days ago)");
                     if (!dryRun) {
-                        LocalProvider.run("rm", "-rf", "--one-file-system", record.resolve("logs").toString());
+                        LocalTools.run("rm", "-rf", "--one-file-system", record.resolve("logs").toString());
                     }
                 }
             } catch (IOException e) {

@@ -11,15 +11,21 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
  * Proves from their contents that an ext4 image holds nothing its snapshot copy lacks, for an
  * image whose {@link VolumeStamp} moved although no file changed: mounting ext4 (and the agent's
  * {@code fsck.ext4 -a} before it, even for a read-only mount) writes its superblock, and a mount
- * writes its journal. The proof holds only when both filesystems are clean (no journal left to
- * replay), have the same size, block size and journal, and differ in no block but the
- * superblock's and the journal's: then every file, directory and allocation is the snapshot's.
- * Anything else, including a tool that fails, proves nothing.
+ * writes its journal; the kernel's lazy inode-table initialisation, which may still run when a
+ * snapshot is taken, marks block groups ITABLE_ZEROED in the group descriptors. The proof holds
+ * only when both filesystems are clean (no journal left to replay), have the same size, block size
+ * and journal, and differ in no block but the superblock's and the journal's, and the primary group
+ * descriptors' only when {@code dumpe2fs} reads every group the same apart from that flag and the
+ * checksums: then every file, directory and allocation is the snapshot's. Anything else,
+ * including a tool that fails, proves nothing.
  */
 final class ImageProof {
 
@@ -44,22 +50,28 @@ final class ImageProof {
         }
         for (Map.Entry<String, Path> c : copies.entrySet()) {
             Ext4 theirs = Ext4.of(c.getValue());
-            if (theirs != null && mine.sameLayout(theirs) && differsOnlyInSuperblockAndJournal(image, c.getValue(), mine)) {
+            if (theirs != null && mine.sameLayout(theirs)
+                    && differsOnlyInMountWrites(image, c.getValue(), mine, mine.groups().equals(theirs.groups()))) {
                 return Optional.of(c.getKey());
             }
         }
         return Optional.empty();
     }
 
-    /** What the proof needs of a clean ext4 image's header, or null when it is not one. */
-    record Ext4(long size, int blockSize, long[] journalBlocks) {
+    /**
+     * What the proof needs of a clean ext4 image, or null when it is not one: its header, the
+     * primary group descriptors' blocks (-1 when unknown) and every group as {@code dumpe2fs}
+     * reads it, without checksums and the ITABLE_ZEROED flag.
+     */
+    record Ext4(long size, int blockSize, long[] journalBlocks, long descriptorsFirst, long descriptorsLast, String groups) {
 
         static Ext4 of(Path image) {
             try {
                 if (!Files.isRegularFile(image, LinkOption.NOFOLLOW_LINKS)) {
                     return null;
                 }
-                Map<String, String> header = header(stdout("dumpe2fs", "-h", image.toString()));
+                String dump = LocalTools.stdout("dumpe2fs", image.toString());
+                Map<String, String> header = header(dump);
                 String features = header.getOrDefault("Filesystem features", "");
                 // A journal that still needs replaying, or one on another device, is content this cannot compare.
                 if (!"clean".equals(header.get("Filesystem state")) || features.contains("needs_recovery")
@@ -76,30 +88,66 @@ final class ImageProof {
                     if (!"8".equals(header.get("Journal inode")) || !"0".equals(header.get("Journal start"))) {
                         return null;
                     }
-                    journal = blocks(stdout("debugfs", "-R", "blocks <8>", image.toString()));
+                    journal = blocks(LocalTools.stdout("debugfs", "-R", "blocks <8>", image.toString()));
                     if (journal.length == 0) {
                         return null;
                     }
                 }
-                return new Ext4(Files.size(image), blockSize, journal);
+                int groupsAt = dump.indexOf("\nGroup 0:");
+                String groups = groupsAt < 0 ? "" : normalisedGroups(dump.substring(groupsAt + 1));
+                long first = -1;
+                long last = -1;
+                Matcher m = PRIMARY_DESCRIPTORS.matcher(groups);
+                // With meta_bg the descriptors lie elsewhere, one block per group of groups: not allowed to differ.
+                if (!features.contains("meta_bg") && m.find()) {
+                    first = Long.parseLong(m.group(1));
+                    last = Long.parseLong(m.group(2));
+                }
+                return new Ext4(Files.size(image), blockSize, journal, first, last, groups);
             } catch (IOException | NumberFormatException e) {
                 return null;
             }
         }
 
         boolean sameLayout(Ext4 o) {
-            return size == o.size && blockSize == o.blockSize && Arrays.equals(journalBlocks, o.journalBlocks);
+            return size == o.size && blockSize == o.blockSize && Arrays.equals(journalBlocks, o.journalBlocks)
+                    && descriptorsFirst == o.descriptorsFirst && descriptorsLast == o.descriptorsLast;
         }
 
-        boolean mayDiffer(long block) {
+        boolean mayDiffer(long block, boolean descriptors) {
             long first = SUPERBLOCK_OFFSET / blockSize;
             long last = (SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE - 1) / blockSize;
-            return (block >= first && block <= last) || Arrays.binarySearch(journalBlocks, block) >= 0;
+            return (block >= first && block <= last) || Arrays.binarySearch(journalBlocks, block) >= 0
+                    || (descriptors && descriptorsFirst >= 0 && block >= descriptorsFirst && block <= descriptorsLast);
         }
     }
 
-    /** Compares the two images chunk by chunk; any differing block other than the superblock's or the journal's fails. */
-    static boolean differsOnlyInSuperblockAndJournal(Path a, Path b, Ext4 layout) {
+    private static final Pattern PRIMARY_DESCRIPTORS = Pattern.compile("^Primary superblock at \\d+, Group descriptors at (\\d+)-(\\d+)$",
+            Pattern.MULTILINE);
+    private static final Pattern CHECKSUM = Pattern.compile(",? csum 0x[0-9a-f]+");
+    private static final Pattern FLAGS = Pattern.compile(" \\[([A-Z_, ]*)\\]$", Pattern.MULTILINE);
+
+    /** {@code dumpe2fs}'s groups, each line stripped, without checksums and the ITABLE_ZEROED flag. */
+    static String normalisedGroups(String groups) {
+        StringBuilder out = new StringBuilder();
+        for (String line : groups.split("\n")) {
+            String l = CHECKSUM.matcher(line.strip()).replaceAll("");
+            Matcher f = FLAGS.matcher(l);
+            if (f.find()) {
+                String kept = Arrays.stream(f.group(1).split(",\\s*")).filter(x -> !x.isBlank() && !x.equals("ITABLE_ZEROED"))
+                        .sorted().collect(Collectors.joining(", "));
+                l = l.substring(0, f.start()) + (kept.isEmpty() ? "" : " [" + kept + "]");
+            }
+            out.append(l).append('\n');
+        }
+        return out.toString();
+    }
+
+    /**
+     * Compares the two images chunk by chunk; any differing block other than the superblock's or
+     * the journal's, or the primary group descriptors' when {@code descriptors}, fails.
+     */
+    static boolean differsOnlyInMountWrites(Path a, Path b, Ext4 layout, boolean descriptors) {
         if (layout.size() > BUDGET || CHUNK % layout.blockSize() != 0) {
             return false;
         }
@@ -123,7 +171,7 @@ final class ImageProof {
                     }
                     int offset = from + i;
                     long block = (at + offset) / layout.blockSize();
-                    if (!layout.mayDiffer(block)) {
+                    if (!layout.mayDiffer(block, descriptors)) {
                         return false;
                     }
                     from = (int) ((block + 1) * layout.blockSize() - at);
@@ -145,7 +193,7 @@ final class ImageProof {
         return true;
     }
 
-    /** "Key:   value" lines of {@code dumpe2fs -h}. */
+    /** "Key:   value" lines of {@code dumpe2fs}'s header (the first of each key). */
     static Map<String, String> header(String text) {
         Map<String, String> out = new LinkedHashMap<>();
         for (String line : text.split("\n")) {
@@ -166,17 +214,5 @@ final class ImageProof {
         long[] out = Arrays.stream(s.split("\\s+")).mapToLong(Long::parseLong).toArray();
         Arrays.sort(out);
         return out;
-    }
-
-    /**
-     * The standard output of an e2fsprogs tool (which prints its banner on stderr), in the C
-     * locale; a non-zero exit fails.
-     */
-    static String stdout(String... argv) throws IOException {
-        LocalProvider.ToolRun r = LocalProvider.tool(false, argv);
-        if (r.exit() != 0) {
-            throw new IOException(String.join(" ", argv) + " failed (exit " + r.exit() + ")");
-        }
-        return r.out();
     }
 }

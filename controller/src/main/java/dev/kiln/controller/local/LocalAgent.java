@@ -63,7 +63,7 @@ public final class LocalAgent {
     private static final String DIR_MARK = "-Dkiln-local-agent-dir=";
 
     /** The first line of the agent.yml that {@code kiln up --local} writes. */
-    private static final String UP_COMMENT = "Written by `kiln up --local`; rewritten on every start.";
+    static final String UP_COMMENT = "Written by `kiln up --local`; rewritten on every start.";
 
     private final KilnPaths paths;
     private final Path dir;
@@ -101,7 +101,7 @@ public final class LocalAgent {
 
     /**
      * Uses {@code agentJavaOpts} (AGENT_JAVA_OPTS, as in the systemd unit: options separated by
-     * spaces) for the agent's JVM instead of the defaults, when present and not blank.
+     * spaces) for the agent's JVM when present and not blank; else {@link #DEFAULT_JAVA_OPTIONS}.
      */
     public LocalAgent javaOptions(Optional<String> agentJavaOpts) {
         this.javaOptions = agentJavaOpts.map(String::strip).filter(o -> !o.isEmpty())
@@ -113,6 +113,17 @@ public final class LocalAgent {
     public LocalAgent classArchive(boolean use) {
         this.classArchive = use;
         return this;
+    }
+
+    /** Uses exactly these options for the agent's JVM. */
+    LocalAgent javaOptions(List<String> options) {
+        this.javaOptions = List.copyOf(options);
+        return this;
+    }
+
+    /** The files of an agent in this directory. */
+    LocalAgentConfig config() {
+        return config;
     }
 
     public List<String> javaOptions() {
@@ -225,7 +236,9 @@ public final class LocalAgent {
         try {
             Files.createDirectories(stateDir());
             List<String> options = new ArrayList<>(javaOptions);
-            options.addAll(classArchiveOptions(agentJar, tls, narrate));
+            if (classArchive) {
+                options.addAll(AgentClassArchive.options(agentJar, paths, javaOptions, dir, tls, narrate));
+            }
             Files.writeString(dir.resolve("agent.yml"), settingsYaml, StandardCharsets.UTF_8);
             // A new local agent is a new "instance": its lease starts now, not when the last one did.
             Files.deleteIfExists(stateDir().resolve("lease.properties"));
@@ -242,7 +255,7 @@ public final class LocalAgent {
     }
 
     /** Starts the agent JVM in this directory with these options, detached from the terminal. */
-    private Process spawn(List<String> options, Path agentJar) throws IOException {
+    Process spawn(List<String> options, Path agentJar) throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> command = new ArrayList<>();
         if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
@@ -261,86 +274,6 @@ public final class LocalAgent {
         env.put("MICRONAUT_CONFIG_FILES", dir.resolve("agent.yml").toString());
         DEFAULT_ENVIRONMENT.forEach(env::putIfAbsent);
         return pb.start();
-    }
-
-    /**
-     * The options that map the agent's AppCDS archive ({@link AgentClassArchive}); when there is
-     * none yet for this jar and JDK, first makes one with a training agent: a throwaway agent (its
-     * own directory, port and empty SSH directories, this directory's certificates) started with
-     * {@code -XX:ArchiveClassesAtExit}, asked for its status and stopped with TERM, whose JVM writes
-     * the archive as it exits. It is moved into place only after a clean exit, so a half-written
-     * archive is never used. Any failure costs only the speed-up: the agent then starts without.
-     */
-    private List<String> classArchiveOptions(Path agentJar, ClientTls tls, Consumer<String> narrate) throws IOException {
-        if (!classArchive) {
-            return List.of();
-        }
-        Optional<Path> archive = AgentClassArchive.of(agentJar, paths.stateDir(), javaOptions);
-        if (archive.isEmpty()) {
-            return List.of();
-        }
-        Path jsa = archive.get();
-        if (Files.isRegularFile(jsa)) {
-            return AgentClassArchive.useOptions(jsa);
-        }
-        narrate.accept("making the agent's class-data archive (once per agent jar; later agents start faster): " + jsa);
-        Path tmp = jsa.resolveSibling(jsa.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
-        Path training = null;
-        Process process = null;
-        try {
-            Files.createDirectories(jsa.getParent());
-            training = Files.createTempDirectory(Files.createDirectories(paths.stateDir()), "cds-training-");
-            LocalAgent trainer = new LocalAgent(paths, training);
-            trainer.javaOptions = javaOptions;
-            trainer.classArchive = false;
-            for (String f : List.of("agent.crt", "agent.key", "fleet-ca.crt")) {
-                Files.copy(dir.resolve(f), training.resolve(f));
-            }
-            int port = freeLoopbackPort();
-            Files.createDirectories(training.resolve("state"));
-            Path outputs = Files.createDirectories(training.resolve("outputs"));
-            Map<String, Object> kiln = trainer.settings(port);
-            kiln.put("ssh", trainer.config.sshSettings(outputs, training.resolve("sources"), 0));
-            Files.writeString(training.resolve("agent.yml"), AgentUserData.write(UP_COMMENT, kiln), StandardCharsets.UTF_8);
-            List<String> options = new ArrayList<>(javaOptions);
-            options.addAll(List.of("-XX:ArchiveClassesAtExit=" + tmp, "-Xlog:cds=off", "-Xlog:cds+dynamic=off"));
-            process = trainer.spawn(options, agentJar);
-            trainer.awaitReady(process, new AgentEndpoint("127.0.0.1", port, null), tls, Duration.ofSeconds(60));
-            process.destroy(); // TERM: the JVM writes the archive on its way out
-            if (!process.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)) {
-                throw new KilnException(ExitCodes.TIMEOUT, "the training agent did not exit within 60 s of TERM");
-            }
-            int exit = process.exitValue();
-            if ((exit != 0 && exit != 143) || !Files.isRegularFile(tmp) || Files.size(tmp) == 0) {
-                throw new KilnException(ExitCodes.FAILURE, "the training agent exited with status " + exit
-                        + (Files.isRegularFile(tmp) ? "" : " and wrote no archive"));
-            }
-            Files.move(tmp, jsa, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            AgentClassArchive.removeOthers(jsa);
-            return AgentClassArchive.useOptions(jsa);
-        } catch (KilnException | IOException e) {
-            narrate.accept("no class-data archive (" + e.getMessage() + "); the agent starts without it");
-            return List.of();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new KilnException(ExitCodes.FAILURE, "interrupted while making the agent's class-data archive", e);
-        } finally {
-            if (process != null && process.isAlive()) {
-                process.destroyForcibly();
-            }
-            Files.deleteIfExists(tmp);
-            if (training != null) {
-                deleteTree(training);
-            }
-        }
-    }
-
-    private static void deleteTree(Path root) {
-        try (java.util.stream.Stream<Path> all = Files.walk(root)) {
-            all.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // A leftover training directory under the state directory is harmless.
-        }
     }
 
     /** The agent's own state directory. */
@@ -412,7 +345,7 @@ public final class LocalAgent {
         }
     }
 
-    private void awaitReady(Process process, AgentEndpoint endpoint, ClientTls tls, Duration wait) {
+    void awaitReady(Process process, AgentEndpoint endpoint, ClientTls tls, Duration wait) {
         try (AgentClient client = new AgentClient(endpoint, tls, wait)) {
             ListenableFuture<StatusResponse> answer = client.statusWhenReady();
             while (true) {

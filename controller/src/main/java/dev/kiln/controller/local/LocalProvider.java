@@ -1,6 +1,5 @@
 package dev.kiln.controller.local;
 
-import com.google.common.net.InetAddresses;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.ClientTls;
@@ -15,12 +14,8 @@ import dev.kiln.controller.fleet.ManagedInstance;
 import dev.kiln.controller.fleet.StoredVolume;
 import dev.kiln.controller.fleet.VolumeSpec;
 import dev.kiln.controller.pki.FleetCa;
-import dev.kiln.os.OsCommand;
 
 import java.io.IOException;
-import java.io.Reader;
-import java.io.Writer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
@@ -42,7 +37,6 @@ import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
-import java.util.stream.Stream;
 
 /**
  * The embedded default provider: instances are kiln-agent processes on this machine, each in its
@@ -59,12 +53,6 @@ import java.util.stream.Stream;
  */
 public final class LocalProvider implements Fleet {
 
-    private static final String INSTANCE_FILE = "instance.properties";
-    /** A record's agent address and certificate name, when not 127.0.0.1 and localhost ({@link #agentHost}). */
-    static final String GRPC_HOST = "grpc-host";
-    static final String CERT_NAME = "cert-name";
-    /** Written first into a new instance's directory: "PID LAUNCHED" of the `kiln launch` making it. */
-    static final String LAUNCHER_FILE = "launcher";
     /** How long an ended instance's logs stay in its record ({@link EndedRecords#KEEP_LOGS}). */
     public static final Duration KEEP_LOGS = EndedRecords.KEEP_LOGS;
 
@@ -85,6 +73,8 @@ public final class LocalProvider implements Fleet {
     private final LocalSnapshots snapshotStore;
     private final EndedRecords records;
     private final LocalVolumeFates fates;
+    private final LocalVolumes volumeStore;
+    private final LocalInstances instances;
 
     /** Root's fleet when its own state directory is closed to the build user (see {@link #fleetRoot}). */
     static final Path SYSTEM_FLEET = Path.of("/var/lib/kiln-fleet");
@@ -95,6 +85,8 @@ public final class LocalProvider implements Fleet {
         this.snapshotStore = new LocalSnapshots(root.resolve("snapshots"), line -> narrate.accept(line));
         this.records = new EndedRecords(root.resolve("ended"), line -> narrate.accept(line));
         this.fates = new LocalVolumeFates(root.resolve("volumes"), snapshotStore);
+        this.volumeStore = new LocalVolumes(root.resolve("volumes"));
+        this.instances = new LocalInstances(root.resolve("instances"), line -> narrate.accept(line));
     }
 
     /**
@@ -121,7 +113,7 @@ public final class LocalProvider implements Fleet {
         return mine;
     }
 
-    private static boolean isRoot() {
+    static boolean isRoot() {
         try {
             return ((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")) == 0;
         } catch (IOException | UnsupportedOperationException e) {
@@ -169,7 +161,7 @@ public final class LocalProvider implements Fleet {
 
     /** Whether a name is a local instance id (local-XXXXXXXX). */
     public static boolean isInstanceId(String s) {
-        return s.matches("local-[0-9a-f]{8}");
+        return LocalInstances.isId(s);
     }
 
     @Override
@@ -186,7 +178,7 @@ public final class LocalProvider implements Fleet {
         if ("dirs".equals(setting)) {
             return false;
         }
-        return isRoot() && (Files.isExecutable(Path.of("/usr/sbin/losetup")) || Files.isExecutable(Path.of("/sbin/losetup")));
+        return isRoot() && LoopDevices.installed();
     }
 
     /**
@@ -249,107 +241,33 @@ public final class LocalProvider implements Fleet {
         try {
             Files.createDirectories(dir);
             // Until instance.properties exists, this file tells `kiln prune` the launch is under way.
-            Files.writeString(dir.resolve(LAUNCHER_FILE), ProcessHandle.current().pid() + " " + now + "\n");
+            Files.writeString(dir.resolve(LocalInstances.LAUNCHER_FILE), ProcessHandle.current().pid() + " " + now + "\n");
             List<InstanceLayout.Volume> attached = new ArrayList<>();
             Map<Path, Properties> created = new java.util.LinkedHashMap<>();
             Properties p = new Properties();
             for (int i = 0; i < spec.volumes().size(); i++) {
                 VolumeSpec v = spec.volumes().get(i);
-                if (v.existing()) {
-                    Path vdir = volumeDir(v.volumeId());
-                    Properties vp = load(vdir.resolve("volume.properties"));
-                    vp.setProperty("instance", id);
-                    vp.setProperty("state", "in-use");
-                    // What it held before this launch is no snapshot's and not blank: only a snapshot or proof frees it.
-                    vp.setProperty("attached-existing", "true");
-                    vp.remove("kept");
-                    vp.remove("ended-with");
-                    if (v.keep()) {
-                        vp.setProperty("keep", "true");
-                    }
-                    if (loops) {
-                        String device = run("losetup", "--find", "--show", vdir.resolve("volume.img").toString()).strip();
-                        devices.add(device);
-                        p.setProperty("volume." + i + ".device", device);
-                        // May be formatted only if the agent proves it blank (an image of holes); else mounted as it is.
-                        attached.add(new InstanceLayout.Volume(v.role(), "", device, true));
-                    } else {
-                        Path mnt = Files.createDirectories(dir.resolve("mnt"));
-                        Files.createSymbolicLink(mnt.resolve(v.role()), vdir.resolve("data"));
-                        attached.add(new InstanceLayout.Volume(v.role(), "", "", true));
-                    }
-                    store(vp, vdir.resolve("volume.properties"));
-                    created.put(vdir, vp);
-                    p.setProperty("volume." + i + ".id", v.volumeId());
-                    p.setProperty("volume." + i + ".role", v.role());
-                    p.setProperty("volume." + i + ".collection", vp.getProperty("collection", ""));
-                    continue;
+                LocalVolumes.Attached a = v.existing() ? volumeStore.attach(v, id, dir, loops, devices)
+                        : volumeStore.create(v, id, spec.role(), dir, from.get(i), loops, now, devices, narrate);
+                attached.add(a.layout());
+                created.put(a.dir(), a.record());
+                if (a.device() != null) {
+                    p.setProperty("volume." + i + ".device", a.device());
                 }
-                String volumeId = "vol-local-" + hex(4);
-                Path vdir = Files.createDirectories(volumeDir(volumeId));
-                Properties vp = new Properties();
-                vp.setProperty("role", v.role());
-                vp.setProperty("collection", v.collection());
-                vp.setProperty("created", now.toString());
-                vp.setProperty("kind", loops ? "image" : "dir");
-                vp.setProperty("instance", id);
-                vp.setProperty("state", "in-use");
-                if (v.keep()) {
-                    vp.setProperty("keep", "true");
-                }
-                if (from.get(i) != null) {
-                    vp.setProperty("from-snapshot", from.get(i).getFileName().toString());
-                }
-                long sizeGiB = v.sizeGiB();
-                if (loops) {
-                    Path image = vdir.resolve("volume.img");
-                    if (from.get(i) != null) {
-                        LocalSnapshots.copy(from.get(i).resolve("volume.img"), image);
-                    } else {
-                        Files.createFile(image);
-                    }
-                    sizeGiB = extendSparse(image, sizeGiB) >> 30;
-                    String device = run("losetup", "--find", "--show", image.toString()).strip();
-                    devices.add(device);
-                    p.setProperty("volume." + i + ".device", device);
-                    // The agent finds it by device: a loop device has no EBS identity to check.
-                    attached.add(new InstanceLayout.Volume(v.role(), "", device, from.get(i) == null));
-                } else {
-                    Path data = vdir.resolve("data");
-                    if (from.get(i) != null) {
-                        LocalSnapshots.copy(from.get(i).resolve("data"), data);
-                        if (holdsTupState(data) && !spec.role().equals("server")) {
-                            narrate.accept("warning: " + v.role() + " holds tup state, and without root a restored volume is a"
-                                    + " file copy: every file's change time (ctime) is new, so tup sees all of it as modified"
-                                    + " and will refuse to build over it. Serving it is fine; to build incrementally, run as"
-                                    + " root (volumes are then loop-device images, copied whole), or launch with a new "
-                                    + v.role() + " volume");
-                        }
-                    } else {
-                        Files.createDirectories(data);
-                        buildUserOwns(data);
-                    }
-                    Path mnt = Files.createDirectories(dir.resolve("mnt"));
-                    Files.createSymbolicLink(mnt.resolve(v.role()), data);
-                    attached.add(new InstanceLayout.Volume(v.role(), "", "", from.get(i) == null));
-                }
-                vp.setProperty("size-gib", Long.toString(sizeGiB));
-                store(vp, vdir.resolve("volume.properties"));
-                created.put(vdir, vp);
-                p.setProperty("volume." + i + ".id", volumeId);
+                p.setProperty("volume." + i + ".id", a.id());
                 p.setProperty("volume." + i + ".role", v.role());
-                p.setProperty("volume." + i + ".collection", v.collection());
+                p.setProperty("volume." + i + ".collection", a.collection());
             }
             InstanceLayout layout = InstanceLayout.plan(dir.toString(), spec.role(), attached);
             if (!loops) {
-                layout = withoutMounts(dir, layout, narrate);
+                layout = LocalVolumes.withoutMounts(dir, layout, narrate);
             }
             // What each volume looks like before its agent runs: unchanged at the end, it holds nothing new.
             for (Map.Entry<Path, Properties> v : created.entrySet()) {
                 String stamp = VolumeStamp.of(v.getKey());
                 if (stamp != null) {
                     v.getValue().setProperty("attach-stamp", stamp);
-                    store(v.getValue(), v.getKey().resolve("volume.properties"));
+                    RecordFiles.store(v.getValue(), v.getKey().resolve(LocalVolumes.RECORD));
                 }
             }
             LocalAgent agent = new LocalAgent(paths, dir).javaOptions(agentJavaOpts).classArchive(classArchive);
@@ -382,13 +300,13 @@ public final class LocalProvider implements Fleet {
                 p.setProperty("work-tree", layout.workTree());
             }
             new TreeMap<>(spec.labels()).forEach((k, v) -> p.setProperty("label." + k, v));
-            store(p, dir.resolve(INSTANCE_FILE));
+            instances.store(id, p);
             try {
                 agent.start(yaml, port, agentJar, tls, wait, narrate);
                 devices.clear(); // its agent has mounted them; terminate or the lease releases them
                 p.setProperty("state", "running");
                 p.remove("launcher-pid");
-                store(p, dir.resolve(INSTANCE_FILE));
+                instances.store(id, p);
                 if (layout.sources() != null) {
                     narrate.accept(workTreeHint(id, layout.workTree()));
                 } else if (layout.outputs() != null) {
@@ -409,7 +327,7 @@ public final class LocalProvider implements Fleet {
             return get(id);
         } catch (IOException e) {
             try {
-                Files.deleteIfExists(dir.resolve(LAUNCHER_FILE)); // this launch is over: `kiln prune` may clear what it left
+                Files.deleteIfExists(dir.resolve(LocalInstances.LAUNCHER_FILE)); // this launch is over: `kiln prune` may clear what it left
             } catch (IOException ignored) {
                 // prune then takes it for a launch under way until this process has exited
             }
@@ -420,7 +338,7 @@ public final class LocalProvider implements Fleet {
             // Any failure before the agent runs (a copy that fails, a full disk, an interrupt)
             // leaves no loop device attached to an image nobody uses.
             for (String device : devices) {
-                runQuietly("losetup", "-d", device);
+                LoopDevices.detachQuietly(device);
             }
         }
     }
@@ -444,75 +362,24 @@ public final class LocalProvider implements Fleet {
         }
     }
 
-    /** Whether a directory holds a tup database near its top (a built work tree). */
-    private static boolean holdsTupState(Path dir) {
-        try (Stream<Path> found = Files.find(dir, 4, (p, a) -> a.isDirectory() && p.getFileName().toString().equals(".tup"))) {
-            return found.findAny().isPresent();
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
     /** How to use an instance's work tree, for the launch's output. */
     public static String workTreeHint(String id, String workTree) {
         return "work tree " + workTree + ": `kiln push DIR " + id + "` uploads DIR as " + workTree + "/DIR's name;"
                 + " `kiln build --agent " + id + " NAME` builds " + workTree + "/NAME";
     }
 
-    /** Without mounts (directories): sources and builds are joined by copying sources into the work tree. */
-    private static InstanceLayout withoutMounts(Path dir, InstanceLayout planned, Consumer<String> narrate) throws IOException {
-        Path sources = dir.resolve("mnt/sources");
-        Path builds = dir.resolve("mnt/builds");
-        boolean both = Files.exists(sources) && Files.exists(builds);
-        String work = planned.workTree();
-        if (both) {
-            work = builds.resolve("work").toString();
-            Files.createDirectories(Path.of(work));
-            narrate.accept("no overlay without root: copying sources into the builds volume's work tree (rsync --update)");
-            run("rsync", "-a", "--update", sources.toRealPath() + "/", work + "/");
-        } else if (work != null) {
-            Files.createDirectories(Path.of(work));
-        }
-        if (work != null) {
-            buildUserOwns(Path.of(work));
-        }
-        return new InstanceLayout(List.of(), work, planned.sources() == null ? null : work, planned.outputs() == null ? null : work);
-    }
-
-    /**
-     * As root, the agent builds and takes uploads as its unprivileged user (`kiln`), so a new
-     * directory volume must be that user's, as a new filesystem's root is on a loop device.
-     * Without root everything is the caller's already.
-     */
-    private static void buildUserOwns(Path dir) throws IOException {
-        if (!isRoot()) {
-            return;
-        }
-        String entry = run("getent", "passwd", "kiln").strip();
-        String[] f = entry.split(":");
-        run("chown", f[2] + ":" + f[3], dir.toString());
-    }
-
     @Override
     public List<ManagedInstance> list(List<String> states) {
         List<ManagedInstance> out = new ArrayList<>();
-        Path dir = root.resolve("instances");
-        if (!Files.isDirectory(dir)) {
-            return out;
-        }
-        try (Stream<Path> all = Files.list(dir)) {
-            for (Path p : all.sorted().toList()) {
-                if (!Files.exists(p.resolve(INSTANCE_FILE))) {
-                    continue;
-                }
-                ManagedInstance m = read(p.getFileName().toString());
-                boolean wanted = states.isEmpty() ? !m.state().equals("terminated") : states.contains(m.state());
-                if (wanted) {
-                    out.add(m);
-                }
+        for (String id : instances.ids()) {
+            if (!instances.exists(id)) {
+                continue; // retired since it was listed
             }
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
+            ManagedInstance m = read(id);
+            boolean wanted = states.isEmpty() ? !m.state().equals("terminated") : states.contains(m.state());
+            if (wanted) {
+                out.add(m);
+            }
         }
         if (states.contains("terminated")) {
             Set<String> listed = new HashSet<>(out.stream().map(ManagedInstance::id).toList());
@@ -525,7 +392,7 @@ public final class LocalProvider implements Fleet {
 
     @Override
     public ManagedInstance get(String id) {
-        if (!isInstanceId(id) || !Files.exists(instanceDir(id).resolve(INSTANCE_FILE))) {
+        if (!isInstanceId(id) || !instances.exists(id)) {
             Optional<EndedInstance> ended = isInstanceId(id) ? ended(id) : Optional.empty();
             if (ended.isPresent()) {
                 throw new KilnException(ExitCodes.NOT_FOUND, ended.get().summary() + "; nothing runs there any more"
@@ -554,11 +421,11 @@ public final class LocalProvider implements Fleet {
     /** Reads an instance; one whose agent is gone is terminated now (its mounts and loop devices released). */
     private ManagedInstance read(String id) {
         Path dir = instanceDir(id);
-        Properties p = load(dir.resolve(INSTANCE_FILE));
+        Properties p = instances.load(id);
         String state = p.getProperty("state", "running");
         boolean gone = switch (state) {
             case "running" -> new LocalAgent(paths, dir).process().isEmpty();
-            case "pending" -> !launching(p) && new LocalAgent(paths, dir).process().isEmpty();
+            case "pending" -> !LocalInstances.launching(p) && new LocalAgent(paths, dir).process().isEmpty();
             // Ended, but its directory is still here (a retirement cut short, or a Kiln before records).
             case "terminated" -> true;
             default -> false;
@@ -569,65 +436,23 @@ public final class LocalProvider implements Fleet {
             }
             state = "terminated";
         }
-        Map<String, String> labels = new TreeMap<>();
-        p.stringPropertyNames().stream().filter(k -> k.startsWith("label.")).forEach(k -> labels.put(k.substring(6), p.getProperty(k)));
-        return new ManagedInstance(id, p.getProperty("role", ""), labels, state, agentHost(dir, p), null,
-                p.getProperty("expires-at") == null ? null : Instant.parse(p.getProperty("expires-at")),
-                p.getProperty(CERT_NAME, "localhost"),
-                Integer.parseInt(p.getProperty("grpc-port")),
-                Instant.parse(p.getProperty("launched")));
-    }
-
-    /**
-     * The loopback address the record's agent listens on: {@value #GRPC_HOST} when the record names
-     * one (with {@value #CERT_NAME}, the name its certificate carries, as an EC2 instance's address
-     * and kiln:cert-name tag do), else 127.0.0.1 where `kiln launch` starts every local agent. A
-     * value that is not a loopback address literal is never looked up or dialled.
-     */
-    private String agentHost(Path dir, Properties p) {
-        String host = p.getProperty(GRPC_HOST);
-        if (host == null) {
-            return "127.0.0.1";
-        }
-        if (InetAddresses.isInetAddress(host) && InetAddresses.forString(host).isLoopbackAddress()) {
-            return host;
-        }
-        narrate.accept("ignoring " + GRPC_HOST + "=" + host + " in " + dir.resolve(INSTANCE_FILE)
-                + ": a local agent listens on a loopback address such as 127.0.0.1, which is used instead");
-        return "127.0.0.1";
-    }
-
-    /**
-     * Whether the `kiln launch` that wrote a pending instance still runs: its pid is alive and that
-     * process started before the instance was launched (so it is not a later process with a reused pid).
-     */
-    static boolean launching(Properties p) {
-        long pid;
-        try {
-            pid = Long.parseLong(p.getProperty("launcher-pid", ""));
-        } catch (NumberFormatException e) {
-            return false;
-        }
-        Instant launched = Instant.parse(p.getProperty("launched"));
-        return ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
-                .map(h -> h.info().startInstant().map(started -> !started.isAfter(launched)).orElse(true))
-                .orElse(false);
+        return instances.instance(id, p, state);
     }
 
     /** After the agent is gone: unmount what is still mounted under the instance, detach its loop devices. */
     private void release(String id, Properties p) {
         Path dir = instanceDir(id);
         try {
-            List<String> mine = mountsUnder(dir);
+            List<String> mine = LocalInstances.mountsUnder(dir);
             Collections.reverse(mine);
             for (String mp : mine) {
-                run("umount", mp);
+                LocalTools.run("umount", mp);
             }
             int n = Integer.parseInt(p.getProperty("volumes", "0"));
             for (int i = 0; i < n; i++) {
                 // Only the loop devices over this volume's image: the recorded name may since be another's.
                 if (p.getProperty("volume." + i + ".device") != null) {
-                    detachLoops(volumeDir(p.getProperty("volume." + i + ".id")).resolve("volume.img"));
+                    LoopDevices.detachAll(volumeDir(p.getProperty("volume." + i + ".id")).resolve("volume.img"));
                 }
             }
             if (!p.getProperty("state", "").equals("terminated")) {
@@ -637,7 +462,7 @@ public final class LocalProvider implements Fleet {
                 p.setProperty("state", "terminated");
                 p.setProperty("ended", EndedRecords.endedAt(dir).toString());
                 p.setProperty("how", EndedRecords.how(p, dir));
-                store(p, dir.resolve(INSTANCE_FILE));
+                instances.store(id, p);
             }
             retire(id, p);
         } catch (IOException | KilnException e) {
@@ -650,53 +475,6 @@ public final class LocalProvider implements Fleet {
     }
 
     /**
-     * Detaches every loop device over this image and waits (at most 10 s) until the kernel has let
-     * go of them: a device someone still holds open (udev's probe of it, say) is only marked to
-     * detach on its last close, and a volume whose image is still attached is kept, not deleted.
-     */
-    static void detachLoops(Path image) {
-        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        List<String> left = loopsOver(image);
-        for (String device : left) {
-            runQuietly("losetup", "-d", device);
-        }
-        while (!left.isEmpty() && System.nanoTime() < end) {
-            try {
-                Thread.sleep(50);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-            left = loopsOver(image);
-        }
-    }
-
-    /** The loop devices whose backing file is this image. */
-    static List<String> loopsOver(Path image) {
-        if (!Files.exists(image)) {
-            return List.of();
-        }
-        try {
-            return run("losetup", "--noheadings", "--output", "NAME", "--associated", image.toString()).lines()
-                    .map(String::strip).filter(l -> !l.isEmpty()).toList();
-        } catch (IOException e) {
-            return List.of();
-        }
-    }
-
-    /** Mount points under {@code dir}, from /proc/self/mountinfo. */
-    static List<String> mountsUnder(Path dir) throws IOException {
-        List<String> mine = new ArrayList<>();
-        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
-            String mp = line.split(" ")[4].replace("\\040", " ");
-            if (mp.startsWith(dir + "/") || mp.equals(dir.toString())) {
-                mine.add(mp);
-            }
-        }
-        return mine;
-    }
-
-    /**
      * Moves an ended instance out of the store: its record (how it ended, what became of each
      * volume, its logs) goes to {@code fleet/ended/ID}, each volume is deleted or kept by
      * {@link VolumeFate}, and its directory is removed. Each step can be repeated: a retirement cut
@@ -704,7 +482,7 @@ public final class LocalProvider implements Fleet {
      */
     private void retire(String id, Properties p) throws IOException {
         Path dir = instanceDir(id);
-        List<String> mounted = mountsUnder(dir);
+        List<String> mounted = LocalInstances.mountsUnder(dir);
         if (!mounted.isEmpty()) {
             throw new IOException("still mounted: " + String.join(", ", mounted));
         }
@@ -721,7 +499,7 @@ public final class LocalProvider implements Fleet {
         }
         Path gone = dir.resolveSibling("." + id + ".deleting");
         Files.move(dir, gone, StandardCopyOption.ATOMIC_MOVE);
-        run("rm", "-rf", "--one-file-system", gone.toString());
+        LocalTools.run("rm", "-rf", "--one-file-system", gone.toString());
         records.trim(Instant.now(), false);
     }
 
@@ -742,61 +520,21 @@ public final class LocalProvider implements Fleet {
 
     /** Records how a command is about to end an instance, for its record. */
     public void markEnding(String id, String how) {
-        Path file = instanceDir(id).resolve(INSTANCE_FILE);
-        if (!Files.isRegularFile(file)) {
-            return;
-        }
-        Properties p = load(file);
-        p.setProperty("ending", how);
-        try {
-            store(p, file);
-        } catch (IOException e) {
-            narrate.accept("cannot record how " + id + " ends in " + file + " (" + e.getMessage() + ")");
-        }
+        instances.markEnding(id, how);
     }
 
-    /**
-     * Refuses, before anything is made, an existing volume a launch cannot attach: one this fleet
-     * does not hold, one of the other kind (an image without root's loop devices, a directory with
-     * them), and one another instance uses.
-     */
+    /** {@link LocalVolumes#refuseUnattachable}, with this fleet's instances as the holders. */
     private void refuseUnattachable(VolumeSpec v, boolean loops) {
-        Path vdir = volumeDir(v.volumeId());
-        if (!v.volumeId().startsWith("vol-local-") || !Files.isRegularFile(vdir.resolve("volume.properties"),
-                java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            throw new KilnException(ExitCodes.NOT_FOUND, "no local volume " + v.volumeId() + " in " + root.resolve("volumes")
-                    + " (`kiln volumes --fleet` lists the fleet's volumes); nothing was launched");
-        }
-        String kind = load(vdir.resolve("volume.properties")).getProperty("kind", "");
-        if (!kind.equals(loops ? "image" : "dir")) {
-            throw new KilnException(ExitCodes.REFUSED, v.volumeId() + " is " + (kind.equals("image")
-                    ? "an image for a loop device, and this launch uses directories (no root, or KILN_LOCAL_VOLUMES=dirs)"
-                    : "a directory, and this launch uses loop devices (root)") + "; launch it the way it was made; nothing was launched");
-        }
-        String holder = holder(v.volumeId());
-        if (holder != null) {
-            throw new KilnException(ExitCodes.REFUSED, v.volumeId() + " is in use by " + holder + "; a volume is attached to one"
-                    + " instance at a time: end that one first (`kiln terminate " + holder + "`; a kept volume stays); nothing was launched");
-        }
-        List<String> devices = loopsOver(vdir.resolve("volume.img"));
-        if (!devices.isEmpty()) {
-            throw new KilnException(ExitCodes.REFUSED, v.volumeId() + " is still attached to " + String.join(", ", devices)
-                    + " (`kiln prune` detaches loop devices no instance holds); nothing was launched");
-        }
+        volumeStore.refuseUnattachable(v, loops, this::holder);
     }
 
     /** The pending or running instance a volume is attached to, or null when it is available. */
-    private String holder(String volumeId) {
-        Path file = volumeDir(volumeId).resolve("volume.properties");
-        if (!Files.isRegularFile(file)) {
+    String holder(String volumeId) {
+        String instance = volumeStore.recordedInstance(volumeId);
+        if (instance == null || !isInstanceId(instance) || !Files.isDirectory(instanceDir(instance))) {
             return null;
         }
-        String instance = load(file).getProperty("instance");
-        if (instance == null || "available".equals(load(file).getProperty("state")) || !isInstanceId(instance)
-                || !Files.isDirectory(instanceDir(instance))) {
-            return null;
-        }
-        if (!Files.exists(instanceDir(instance).resolve(INSTANCE_FILE))) {
+        if (!instances.exists(instance)) {
             return instance; // its launch is under way
         }
         // Reading it retires it when its agent is gone, which marks its volumes available.
@@ -806,72 +544,14 @@ public final class LocalProvider implements Fleet {
     @Override
     public List<StoredVolume> storedVolumes() {
         list(List.of()); // retires instances whose agent is gone, so their volumes read as available
-        List<StoredVolume> out = new ArrayList<>();
-        Path dir = root.resolve("volumes");
-        if (!Files.isDirectory(dir)) {
-            return out;
-        }
-        try (Stream<Path> all = Files.list(dir)) {
-            for (Path v : all.sorted().toList()) {
-                String id = v.getFileName().toString();
-                if (!id.startsWith("vol-local-") || !Files.isDirectory(v, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                    continue;
-                }
-                Path file = v.resolve("volume.properties");
-                Properties vp = Files.isRegularFile(file) ? load(file) : new Properties();
-                long size;
-                try {
-                    size = Long.parseLong(vp.getProperty("size-gib", "0").strip());
-                } catch (NumberFormatException e) {
-                    size = 0;
-                }
-                String kept = vp.getProperty("kept", "");
-                out.add(new StoredVolume(id, vp.getProperty("role", ""), size, holder(id),
-                        vp.getProperty("created") == null ? null : Instant.parse(vp.getProperty("created")),
-                        "true".equals(vp.getProperty("keep")), kept.startsWith("unsaved") ? kept : "",
-                        vp.getProperty("created") != null));
-            }
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot list " + dir + ": " + e.getMessage(), e);
-        }
-        out.sort(Comparator.comparing((StoredVolume v) -> v.created() == null ? Instant.EPOCH : v.created()));
-        return out;
+        return volumeStore.list(this::holder);
     }
 
     @Override
     public String deleteVolume(String volumeId, boolean force) {
-        Path vdir = volumeDir(volumeId);
-        if (!volumeId.matches("vol-local-[0-9a-f]{8}") || !Files.isDirectory(vdir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            throw new KilnException(ExitCodes.NOT_FOUND, "no local volume " + volumeId + " (`kiln volumes --fleet` lists the fleet's volumes)");
-        }
+        volumeStore.requireExists(volumeId);
         list(List.of());
-        String holder = holder(volumeId);
-        if (holder != null) {
-            throw new KilnException(ExitCodes.REFUSED, volumeId + " is in use by " + holder + "; end it first (`kiln terminate "
-                    + holder + "`), then delete the volume; nothing was deleted");
-        }
-        List<String> devices = loopsOver(vdir.resolve("volume.img"));
-        if (!devices.isEmpty()) {
-            throw new KilnException(ExitCodes.REFUSED, volumeId + " is still attached to " + String.join(", ", devices)
-                    + "; nothing was deleted");
-        }
-        Path file = vdir.resolve("volume.properties");
-        Properties vp = Files.isRegularFile(file) ? load(file) : new Properties();
-        if (vp.getProperty("created") == null && !force) {
-            throw new KilnException(ExitCodes.REFUSED, volumeId + " was not created by Kiln (" + vdir + " has no volume.properties"
-                    + " Kiln wrote); look at it, and add --force to delete it all the same; nothing was deleted");
-        }
-        try {
-            Path gone = vdir.resolveSibling("." + volumeId + ".deleting");
-            Files.move(vdir, gone, StandardCopyOption.ATOMIC_MOVE);
-            run("rm", "-rf", "--one-file-system", gone.toString());
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot delete " + vdir + ": " + e.getMessage()
-                    + " (`kiln prune` finishes a deletion cut short)", e);
-        }
-        String role = vp.getProperty("role", "");
-        return "deleted " + volumeId + (role.isEmpty() ? "" : " (" + role + ")")
-                + (vp.getProperty("kept", "").startsWith("unsaved") ? "; it was unsaved: " + vp.getProperty("kept") : "");
+        return volumeStore.delete(volumeId, force, holder(volumeId));
     }
 
     @Override
@@ -883,7 +563,7 @@ public final class LocalProvider implements Fleet {
     @Override
     public List<FleetVolume> volumes(String instanceId) {
         ManagedInstance m = get(instanceId);
-        Properties p = load(instanceDir(m.id()).resolve(INSTANCE_FILE));
+        Properties p = instances.load(m.id());
         List<FleetVolume> out = new ArrayList<>();
         int n = Integer.parseInt(p.getProperty("volumes", "0"));
         for (int i = 0; i < n; i++) {
@@ -912,22 +592,14 @@ public final class LocalProvider implements Fleet {
     /** The instance's own volumes, to tell them from the rest of the host's block devices. */
     public List<OwnVolume> ownVolumes(String instanceId) {
         ManagedInstance m = get(instanceId);
-        Properties p = load(instanceDir(m.id()).resolve(INSTANCE_FILE));
+        Properties p = instances.load(m.id());
         List<OwnVolume> out = new ArrayList<>();
         int n = Integer.parseInt(p.getProperty("volumes", "0"));
         for (int i = 0; i < n; i++) {
             String id = p.getProperty("volume." + i + ".id");
             String role = p.getProperty("volume." + i + ".role");
             String device = p.getProperty("volume." + i + ".device");
-            Path vp = volumeDir(id).resolve("volume.properties");
-            long size = 0;
-            if (Files.isRegularFile(vp)) {
-                try {
-                    size = Long.parseLong(load(vp).getProperty("size-gib", "0").strip());
-                } catch (NumberFormatException e) {
-                    size = 0;
-                }
-            }
+            long size = volumeStore.sizeGiB(id);
             out.add(new OwnVolume(id, role, device, device != null ? instanceDir(m.id()).resolve("mnt").resolve(role).toString()
                     : volumeDir(id).resolve("data").toString(), size));
         }
@@ -937,7 +609,7 @@ public final class LocalProvider implements Fleet {
     @Override
     public String workTree(String instanceId) {
         get(instanceId);
-        return load(instanceDir(instanceId).resolve(INSTANCE_FILE)).getProperty("work-tree");
+        return instances.load(instanceId).getProperty("work-tree");
     }
 
     @Override
@@ -974,14 +646,7 @@ public final class LocalProvider implements Fleet {
     @Override
     public void recordDeadline(String id, Instant deadline) {
         get(id);
-        Path file = instanceDir(id).resolve(INSTANCE_FILE);
-        Properties p = load(file);
-        p.setProperty("expires-at", deadline.toString());
-        try {
-            store(p, file);
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot record the new deadline of " + id + " in " + file + ": " + e.getMessage(), e);
-        }
+        instances.recordDeadline(id, deadline);
     }
 
     /** Waits until the instance's agent has exited (after a Shutdown), then releases what it held. */
@@ -989,7 +654,7 @@ public final class LocalProvider implements Fleet {
         Optional<ProcessHandle> p = new LocalAgent(paths, instanceDir(id)).process();
         if (p.isPresent()) {
             try {
-                p.get().onExit().get(wait.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+                p.get().onExit().get(wait.toMillis(), TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new KilnException(ExitCodes.FAILURE, "interrupted while waiting for the agent of " + id + " (pid "
@@ -1008,91 +673,20 @@ public final class LocalProvider implements Fleet {
     }
 
     Path instanceDir(String id) {
-        return root.resolve("instances").resolve(id);
+        return instances.dir(id);
     }
 
     Path volumeDir(String id) {
-        return root.resolve("volumes").resolve(id);
+        return volumeStore.dir(id);
     }
 
     Path snapshotDir(String id) {
         return snapshotStore.dir(id);
     }
 
-    /**
-     * Grows an image file to {@code sizeGiB} (never shrinks it) by moving its end, which leaves
-     * the new part a hole: the agent takes an image with no data as proof that it is blank, where
-     * a byte written at the end (even a zero) would be data and cost it a read of the whole image.
-     *
-     * @return the file's size in bytes
-     */
-    static long extendSparse(Path image, long sizeGiB) throws IOException {
-        try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(image.toFile(), "rw")) {
-            if (sizeGiB > 0 && raf.length() < (sizeGiB << 30)) {
-                raf.setLength(sizeGiB << 30);
-            }
-            return raf.length();
-        }
-    }
-
     static String hex(int bytes) {
         byte[] b = new byte[bytes];
         ThreadLocalRandom.current().nextBytes(b);
         return HexFormat.of().formatHex(b);
-    }
-
-    /** Where {@link #run} looks tools up: losetup is in /usr/sbin, which a user's PATH may lack. */
-    static final String TOOL_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
-
-    /** Longest a tool may run: e2fsck replaying the journal of a large image copy is the slowest. */
-    static final Duration TOOL_LIMIT = Duration.ofMinutes(10);
-
-    static String run(String... argv) throws IOException {
-        ToolRun r = tool(true, argv);
-        if (r.exit() != 0) {
-            throw new IOException(String.join(" ", argv) + " failed (exit " + r.exit() + "): " + r.out().strip());
-        }
-        return r.out();
-    }
-
-    /** A tool's exit code and what it printed. */
-    record ToolRun(int exit, String out) {
-    }
-
-    /**
-     * Runs a tool found in {@link #TOOL_PATH} to its end (at most {@link #TOOL_LIMIT}). With
-     * {@code stderr} its output includes stderr; without, stderr is dropped and the tool runs in
-     * the C locale, for output to parse.
-     */
-    static ToolRun tool(boolean stderr, String... argv) throws IOException {
-        Map<String, String> env = stderr ? Map.of("PATH", TOOL_PATH) : Map.of("PATH", TOOL_PATH, "LC_ALL", "C");
-        OsCommand.Result r = OsCommand.run(TOOL_LIMIT, env, List.of(argv));
-        return new ToolRun(r.exitCode(), stderr ? r.stdout() + r.stderr() : r.stdout());
-    }
-
-    private static void runQuietly(String... argv) {
-        try {
-            run(argv);
-        } catch (IOException ignored) {
-            // best effort
-        }
-    }
-
-    static Properties load(Path file) {
-        Properties p = new Properties();
-        try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            p.load(r);
-        } catch (IOException e) {
-            throw new KilnException(ExitCodes.FAILURE, "cannot read " + file + ": " + e.getMessage(), e);
-        }
-        return p;
-    }
-
-    static void store(Properties p, Path file) throws IOException {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
-            p.store(w, "kiln local provider");
-        }
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 }

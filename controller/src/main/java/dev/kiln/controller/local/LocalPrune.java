@@ -10,6 +10,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
@@ -93,14 +94,14 @@ public final class LocalPrune {
                 say("left " + p + ": not an instance directory of Kiln's; remove it yourself if it is not needed");
                 continue;
             }
-            if (!Files.isRegularFile(p.resolve("instance.properties"), LinkOption.NOFOLLOW_LINKS)) {
+            if (!Files.isRegularFile(p.resolve(LocalInstances.RECORD), LinkOption.NOFOLLOW_LINKS)) {
                 if (launching(p)) {
                     live.add(name);
                     say("left " + name + ": its `kiln launch` is still running");
                     continue;
                 }
                 try {
-                    List<String> mounted = LocalProvider.mountsUnder(p);
+                    List<String> mounted = LocalInstances.mountsUnder(p);
                     if (!mounted.isEmpty()) {
                         fail("left " + p + ": a launch that never finished, but " + String.join(", ", mounted)
                                 + " is still mounted there; unmount it and run `kiln prune` again");
@@ -156,11 +157,11 @@ public final class LocalPrune {
     /** Whether the `kiln launch` that made this directory still runs (its launcher file names a live pid that started before). */
     private static boolean launching(Path instanceDir) {
         try {
-            String[] f = Files.readString(instanceDir.resolve(LocalProvider.LAUNCHER_FILE)).strip().split(" ");
+            String[] f = Files.readString(instanceDir.resolve(LocalInstances.LAUNCHER_FILE)).strip().split(" ");
             Properties p = new Properties();
             p.setProperty("launcher-pid", f[0]);
             p.setProperty("launched", f[1]);
-            return LocalProvider.launching(p);
+            return LocalInstances.launching(p);
         } catch (IOException | RuntimeException e) {
             return false;
         }
@@ -168,24 +169,19 @@ public final class LocalPrune {
 
     /** Loop devices over the fleet's volume images that no pending or running instance holds. */
     private void loops(Set<String> live) {
-        if (!Files.isExecutable(Path.of("/usr/sbin/losetup")) && !Files.isExecutable(Path.of("/sbin/losetup"))) {
+        if (!LoopDevices.installed()) {
             return;
         }
-        String list;
+        Map<String, String> attached;
         try {
-            list = LocalProvider.run("losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-FILE");
+            attached = LoopDevices.all();
         } catch (IOException e) {
             return; // no loop support, or not allowed to list: nothing of the fleet's can be attached
         }
         Path volumes = fleet.root().resolve("volumes");
-        for (String line : list.lines().toList()) {
-            int space = line.indexOf(' ');
-            if (space < 0) {
-                continue;
-            }
-            String device = line.substring(0, space);
-            // losetup --raw escapes spaces as \x20; a deleted backing file ends with " (deleted)"
-            String back = line.substring(space + 1).replace("\\x20", " ").replaceFirst(" \\(deleted\\)$", "");
+        for (Map.Entry<String, String> loop : attached.entrySet()) {
+            String device = loop.getKey();
+            String back = loop.getValue();
             if (!back.startsWith(volumes + "/")) {
                 continue; // not the fleet's: never touched
             }
@@ -205,7 +201,7 @@ public final class LocalPrune {
                 continue;
             }
             try {
-                LocalProvider.run("losetup", "-d", device);
+                LoopDevices.detach(device);
                 say("detached " + device + " (over " + back + "): no running instance held it");
             } catch (IOException e) {
                 fail("left " + device + " (over " + back + "): " + e.getMessage());
@@ -214,7 +210,7 @@ public final class LocalPrune {
     }
 
     private boolean heldByLive(String volumeId, Set<String> live) {
-        Path props = fleet.volumeDir(volumeId).resolve("volume.properties");
+        Path props = fleet.volumeDir(volumeId).resolve(LocalVolumes.RECORD);
         if (!Files.isRegularFile(props)) {
             return false;
         }
@@ -225,7 +221,7 @@ public final class LocalPrune {
         }
         // A volume from a Kiln before volumes named their instance: look in the live instances' records.
         for (String id : live) {
-            Path f = fleet.instanceDir(id).resolve("instance.properties");
+            Path f = fleet.instanceDir(id).resolve(LocalInstances.RECORD);
             if (Files.isRegularFile(f) && load(f).containsValue(volumeId)) {
                 return true;
             }
@@ -252,7 +248,7 @@ public final class LocalPrune {
         for (Path p : entries(fleet.root().resolve("volumes"))) {
             String name = p.getFileName().toString();
             if (name.startsWith(".") && name.endsWith(".deleting")) {
-                if (LocalProvider.loopsOver(p.resolve("volume.img")).isEmpty()) {
+                if (LoopDevices.over(p.resolve("volume.img")).isEmpty()) {
                     remove(p, "a volume whose deletion was cut short");
                 }
                 continue;
@@ -264,11 +260,11 @@ public final class LocalPrune {
             if (heldByLive(name, live) || reported.contains(name)) {
                 continue;
             }
-            Path props = p.resolve("volume.properties");
+            Path props = p.resolve(LocalVolumes.RECORD);
             Properties vp = Files.isRegularFile(props) ? load(props) : new Properties();
             String instance = vp.getProperty("instance");
             if (instance != null && LocalProvider.isInstanceId(instance)
-                    && !Files.exists(fleet.instanceDir(instance).resolve("instance.properties"))
+                    && !Files.exists(fleet.instanceDir(instance).resolve(LocalInstances.RECORD))
                     && launching(fleet.instanceDir(instance))) {
                 say("left " + name + ": its `kiln launch` is still running");
                 continue;
@@ -315,7 +311,7 @@ public final class LocalPrune {
             return;
         }
         try {
-            LocalProvider.run("rm", "-rf", "--one-file-system", p.toString());
+            LocalTools.run("rm", "-rf", "--one-file-system", p.toString());
             say(removed() + p + ": " + what);
         } catch (IOException e) {
             fail("left " + p + ": " + what + ", but it cannot be removed: " + e.getMessage());

@@ -49,7 +49,7 @@ final class LocalSnapshots {
     /** Copies a volume (its image, or its data directory {@code vdir}) into a new snapshot. */
     FleetSnapshot create(FleetVolume volume, Path vdir, ManagedInstance instance, String buildId) {
         String id = LocalSnapshotFormat.newId();
-        Properties vp = LocalProvider.load(vdir.resolve("volume.properties"));
+        Properties vp = RecordFiles.load(vdir.resolve(LocalVolumes.RECORD));
         Instant now = Instant.now();
         try {
             Path tmp = Files.createDirectories(LocalSnapshotFormat.partial(this.dir, id));
@@ -168,7 +168,7 @@ final class LocalSnapshots {
             // Out of sight first (a rename), then removed: a half-deleted snapshot is never listed.
             Path gone = dir.resolveSibling("." + s.id() + ".deleting");
             Files.move(dir, gone, StandardCopyOption.ATOMIC_MOVE);
-            LocalProvider.run("rm", "-rf", "--one-file-system", gone.toString());
+            LocalTools.run("rm", "-rf", "--one-file-system", gone.toString());
         } catch (IOException e) {
             throw new KilnException(ExitCodes.FAILURE, "cannot delete snapshot " + s.id() + ": " + e.getMessage(), e);
         }
@@ -198,9 +198,9 @@ final class LocalSnapshots {
 
     static void copy(Path from, Path to) throws IOException {
         if (Files.isDirectory(from)) {
-            LocalProvider.run("cp", "-a", "--reflink=auto", from.toString(), to.toString());
+            LocalTools.run("cp", "-a", "--reflink=auto", from.toString(), to.toString());
         } else {
-            LocalProvider.run("cp", "--sparse=always", "--reflink=auto", from.toString(), to.toString());
+            LocalTools.run("cp", "--sparse=always", "--reflink=auto", from.toString(), to.toString());
         }
     }
 }

@@ -33,15 +33,15 @@ final class LocalVolumeFates {
         if (!Files.isDirectory(vdir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             return VolumeFate.Fate.gone(volumeId, role);
         }
-        Properties vp = Files.isRegularFile(vdir.resolve("volume.properties")) ? LocalProvider.load(vdir.resolve("volume.properties")) : new Properties();
-        List<String> devices = LocalProvider.loopsOver(vdir.resolve("volume.img"));
+        Properties vp = Files.isRegularFile(vdir.resolve(LocalVolumes.RECORD)) ? RecordFiles.load(vdir.resolve(LocalVolumes.RECORD)) : new Properties();
+        List<String> devices = LoopDevices.over(vdir.resolve("volume.img"));
         String from = vp.getProperty("from-snapshot");
         boolean sourceKept = from != null && Files.isDirectory(snapshots.dir(from), java.nio.file.LinkOption.NOFOLLOW_LINKS)
                 && snapshots.read(snapshots.dir(from)).isPresent();
         Map<String, String> snapshotStamps = new TreeMap<>();
         for (FleetSnapshot s : snapshots.list(null)) {
             if (s.managed()) {
-                Properties sp = LocalProvider.load(snapshots.dir(s.id()).resolve(LocalSnapshots.SNAPSHOT_FILE));
+                Properties sp = RecordFiles.load(snapshots.dir(s.id()).resolve(LocalSnapshots.SNAPSHOT_FILE));
                 if (volumeId.equals(sp.getProperty("source-volume")) && sp.getProperty("volume-stamp") != null) {
                     snapshotStamps.put(s.id(), sp.getProperty("volume-stamp"));
                 }
@@ -64,7 +64,7 @@ final class LocalVolumeFates {
         }
         Map<String, Path> copies = new java.util.LinkedHashMap<>();
         for (FleetSnapshot s : snapshots.list(null)) {
-            if (s.managed() && volumeId.equals(LocalProvider.load(snapshots.dir(s.id()).resolve(LocalSnapshots.SNAPSHOT_FILE)).getProperty("source-volume"))) {
+            if (s.managed() && volumeId.equals(RecordFiles.load(snapshots.dir(s.id()).resolve(LocalSnapshots.SNAPSHOT_FILE)).getProperty("source-volume"))) {
                 copies.put(s.id(), snapshots.dir(s.id()).resolve("volume.img"));
             }
         }
@@ -75,7 +75,7 @@ final class LocalVolumeFates {
             return Optional.empty();
         }
         Optional<String> held = ImageProof.heldIn(image, copies);
-        return held.isPresent() && stamp.equals(VolumeStamp.of(vdir)) && LocalProvider.loopsOver(image).isEmpty() ? held : Optional.empty();
+        return held.isPresent() && stamp.equals(VolumeStamp.of(vdir)) && LoopDevices.over(image).isEmpty() ? held : Optional.empty();
     }
 
     /** Deletes a volume its fate allows to go (out of sight first, then removed), or marks it kept. */
@@ -87,16 +87,16 @@ final class LocalVolumeFates {
         if (f.delete()) {
             Path gone = vdir.resolveSibling("." + f.volumeId() + ".deleting");
             Files.move(vdir, gone, StandardCopyOption.ATOMIC_MOVE);
-            LocalProvider.run("rm", "-rf", "--one-file-system", gone.toString());
+            LocalTools.run("rm", "-rf", "--one-file-system", gone.toString());
             return;
         }
-        Path file = vdir.resolve("volume.properties");
-        Properties vp = Files.isRegularFile(file) ? LocalProvider.load(file) : new Properties();
+        Path file = vdir.resolve(LocalVolumes.RECORD);
+        Properties vp = Files.isRegularFile(file) ? RecordFiles.load(file) : new Properties();
         vp.setProperty("state", "available");
         vp.setProperty("kept", f.why());
         if (instanceId != null) {
             vp.setProperty("ended-with", instanceId);
         }
-        LocalProvider.store(vp, file);
+        RecordFiles.store(vp, file);
     }
 }

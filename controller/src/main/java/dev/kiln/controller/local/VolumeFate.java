@@ -17,7 +17,7 @@ import java.util.function.Supplier;
  *   <li>a Kiln snapshot of it still exists whose copy saw the same stamp it has now (nothing was
  *   written after that snapshot); or</li>
  *   <li>its ext4 image provably holds nothing beyond a snapshot copy of it that still exists
- *   ({@link ImageProof}: since then only the mounts' own superblock and journal writes).</li>
+ *   ({@link ImageProof}: since then only the mounts' own superblock, journal and group-descriptor writes).</li>
  * </ul>
  * Every other volume is kept and said why: written since its last snapshot ("unsaved"), marked
  * to keep, still attached to a loop device, or of unknown history (a Kiln before these records).
@@ -98,7 +98,7 @@ final class VolumeFate {
         Optional<String> proved = heldIn.get();
         if (proved.isPresent()) {
             return new Fate(volumeId, role, dir, true, "all of it is in " + proved.get()
-                    + " (since then only the mounts' own superblock and journal writes)");
+                    + " (since then only the mounts' own superblock, journal and group-descriptor writes)");
         }
         if (existing && snapshotStamps.isEmpty()) {
             return new Fate(volumeId, role, dir, false, "unsaved: it held data when it was attached, and no snapshot of it exists");

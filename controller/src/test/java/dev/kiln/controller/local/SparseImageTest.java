@@ -20,7 +20,7 @@ class SparseImageTest {
     @Test
     void aNewImageIsGrownWithoutWritingAByte() throws Exception {
         Path image = Files.createFile(dir.resolve("volume.img"));
-        assertEquals(1L << 30, LocalProvider.extendSparse(image, 1));
+        assertEquals(1L << 30, LocalVolumes.extendSparse(image, 1));
         assertEquals(1L << 30, Files.size(image));
         assertEquals("0", allocatedBlocks(image), "no block of the image is allocated");
     }
@@ -28,9 +28,9 @@ class SparseImageTest {
     @Test
     void anImageIsNeverShrunk() throws Exception {
         Path image = Files.createFile(dir.resolve("volume.img"));
-        LocalProvider.extendSparse(image, 2);
-        assertEquals(2L << 30, LocalProvider.extendSparse(image, 1));
-        assertEquals(2L << 30, LocalProvider.extendSparse(image, 0));
+        LocalVolumes.extendSparse(image, 2);
+        assertEquals(2L << 30, LocalVolumes.extendSparse(image, 1));
+        assertEquals(2L << 30, LocalVolumes.extendSparse(image, 0));
     }
 
     private static String allocatedBlocks(Path file) throws Exception {

@@ -34,7 +34,7 @@ class ToolLookupTest {
     /** Runs {@code losetup --version} the way the local provider runs its tools. */
     public static final class RunLosetup {
         public static void main(String[] args) throws Exception {
-            System.out.print(LocalProvider.run("losetup", "--version"));
+            System.out.print(LocalTools.run("losetup", "--version"));
         }
     }
 }

@@ -112,15 +112,15 @@ class VolumeFateTest {
 
     /** A 64 MiB ext4 image made by mkfs.ext4 (a regular file needs no root), and a snapshot copy of it. */
     Path[] ext4AndCopy() throws Exception {
-        dev.kiln.os.Executables.find("mkfs.ext4", LocalProvider.TOOL_PATH);
+        dev.kiln.os.Executables.find("mkfs.ext4", LocalTools.TOOL_PATH);
         Path image = Files.createDirectories(dir.resolve("vol")).resolve("volume.img");
         try (var raf = new java.io.RandomAccessFile(image.toFile(), "rw")) {
             raf.setLength(64L << 20);
         }
-        LocalProvider.run("mkfs.ext4", "-q", "-m", "0", image.toString());
-        LocalProvider.run("debugfs", "-w", "-R", "mkdir job", image.toString());
+        LocalTools.run("mkfs.ext4", "-q", "-m", "0", image.toString());
+        LocalTools.run("debugfs", "-w", "-R", "mkdir job", image.toString());
         Path copy = Files.createDirectories(dir.resolve("snap")).resolve("volume.img");
-        LocalProvider.run("cp", "--sparse=always", image.toString(), copy.toString());
+        LocalTools.run("cp", "--sparse=always", image.toString(), copy.toString());
         return new Path[] {image, copy};
     }
 
@@ -129,7 +129,7 @@ class VolumeFateTest {
         Path[] ic = ext4AndCopy();
         assertEquals(Optional.of("snap-local-0000000c"), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000c", ic[1])));
         // What a mount and the agent's fsck write: the superblock (its mount count, times).
-        LocalProvider.run("debugfs", "-w", "-R", "ssv mnt_count 7", ic[0].toString());
+        LocalTools.run("debugfs", "-w", "-R", "ssv mnt_count 7", ic[0].toString());
         assertFalse(java.util.Arrays.equals(Files.readAllBytes(ic[0]), Files.readAllBytes(ic[1])));
         assertEquals(Optional.of("snap-local-0000000c"), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000c", ic[1])));
 
@@ -139,22 +139,49 @@ class VolumeFateTest {
                 VolumeStamp.of(ic[0].getParent()), List.of(), false, Map.of("snap-local-0000000c", "image:0:0"),
                 () -> ImageProof.heldIn(ic[0], Map.of("snap-local-0000000c", ic[1])));
         assertTrue(f.delete(), f.describe());
-        assertEquals("all of it is in snap-local-0000000c (since then only the mounts' own superblock and journal writes)",
+        assertEquals("all of it is in snap-local-0000000c (since then only the mounts' own superblock, journal and group-descriptor writes)",
                 f.why());
+    }
+
+    @Test
+    void anImageWhoseInodeTablesWereZeroedAfterItsSnapshotIsHeldThere() throws Exception {
+        Path[] ic = ext4AndCopy();
+        // The snapshot taken while the kernel's lazy initialisation had not reached group 1 yet.
+        String flags = groupFlags(ic[1], 1);
+        assertTrue(flags.contains("ITABLE_ZEROED"), flags);
+        setGroup(ic[1], "set_bg 1 flags 3");
+        assertFalse(groupFlags(ic[1], 1).contains("ITABLE_ZEROED"), groupFlags(ic[1], 1));
+        assertEquals(Optional.of("snap-local-0000000f"), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000f", ic[1])));
+
+        // Any other change to a group descriptor is a change the snapshot lacks.
+        setGroup(ic[0], "set_bg 1 itable_unused 2000");
+        assertEquals(Optional.empty(), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000f", ic[1])));
+    }
+
+    /** Runs one debugfs {@code set_bg} command and recomputes that group's checksum in the same session. */
+    void setGroup(Path image, String command) throws Exception {
+        Path commands = Files.writeString(dir.resolve("debugfs.cmd"), command + "\nset_bg 1 checksum calc\n");
+        LocalTools.run("debugfs", "-w", "-f", commands.toString(), image.toString());
+    }
+
+    /** The flags {@code dumpe2fs} prints for block group {@code group}. */
+    static String groupFlags(Path image, int group) throws Exception {
+        return LocalTools.stdout("dumpe2fs", image.toString()).lines().filter(l -> l.startsWith("Group " + group + ":"))
+                .findFirst().orElseThrow();
     }
 
     @Test
     void anImageWithAnyOtherChangeOrAnUncleanFilesystemIsNotHeld() throws Exception {
         Path[] ic = ext4AndCopy();
-        LocalProvider.run("debugfs", "-w", "-R", "mkdir job/more", ic[0].toString());
+        LocalTools.run("debugfs", "-w", "-R", "mkdir job/more", ic[0].toString());
         assertEquals(Optional.empty(), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000d", ic[1])), "a new directory");
 
         Path[] again = ext4AndCopy();
         // Only its superblock differs, but it says its journal needs replaying: that proves nothing.
-        LocalProvider.run("debugfs", "-w", "-R", "feature needs_recovery", again[0].toString());
+        LocalTools.run("debugfs", "-w", "-R", "feature needs_recovery", again[0].toString());
         assertEquals(Optional.empty(), ImageProof.heldIn(again[0], Map.of("snap-local-0000000d", again[1])));
-        LocalProvider.run("debugfs", "-w", "-R", "feature -needs_recovery", again[0].toString());
-        LocalProvider.run("debugfs", "-w", "-R", "ssv state 0", again[0].toString());
+        LocalTools.run("debugfs", "-w", "-R", "feature -needs_recovery", again[0].toString());
+        LocalTools.run("debugfs", "-w", "-R", "ssv state 0", again[0].toString());
         assertEquals(Optional.empty(), ImageProof.heldIn(again[0], Map.of("snap-local-0000000d", again[1])), "not clean");
 
         Path[] grown = ext4AndCopy();
@@ -169,10 +196,10 @@ class VolumeFateTest {
     void aSnapshotCopyIsLeftWithNoJournalToReplay() throws Exception {
         Path[] ic = ext4AndCopy();
         // What a copy of a mounted filesystem can carry: a journal its first mount would replay, even read-only.
-        LocalProvider.run("debugfs", "-w", "-R", "feature needs_recovery", ic[1].toString());
-        assertTrue(LocalProvider.run("dumpe2fs", "-h", ic[1].toString()).contains("needs_recovery"));
+        LocalTools.run("debugfs", "-w", "-R", "feature needs_recovery", ic[1].toString());
+        assertTrue(LocalTools.run("dumpe2fs", "-h", ic[1].toString()).contains("needs_recovery"));
         LocalSnapshots.replayJournal(ic[1]);
-        assertFalse(LocalProvider.run("dumpe2fs", "-h", ic[1].toString()).contains("needs_recovery"));
+        assertFalse(LocalTools.run("dumpe2fs", "-h", ic[1].toString()).contains("needs_recovery"));
         assertEquals(Optional.of("snap-local-0000000e"), ImageProof.heldIn(ic[0], Map.of("snap-local-0000000e", ic[1])));
 
         Path blank = dir.resolve("blank.img");
