@@ -1,5 +1,6 @@
 package dev.kiln.controller.build;
 
+import com.google.common.util.concurrent.MoreExecutors;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
@@ -87,7 +88,9 @@ public final class LogFollower {
                 borrowed = null;
                 AgentGrpc.AgentBlockingStub stub = client.streamingStub();
                 Iterator<LogChunk> chunks = ClientCalls.blockingServerStreamingCall(stub.getChannel(), marshaller.method(),
-                        stub.getCallOptions(), StreamLogsRequest.newBuilder()
+                        // Chunks are parsed on the transport's thread (a parse that copies nothing
+                        // is cheaper than a hand-off to gRPC's executor) and queued for this one.
+                        stub.getCallOptions().withExecutor(MoreExecutors.directExecutor()), StreamLogsRequest.newBuilder()
                                 .setBuildId(buildId).setFromOffset(offset).setFollow(follow).build());
                 while (chunks.hasNext()) {
                     LogChunk c = chunks.next();
