@@ -102,6 +102,10 @@ public final class LogFollower {
                     }
                     try {
                         write(c, sink);
+                    } catch (StdoutFailed e) {
+                        throw new KilnException(ExitCodes.FAILURE, "cannot write the log of " + buildId + " to standard output: "
+                                + e.getMessage() + " (" + offset + " bytes written; resume with `kiln logs "
+                                + buildId + " --from " + offset + "`)", e.getCause());
                     } finally {
                         marshaller.release(c);
                     }
@@ -159,9 +163,10 @@ public final class LogFollower {
 
     /**
      * Where the log's bytes go. The process's own stdout is written through its file descriptor,
-     * straight from the transport's buffers; another stream (a test's) gets them as arrays. As
-     * with a PrintStream, a failed write (a reader that went away) drops the rest of the bytes
-     * and is not an error.
+     * straight from the transport's buffers; another stream (a test's) gets them as arrays. A
+     * reader that went away (a closed pipe, as `| head` leaves) drops the rest of the bytes and is
+     * not an error; any other failed write of stdout (a full disk) ends the command with the offset
+     * to resume from.
      */
     private abstract static class Sink {
 
@@ -172,6 +177,13 @@ public final class LogFollower {
         abstract void write(com.google.protobuf.ByteString data) throws IOException;
 
         abstract void flush() throws IOException;
+    }
+
+    /** A write of stdout that failed for a reason other than its reader going away. */
+    private static final class StdoutFailed extends RuntimeException {
+        StdoutFailed(IOException cause) {
+            super(cause.getMessage(), cause);
+        }
     }
 
     private static final class Stdout extends Sink {
@@ -196,6 +208,9 @@ public final class LogFollower {
                     left -= fd1.write(pieces);
                 }
             } catch (IOException e) {
+                if (!String.valueOf(e.getMessage()).contains("Broken pipe")) {
+                    throw new StdoutFailed(e);
+                }
                 failed = true;
             }
         }
