@@ -1,6 +1,5 @@
 package dev.kiln.agent;
 
-import dev.kiln.micronaut.JarServices;
 import dev.kiln.netty.NettyProperties;
 
 import java.util.Set;
@@ -11,8 +10,9 @@ public final class Main {
     /**
      * Packages of Micronaut modules that micronaut-runtime brings onto the agent's class path and
      * that the agent never uses (it serves gRPC and SSH, no HTTP, and registers with no discovery
-     * service): their bean definitions are not created ({@link JarServices#install(Set)}). Fewer
-     * classes loaded and less memory resident at every start (docs/performance.md).
+     * service): Micronaut AOT leaves their services out of the jar's service lists at build time
+     * (src/aot/MicronautAot.java). Fewer classes loaded and less memory resident at every start
+     * (docs/performance.md).
      * {@code io.micronaut.http.resource} stays: Micronaut gRPC's server configuration needs its
      * {@code ResourceResolver}.
      */
@@ -32,7 +32,6 @@ public final class Main {
 
     public static void main(String[] args) {
         NettyProperties.applyDefaults();
-        JarServices.install(UNUSED_MICRONAUT_PACKAGES);
         int code = new AgentLauncher(System.getenv(), System.err).run();
         if (code != 0) {
             System.exit(code);
