@@ -33,6 +33,7 @@ public final class MicronautAot {
         Path config = Path.of(args[0]);
         Path classes = Path.of(args[1]);
         Path work = Path.of(args[2]);
+        deleteTree(work); // the optimiser appends to service files left by an earlier run
         Properties props = new Properties();
         try (InputStream in = Files.newInputStream(config)) {
             props.load(in);
@@ -45,17 +46,43 @@ public final class MicronautAot {
         props.put("serviceloading.rejected.impls", String.join(",", rejected(classPath)));
         io.micronaut.aot.MicronautAotOptimizer.execute(props);
 
+        // The generated classes, without their service registrations: on another program's class
+        // path (the end-to-end tests run the CLI in-process beside the agent's jar) those would
+        // hand it the agent's service lists. The agent's Main installs the optimisations itself,
+        // from the list written here.
         Path generated = work.resolve("classes");
+        Path services = generated.resolve("META-INF/services");
         try (Stream<Path> files = Files.walk(generated)) {
             for (Path f : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
+                if (f.startsWith(services)) {
+                    continue;
+                }
                 Path target = classes.resolve(generated.relativize(f).toString());
                 Files.createDirectories(target.getParent());
                 Files.copy(f, target, StandardCopyOption.REPLACE_EXISTING);
             }
         }
+        for (String registration : List.of("io.micronaut.core.optim.StaticOptimizations$Loader",
+                "io.micronaut.context.ApplicationContextConfigurer")) {
+            Files.deleteIfExists(classes.resolve("META-INF/services/" + registration));
+        }
+        Path loaders = classes.resolve(Main.AOT_OPTIMIZATIONS);
+        Files.createDirectories(loaders.getParent());
+        Files.copy(services.resolve("io.micronaut.core.optim.StaticOptimizations$Loader"), loaders,
+                StandardCopyOption.REPLACE_EXISTING);
         for (String resource : Files.readAllLines(work.resolve("logs/resource-filter.txt"))) {
             if (!resource.isBlank()) {
                 Files.deleteIfExists(classes.resolve(resource));
+            }
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (Files.exists(dir)) {
+            try (Stream<Path> files = Files.walk(dir)) {
+                for (Path f : (Iterable<Path>) files.sorted(java.util.Comparator.reverseOrder())::iterator) {
+                    Files.delete(f);
+                }
             }
         }
     }
