@@ -1,5 +1,5 @@
 import dev.kiln.agent.Main;
-import dev.kiln.micronaut.JarServices;
+import dev.kiln.startup.JarServices;
 
 import java.io.File;
 import java.io.IOException;

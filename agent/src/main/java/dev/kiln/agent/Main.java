@@ -1,7 +1,7 @@
 package dev.kiln.agent;
 
-import dev.kiln.micronaut.JarServices;
-import dev.kiln.netty.NettyProperties;
+import dev.kiln.startup.JarServices;
+import dev.kiln.startup.NettyProperties;
 import io.micronaut.core.optim.StaticOptimizations;
 
 import java.io.IOException;

@@ -3,7 +3,7 @@ package dev.kiln.e2e;
 import dev.kiln.agent.Main;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.micronaut.JarServices;
+import dev.kiln.startup.JarServices;
 import dev.kiln.proto.agent.v1.Mode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -67,7 +67,7 @@ class JarServicesTest {
                 "-Xlog:class+load=info:file=" + log, "-jar", "controller/target/kiln.jar", "init");
         assertEquals(0, r.code(), r.err());
         String classes = Files.readString(log, StandardCharsets.UTF_8);
-        assertTrue(classes.contains("dev.kiln.micronaut.JarServices "), "JarServices ran");
+        assertTrue(classes.contains("dev.kiln.startup.JarServices "), "JarServices ran");
         assertTrue(classes.contains("io.micronaut.context.DefaultApplicationContext "), "Micronaut started");
         assertFalse(classes.contains("jdk.nio.zipfs.ZipFileSystem "), "no zip file system opened");
         // Only `kiln ui` serves HTTP: every other command leaves the server's services out.

@@ -1,4 +1,4 @@
-package dev.kiln.micronaut;
+package dev.kiln.startup;
 
 import io.micronaut.core.io.service.SoftServiceLoader;
 import io.micronaut.core.optim.StaticOptimizations;
