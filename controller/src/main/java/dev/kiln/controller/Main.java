@@ -3,8 +3,8 @@ package dev.kiln.controller;
 import dev.kiln.controller.cli.EarlyConnect;
 import dev.kiln.controller.client.ClientEventLoops;
 import dev.kiln.controller.config.CliEnvironment;
-import dev.kiln.micronaut.JarServices;
-import dev.kiln.netty.NettyProperties;
+import dev.kiln.startup.JarServices;
+import dev.kiln.startup.NettyProperties;
 import dev.kiln.tls.GrpcTls;
 
 import java.util.Set;

@@ -252,7 +252,7 @@ class ImageAndUnitTest {
     @Test
     void benchScriptsParseAndPassShellcheck() throws Exception {
         Path bash = Prerequisites.requireCommand("bash", "apt-get install bash");
-        List<String> scripts = new ArrayList<>(List.of("bench/run", "bench/lib.sh"));
+        List<String> scripts = new ArrayList<>(List.of("bench/run", "bench/lib.sh", "bench/compare"));
         try (var dirs = Files.list(ROOT.resolve("bench"))) {
             dirs.filter(d -> Files.isRegularFile(d.resolve("run"))).sorted()
                     .forEach(d -> scripts.add(ROOT.relativize(d.resolve("run")).toString()));

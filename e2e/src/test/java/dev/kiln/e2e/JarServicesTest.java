@@ -3,7 +3,7 @@ package dev.kiln.e2e;
 import dev.kiln.agent.Main;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.AgentEndpoint;
-import dev.kiln.micronaut.JarServices;
+import dev.kiln.startup.JarServices;
 import dev.kiln.proto.agent.v1.Mode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,10 +34,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Both packaged programs hand Micronaut the services their jar lists (JarServices) instead of
- * letting it open the jar as a zip file system to find them: the lists must be what that scan
- * finds, and the programs must no longer open a zip file system at all. The agent leaves out the
- * Micronaut modules it does not use: it creates none of their services, and still starts and answers.
+ * Neither packaged program lets Micronaut open its jar as a zip file system to find its services:
+ * the CLI hands Micronaut the services its jar lists (JarServices), which must be what that scan
+ * finds; the agent's jar carries service lists Micronaut AOT computed at build time. The agent
+ * leaves out the Micronaut modules it does not use: it creates none of their services, and still
+ * starts and answers.
  */
 class JarServicesTest {
 
@@ -66,7 +67,7 @@ class JarServicesTest {
                 "-Xlog:class+load=info:file=" + log, "-jar", "controller/target/kiln.jar", "init");
         assertEquals(0, r.code(), r.err());
         String classes = Files.readString(log, StandardCharsets.UTF_8);
-        assertTrue(classes.contains("dev.kiln.micronaut.JarServices "), "JarServices ran");
+        assertTrue(classes.contains("dev.kiln.startup.JarServices "), "JarServices ran");
         assertTrue(classes.contains("io.micronaut.context.DefaultApplicationContext "), "Micronaut started");
         assertFalse(classes.contains("jdk.nio.zipfs.ZipFileSystem "), "no zip file system opened");
         // Only `kiln ui` serves HTTP: every other command leaves the server's services out.
@@ -104,6 +105,8 @@ class JarServicesTest {
             loaded.add(m.group(1));
         }
         assertTrue(loaded.contains("io.micronaut.grpc.server.$GrpcEmbeddedServer$Definition"), "the gRPC server's definition loaded");
+        assertFalse(loaded.contains("jdk.nio.zipfs.ZipFileSystem"), "the agent opened a zip file system");
+        assertTrue(loaded.contains("dev.kiln.agent.aot.StaticServicesLoader"), "the AOT service lists were used");
         loaded.retainAll(leftOut);
         assertTrue(loaded.isEmpty(), "services of modules the agent leaves out, loaded all the same: " + loaded);
     }

@@ -147,6 +147,21 @@ class LogResumeTest {
             Kiln.Run beyond = fleet.kiln.run("logs", id, "--from", "999999", "--agent", fleet.address());
             assertEquals(5, beyond.exitCode(), beyond.toString());
             assertTrue(beyond.err().contains("beyond the end of the log (3550 bytes)"), beyond.err());
+
+            // bin/kiln as a user runs it, its stdout a device that is always full: an error that
+            // says how much was written and how to resume, not a silently short copy.
+            ProcessBuilder pb = new ProcessBuilder(RepoScript.ROOT.resolve("bin/kiln").toString(), "logs", id,
+                    "--agent", fleet.address()).redirectOutput(new java.io.File("/dev/full"))
+                    .redirectError(dir.resolve("full.err").toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+            pb.environment().keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("XDG_"));
+            pb.environment().putAll(fleet.kiln.environment());
+            pb.environment().put("KILN_NO_BUILD", "1");
+            Process full = pb.start();
+            assertTrue(full.waitFor(120, TimeUnit.SECONDS), "kiln logs > /dev/full did not end");
+            String err = java.nio.file.Files.readString(dir.resolve("full.err"));
+            assertEquals(1, full.exitValue(), err);
+            assertTrue(err.contains("kiln: cannot write the log of " + id + " to standard output: No space left on device"
+                    + " (0 bytes written; resume with `kiln logs " + id + " --from 0`)"), err);
         }
     }
 }

@@ -121,7 +121,7 @@ public final class SshServer {
                 config.accounts());
         s.setShellFactory(commands);
         s.setCommandFactory(commands);
-        s.setSubsystemFactories(List.of(new ServeSftp()));
+        s.setSubsystemFactories(List.of(new LazySftp()));
         s.setFileSystemFactory(new TreeFileSystems());
         // Bound the unauthenticated phase and idle sessions; a login gets a few tries.
         CoreModuleProperties.AUTH_TIMEOUT.set(s, java.time.Duration.ofSeconds(30));

@@ -1,17 +1,24 @@
 package dev.kiln.controller.build;
 
+import com.google.common.util.concurrent.MoreExecutors;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
 import dev.kiln.controller.client.GrpcErrors;
+import dev.kiln.proto.agent.v1.AgentGrpc;
 import dev.kiln.proto.agent.v1.Build;
 import dev.kiln.proto.agent.v1.LogChunk;
 import dev.kiln.proto.agent.v1.StreamLogsRequest;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ClientCalls;
 
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Iterator;
@@ -69,27 +76,41 @@ public final class LogFollower {
             narrate.accept("note: gRPC TLS runs on " + dev.kiln.tls.GrpcTls.describe() + "; for faster log "
                     + "streaming, give the CLI its optimising compiler back: KILN_JAVA_OPTS=-XX:TieredStopAtLevel=4");
         }
+        Sink sink = Sink.of(out);
         Instant lostSince = null;
         long backoff = 250;
         while (true) {
+            LogChunkMarshaller marshaller = new LogChunkMarshaller();
             AgentClient client = null;
             boolean own = borrowed == null;
             try {
                 client = own ? connect.get() : borrowed;
                 borrowed = null;
-                Iterator<LogChunk> chunks = client.streamingStub().streamLogs(StreamLogsRequest.newBuilder()
-                        .setBuildId(buildId).setFromOffset(offset).setFollow(follow).build());
+                AgentGrpc.AgentBlockingStub stub = client.streamingStub();
+                Iterator<LogChunk> chunks = ClientCalls.blockingServerStreamingCall(stub.getChannel(), marshaller.method(),
+                        // Chunks are parsed on the transport's thread (a parse that copies nothing
+                        // is cheaper than a hand-off to gRPC's executor) and queued for this one.
+                        stub.getCallOptions().withExecutor(MoreExecutors.directExecutor()), StreamLogsRequest.newBuilder()
+                                .setBuildId(buildId).setFromOffset(offset).setFollow(follow).build());
                 while (chunks.hasNext()) {
                     LogChunk c = chunks.next();
                     lostSince = null;
                     backoff = 250;
                     if (c.getEndOfLog()) {
-                        out.flush();
+                        sink.flush();
                         return c.hasBuild() ? c.getBuild() : null;
                     }
-                    write(c, out);
+                    try {
+                        write(c, sink);
+                    } catch (StdoutFailed e) {
+                        throw new KilnException(ExitCodes.FAILURE, "cannot write the log of " + buildId + " to standard output: "
+                                + e.getMessage() + " (" + offset + " bytes written; resume with `kiln logs "
+                                + buildId + " --from " + offset + "`)", e.getCause());
+                    } finally {
+                        marshaller.release(c);
+                    }
                 }
-                out.flush();
+                sink.flush();
                 if (!follow) {
                     return null;
                 }
@@ -116,6 +137,7 @@ public final class LogFollower {
                     throw e;
                 }
             } finally {
+                marshaller.releaseAll();
                 if (client != null && own) {
                     client.close();
                 }
@@ -125,7 +147,7 @@ public final class LogFollower {
         }
     }
 
-    private void write(LogChunk c, OutputStream out) throws IOException {
+    private void write(LogChunk c, Sink out) throws IOException {
         com.google.protobuf.ByteString data = c.getData();
         long start = c.getOffset();
         if (start > offset) {
@@ -134,45 +156,116 @@ public final class LogFollower {
         }
         int skip = (int) Math.min(data.size(), offset - start); // bytes we already have
         if (skip < data.size()) {
-            // ByteString.writeTo(OutputStream) copies the bytes first; this hands over its array.
-            com.google.protobuf.UnsafeByteOperations.unsafeWriteTo(skip == 0 ? data : data.substring(skip), new ToStream(out));
+            out.write(skip == 0 ? data : data.substring(skip));
             offset += data.size() - skip;
         }
     }
 
-    /** Writes a ByteString's own array to the output; nothing here keeps or changes it. */
-    private static final class ToStream extends com.google.protobuf.ByteOutput {
+    /**
+     * Where the log's bytes go. The process's own stdout is written through its file descriptor,
+     * straight from the transport's buffers; another stream (a test's) gets them as arrays. A
+     * reader that went away (a closed pipe, as `| head` leaves) drops the rest of the bytes and is
+     * not an error; any other failed write of stdout (a full disk) ends the command with the offset
+     * to resume from.
+     */
+    private abstract static class Sink {
+
+        static Sink of(OutputStream out) {
+            return out == System.out ? new Stdout() : new ToStream(out);
+        }
+
+        abstract void write(com.google.protobuf.ByteString data) throws IOException;
+
+        abstract void flush() throws IOException;
+    }
+
+    /** A write of stdout that failed for a reason other than its reader going away. */
+    private static final class StdoutFailed extends RuntimeException {
+        StdoutFailed(IOException cause) {
+            super(cause.getMessage(), cause);
+        }
+    }
+
+    private static final class Stdout extends Sink {
+        private final FileChannel fd1 = new FileOutputStream(FileDescriptor.out).getChannel(); // never closed: it is fd 1
+        private boolean failed;
+
+        Stdout() {
+            System.out.flush(); // what the PrintStream holds goes first
+        }
+
+        @Override
+        void write(com.google.protobuf.ByteString data) {
+            if (failed) {
+                return;
+            }
+            // One gathering write for the chunk's pieces (a chunk arrives as a dozen or more frames):
+            // a write per piece would wake the reader of a pipe once per piece.
+            ByteBuffer[] pieces = data.asReadOnlyByteBufferList().toArray(ByteBuffer[]::new);
+            try {
+                long left = data.size();
+                while (left > 0) {
+                    left -= fd1.write(pieces);
+                }
+            } catch (IOException e) {
+                if (!String.valueOf(e.getMessage()).contains("Broken pipe")) {
+                    throw new StdoutFailed(e);
+                }
+                failed = true;
+            }
+        }
+
+        @Override
+        void flush() {
+            // nothing is buffered
+        }
+    }
+
+    /** Writes a ByteString's own arrays to the stream; nothing here keeps or changes them. */
+    private static final class ToStream extends Sink {
         private final OutputStream out;
+        private final com.google.protobuf.ByteOutput bytes = new com.google.protobuf.ByteOutput() {
+            @Override
+            public void write(byte value) throws IOException {
+                out.write(value);
+            }
+
+            @Override
+            public void write(byte[] value, int offset, int length) throws IOException {
+                out.write(value, offset, length);
+            }
+
+            @Override
+            public void writeLazy(byte[] value, int offset, int length) throws IOException {
+                out.write(value, offset, length);
+            }
+
+            @Override
+            public void write(ByteBuffer value) throws IOException {
+                byte[] b = new byte[value.remaining()];
+                value.get(b);
+                out.write(b);
+            }
+
+            @Override
+            public void writeLazy(ByteBuffer value) throws IOException {
+                write(value);
+            }
+        };
 
         ToStream(OutputStream out) {
             this.out = out;
         }
 
         @Override
-        public void write(byte value) throws IOException {
-            out.write(value);
+        void write(com.google.protobuf.ByteString data) throws IOException {
+            // ByteString.writeTo(OutputStream) copies the bytes first; this hands over its arrays.
+            com.google.protobuf.UnsafeByteOperations.unsafeWriteTo(data, bytes);
         }
 
         @Override
-        public void write(byte[] value, int offset, int length) throws IOException {
-            out.write(value, offset, length);
-        }
-
-        @Override
-        public void writeLazy(byte[] value, int offset, int length) throws IOException {
-            out.write(value, offset, length);
-        }
-
-        @Override
-        public void write(java.nio.ByteBuffer value) throws IOException {
-            byte[] b = new byte[value.remaining()];
-            value.get(b);
-            out.write(b);
-        }
-
-        @Override
-        public void writeLazy(java.nio.ByteBuffer value) throws IOException {
-            write(value);
+        void flush() throws IOException {
+            out.flush();
         }
     }
 

@@ -49,12 +49,20 @@ public final class AgentClient implements AutoCloseable {
         this.contacted = contacted;
     }
 
+    /**
+     * How many bytes the agent may send ahead of what the CLI has taken: 16 chunks of a streamed
+     * log. gRPC's 1 MiB (four chunks) leaves the agent waiting for window updates while the CLI
+     * writes (figures in docs/performance.md).
+     */
+    static final int FLOW_CONTROL_WINDOW = 4 * 1024 * 1024;
+
     /** A new channel to the agent (it connects at the first call, or when asked to). */
     public static ManagedChannel channel(AgentEndpoint endpoint, SslContext sslContext) {
         NettyChannelBuilder builder = NettyChannelBuilder.forAddress(endpoint.host(), endpoint.port())
                 .eventLoopGroup(ClientEventLoops.group())
                 .channelType(NioSocketChannel.class)
-                .sslContext(sslContext);
+                .sslContext(sslContext)
+                .flowControlWindow(FLOW_CONTROL_WINDOW);
         if (endpoint.serverName() != null) {
             builder.overrideAuthority(endpoint.serverName());
         }

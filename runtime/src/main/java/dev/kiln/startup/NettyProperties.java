@@ -1,4 +1,4 @@
-package dev.kiln.netty;
+package dev.kiln.startup;
 
 /**
  * Netty system properties both Kiln programs set before Netty's classes initialise. A value given

@@ -1,4 +1,4 @@
-package dev.kiln.micronaut;
+package dev.kiln.startup;
 
 import io.micronaut.core.io.service.SoftServiceLoader;
 import io.micronaut.core.optim.StaticOptimizations;
@@ -29,8 +29,8 @@ import java.util.jar.JarFile;
 import java.util.stream.Stream;
 
 /**
- * Micronaut's services listed from the application jar's own entries, for both Kiln programs when
- * they run as {@code java -jar}.
+ * Micronaut's services listed from the application jar's own entries, for the CLI when it runs as
+ * {@code java -jar} (the agent's jar has lists computed at build time by Micronaut AOT instead).
  *
  * <p>Micronaut 4 finds the services under {@code META-INF/micronaut/<service>/} (bean definitions,
  * introspections) by opening the jar as a zip file system and walking those directories, for the

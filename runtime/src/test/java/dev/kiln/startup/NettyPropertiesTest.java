@@ -1,4 +1,4 @@
-package dev.kiln.netty;
+package dev.kiln.startup;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;

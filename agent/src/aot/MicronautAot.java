@@ -1,0 +1,121 @@
+import dev.kiln.agent.Main;
+import dev.kiln.startup.JarServices;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Enumeration;
+import java.util.List;
+import java.util.Properties;
+import java.util.jar.JarEntry;
+import java.util.jar.JarFile;
+import java.util.stream.Stream;
+
+/**
+ * Runs Micronaut AOT's optimiser on the agent's classes at package time (the {@code micronaut-aot}
+ * profile of agent/pom.xml) and puts what it generates into target/classes, for the shade plugin.
+ * Micronaut's own command line ({@code micronaut-aot-cli}) is not served here; its optimiser
+ * ({@code micronaut-aot-api}) is, and this is the part of the command line Kiln needs.
+ *
+ * <p>Arguments: the AOT configuration (aot.properties), the classes directory, the work directory.
+ * The service implementations of the agent's unused Micronaut modules
+ * ({@link Main#UNUSED_MICRONAUT_PACKAGES}) are rejected, as {@link JarServices#install(java.util.Set)}
+ * leaves them out.
+ */
+public final class MicronautAot {
+
+    public static void main(String[] args) throws IOException {
+        Path config = Path.of(args[0]);
+        Path classes = Path.of(args[1]);
+        Path work = Path.of(args[2]);
+        deleteTree(work); // the optimiser appends to service files left by an earlier run
+        Properties props = new Properties();
+        try (InputStream in = Files.newInputStream(config)) {
+            props.load(in);
+        }
+        String classPath = System.getProperty("java.class.path");
+        props.put("classpath", String.join(",", classPath.split(File.pathSeparator)));
+        props.put("package", "dev.kiln.agent.aot");
+        props.put("output.directory", work.toString());
+        props.put("runtime", "jit");
+        props.put("serviceloading.rejected.impls", String.join(",", rejected(classPath)));
+        io.micronaut.aot.MicronautAotOptimizer.execute(props);
+
+        // The generated classes, without their service registrations: on another program's class
+        // path (the end-to-end tests run the CLI in-process beside the agent's jar) those would
+        // hand it the agent's service lists. The agent's Main installs the optimisations itself,
+        // from the list written here.
+        Path generated = work.resolve("classes");
+        Path services = generated.resolve("META-INF/services");
+        try (Stream<Path> files = Files.walk(generated)) {
+            for (Path f : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
+                if (f.startsWith(services)) {
+                    continue;
+                }
+                Path target = classes.resolve(generated.relativize(f).toString());
+                Files.createDirectories(target.getParent());
+                Files.copy(f, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        for (String registration : List.of("io.micronaut.core.optim.StaticOptimizations$Loader",
+                "io.micronaut.context.ApplicationContextConfigurer")) {
+            Files.deleteIfExists(classes.resolve("META-INF/services/" + registration));
+        }
+        Path loaders = classes.resolve(Main.AOT_OPTIMIZATIONS);
+        Files.createDirectories(loaders.getParent());
+        Files.copy(services.resolve("io.micronaut.core.optim.StaticOptimizations$Loader"), loaders,
+                StandardCopyOption.REPLACE_EXISTING);
+        for (String resource : Files.readAllLines(work.resolve("logs/resource-filter.txt"))) {
+            if (!resource.isBlank()) {
+                Files.deleteIfExists(classes.resolve(resource));
+            }
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (Files.exists(dir)) {
+            try (Stream<Path> files = Files.walk(dir)) {
+                for (Path f : (Iterable<Path>) files.sorted(java.util.Comparator.reverseOrder())::iterator) {
+                    Files.delete(f);
+                }
+            }
+        }
+    }
+
+    /** The service implementations on the class path whose package is one of the agent's unused ones. */
+    private static List<String> rejected(String classPath) throws IOException {
+        List<String> names = new ArrayList<>();
+        for (String element : classPath.split(File.pathSeparator)) {
+            if (element.endsWith(".jar")) {
+                names.addAll(flatten(JarServices.list(Path.of(element)).values()));
+            }
+        }
+        Enumeration<URL> dirs = MicronautAot.class.getClassLoader().getResources("META-INF/services");
+        while (dirs.hasMoreElements()) {
+            URL dir = dirs.nextElement();
+            if (dir.getProtocol().equals("jar")) {
+                String jar = dir.getPath().substring("file:".length(), dir.getPath().indexOf("!/"));
+                try (JarFile file = new JarFile(jar)) {
+                    for (JarEntry e : (Iterable<JarEntry>) file.stream()::iterator) {
+                        if (e.getName().startsWith("META-INF/services/") && !e.isDirectory()) {
+                            names.addAll(JarServices.serviceFileNames(new URL("jar:file:" + jar + "!/" + e.getName())));
+                        }
+                    }
+                }
+            }
+        }
+        return names.stream().filter(n -> Main.UNUSED_MICRONAUT_PACKAGES.contains(JarServices.packageOf(n)))
+                .distinct().sorted().toList();
+    }
+
+    private static List<String> flatten(java.util.Collection<List<String>> lists) {
+        List<String> all = new ArrayList<>();
+        lists.forEach(all::addAll);
+        return all;
+    }
+}
