@@ -235,37 +235,9 @@ public final class LogFollower {
         }
     }
 
-    /** Writes a ByteString's own arrays to the stream; nothing here keeps or changes them. */
+    /** Writes to another stream (a test's, an in-process caller's): speed matters only for stdout. */
     private static final class ToStream extends Sink {
         private final OutputStream out;
-        private final com.google.protobuf.ByteOutput bytes = new com.google.protobuf.ByteOutput() {
-            @Override
-            public void write(byte value) throws IOException {
-                out.write(value);
-            }
-
-            @Override
-            public void write(byte[] value, int offset, int length) throws IOException {
-                out.write(value, offset, length);
-            }
-
-            @Override
-            public void writeLazy(byte[] value, int offset, int length) throws IOException {
-                out.write(value, offset, length);
-            }
-
-            @Override
-            public void write(ByteBuffer value) throws IOException {
-                byte[] b = new byte[value.remaining()];
-                value.get(b);
-                out.write(b);
-            }
-
-            @Override
-            public void writeLazy(ByteBuffer value) throws IOException {
-                write(value);
-            }
-        };
 
         ToStream(OutputStream out) {
             this.out = out;
@@ -273,8 +245,7 @@ public final class LogFollower {
 
         @Override
         void write(com.google.protobuf.ByteString data) throws IOException {
-            // ByteString.writeTo(OutputStream) copies the bytes first; this hands over its arrays.
-            com.google.protobuf.UnsafeByteOperations.unsafeWriteTo(data, bytes);
+            data.writeTo(out);
         }
 
         @Override
