@@ -12,8 +12,11 @@ import java.util.ArrayList;
 import java.util.Enumeration;
 import java.util.List;
 import java.util.Properties;
+import java.util.Set;
 import java.util.jar.JarEntry;
 import java.util.jar.JarFile;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -44,7 +47,9 @@ public final class MicronautAot {
         props.put("output.directory", work.toString());
         props.put("runtime", "jit");
         props.put("serviceloading.rejected.impls", String.join(",", rejected(classPath)));
+        Set<String> allowed = Set.of(((String) props.remove(ALLOWED_SKIPS)).split("\\s*,\\s*"));
         io.micronaut.aot.MicronautAotOptimizer.execute(props);
+        checkSkips(work.resolve("logs/serviceloading.log"), allowed);
 
         // The generated classes, without their service registrations: on another program's class
         // path (the end-to-end tests run the CLI in-process beside the agent's jar) those would
@@ -74,6 +79,30 @@ public final class MicronautAot {
             if (!resource.isBlank()) {
                 Files.deleteIfExists(classes.resolve(resource));
             }
+        }
+    }
+
+    /** The key of aot.properties listing the bean definitions AOT may leave out (this class's, not the optimiser's). */
+    static final String ALLOWED_SKIPS = "kiln.aot.allowed-skips";
+
+    /**
+     * Fails the build when the optimiser left out a bean definition because its requirements fail
+     * on the build machine, unless aot.properties allows it: a bean that needs a setting (a user's
+     * {@code logger.levels}, say) would otherwise be missing from the packaged agent with no message.
+     */
+    static void checkSkips(Path log, Set<String> allowed) throws IOException {
+        Pattern skip = Pattern.compile("^Skipping class (\\S+) because it doesn't match bean requirements$");
+        List<String> unexpected = new ArrayList<>();
+        for (String line : Files.readAllLines(log)) {
+            Matcher m = skip.matcher(line.strip());
+            if (m.matches() && !allowed.contains(m.group(1))) {
+                unexpected.add(m.group(1));
+            }
+        }
+        if (!unexpected.isEmpty()) {
+            throw new IllegalStateException("Micronaut AOT leaves out " + unexpected + ": their requirements fail on the"
+                    + " build machine. A bean that can be wanted at run time goes into serviceloading.force.include.impls"
+                    + " in agent/src/aot/aot.properties; one the agent never uses, into " + ALLOWED_SKIPS + " there.");
         }
     }
 

@@ -8,9 +8,12 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 
 /** What the EC2 fleet tests set up in moto, and clean up after each test, in one place. */
@@ -28,12 +31,27 @@ final class MotoWorld {
     }
 
     private static int claimBlock() {
-        Path dir = Path.of(System.getProperty("java.io.tmpdir"), "kiln-e2e-loopback");
+        // The user's own directory, never followed through a link: the tests run as root, and
+        // anyone can make names in the temporary directory first.
+        Path dir = Path.of(System.getProperty("java.io.tmpdir"), "kiln-e2e-loopback-" + System.getProperty("user.name"));
         try {
-            Files.createDirectories(dir);
+            try {
+                Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            } catch (FileAlreadyExistsException e) {
+                // ours from an earlier run, checked below
+            }
+            if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)
+                    || !Files.getOwner(dir, LinkOption.NOFOLLOW_LINKS).getName().equals(System.getProperty("user.name"))) {
+                throw new IllegalStateException(dir + " is not a directory of this user's own; remove it and run again");
+            }
             for (int n = 10; n <= 250; n++) {
-                FileChannel channel = FileChannel.open(dir.resolve(n + ".lock"),
-                        StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                FileChannel channel;
+                try {
+                    channel = FileChannel.open(dir.resolve(n + ".lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                            LinkOption.NOFOLLOW_LINKS);
+                } catch (IOException e) {
+                    continue; // a name this run cannot open: the next block
+                }
                 FileLock lock = channel.tryLock();
                 if (lock != null) {
                     blockLock = lock;

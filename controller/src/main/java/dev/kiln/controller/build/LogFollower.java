@@ -1,6 +1,5 @@
 package dev.kiln.controller.build;
 
-import com.google.common.util.concurrent.MoreExecutors;
 import dev.kiln.controller.ExitCodes;
 import dev.kiln.controller.KilnException;
 import dev.kiln.controller.client.AgentClient;
@@ -19,6 +18,8 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Iterator;
@@ -88,9 +89,7 @@ public final class LogFollower {
                 borrowed = null;
                 AgentGrpc.AgentBlockingStub stub = client.streamingStub();
                 Iterator<LogChunk> chunks = ClientCalls.blockingServerStreamingCall(stub.getChannel(), marshaller.method(),
-                        // Chunks are parsed on the transport's thread (a parse that copies nothing
-                        // is cheaper than a hand-off to gRPC's executor) and queued for this one.
-                        stub.getCallOptions().withExecutor(MoreExecutors.directExecutor()), StreamLogsRequest.newBuilder()
+                        stub.getCallOptions(), StreamLogsRequest.newBuilder()
                                 .setBuildId(buildId).setFromOffset(offset).setFollow(follow).build());
                 while (chunks.hasNext()) {
                     LogChunk c = chunks.next();
@@ -98,11 +97,13 @@ public final class LogFollower {
                     backoff = 250;
                     if (c.getEndOfLog()) {
                         sink.flush();
-                        return c.hasBuild() ? c.getBuild() : null;
+                        // A copy: the message may point into the transport's buffers, released below.
+                        return c.hasBuild() ? Build.parseFrom(c.getBuild().toByteArray()) : null;
                     }
                     try {
                         write(c, sink);
                     } catch (StdoutFailed e) {
+                        offset += e.written; // the part of the chunk that did reach stdout
                         throw new KilnException(ExitCodes.FAILURE, "cannot write the log of " + buildId + " to standard output: "
                                 + e.getMessage() + " (" + offset + " bytes written; resume with `kiln logs "
                                 + buildId + " --from " + offset + "`)", e.getCause());
@@ -181,8 +182,11 @@ public final class LogFollower {
 
     /** A write of stdout that failed for a reason other than its reader going away. */
     private static final class StdoutFailed extends RuntimeException {
-        StdoutFailed(IOException cause) {
+        final long written;
+
+        StdoutFailed(IOException cause, long written) {
             super(cause.getMessage(), cause);
+            this.written = written;
         }
     }
 
@@ -202,16 +206,26 @@ public final class LogFollower {
             // One gathering write for the chunk's pieces (a chunk arrives as a dozen or more frames):
             // a write per piece would wake the reader of a pipe once per piece.
             ByteBuffer[] pieces = data.asReadOnlyByteBufferList().toArray(ByteBuffer[]::new);
+            long written = 0;
             try {
-                long left = data.size();
-                while (left > 0) {
-                    left -= fd1.write(pieces);
+                while (written < data.size()) {
+                    written += fd1.write(pieces);
                 }
             } catch (IOException e) {
-                if (!String.valueOf(e.getMessage()).contains("Broken pipe")) {
-                    throw new StdoutFailed(e);
+                if (!readerGone()) {
+                    throw new StdoutFailed(e, written);
                 }
                 failed = true;
+            }
+        }
+
+        /** Whether stdout is a pipe or socket: a write to one fails only when its reader has gone. */
+        private static boolean readerGone() {
+            try {
+                String target = Files.readSymbolicLink(Path.of("/proc/self/fd/1")).toString();
+                return target.startsWith("pipe:") || target.startsWith("socket:");
+            } catch (IOException | UnsupportedOperationException e) {
+                return false;
             }
         }
 
@@ -221,37 +235,9 @@ public final class LogFollower {
         }
     }
 
-    /** Writes a ByteString's own arrays to the stream; nothing here keeps or changes them. */
+    /** Writes to another stream (a test's, an in-process caller's): speed matters only for stdout. */
     private static final class ToStream extends Sink {
         private final OutputStream out;
-        private final com.google.protobuf.ByteOutput bytes = new com.google.protobuf.ByteOutput() {
-            @Override
-            public void write(byte value) throws IOException {
-                out.write(value);
-            }
-
-            @Override
-            public void write(byte[] value, int offset, int length) throws IOException {
-                out.write(value, offset, length);
-            }
-
-            @Override
-            public void writeLazy(byte[] value, int offset, int length) throws IOException {
-                out.write(value, offset, length);
-            }
-
-            @Override
-            public void write(ByteBuffer value) throws IOException {
-                byte[] b = new byte[value.remaining()];
-                value.get(b);
-                out.write(b);
-            }
-
-            @Override
-            public void writeLazy(ByteBuffer value) throws IOException {
-                write(value);
-            }
-        };
 
         ToStream(OutputStream out) {
             this.out = out;
@@ -259,8 +245,7 @@ public final class LogFollower {
 
         @Override
         void write(com.google.protobuf.ByteString data) throws IOException {
-            // ByteString.writeTo(OutputStream) copies the bytes first; this hands over its arrays.
-            com.google.protobuf.UnsafeByteOperations.unsafeWriteTo(data, bytes);
+            data.writeTo(out);
         }
 
         @Override

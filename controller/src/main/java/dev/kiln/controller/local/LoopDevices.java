@@ -49,7 +49,9 @@ final class LoopDevices {
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(RELEASE_SECONDS);
         List<String> left = over(image);
         for (String device : left) {
-            detachQuietly(device);
+            if (device.startsWith("/dev/")) {
+                detachQuietly(device);
+            }
         }
         while (!left.isEmpty() && System.nanoTime() < end) {
             try {
@@ -62,7 +64,11 @@ final class LoopDevices {
         }
     }
 
-    /** The loop devices whose backing file is this image. */
+    /**
+     * The loop devices whose backing file is this image. When losetup cannot say, one entry that
+     * names the failure: every caller keeps or refuses on a non-empty list, so not knowing never
+     * counts as detached.
+     */
     static List<String> over(Path image) {
         if (!Files.exists(image)) {
             return List.of();
@@ -71,7 +77,7 @@ final class LoopDevices {
             return LocalTools.run("losetup", "--noheadings", "--output", "NAME", "--associated", image.toString()).lines()
                     .map(String::strip).filter(l -> !l.isEmpty()).toList();
         } catch (IOException e) {
-            return List.of();
+            return List.of("an unknown device (losetup --associated failed: " + e.getMessage() + ")");
         }
     }
 
