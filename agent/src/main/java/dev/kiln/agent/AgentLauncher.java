@@ -2,6 +2,7 @@ package dev.kiln.agent;
 
 import dev.kiln.agent.startup.AgentDefaults;
 import dev.kiln.agent.config.AgentMode;
+import dev.kiln.agent.config.SettingException;
 import dev.kiln.agent.config.SettingsCatalog;
 import dev.kiln.agent.instance.ImdsIdentity;
 import dev.kiln.agent.instance.InstanceIdentity;
@@ -151,7 +152,10 @@ public final class AgentLauncher {
                 return failure.get().exitCode();
             }
             Optional<UserDataUnusable> unusable = cause(e, UserDataUnusable.class);
+            // A settings record refused a value its source's check did not see (a -D system property).
+            Optional<SettingException> setting = cause(e, SettingException.class);
             RuntimeException outcome = unusable.isPresent() ? unusable.get()
+                    : setting.isPresent() ? policy.unusable("configuration error", setting.get().getMessage())
                     : policy.unusable("start-up failed", Messages.describe(e));
             if (outcome instanceof StartupFailure f) {
                 console.print(f.getMessage());

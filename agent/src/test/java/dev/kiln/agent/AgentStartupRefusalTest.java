@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -26,12 +27,15 @@ class AgentStartupRefusalTest {
     record Result(int exitCode, String output) {
     }
 
-    private Result start(String agentYml, Map<String, String> extraEnv) throws IOException, InterruptedException {
+    private Result start(String agentYml, Map<String, String> extraEnv, String... jvmOptions)
+            throws IOException, InterruptedException {
         Path yml = dir.resolve("agent.yml");
         Files.writeString(yml, agentYml);
         String java = ProcessHandle.current().info().command().orElse("java");
-        ProcessBuilder pb = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), Main.class.getName())
-                .redirectErrorStream(true);
+        List<String> command = new java.util.ArrayList<>(List.of(java));
+        command.addAll(List.of(jvmOptions));
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         pb.environment().keySet().removeIf(k -> k.startsWith("KILN_") || k.startsWith("MICRONAUT_"));
         pb.environment().put("MICRONAUT_CONFIG_FILES", yml.toString());
         pb.environment().putAll(extraEnv);
@@ -87,6 +91,16 @@ class AgentStartupRefusalTest {
         assertEquals(AgentLauncher.EXIT_CONFIG, r.exitCode(), r.output());
         assertTrue(r.output().contains("KILN_GRPC_PORT: 99999 is out of range"), r.output());
         assertTrue(List.of(r.output().split("\n")).stream().noneMatch(l -> l.contains("listening")), r.output());
+    }
+
+    @Test
+    void aSystemPropertyIsCheckedByItsSettingsRecord() throws Exception {
+        // -D properties are no settings source the start-up check reads; binding the record checks them.
+        Result r = start("kiln:\n  mode: local\n", Map.of(), "-Dkiln.state-dir=relative/kiln");
+        assertEquals(AgentLauncher.EXIT_CONFIG, r.exitCode(), r.output());
+        assertTrue(r.output().contains("configuration error: invalid value for setting 'kiln.state-dir': 'relative/kiln'"
+                + " is not an absolute path (expected an absolute path)"), r.output());
+        assertFalse(r.output().contains("\tat "), "no stack trace: " + r.output());
     }
 
     @Test

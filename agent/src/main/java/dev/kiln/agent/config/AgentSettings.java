@@ -1,7 +1,6 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
-import io.micronaut.core.annotation.Introspected;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
 
@@ -16,13 +15,25 @@ import java.nio.file.Path;
  * @param instanceId the instance's id in local mode (the local provider names its instances)
  * @param bootScript a shell script run once per boot ({@code BootScript})
  */
-@Introspected
-@ConfigurationProperties("kiln")
+@ConfigurationProperties(AgentSettings.PREFIX)
 public record AgentSettings(
-        @Accepts("'local' or 'ec2'") @Bindable(defaultValue = "local") AgentMode mode,
-        @Accepts("an absolute path") @AbsolutePath @Bindable(defaultValue = "/var/lib/kiln") Path stateDir,
-        @Accepts("a display name") @Bindable(defaultValue = "") String name,
-        @Accepts("an instance id such as local-1a2b3c4d") @Filled @Nullable String instanceId,
-        @Accepts("a shell script's text")
-        @Filled(message = "empty (leave kiln.boot-script out for no boot script)") @Nullable String bootScript) {
+        @Bindable(defaultValue = "local") AgentMode mode,
+        @Bindable(defaultValue = "/var/lib/kiln") Path stateDir,
+        @Bindable(defaultValue = "") String name,
+        @Nullable String instanceId,
+        @Nullable String bootScript) {
+
+    static final String PREFIX = "kiln";
+
+    static final SettingRules RULES = SettingRules.of(AgentSettings.class, PREFIX)
+            .add("mode", "'local' or 'ec2'", SettingCheck.MODE, SettingCheck::any)
+            .add("stateDir", "an absolute path", SettingCheck.PATH, SettingCheck::absolute)
+            .add("name", "a display name", SettingCheck.TEXT, SettingCheck::any)
+            .add("instanceId", "an instance id such as local-1a2b3c4d", SettingCheck.TEXT, SettingCheck::filled)
+            .add("bootScript", "a shell script's text", SettingCheck.TEXT,
+                    SettingCheck.filled("empty (leave kiln.boot-script out for no boot script)"));
+
+    public AgentSettings {
+        RULES.check(mode, stateDir, name, instanceId, bootScript);
+    }
 }

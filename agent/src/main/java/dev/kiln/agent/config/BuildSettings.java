@@ -1,7 +1,6 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
-import io.micronaut.core.annotation.Introspected;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
 
@@ -16,10 +15,20 @@ import java.time.Duration;
  *                     every tup work tree as {@code build-NAME/tup.config}
  * @param cancelGrace  time between TERM and KILL when a build is cancelled
  */
-@Introspected
-@ConfigurationProperties("kiln.builds")
+@ConfigurationProperties(BuildSettings.PREFIX)
 public record BuildSettings(
-        @Accepts("an unprivileged user name") @Filled @Nullable String user,
-        @Accepts("an absolute path") @AbsolutePath @Nullable String profilesDir,
-        @Accepts("a duration such as 10s") @Bindable(defaultValue = "10s") Duration cancelGrace) {
+        @Nullable String user,
+        @Nullable String profilesDir,
+        @Bindable(defaultValue = "10s") Duration cancelGrace) {
+
+    static final String PREFIX = "kiln.builds";
+
+    static final SettingRules RULES = SettingRules.of(BuildSettings.class, PREFIX)
+            .add("user", "an unprivileged user name", SettingCheck.TEXT, SettingCheck::filled)
+            .add("profilesDir", "an absolute path", SettingCheck.TEXT, SettingCheck::absolute)
+            .add("cancelGrace", "a duration such as 10s", SettingCheck.DURATION, SettingCheck::any);
+
+    public BuildSettings {
+        RULES.check(user, profilesDir, cancelGrace);
+    }
 }

@@ -1,7 +1,6 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
-import io.micronaut.core.annotation.Introspected;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
 
@@ -14,9 +13,18 @@ import java.time.Duration;
  *                 unset means the SDK default (http://169.254.169.254)
  * @param timeout  how long to keep trying IMDS at start-up before giving up
  */
-@Introspected
-@ConfigurationProperties("kiln.imds")
+@ConfigurationProperties(ImdsSettings.PREFIX)
 public record ImdsSettings(
-        @Accepts("an http:// URL") @HttpUrl @Nullable String endpoint,
-        @Accepts("a duration such as 30s, 5m or PT30S") @Bindable(defaultValue = "30s") Duration timeout) {
+        @Nullable String endpoint,
+        @Bindable(defaultValue = "30s") Duration timeout) {
+
+    static final String PREFIX = "kiln.imds";
+
+    static final SettingRules RULES = SettingRules.of(ImdsSettings.class, PREFIX)
+            .add("endpoint", "an http:// URL", SettingCheck.TEXT, SettingCheck::httpUrl)
+            .add("timeout", "a duration such as 30s, 5m or PT30S", SettingCheck.DURATION, SettingCheck::any);
+
+    public ImdsSettings {
+        RULES.check(endpoint, timeout);
+    }
 }

@@ -1,8 +1,6 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
-import io.micronaut.core.annotation.Introspected;
-import jakarta.validation.constraints.Pattern;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
 
@@ -29,23 +27,40 @@ import java.time.Duration;
  *                        {@code exit} (the agent process ends; local mode)
  * @param imdsPoll        how often IMDS is checked for interruption notices (ec2 mode)
  */
-@Introspected
-@ConfigurationProperties("kiln.lease")
+@ConfigurationProperties(LeaseSettings.PREFIX)
 public record LeaseSettings(
-        @Accepts("a positive duration such as 2h") @Nullable Duration ttl,
-        @Accepts("a positive duration such as 12h") @PositiveDuration @Bindable(defaultValue = "12h") Duration maxLifetime,
-        @Accepts("true or false") @Bindable(defaultValue = "false") boolean forever,
-        @Accepts("a positive duration such as 30m") @PositiveDuration @Nullable Duration fallbackTtl,
-        @Accepts("a positive duration such as 30m") @PositiveDuration @Nullable Duration idleTimeout,
-        @Accepts("'warn' or 'drain'") @Pattern(regexp = "\\s*(warn|drain)\\s*", message = "is not one of warn, drain")
+        @Nullable Duration ttl,
+        @Bindable(defaultValue = "12h") Duration maxLifetime,
+        @Bindable(defaultValue = "false") boolean forever,
+        @Nullable Duration fallbackTtl,
+        @Nullable Duration idleTimeout,
         @Bindable(defaultValue = "warn") String rebalance,
-        @Accepts("a positive duration such as 100s") @PositiveDuration @Bindable(defaultValue = "100s") Duration drainBudget,
-        @Accepts("'systemd', 'command' or 'none'")
-        @Pattern(regexp = "\\s*(systemd|command|none)\\s*", message = "is not one of systemd, command, none")
+        @Bindable(defaultValue = "100s") Duration drainBudget,
         @Nullable String backstop,
-        @Accepts("an absolute path of a program") @AbsolutePath @Nullable String backstopCommand,
-        @Accepts("a positive duration such as 10m") @PositiveDuration @Bindable(defaultValue = "10m") Duration backstopGrace,
-        @Accepts("'systemd' or 'exit'") @Pattern(regexp = "\\s*(systemd|exit)\\s*", message = "is not one of systemd, exit")
+        @Nullable String backstopCommand,
+        @Bindable(defaultValue = "10m") Duration backstopGrace,
         @Nullable String powerOff,
-        @Accepts("a positive duration such as 5s") @PositiveDuration @Bindable(defaultValue = "5s") Duration imdsPoll) {
+        @Bindable(defaultValue = "5s") Duration imdsPoll) {
+
+    static final String PREFIX = "kiln.lease";
+
+    static final SettingRules RULES = SettingRules.of(LeaseSettings.class, PREFIX)
+            .add("ttl", "a positive duration such as 2h", SettingCheck.DURATION, SettingCheck::any)
+            .add("maxLifetime", "a positive duration such as 12h", SettingCheck.DURATION, SettingCheck::positive)
+            .add("forever", "true or false", SettingCheck.BOOLEAN, SettingCheck::any)
+            .add("fallbackTtl", "a positive duration such as 30m", SettingCheck.DURATION, SettingCheck::positive)
+            .add("idleTimeout", "a positive duration such as 30m", SettingCheck.DURATION, SettingCheck::positive)
+            .add("rebalance", "'warn' or 'drain'", SettingCheck.TEXT, SettingCheck.oneOf("warn", "drain"))
+            .add("drainBudget", "a positive duration such as 100s", SettingCheck.DURATION, SettingCheck::positive)
+            .add("backstop", "'systemd', 'command' or 'none'", SettingCheck.TEXT,
+                    SettingCheck.oneOf("systemd", "command", "none"))
+            .add("backstopCommand", "an absolute path of a program", SettingCheck.TEXT, SettingCheck::absolute)
+            .add("backstopGrace", "a positive duration such as 10m", SettingCheck.DURATION, SettingCheck::positive)
+            .add("powerOff", "'systemd' or 'exit'", SettingCheck.TEXT, SettingCheck.oneOf("systemd", "exit"))
+            .add("imdsPoll", "a positive duration such as 5s", SettingCheck.DURATION, SettingCheck::positive);
+
+    public LeaseSettings {
+        RULES.check(ttl, maxLifetime, forever, fallbackTtl, idleTimeout, rebalance, drainBudget, backstop,
+                backstopCommand, backstopGrace, powerOff, imdsPoll);
+    }
 }

@@ -1,10 +1,6 @@
 package dev.kiln.agent.config;
 
 import dev.kiln.time.Durations;
-import io.micronaut.context.annotation.ConfigurationProperties;
-import io.micronaut.core.beans.BeanIntrospection;
-import io.micronaut.core.beans.BeanProperty;
-import io.micronaut.core.naming.NameUtils;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,10 +18,10 @@ import java.util.regex.Pattern;
  * settings (the config file, user data, {@code KILN_*} environment variables) against it, so a
  * typo or a bad value stops the agent with a message that names the key and the source.
  *
- * <p>The keys are the components of the {@code @ConfigurationProperties} records (read through
- * their compile-time introspection), each value checked by the record's Bean Validation
- * constraints ({@link SettingValues}); the list and map settings (boot mounts, labels, services,
- * schedules, the boot build) are checked by their own classes.
+ * <p>The keys are the components of the {@code @ConfigurationProperties} records, each value
+ * checked by its record's own rules ({@link SettingRules}), which the record's constructor
+ * applies too; the list and map settings (boot mounts, labels, services, schedules, the boot
+ * build) are checked by their own classes.
  */
 public final class SettingsCatalog {
 
@@ -45,12 +41,13 @@ public final class SettingsCatalog {
     }
 
     /**
-     * The settings records, each a {@code @ConfigurationProperties} prefix whose components are
-     * settings (in this order in messages). {@link BootBuildSettings} is a section of its own.
+     * The settings records' rules, each record a {@code @ConfigurationProperties} prefix whose
+     * components are settings (in this order in messages). {@link BootBuildSettings} is a section
+     * of its own.
      */
-    static final List<Class<?>> RECORDS = List.of(AgentSettings.class, GrpcSettings.class, TlsSettings.class,
-            ImdsSettings.class, BuildSettings.class, LeaseSettings.class, VolumeSettings.class, SshSettings.class,
-            SnapshotSettings.class);
+    private static final List<SettingRules> RECORDS = List.of(AgentSettings.RULES, GrpcSettings.RULES,
+            TlsSettings.RULES, ImdsSettings.RULES, BuildSettings.RULES, LeaseSettings.RULES, VolumeSettings.RULES,
+            SshSettings.RULES, SnapshotSettings.RULES);
 
     /** Settings that hold a list or map, checked by their own classes; a single value is refused here. */
     private static final List<Setting> COMPOUND = List.of(
@@ -309,16 +306,8 @@ public final class SettingsCatalog {
     /** Every component of the settings records, in order, then the compound settings. */
     private static List<Setting> settings() {
         List<Setting> all = new ArrayList<>();
-        for (Class<?> type : RECORDS) {
-            BeanIntrospection<?> bean = BeanIntrospection.getIntrospection(type);
-            String prefix = bean.stringValue(ConfigurationProperties.class).orElseThrow();
-            for (BeanProperty<?, ?> property : bean.getBeanProperties()) {
-                String key = prefix + "." + NameUtils.hyphenate(property.getName());
-                String accepts = property.stringValue(Accepts.class).orElseThrow(
-                        () -> new IllegalStateException(type.getSimpleName() + "." + property.getName() + " has no @Accepts"));
-                all.add(new Setting(key, accepts, SettingValues.check(bean, property),
-                        java.util.Collection.class.isAssignableFrom(property.getType())));
-            }
+        for (SettingRules record : RECORDS) {
+            all.addAll(record.settings());
         }
         all.addAll(COMPOUND);
         return List.copyOf(all);

@@ -1,7 +1,6 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
-import io.micronaut.core.annotation.Introspected;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
 
@@ -18,13 +17,26 @@ import java.time.Duration;
  * @param retryBackoff   the first wait after a failed run, doubled with each failure in a row (at most 1h)
  * @param commandTimeout the longest a pre or post command may run
  */
-@Introspected
-@ConfigurationProperties("kiln.snapshots")
+@ConfigurationProperties(SnapshotSettings.PREFIX)
 public record SnapshotSettings(
-        @Accepts("an absolute path") @AbsolutePath @Nullable Path store,
-        @Accepts("an http:// URL") @HttpUrl @Nullable String ec2Endpoint,
-        @Accepts("a positive duration such as 30s") @PositiveDuration @Bindable(defaultValue = "30s") Duration freezeLease,
-        @Accepts("a duration such as 1m") @NonNegativeDuration @Bindable(defaultValue = "1m") Duration catchUp,
-        @Accepts("a positive duration such as 1m") @PositiveDuration @Bindable(defaultValue = "1m") Duration retryBackoff,
-        @Accepts("a positive duration such as 5m") @PositiveDuration @Bindable(defaultValue = "5m") Duration commandTimeout) {
+        @Nullable Path store,
+        @Nullable String ec2Endpoint,
+        @Bindable(defaultValue = "30s") Duration freezeLease,
+        @Bindable(defaultValue = "1m") Duration catchUp,
+        @Bindable(defaultValue = "1m") Duration retryBackoff,
+        @Bindable(defaultValue = "5m") Duration commandTimeout) {
+
+    static final String PREFIX = "kiln.snapshots";
+
+    static final SettingRules RULES = SettingRules.of(SnapshotSettings.class, PREFIX)
+            .add("store", "an absolute path", SettingCheck.PATH, SettingCheck::absolute)
+            .add("ec2Endpoint", "an http:// URL", SettingCheck.TEXT, SettingCheck::httpUrl)
+            .add("freezeLease", "a positive duration such as 30s", SettingCheck.DURATION, SettingCheck::positive)
+            .add("catchUp", "a duration such as 1m", SettingCheck.DURATION, SettingCheck::nonNegative)
+            .add("retryBackoff", "a positive duration such as 1m", SettingCheck.DURATION, SettingCheck::positive)
+            .add("commandTimeout", "a positive duration such as 5m", SettingCheck.DURATION, SettingCheck::positive);
+
+    public SnapshotSettings {
+        RULES.check(store, ec2Endpoint, freezeLease, catchUp, retryBackoff, commandTimeout);
+    }
 }

@@ -1,9 +1,6 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
-import io.micronaut.core.annotation.Introspected;
-import jakarta.validation.constraints.Max;
-import jakarta.validation.constraints.Min;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
 
@@ -27,23 +24,38 @@ import java.util.List;
  * @param forwardPorts loopback ports the owner may forward to ({@code ssh -L}), besides services'
  *                   ports; unset: none
  */
-@Introspected
-@ConfigurationProperties("kiln.ssh")
+@ConfigurationProperties(SshSettings.PREFIX)
 public record SshSettings(
-        @Accepts("true or false") @Bindable(defaultValue = "false") boolean enabled,
-        @Accepts("a bind address such as 127.0.0.1 or 0.0.0.0") @Filled @Nullable String host,
-        @Accepts("a TCP port 0-65535") @Min(value = 0, message = "is out of range") @Max(value = 65535, message = "is out of range")
+        @Bindable(defaultValue = "false") boolean enabled,
+        @Nullable String host,
         @Nullable Integer port,
-        @Accepts("an absolute path") @AbsolutePath @Nullable String hostKey,
-        @Accepts("an absolute path") @AbsolutePath @Nullable String outputs,
-        @Accepts("an absolute path") @AbsolutePath @Nullable String sources,
-        @Accepts("an authorized_keys file path or its text") @Filled @AuthorizedKeys @Nullable String ownerKeys,
-        @Accepts("an authorized_keys file path or its text") @Filled @AuthorizedKeys @Nullable String readerKeys,
-        @Accepts("an unprivileged user name") @Filled @Nullable String user,
-        @Accepts("a list of TCP ports 1-65535 such as [7888, 8888]") @Nullable
-        List<@Min(value = 1, message = "is not a TCP port 1-65535") @Max(value = 65535, message = "is not a TCP port 1-65535")
-                Integer> forwardPorts) {
+        @Nullable String hostKey,
+        @Nullable String outputs,
+        @Nullable String sources,
+        @Nullable String ownerKeys,
+        @Nullable String readerKeys,
+        @Nullable String user,
+        @Nullable List<Integer> forwardPorts) {
+
+    static final String PREFIX = "kiln.ssh";
 
     /** The setting that lists the ports the owner may forward to. */
     public static final String FORWARD_PORTS = "kiln.ssh.forward-ports";
+
+    static final SettingRules RULES = SettingRules.of(SshSettings.class, PREFIX)
+            .add("enabled", "true or false", SettingCheck.BOOLEAN, SettingCheck::any)
+            .add("host", "a bind address such as 127.0.0.1 or 0.0.0.0", SettingCheck.TEXT, SettingCheck::filled)
+            .add("port", "a TCP port 0-65535", SettingCheck.NUMBER, SettingCheck.range(0, 65535, "is out of range"))
+            .add("hostKey", "an absolute path", SettingCheck.TEXT, SettingCheck::absolute)
+            .add("outputs", "an absolute path", SettingCheck.TEXT, SettingCheck::absolute)
+            .add("sources", "an absolute path", SettingCheck.TEXT, SettingCheck::absolute)
+            .add("ownerKeys", "an authorized_keys file path or its text", SettingCheck.TEXT, SettingCheck::keys)
+            .add("readerKeys", "an authorized_keys file path or its text", SettingCheck.TEXT, SettingCheck::keys)
+            .add("user", "an unprivileged user name", SettingCheck.TEXT, SettingCheck::filled)
+            .add("forwardPorts", "a list of TCP ports 1-65535 such as [7888, 8888]", SettingCheck.PORT_NUMBER,
+                    SettingCheck.range(1, 65535, "is not a TCP port 1-65535"));
+
+    public SshSettings {
+        RULES.check(enabled, host, port, hostKey, outputs, sources, ownerKeys, readerKeys, user, forwardPorts);
+    }
 }

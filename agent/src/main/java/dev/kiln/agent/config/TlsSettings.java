@@ -1,7 +1,6 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
-import io.micronaut.core.annotation.Introspected;
 import io.micronaut.core.annotation.Nullable;
 
 /**
@@ -12,10 +11,17 @@ import io.micronaut.core.annotation.Nullable;
  * @param key  the agent's private key (PKCS#8 PEM)
  * @param ca   the fleet CA certificate (PEM); client certificates must chain to it
  */
-@Introspected
-@ConfigurationProperties("kiln.tls")
-public record TlsSettings(
-        @Accepts("a PEM file path or PEM text") @Filled @Nullable String cert,
-        @Accepts("a PEM file path or PEM text") @Filled @Nullable String key,
-        @Accepts("a PEM file path or PEM text") @Filled @Nullable String ca) {
+@ConfigurationProperties(TlsSettings.PREFIX)
+public record TlsSettings(@Nullable String cert, @Nullable String key, @Nullable String ca) {
+
+    static final String PREFIX = "kiln.tls";
+
+    static final SettingRules RULES = SettingRules.of(TlsSettings.class, PREFIX)
+            .add("cert", "a PEM file path or PEM text", SettingCheck.TEXT, SettingCheck::filled)
+            .add("key", "a PEM file path or PEM text", SettingCheck.TEXT, SettingCheck::filled)
+            .add("ca", "a PEM file path or PEM text", SettingCheck.TEXT, SettingCheck::filled);
+
+    public TlsSettings {
+        RULES.check(cert, key, ca);
+    }
 }

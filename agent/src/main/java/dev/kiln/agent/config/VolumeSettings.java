@@ -1,7 +1,6 @@
 package dev.kiln.agent.config;
 
 import io.micronaut.context.annotation.ConfigurationProperties;
-import io.micronaut.core.annotation.Introspected;
 import io.micronaut.core.bind.annotation.Bindable;
 
 import java.nio.file.Path;
@@ -20,15 +19,29 @@ import java.time.Duration;
  * @param zeroReadTimeout how long formatting may spend reading a whole device to prove it all
  *                       zeros when nothing else proves it blank; zero turns the read off
  */
-@Introspected
-@ConfigurationProperties("kiln.volumes")
+@ConfigurationProperties(VolumeSettings.PREFIX)
 public record VolumeSettings(
-        @Accepts("an absolute path") @AbsolutePath @Bindable(defaultValue = "/sys") Path sysfsRoot,
-        @Accepts("an absolute path") @AbsolutePath @Bindable(defaultValue = "/dev") Path devRoot,
-        @Accepts("a duration such as 2m") @Bindable(defaultValue = "2m") Duration attachTimeout,
-        @Accepts("a duration such as 10s") @Bindable(defaultValue = "10s") Duration unmountGrace,
-        @Accepts("a duration such as 30s") @PositiveDuration @Bindable(defaultValue = "30s") Duration freezeLease,
-        @Accepts("a duration such as 5m") @PositiveDuration @Bindable(defaultValue = "5m") Duration freezeMaxLease,
-        @Accepts("a duration such as 1h (0s: never read a whole device)") @NonNegativeDuration
+        @Bindable(defaultValue = "/sys") Path sysfsRoot,
+        @Bindable(defaultValue = "/dev") Path devRoot,
+        @Bindable(defaultValue = "2m") Duration attachTimeout,
+        @Bindable(defaultValue = "10s") Duration unmountGrace,
+        @Bindable(defaultValue = "30s") Duration freezeLease,
+        @Bindable(defaultValue = "5m") Duration freezeMaxLease,
         @Bindable(defaultValue = "1h") Duration zeroReadTimeout) {
+
+    static final String PREFIX = "kiln.volumes";
+
+    static final SettingRules RULES = SettingRules.of(VolumeSettings.class, PREFIX)
+            .add("sysfsRoot", "an absolute path", SettingCheck.PATH, SettingCheck::absolute)
+            .add("devRoot", "an absolute path", SettingCheck.PATH, SettingCheck::absolute)
+            .add("attachTimeout", "a duration such as 2m", SettingCheck.DURATION, SettingCheck::any)
+            .add("unmountGrace", "a duration such as 10s", SettingCheck.DURATION, SettingCheck::any)
+            .add("freezeLease", "a duration such as 30s", SettingCheck.DURATION, SettingCheck::positive)
+            .add("freezeMaxLease", "a duration such as 5m", SettingCheck.DURATION, SettingCheck::positive)
+            .add("zeroReadTimeout", "a duration such as 1h (0s: never read a whole device)", SettingCheck.DURATION,
+                    SettingCheck::nonNegative);
+
+    public VolumeSettings {
+        RULES.check(sysfsRoot, devRoot, attachTimeout, unmountGrace, freezeLease, freezeMaxLease, zeroReadTimeout);
+    }
 }

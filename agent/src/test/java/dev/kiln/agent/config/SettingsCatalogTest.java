@@ -62,7 +62,7 @@ class SettingsCatalogTest {
         assertEquals(List.of("invalid value for setting 'kiln.ssh.forward-ports' in f.yml: 0 is not a TCP port 1-65535"
                         + " (expected a list of TCP ports 1-65535 such as [7888, 8888])"),
                 SettingsCatalog.problems("f.yml", Map.of("kiln.ssh.forward-ports", List.of(7888, 0))));
-        assertEquals(List.of("invalid value for setting 'kiln.ssh.forward-ports' in user data: 'http' is not a number"
+        assertEquals(List.of("invalid value for setting 'kiln.ssh.forward-ports' in user data: 'http' is not a port number"
                         + " (expected a list of TCP ports 1-65535 such as [7888, 8888])"),
                 SettingsCatalog.problems("user data", Map.of("kiln.ssh.forward-ports", List.of("http"))));
         assertEquals(1, SettingsCatalog.problems("f.yml", Map.of("kiln.ssh.forward-ports", List.of(Map.of("port", 1)))).size());
@@ -258,7 +258,7 @@ class SettingsCatalogTest {
     }
 
     @Test
-    void everyRecordComponentIsASettingCheckedByItsConstraints() {
+    void everyRecordComponentIsASettingCheckedByItsRecordsRules() {
         for (String key : List.of("kiln.instance-id", "kiln.boot-script", "kiln.lease.fallback-ttl", "kiln.ssh.forward-ports",
                 "kiln.snapshots.command-timeout", "kiln.volumes.zero-read-timeout")) {
             assertTrue(SettingsCatalog.find(key).isPresent(), key);
@@ -283,5 +283,60 @@ class SettingsCatalogTest {
                 SettingsCatalog.problems("u", Map.of("kiln.ssh.enabled", "yes")));
         assertEquals(List.of(), SettingsCatalog.problems("u", Map.of("kiln.lease.backstop", "command",
                 "kiln.lease.backstop-command", "/usr/local/bin/end", "kiln.ssh.enabled", true, "kiln.ssh.port", 22)));
+    }
+
+    @Test
+    void aRecordRefusesTheValuesTheCatalogRefusesWithTheSameWords() {
+        SettingException port = assertThrows(SettingException.class, () -> new GrpcSettings("127.0.0.1", 70000));
+        assertEquals("invalid value for setting 'kiln.grpc.port': 70000 is out of range (expected a TCP port 0-65535)",
+                port.getMessage());
+        SettingException ttl = assertThrows(SettingException.class, () -> new LeaseSettings(null, Duration.ofHours(12),
+                false, Duration.ZERO, null, "warn", Duration.ofSeconds(100), null, null, Duration.ofMinutes(10), null,
+                Duration.ofSeconds(5)));
+        assertEquals("invalid value for setting 'kiln.lease.fallback-ttl': '0s' is not a positive duration"
+                + " (expected a positive duration such as 30m)", ttl.getMessage());
+        SettingException forward = assertThrows(SettingException.class, () -> new SshSettings(true, null, null, null,
+                null, null, null, null, null, List.of(7888, 0)));
+        assertEquals("invalid value for setting 'kiln.ssh.forward-ports': 0 is not a TCP port 1-65535"
+                + " (expected a list of TCP ports 1-65535 such as [7888, 8888])", forward.getMessage());
+        SettingException keys = assertThrows(SettingException.class, () -> new SshSettings(true, null, null, null,
+                null, null, "keys.txt", null, null, null));
+        assertEquals("invalid value for setting 'kiln.ssh.owner-keys': 'keys.txt' is neither an absolute path nor"
+                + " authorized_keys text (expected an authorized_keys file path or its text)", keys.getMessage());
+        // Unset (null) components are not checked; a record of defaults is valid.
+        assertEquals(22, new SshSettings(true, null, 22, null, null, null, null, null, null, null).port());
+    }
+
+    @Test
+    void aComponentWithoutItsRuleStopsTheCatalogAtOnce() {
+        record TwoParts(String host, int port) {
+        }
+        SettingRules rules = SettingRules.of(TwoParts.class, "kiln.two")
+                .add("host", "a host", SettingCheck.TEXT, SettingCheck::filled);
+        IllegalStateException e = assertThrows(IllegalStateException.class, rules::settings);
+        assertEquals("TwoParts's component 2 is port, but its rule is for (none): give each component a rule, in order",
+                e.getMessage());
+        assertEquals(List.of("kiln.two.host", "kiln.two.port"), rules.add("port", "a port", SettingCheck.NUMBER,
+                SettingCheck.range(0, 65535, "is out of range")).settings().stream().map(SettingsCatalog.Setting::key).toList());
+    }
+
+    @Test
+    void theContextBindsTheRecordsAndShowsTheirMessageOnABadValue() {
+        // Properties set on the context directly are no source the catalog checks, as -D properties are not.
+        try (io.micronaut.context.ApplicationContext context = io.micronaut.context.ApplicationContext.builder()
+                .deduceEnvironment(false).properties(Map.of("kiln.grpc.port", 7444, "kiln.lease.rebalance", " drain ")).start()) {
+            assertEquals(7444, context.getBean(GrpcSettings.class).port());
+            assertEquals(" drain ", context.getBean(LeaseSettings.class).rebalance());
+        }
+        try (io.micronaut.context.ApplicationContext context = io.micronaut.context.ApplicationContext.builder()
+                .deduceEnvironment(false).properties(Map.of("kiln.lease.rebalance", "sometimes")).start()) {
+            RuntimeException e = assertThrows(RuntimeException.class, () -> context.getBean(LeaseSettings.class));
+            Throwable cause = e;
+            while (!(cause instanceof SettingException) && cause.getCause() != null) {
+                cause = cause.getCause();
+            }
+            assertEquals("invalid value for setting 'kiln.lease.rebalance': 'sometimes' is not one of warn, drain"
+                    + " (expected 'warn' or 'drain')", cause.getMessage());
+        }
     }
 }
