@@ -20,14 +20,14 @@ import java.util.regex.Pattern;
  *     work-tree: /mnt/builds/vibes        # required; absolute
  *     profiles: [flac, opus]              # tup profiles; empty or absent: all
  *     profiles-dir: /mnt/sources/profiles # NAME.config files sent as profile definitions
- *     command: ["make", "all"]            # a command instead of tup (argv, no shell)
+ *     command: ["make", "all"]            # a command in place of tup (argv, no shell)
  *     labels: {trigger: boot}
  * </pre>
  *
  * @param workTree    the work tree; no boot build when null
  * @param profiles    tup profiles to build (empty: all)
  * @param profilesDir a directory of NAME.config files, like {@code kiln build --profiles-dir}
- * @param command     a command build's argv instead of tup
+ * @param command     a command build's argv, run in place of tup
  * @param labels      labels of the build record (the agent adds {@code kiln:boot=true})
  */
 @ConfigurationProperties(BootBuildSettings.PREFIX)

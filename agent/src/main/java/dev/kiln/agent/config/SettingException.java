@@ -1,9 +1,9 @@
 package dev.kiln.agent.config;
 
 /**
- * A settings record was bound with a value its check refuses: a source the start-up check does
- * not read (a {@code -Dkiln.*} system property) or a record built in code. The message names the
- * setting, the value and what it accepts.
+ * A settings record refuses a value it is bound with, from a source the start-up check does not
+ * read (a {@code -Dkiln.*} system property) or from code. The message names the setting, the
+ * value and what it accepts.
  */
 public final class SettingException extends IllegalArgumentException {
 

@@ -339,4 +339,22 @@ class SettingsCatalogTest {
                     + " (expected 'warn' or 'drain')", cause.getMessage());
         }
     }
+
+    @Test
+    void everySettingIsInTheDocsTables() throws java.io.IOException {
+        java.nio.file.Path docs = java.nio.file.Path.of("..", "docs");
+        List<String> rows = new java.util.ArrayList<>();
+        for (String page : List.of("agent.md", "serving.md")) {
+            java.nio.file.Files.readAllLines(docs.resolve(page)).stream().filter(l -> l.startsWith("| `kiln.")).forEach(rows::add);
+        }
+        for (SettingsCatalog.Setting setting : SettingsCatalog.all()) {
+            String key = setting.key();
+            String section = key.substring(0, key.lastIndexOf('.'));
+            String last = key.substring(key.lastIndexOf('.') + 1);
+            // A row may name several keys of one section: `kiln.volumes.sysfs-root` / `dev-root`.
+            assertTrue(rows.stream().anyMatch(r -> r.startsWith("| `" + key + "`")
+                            || r.startsWith("| `" + section + ".") && r.split("\\|")[1].contains("`" + last + "`")),
+                    key + " has no row in docs/agent.md or docs/serving.md");
+        }
+    }
 }
