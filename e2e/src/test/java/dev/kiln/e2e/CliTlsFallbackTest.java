@@ -28,7 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * gRPC TLS falls back to the JDK's, whose AES-GCM is slow without C2, and `kiln build` says so
  * on stderr, with the way out. The real CLI and a real local agent, as a user runs them; the
  * fallback is forced with Netty's own switch, as a platform without BoringSSL would see it.
- * bin/kiln unpacks BoringSSL's library once, beside the jar, so no command extracts it again.
+ * bin/kiln unpacks BoringSSL's library once, beside the jar, so no command extracts it again,
+ * and never loads it through a link planted where it unpacks it.
  */
 class CliTlsFallbackTest {
 
@@ -102,5 +103,50 @@ class CliTlsFallbackTest {
         try (Stream<Path> files = Files.list(unpacked)) {
             assertEquals(1, files.filter(f -> f.getFileName().toString().startsWith("libnetty_tcnative_linux_")).count());
         }
+    }
+
+    @Test
+    void aLinkWhereTheLibraryIsUnpackedIsNotFollowed() throws Exception {
+        Result up = kiln(Map.of(), "up", "--local", "--ssh-port", "0");
+        assertEquals(0, up.code(), up.err());
+        assertEquals(0, kiln(Map.of(), "status").code(), "the library is unpacked");
+        Path jar = RepoScript.ROOT.resolve("controller/target/kiln.jar");
+        Path unpacked = jar.resolveSibling("kiln-" + Files.size(jar) + "-" + Files.getLastModifiedTime(jar).toMillis() / 1000 + "-native");
+        // A working copy of the library behind a link: were the link followed, Netty would load
+        // it from there and extract nothing.
+        Path elsewhere = Files.createDirectories(home.resolve("elsewhere"));
+        try (Stream<Path> files = Files.list(unpacked)) {
+            for (Path lib : files.toList()) {
+                Files.copy(lib, elsewhere.resolve(lib.getFileName()));
+            }
+        }
+        deleteTree(unpacked);
+        Files.createSymbolicLink(unpacked, elsewhere);
+        try {
+            Path tmp = Files.createDirectories(home.resolve("tmp"));
+            List<String> created = new ArrayList<>();
+            try (WatchService watch = FileSystems.getDefault().newWatchService()) {
+                tmp.register(watch, StandardWatchEventKinds.ENTRY_CREATE);
+                Result status = kiln(Map.of("KILN_JAVA_OPTS", "-Djava.io.tmpdir=" + tmp), "status");
+                assertEquals(0, status.code(), status.err());
+                for (WatchKey key = watch.poll(); key != null; key = watch.poll()) {
+                    key.pollEvents().forEach(e -> created.add(String.valueOf(e.context())));
+                }
+            }
+            assertEquals(1, created.stream().filter(n -> n.contains("netty_tcnative")).count(),
+                    "Netty extracts its own copy rather than load one through the link: " + created);
+            assertTrue(Files.isSymbolicLink(unpacked), "the link is left as it is");
+        } finally {
+            Files.delete(unpacked);
+        }
+    }
+
+    static void deleteTree(Path dir) throws IOException {
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                Files.delete(f);
+            }
+        }
+        Files.delete(dir);
     }
 }
