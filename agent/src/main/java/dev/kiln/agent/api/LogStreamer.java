@@ -157,7 +157,9 @@ final class LogStreamer {
         try {
             while (!cancelled && !done.get() && out.isReady()) {
                 boolean ended = source.ended(); // read before the size: no byte can slip in between
-                List<Segment> segments = reader.read(offset, CHUNK);
+                // gRPC serializes a message inside onNext, so the cursor may read the next chunk
+                // into the same array.
+                List<Segment> segments = reader.readReusing(offset, CHUNK);
                 if (!segments.isEmpty()) {
                     for (Segment s : segments) {
                         out.onNext(LogChunk.newBuilder().setOffset(s.offset()).setData(UnsafeByteOperations.unsafeWrap(s.data()))

@@ -14,6 +14,15 @@ public interface LogCursor extends AutoCloseable {
      */
     List<Segment> read(long offset, int max) throws IOException;
 
+    /**
+     * As {@link #read}, for a caller that is done with the segments' bytes before its next call: a
+     * segment's data may be an array this cursor fills again at its next read, which spares a
+     * zeroed array (and its garbage) per chunk of a streamed log.
+     */
+    default List<Segment> readReusing(long offset, int max) throws IOException {
+        return read(offset, max);
+    }
+
     @Override
     void close() throws IOException;
 }

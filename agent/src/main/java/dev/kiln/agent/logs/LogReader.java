@@ -38,6 +38,7 @@ public final class LogReader implements LogCursor {
     private long hintNext;
     private LogChannel hintStream;
     private boolean closed;
+    private byte[] reused; // readReusing's array: a whole chunk is read into it
 
     /**
      * @param defaultStream the stream of bytes not covered by an index (e.g. the agent's own log)
@@ -56,6 +57,16 @@ public final class LogReader implements LogCursor {
      */
     @Override
     public synchronized List<Segment> read(long offset, int max) throws IOException {
+        return read(offset, max, false);
+    }
+
+    /** As {@link #read}; a whole chunk of {@code max} bytes arrives in an array read into again next time. */
+    @Override
+    public synchronized List<Segment> readReusing(long offset, int max) throws IOException {
+        return read(offset, max, true);
+    }
+
+    private List<Segment> read(long offset, int max, boolean reuse) throws IOException {
         if (closed) {
             throw new IOException("log reader of " + file + " is closed");
         }
@@ -66,7 +77,16 @@ public final class LogReader implements LogCursor {
         if (end <= offset) {
             return List.of();
         }
-        byte[] bytes = new byte[(int) (end - offset)];
+        int length = (int) (end - offset);
+        byte[] bytes;
+        if (reuse && length == max) {
+            if (reused == null || reused.length != max) {
+                reused = new byte[max];
+            }
+            bytes = reused;
+        } else {
+            bytes = new byte[length];
+        }
         ByteBuffer buf = ByteBuffer.wrap(bytes);
         while (buf.hasRemaining()) {
             if (data.read(buf, offset + buf.position()) < 0) {

@@ -201,6 +201,15 @@ public final class RotatingLog implements LogSource, AutoCloseable {
 
         @Override
         public synchronized List<Segment> read(long offset, int max) throws IOException {
+            return read(offset, max, false);
+        }
+
+        @Override
+        public synchronized List<Segment> readReusing(long offset, int max) throws IOException {
+            return read(offset, max, true);
+        }
+
+        private List<Segment> read(long offset, int max, boolean reuse) throws IOException {
             if (closed) {
                 throw new IOException("log reader of " + dir + " is closed");
             }
@@ -228,7 +237,8 @@ public final class RotatingLog implements LogSource, AutoCloseable {
             }
             List<Segment> local;
             try {
-                local = reader.read(offset - base, (int) Math.min(max, end - offset));
+                int want = (int) Math.min(max, end - offset);
+                local = reuse ? reader.readReusing(offset - base, want) : reader.read(offset - base, want);
             } catch (NoSuchFileException e) {
                 // Rotated away between the look-up and the open.
                 reader.close();
@@ -239,7 +249,7 @@ public final class RotatingLog implements LogSource, AutoCloseable {
             if (local.isEmpty() && end != Long.MAX_VALUE) {
                 // A segment shorter than the next one's start says (its end was lost in a crash):
                 // the bytes in between never reached the disk; go on from the next segment.
-                return read(end, max);
+                return read(end, max, reuse);
             }
             List<Segment> out = new ArrayList<>(local.size());
             for (Segment s : local) {

@@ -49,7 +49,7 @@ class LogStreamerTest {
                 throw new AssertionError("sent while the transport was not ready");
             }
             budget--;
-            sent.add(value);
+            sent.add(serialized(value));
         }
 
         void grant(int messages) {
@@ -71,6 +71,18 @@ class LogStreamerTest {
     }
 
     static final Executor INLINE = Runnable::run;
+
+    /**
+     * The message as the client gets it: gRPC's transport serializes a message inside onNext, and the
+     * streamer reads its next chunk into the same array once onNext returns.
+     */
+    static LogChunk serialized(LogChunk value) {
+        try {
+            return LogChunk.parseFrom(value.toByteArray());
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new AssertionError(e);
+        }
+    }
 
     @Test
     void readsOnlyAsMuchAsTheClientAcceptsAndLosesNothing() throws Exception {

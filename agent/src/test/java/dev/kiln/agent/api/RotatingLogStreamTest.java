@@ -37,7 +37,7 @@ class RotatingLogStreamTest {
         Runnable onReady;
 
         @Override public boolean isReady() { return budget > 0; }
-        @Override public synchronized void onNext(LogChunk value) { budget--; sent.add(value); }
+        @Override public synchronized void onNext(LogChunk value) { budget--; sent.add(LogStreamerTest.serialized(value)); }
         @Override public void setOnReadyHandler(Runnable r) { onReady = r; }
         @Override public synchronized void onError(Throwable t) { error = t; notifyAll(); }
         @Override public synchronized void onCompleted() { completed = true; notifyAll(); }

@@ -41,6 +41,39 @@ class LogReaderTest {
     }
 
     @Test
+    void aReaderThatReusesItsArrayGivesEveryByteAndStreamOfEachChunk() throws Exception {
+        Path file = dir.resolve("build.log");
+        Random random = new Random(11);
+        ByteArrayOutputStream written = new ByteArrayOutputStream();
+        List<LogChannel> writtenStreams = new ArrayList<>();
+        try (LogFile log = LogFile.open(file)) {
+            // long runs of one stream (whole chunks, read into the reused array), a few switches, a short tail
+            for (int w = 0; w < 40; w++) {
+                LogChannel stream = w % 9 == 8 ? LogChannel.STDERR : LogChannel.STDOUT;
+                byte[] b = new byte[w == 39 ? 123 : 1000 + random.nextInt(3000)];
+                random.nextBytes(b);
+                log.append(stream, b, 0, b.length);
+                written.writeBytes(b);
+                for (int i = 0; i < b.length; i++) {
+                    writtenStreams.add(stream);
+                }
+            }
+        }
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        List<LogChannel> gotStreams = new ArrayList<>();
+        try (LogReader reader = new LogReader(file, LogChannel.STDOUT)) {
+            long offset = 0;
+            List<Segment> segments;
+            while (!(segments = reader.readReusing(offset, 4096)).isEmpty()) {
+                collect(segments, offset, got, gotStreams); // copies the bytes before the next read
+                offset = got.size();
+            }
+        }
+        assertArrayEquals(written.toByteArray(), got.toByteArray());
+        assertEquals(writtenStreams, gotStreams);
+    }
+
+    @Test
     void followsALogThatSwitchesStreamsOftenWhileItIsWritten() throws Exception {
         Path file = dir.resolve("build.log");
         Random random = new Random(7);
