@@ -38,7 +38,8 @@ import java.util.Collections;
  * that MINA encrypts and sends in place. MINA's channel copies it into a buffer of its own and then
  * into a packet: two allocations and copies of every byte forwarded, which keep the agent's small
  * young generation collecting. MINA offers no hook on that path, so the channel is a small
- * replacement. Data from the client goes to the target as in MINA.
+ * replacement. As only one packet is in flight, the next read reuses its buffer. Data from the
+ * client goes to the target as in MINA.
  */
 class ForwardChannel extends AbstractServerChannel implements ForwardingTunnelEndpointsProvider {
 
@@ -47,6 +48,8 @@ class ForwardChannel extends AbstractServerChannel implements ForwardingTunnelEn
     private ChannelAsyncOutputStream out;
     private SshdSocketAddress tunnelEntrance;
     private SshdSocketAddress tunnelExit;
+    /** The packet buffer of the last read sent, reused for the next read (only one is in flight). */
+    private volatile Buffer spare;
 
     ForwardChannel(CloseableExecutorService executor) {
         super("", Collections.emptyList(), executor);
@@ -217,6 +220,22 @@ class ForwardChannel extends AbstractServerChannel implements ForwardingTunnelEn
         throw new UnsupportedOperationException("direct-tcpip channels carry no extended data");
     }
 
+    /**
+     * An empty packet buffer for {@code content} bytes: the one the previous read was sent in
+     * when it is large enough. Reading stops while a packet is being sent, so one packet per
+     * channel is in flight at a time, and a packet whose write has completed is free again.
+     */
+    private Buffer packetFor(int content) {
+        Buffer b = spare;
+        spare = null;
+        if (b == null || b.array().length < ChannelDataPackets.HEADER + content + 1 + ChannelDataPackets.TRAILER) {
+            return ChannelDataPackets.allocate(content);
+        }
+        b.rpos(ChannelDataPackets.HEADER);
+        b.wpos(ChannelDataPackets.HEADER);
+        return b;
+    }
+
     /** The target's side: each read goes to the client in a packet buffer; its end ends the channel once that is sent. */
     private final class TargetHandler implements IoHandler {
         @Override
@@ -231,15 +250,18 @@ class ForwardChannel extends AbstractServerChannel implements ForwardingTunnelEn
             }
             // One packet when the client's packet size and window allow it (MINA sends it in
             // place); otherwise MINA splits it, copying as its own channel does.
-            Buffer packet = ChannelDataPackets.allocate(message.available());
+            Buffer packet = packetFor(message.available());
             packet.putBuffer(message);
             session.suspendRead();
             ThreadUtils.runAsInternal(() -> out.writeBuffer(packet).addListener(w -> {
-                session.resumeRead();
                 if (w.getException() != null) {
+                    session.resumeRead();
                     log.debug("messageReceived({}) closing: {}", ForwardChannel.this, w.getException().toString());
                     close(true);
+                    return;
                 }
+                spare = packet; // sent in full: nothing refers to it any more
+                session.resumeRead();
             }));
         }
 
