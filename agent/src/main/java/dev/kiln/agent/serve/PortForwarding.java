@@ -170,9 +170,9 @@ final class PortForwarding implements ForwardingFilter {
         }
     }
 
-    private final class Forward extends TcpipServerChannel {
+    private final class Forward extends ForwardChannel {
         Forward() {
-            super(TcpForwardingFilter.Type.Direct, ThreadUtils.noClose(null));
+            super(ThreadUtils.noClose(null));
             addChannelListener(new ChannelListener() {
                 @Override
                 public void channelOpenSuccess(Channel channel) {

@@ -1,7 +1,5 @@
 package dev.kiln.agent.serve;
 
-import org.apache.sshd.common.SshConstants;
-import org.apache.sshd.common.session.helpers.PacketBuffer;
 import org.apache.sshd.common.util.ValidateUtils;
 import org.apache.sshd.common.util.buffer.Buffer;
 import org.apache.sshd.common.util.buffer.BufferUtils;
@@ -50,19 +48,10 @@ final class ServeSftp extends SftpSubsystemFactory {
         return new Subsystem(channel, this);
     }
 
-    /**
-     * What MINA writes in front of a {@link PacketBuffer} it sends in place as channel data: the
-     * packet's length and padding length, SSH_MSG_CHANNEL_DATA, the recipient channel, the data's
-     * length.
-     */
-    private static final int CHANNEL_DATA_HEADER = SshConstants.SSH_PACKET_HEADER_LEN + 1 + Integer.BYTES + Integer.BYTES;
+    /** What MINA writes in front of the channel data in a packet buffer ({@link ChannelDataPackets}). */
+    private static final int CHANNEL_DATA_HEADER = ChannelDataPackets.HEADER;
     /** SSH_FXP_DATA's fields before the data: the message's length, its type, the request id, the data's length. */
     private static final int FXP_DATA_HEADER = Integer.BYTES + 1 + Integer.BYTES + Integer.BYTES;
-    /**
-     * Room after a reply for the packet's padding (at most two cipher blocks less a byte) and its
-     * MAC or authentication tag (at most 64 bytes), so that encrypting it never grows (copies) it.
-     */
-    private static final int PACKET_TRAILER = 128;
     /** Packet sizes below this (no real client's) leave reads to MINA's own code. */
     private static final long MIN_PACKET = 1024;
     /** Packet sizes above this (1 MiB) are read as this. */
@@ -155,12 +144,9 @@ final class ServeSftp extends SftpSubsystemFactory {
             return packets;
         }
 
-        /** An empty packet buffer for {@code content} bytes of channel data, with room around them for what MINA adds. */
+        /** An empty packet buffer for {@code content} bytes of channel data. */
         private static Buffer packetBuffer(int content) {
-            Buffer b = new PacketBuffer(new byte[CHANNEL_DATA_HEADER + content + 1 + PACKET_TRAILER], false);
-            b.rpos(CHANNEL_DATA_HEADER);
-            b.wpos(CHANNEL_DATA_HEADER);
-            return b;
+            return ChannelDataPackets.allocate(content);
         }
 
         private static String hex(String handle) {
