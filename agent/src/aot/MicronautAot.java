@@ -1,5 +1,8 @@
 import dev.kiln.agent.Main;
+import dev.kiln.agent.startup.AotServices;
 import dev.kiln.startup.JarServices;
+import io.micronaut.core.io.service.SoftServiceLoader;
+import io.micronaut.core.optim.StaticOptimizations;
 
 import java.io.File;
 import java.io.IOException;
@@ -11,6 +14,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Enumeration;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.jar.JarEntry;
@@ -57,6 +61,8 @@ public final class MicronautAot {
         // from the list written here.
         Path generated = work.resolve("classes");
         Path services = generated.resolve("META-INF/services");
+        // AOT's service loaders are replaced by their lists, which AotServices reads (without the
+        // loaders' fork-join pool and a lambda per service).
         try (Stream<Path> files = Files.walk(generated)) {
             for (Path f : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
                 if (f.startsWith(services)) {
@@ -67,19 +73,74 @@ public final class MicronautAot {
                 Files.copy(f, target, StandardCopyOption.REPLACE_EXISTING);
             }
         }
+        // AOT's service loaders are replaced by their lists, which AotServices reads (without the
+        // loaders' fork-join pool and a lambda per service). The loaders find the services through
+        // the class path, which has the generated classes from here on.
+        Set<String> replaced = new java.util.HashSet<>();
+        Map<String, List<String>> lists = serviceLists(generated, replaced);
+        for (String name : replaced) {
+            Files.delete(classes.resolve(name.replace('.', '/') + ".class"));
+        }
         for (String registration : List.of("io.micronaut.core.optim.StaticOptimizations$Loader",
                 "io.micronaut.context.ApplicationContextConfigurer")) {
             Files.deleteIfExists(classes.resolve("META-INF/services/" + registration));
         }
         Path loaders = classes.resolve(Main.AOT_OPTIMIZATIONS);
         Files.createDirectories(loaders.getParent());
-        Files.copy(services.resolve("io.micronaut.core.optim.StaticOptimizations$Loader"), loaders,
-                StandardCopyOption.REPLACE_EXISTING);
+        List<String> optimizations = new ArrayList<>();
+        for (String loader : Files.readAllLines(services.resolve("io.micronaut.core.optim.StaticOptimizations$Loader"))) {
+            optimizations.add(loader.strip().equals(STATIC_SERVICES) ? AotServices.class.getName() : loader);
+        }
+        if (!optimizations.contains(AotServices.class.getName())) {
+            throw new IllegalStateException("Micronaut AOT made no " + STATIC_SERVICES + ": " + optimizations);
+        }
+        Files.write(loaders, optimizations);
+        List<String> lines = new ArrayList<>();
+        lists.forEach((type, names) -> {
+            lines.add(type); // listed even without implementations: a type not listed is scanned for
+            names.forEach(n -> lines.add(type + " " + n));
+        });
+        Files.write(classes.resolve(AotServices.RESOURCE), lines);
         for (String resource : Files.readAllLines(work.resolve("logs/resource-filter.txt"))) {
             if (!resource.isBlank()) {
                 Files.deleteIfExists(classes.resolve(resource));
             }
         }
+    }
+
+    /** The service loader AOT generates (serviceloading.jit), which {@link AotServices} replaces. */
+    static final String STATIC_SERVICES = "dev.kiln.agent.aot.StaticServicesLoader";
+
+    /**
+     * What AOT's generated service loaders list (service type to implementations, in their order),
+     * asked of the loaders themselves; {@code replaced} gets the generated classes this replaces.
+     */
+    @SuppressWarnings("unchecked")
+    static Map<String, List<String>> serviceLists(Path generated, Set<String> replaced) throws IOException {
+        Map<String, List<String>> lists = new java.util.LinkedHashMap<>();
+        try (java.net.URLClassLoader loader = new java.net.URLClassLoader(new URL[] {generated.toUri().toURL()},
+                MicronautAot.class.getClassLoader())) {
+            Class<?> type = Class.forName(STATIC_SERVICES, false, loader);
+            SoftServiceLoader.Optimizations optimizations = ((StaticOptimizations.Loader<SoftServiceLoader.Optimizations>)
+                    type.getDeclaredConstructor().newInstance()).load();
+            replaced.add(STATIC_SERVICES);
+            new java.util.TreeMap<>(optimizations.getServiceLoaders()).forEach((service, serviceLoader) -> {
+                replaced.add(serviceLoader.getClass().getName());
+                lists.put(service, serviceLoader.findAll(n -> true).map(SoftServiceLoader.StaticDefinition::getName).toList());
+            });
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot read Micronaut AOT's service lists: " + e, e);
+        }
+        if (lists.getOrDefault("io.micronaut.inject.BeanDefinitionReference", List.of()).size() < 10) {
+            throw new IllegalStateException("Micronaut AOT's service lists name too few bean definitions: " + lists);
+        }
+        return lists;
+    }
+
+    /** The binary name of a class file under a classes directory. */
+    private static String className(Path dir, Path classFile) {
+        String relative = dir.relativize(classFile).toString();
+        return relative.endsWith(".class") ? relative.substring(0, relative.length() - 6).replace('/', '.') : relative;
     }
 
     /** The key of aot.properties listing the bean definitions AOT may leave out (this class's, not the optimiser's). */

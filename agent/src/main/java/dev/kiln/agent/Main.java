@@ -30,7 +30,12 @@ public final class Main {
             // service discovery, distributed configuration, DigitalOcean's instance metadata
             "io.micronaut.discovery", "io.micronaut.discovery.config", "io.micronaut.discovery.cloud.digitalocean",
             // heartbeats to a discovery service; @Retryable and @Recoverable
-            "io.micronaut.health", "io.micronaut.retry.annotation", "io.micronaut.retry.intercept");
+            "io.micronaut.health", "io.micronaut.retry.annotation", "io.micronaut.retry.intercept",
+            // @Mapper, @Refreshable and @ThreadLocal beans, i18n messages, @Async and @Scheduled methods
+            "io.micronaut.runtime.beans", "io.micronaut.runtime.context.scope.refresh", "io.micronaut.runtime.context.scope",
+            "io.micronaut.runtime.context", "io.micronaut.scheduling.async", "io.micronaut.scheduling.processor",
+            // binding of HTTP request bodies
+            "io.micronaut.http.bind.binders");
 
     /**
      * The list of Micronaut AOT's optimisation loaders in the agent's jar (written at package time

@@ -106,7 +106,8 @@ class JarServicesTest {
         }
         assertTrue(loaded.contains("io.micronaut.grpc.server.$GrpcEmbeddedServer$Definition"), "the gRPC server's definition loaded");
         assertFalse(loaded.contains("jdk.nio.zipfs.ZipFileSystem"), "the agent opened a zip file system");
-        assertTrue(loaded.contains("dev.kiln.agent.aot.StaticServicesLoader"), "the AOT service lists were used");
+        assertTrue(loaded.contains("dev.kiln.agent.startup.AotServices"), "the AOT service lists were used");
+        assertFalse(loaded.contains("dev.kiln.agent.aot.BeanDefinitionReferenceFactory"), "AOT's own loaders are not in the jar");
         loaded.retainAll(leftOut);
         assertTrue(loaded.isEmpty(), "services of modules the agent leaves out, loaded all the same: " + loaded);
     }

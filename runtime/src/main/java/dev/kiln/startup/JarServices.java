@@ -98,6 +98,19 @@ public final class JarServices {
         return meta.size();
     }
 
+    /**
+     * Micronaut's optimisations for service lists made at build time (service type name to
+     * implementation class names): each type's services created one after the other when Micronaut
+     * first asks for them, as {@link #install()} creates the jar's. A type not listed is scanned
+     * for by Micronaut.
+     */
+    public static SoftServiceLoader.Optimizations listed(Map<String, List<String>> lists) {
+        Map<String, SoftServiceLoader.StaticServiceLoader<?>> loaders = new LinkedHashMap<>();
+        ClassLoader loader = JarServices.class.getClassLoader();
+        lists.forEach((type, names) -> loaders.put(type, new Listed<>(List.copyOf(names), loader)));
+        return new SoftServiceLoader.Optimizations(loaders);
+    }
+
     /** The one jar on the class path, or null when the class path is anything else. */
     static Path singleJar(String classPath) {
         if (classPath.isEmpty() || classPath.contains(File.pathSeparator) || !classPath.endsWith(".jar")) {
