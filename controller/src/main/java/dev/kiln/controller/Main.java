@@ -35,12 +35,15 @@ public final class Main {
             return;
         }
         NettyProperties.applyDefaults();
-        JarServices.install(args.length > 0 && args[0].equals("ui") ? Set.of() : UI_ONLY_PACKAGES);
+        // The connection is the longer of the two paths to an agent's answer (BoringSSL's load,
+        // the channel, the handshakes), so it starts first; neither piece touches Micronaut, and
+        // JarServices still comes before Micronaut reads its service lists (docs/performance.md).
         // Most commands talk to an agent; the rest run long enough for the loader to finish.
         GrpcTls.preload();
         CliEnvironment env = CliEnvironment.system();
         // The agent's handshakes while Micronaut and picocli start (EarlyConnect says when).
         EarlyConnect.start(env, args);
+        JarServices.install(args.length > 0 && args[0].equals("ui") ? Set.of() : UI_ONLY_PACKAGES);
         int code = KilnCli.run(env, args);
         EarlyConnect.close();
         // No event loop thread may still sit in epoll_wait when the JVM exits, or the exit

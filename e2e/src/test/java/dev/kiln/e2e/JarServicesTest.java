@@ -9,6 +9,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystem;
@@ -74,6 +76,34 @@ class JarServicesTest {
         assertTrue(classes.contains("dev.kiln.controller.Main "), "the CLI ran");
         for (String uiOnly : List.of(" io.micronaut.http.server.", " io.micronaut.web.router.", " dev.kiln.controller.ui.$")) {
             assertFalse(classes.contains(uiOnly), "loaded by `kiln init`: " + classes.lines().filter(l -> l.contains(uiOnly))
+                    .findFirst().orElse(""));
+        }
+    }
+
+    @Test
+    void theCliConnectsBeforeItListsItsServicesAndStillOpensNoZipFileSystem() throws Exception {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        RepoScript.Result init = RepoScript.run(home, Map.of(), Duration.ofMinutes(2), java, "-jar", "controller/target/kiln.jar", "init");
+        assertEquals(0, init.code(), init.err());
+        int closed;
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            closed = s.getLocalPort(); // refused once closed: the command fails after Micronaut and picocli started
+        }
+        Path log = home.resolve("status-classes.txt");
+        RepoScript.Result r = RepoScript.run(home, Map.of(), Duration.ofMinutes(2), java, "-Xlog:class+load=info:file=" + log,
+                "-jar", "controller/target/kiln.jar", "status", "--agent", "127.0.0.1:" + closed, "--timeout", "2s");
+        assertEquals(4, r.code(), r.err()); // unreachable
+        String classes = Files.readString(log, StandardCharsets.UTF_8);
+        int early = classes.indexOf("dev.kiln.controller.cli.EarlyConnect$Early ");
+        int listed = classes.indexOf("dev.kiln.startup.JarServices ");
+        assertTrue(early >= 0, "the early connection made a channel");
+        assertTrue(listed >= 0, "JarServices ran");
+        // EarlyConnect.start comes first in Main: its thread may already be connecting while JarServices lists.
+        assertTrue(classes.indexOf("dev.kiln.controller.cli.EarlyConnect ") < listed, "EarlyConnect started before JarServices");
+        assertTrue(classes.contains("io.micronaut.context.DefaultApplicationContext "), "Micronaut started");
+        assertFalse(classes.contains("jdk.nio.zipfs.ZipFileSystem "), "no zip file system opened");
+        for (String uiOnly : List.of(" io.micronaut.http.server.", " io.micronaut.web.router.", " dev.kiln.controller.ui.$")) {
+            assertFalse(classes.contains(uiOnly), "loaded by `kiln status`: " + classes.lines().filter(l -> l.contains(uiOnly))
                     .findFirst().orElse(""));
         }
     }

@@ -111,6 +111,12 @@ public final class GrpcTls {
     }
 
     /**
+     * The JDK class that reads the public root CAs when it initialises; its distrust policies
+     * (for Symantec's, Entrust's and Camerfirma's roots) ask it during every certificate check.
+     */
+    static final String ANCHOR_CERTIFICATES = "sun.security.util.AnchorCertificates";
+
+    /**
      * The JDK's list of public root CAs, which its trust manager reads (the whole {@code cacerts}
      * store, about 140 certificates) in the first server check that verifies a host name, to apply
      * its rules for public CAs; read here ahead of the first handshake. Only the fleet CA is
@@ -118,7 +124,7 @@ public final class GrpcTls {
      */
     private static void loadAnchorCertificates() {
         try {
-            Class.forName("sun.security.validator.AnchorCertificates", true, null);
+            Class.forName(ANCHOR_CERTIFICATES, true, null);
         } catch (ClassNotFoundException | LinkageError e) {
             // nothing to read ahead
         }

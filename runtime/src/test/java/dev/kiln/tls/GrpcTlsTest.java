@@ -151,6 +151,14 @@ class GrpcTlsTest {
     }
 
     @Test
+    void thePreloadReadsAheadTheJdkClassThatHoldsItsPublicRootCas() throws Exception {
+        // A wrong name would make the read-ahead do nothing, silently: the first handshake would
+        // then read the JDK's whole cacerts store on the connection's own thread.
+        Class<?> anchors = Class.forName(GrpcTls.ANCHOR_CERTIFICATES, false, null);
+        assertEquals("java.base", anchors.getModule().getName());
+    }
+
+    @Test
     void anUnknownProviderIsRefusedByName() {
         System.setProperty(GrpcTls.PROVIDER_PROPERTY, "gnutls");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, GrpcTls::requested);
