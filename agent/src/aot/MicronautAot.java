@@ -61,8 +61,6 @@ public final class MicronautAot {
         // from the list written here.
         Path generated = work.resolve("classes");
         Path services = generated.resolve("META-INF/services");
-        // AOT's service loaders are replaced by their lists, which AotServices reads (without the
-        // loaders' fork-join pool and a lambda per service).
         try (Stream<Path> files = Files.walk(generated)) {
             for (Path f : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
                 if (f.startsWith(services)) {
@@ -135,12 +133,6 @@ public final class MicronautAot {
             throw new IllegalStateException("Micronaut AOT's service lists name too few bean definitions: " + lists);
         }
         return lists;
-    }
-
-    /** The binary name of a class file under a classes directory. */
-    private static String className(Path dir, Path classFile) {
-        String relative = dir.relativize(classFile).toString();
-        return relative.endsWith(".class") ? relative.substring(0, relative.length() - 6).replace('/', '.') : relative;
     }
 
     /** The key of aot.properties listing the bean definitions AOT may leave out (this class's, not the optimiser's). */

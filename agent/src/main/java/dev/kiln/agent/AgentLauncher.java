@@ -151,11 +151,15 @@ public final class AgentLauncher {
                 console.print(failure.get().getMessage());
                 return failure.get().exitCode();
             }
-            Optional<UserDataUnusable> unusable = cause(e, UserDataUnusable.class);
-            // A settings record refused a value its source's check did not see (a -D system property).
+            // A settings record refused a value the sources' check does not read: a -D system
+            // property of the image (AGENT_JAVA_OPTS), so never the user data's fault.
             Optional<SettingException> setting = cause(e, SettingException.class);
+            if (setting.isPresent()) {
+                console.print("configuration error: " + setting.get().getMessage() + " (a -D option, set in AGENT_JAVA_OPTS)");
+                return EXIT_CONFIG;
+            }
+            Optional<UserDataUnusable> unusable = cause(e, UserDataUnusable.class);
             RuntimeException outcome = unusable.isPresent() ? unusable.get()
-                    : setting.isPresent() ? policy.unusable("configuration error", setting.get().getMessage())
                     : policy.unusable("start-up failed", Messages.describe(e));
             if (outcome instanceof StartupFailure f) {
                 console.print(f.getMessage());

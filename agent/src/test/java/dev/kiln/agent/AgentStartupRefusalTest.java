@@ -99,7 +99,7 @@ class AgentStartupRefusalTest {
         Result r = start("kiln:\n  mode: local\n", Map.of(), "-Dkiln.state-dir=relative/kiln");
         assertEquals(AgentLauncher.EXIT_CONFIG, r.exitCode(), r.output());
         assertTrue(r.output().contains("configuration error: invalid value for setting 'kiln.state-dir': 'relative/kiln'"
-                + " is not an absolute path (expected an absolute path)"), r.output());
+                + " is not an absolute path (expected an absolute path) (a -D option, set in AGENT_JAVA_OPTS)"), r.output());
         assertFalse(r.output().contains("\tat "), "no stack trace: " + r.output());
     }
 

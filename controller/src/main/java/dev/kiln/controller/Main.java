@@ -37,7 +37,7 @@ public final class Main {
         NettyProperties.applyDefaults();
         // The connection is the longer of the two paths to an agent's answer (BoringSSL's load,
         // the channel, the handshakes), so it starts first; neither piece touches Micronaut, and
-        // JarServices still comes before Micronaut reads its service lists (docs/performance.md).
+        // JarServices comes before Micronaut reads its service lists (docs/performance.md).
         // Most commands talk to an agent; the rest run long enough for the loader to finish.
         GrpcTls.preload();
         CliEnvironment env = CliEnvironment.system();

@@ -7,8 +7,7 @@ import org.apache.sshd.common.util.buffer.Buffer;
 /**
  * Packet buffers for channel data that MINA encrypts and sends as they are: when a
  * {@link PacketBuffer} is written whole to a channel's output stream, MINA fills in the header in
- * front of its data and encrypts it in place, instead of allocating a packet and copying the data
- * into it.
+ * front of its data and encrypts it in place: it allocates no packet and copies no data.
  */
 final class ChannelDataPackets {
 

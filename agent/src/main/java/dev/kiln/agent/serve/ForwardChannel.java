@@ -43,7 +43,10 @@ import java.util.Collections;
  */
 class ForwardChannel extends AbstractServerChannel implements ForwardingTunnelEndpointsProvider {
 
-    private IoConnector connector;
+    /** The pool name in the names of the threads that close a forward's connector (MINA prefixes "sshd-"). */
+    static final String CLOSER_THREADS = "kiln-forward-close";
+
+    private volatile IoConnector connector;
     private volatile ChannelToPortHandler port;
     private ChannelAsyncOutputStream out;
     private SshdSocketAddress tunnelEntrance;
@@ -186,23 +189,27 @@ class ForwardChannel extends AbstractServerChannel implements ForwardingTunnelEn
 
     @Override
     protected Closeable getInnerCloseable() {
+        IoConnector c = connector;
+        if (c == null) { // refused, or closed before the filter decided: nothing was connected
+            return builder().close(out).close(super.getInnerCloseable()).build();
+        }
         return builder()
                 .close(out)
                 .close(super.getInnerCloseable())
                 .close(new AbstractCloseable() {
                     // The connector is closed on a thread of its own, never on the I/O thread closing the channel.
                     private final CloseableExecutorService executor =
-                            ThreadUtils.newCachedThreadPool("kiln-forward-close[" + getSession() + "]");
+                            ThreadUtils.newCachedThreadPool(CLOSER_THREADS + "[" + getSession() + "]");
 
                     @Override
                     protected CloseFuture doCloseGracefully() {
-                        executor.submit(() -> connector.close(false).addListener(x -> executor.close(true)));
+                        executor.submit(() -> c.close(false).addListener(x -> executor.close(true)));
                         return null;
                     }
 
                     @Override
                     protected void doCloseImmediately() {
-                        executor.submit(() -> connector.close(true).addListener(x -> executor.close(true)));
+                        executor.submit(() -> c.close(true).addListener(x -> executor.close(true)));
                         port = null;
                         super.doCloseImmediately();
                     }

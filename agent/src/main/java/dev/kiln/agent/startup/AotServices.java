@@ -16,8 +16,8 @@ import java.util.Map;
  * The agent's Micronaut service lists, computed at build time by Micronaut AOT (src/aot/MicronautAot.java
  * writes them to {@link #RESOURCE}) and created one after the other as Micronaut asks for them.
  *
- * <p>In place of AOT's own generated loaders, which start a class load per service on the common
- * fork-join pool and hold a lambda per service: about 150 classes more in every agent's memory and
+ * <p>The jar carries no AOT service loaders: those start a class load per service on the common
+ * fork-join pool and hold a lambda per service, about 150 classes more in every agent's memory and
  * class-data archive, and two pool threads, for a start that has no idle core to load them on.
  */
 public final class AotServices implements StaticOptimizations.Loader<SoftServiceLoader.Optimizations> {

@@ -227,6 +227,17 @@ class SshForwardTest {
     }
 
     @Test
+    void refusedChannelsLeaveNoThreadsBehind() throws Exception {
+        int local = forward(f.readerKey, "reader", "-L", "%d:127.0.0.1:" + allowed);
+        for (int i = 0; i < 30; i++) {
+            assertRefusedConnection(local);
+        }
+        // A thread per refused channel would outlive it by a minute: a reader opening them in a
+        // loop would pile threads up in the root agent.
+        assertEquals(0, closerThreads(), "threads left by refused channels");
+    }
+
+    @Test
     void aPortNotAllowedIsRefused() throws Exception {
         int local = forward(f.ownerKey, "owner", "-L", "%d:127.0.0.1:" + notAllowed);
         assertRefusedConnection(local);
@@ -368,7 +379,7 @@ class SshForwardTest {
     }
 
     private static long closerThreads() {
-        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("TcpIpServerChannel-ConnectorCleanup")).count();
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().contains(ForwardChannel.CLOSER_THREADS)).count();
     }
 
     /** Writes SIZE bytes of the pattern SEED picks (a run of java.util.Random), stopping early if the peer goes. */
@@ -444,7 +455,7 @@ class SshForwardTest {
     }
 
     /** The client's local port accepts, and the connection ends (closed or reset) without a byte: the server refused the channel. */
-    private static void assertRefusedConnection(int local) throws Exception {
+    private void assertRefusedConnection(int local) throws Exception {
         try (Line line = new Line(local)) {
             line.out.println("hello");
             String got;
@@ -455,6 +466,7 @@ class SshForwardTest {
             }
             assertNull(got, "a refused forward carries nothing");
         }
+        assertEquals(0, echoes.stream().mapToInt(e -> e.accepted.get()).sum(), "a refused forward connects to nothing");
     }
 
     private List<String> refusals() {
@@ -482,6 +494,7 @@ class SshForwardTest {
     /** A line-echo TCP server: each line comes back as "echo: LINE". */
     static final class EchoServer implements AutoCloseable {
         private final ServerSocket socket;
+        final java.util.concurrent.atomic.AtomicInteger accepted = new java.util.concurrent.atomic.AtomicInteger();
 
         EchoServer(String host, int port) throws IOException {
             socket = new ServerSocket();
@@ -499,6 +512,7 @@ class SshForwardTest {
             while (!socket.isClosed()) {
                 try {
                     Socket s = socket.accept();
+                    accepted.incrementAndGet();
                     Thread t = new Thread(() -> serve(s), "echo-conn");
                     t.setDaemon(true);
                     t.start();
