@@ -21,14 +21,29 @@ final class ChannelDataPackets {
      * Room after the data for the packet's padding (at most two cipher blocks less a byte) and its
      * MAC or authentication tag (at most 64 bytes), so that encrypting it never grows (copies) it.
      */
-    static final int TRAILER = 128;
+    private static final int TRAILER = 128;
 
     private ChannelDataPackets() {
     }
 
     /** An empty packet buffer for up to {@code content} bytes of channel data, written from its read position. */
     static Buffer allocate(int content) {
-        Buffer b = new PacketBuffer(new byte[HEADER + content + 1 + TRAILER], false);
+        return empty(new PacketBuffer(new byte[size(content)], false));
+    }
+
+    /**
+     * {@code spare}, a packet buffer of this kind that nothing refers to any more, emptied for
+     * {@code content} bytes when it has room for them; otherwise a new one.
+     */
+    static Buffer reuse(Buffer spare, int content) {
+        return spare != null && spare.array().length >= size(content) ? empty(spare) : allocate(content);
+    }
+
+    private static int size(int content) {
+        return HEADER + content + 1 + TRAILER;
+    }
+
+    private static Buffer empty(Buffer b) {
         b.rpos(HEADER);
         b.wpos(HEADER);
         return b;

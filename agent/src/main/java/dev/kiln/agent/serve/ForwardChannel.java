@@ -235,12 +235,7 @@ class ForwardChannel extends AbstractServerChannel implements ForwardingTunnelEn
     private Buffer packetFor(int content) {
         Buffer b = spare;
         spare = null;
-        if (b == null || b.array().length < ChannelDataPackets.HEADER + content + 1 + ChannelDataPackets.TRAILER) {
-            return ChannelDataPackets.allocate(content);
-        }
-        b.rpos(ChannelDataPackets.HEADER);
-        b.wpos(ChannelDataPackets.HEADER);
-        return b;
+        return ChannelDataPackets.reuse(b, content);
     }
 
     /** The target's side: each read goes to the client in a packet buffer; its end ends the channel once that is sent. */

@@ -48,8 +48,6 @@ final class ServeSftp extends SftpSubsystemFactory {
         return new Subsystem(channel, this);
     }
 
-    /** What MINA writes in front of the channel data in a packet buffer ({@link ChannelDataPackets}). */
-    private static final int CHANNEL_DATA_HEADER = ChannelDataPackets.HEADER;
     /** SSH_FXP_DATA's fields before the data: the message's length, its type, the request id, the data's length. */
     private static final int FXP_DATA_HEADER = Integer.BYTES + 1 + Integer.BYTES + Integer.BYTES;
     /** Packet sizes below this (no real client's) leave reads to MINA's own code. */
@@ -99,7 +97,7 @@ final class ServeSftp extends SftpSubsystemFactory {
          */
         private List<Buffer> readIntoPackets(int id, String handle, long offset, int length, int packet) throws IOException {
             List<Buffer> packets = new ArrayList<>(length / packet + 2);
-            Buffer first = packetBuffer((int) Math.min((long) FXP_DATA_HEADER + length, packet));
+            Buffer first = ChannelDataPackets.allocate((int) Math.min((long) FXP_DATA_HEADER + length, packet));
             first.putUInt(0L); // the message's length, filled in below
             first.putByte((byte) SftpConstants.SSH_FXP_DATA);
             first.putInt(id);
@@ -110,7 +108,7 @@ final class ServeSftp extends SftpSubsystemFactory {
             int total = 0;
             while (true) {
                 if (current.available() == packet) {
-                    current = packetBuffer(Math.min(length - total, packet));
+                    current = ChannelDataPackets.allocate(Math.min(length - total, packet));
                     packets.add(current);
                 }
                 int room = Math.min(length - total, packet - current.available());
@@ -139,14 +137,9 @@ final class ServeSftp extends SftpSubsystemFactory {
             for (Buffer p : packets) {
                 message += p.available();
             }
-            BufferUtils.updateLengthPlaceholder(first, CHANNEL_DATA_HEADER, message);
-            BufferUtils.updateLengthPlaceholder(first, CHANNEL_DATA_HEADER + FXP_DATA_HEADER - Integer.BYTES, total);
+            BufferUtils.updateLengthPlaceholder(first, ChannelDataPackets.HEADER, message);
+            BufferUtils.updateLengthPlaceholder(first, ChannelDataPackets.HEADER + FXP_DATA_HEADER - Integer.BYTES, total);
             return packets;
-        }
-
-        /** An empty packet buffer for {@code content} bytes of channel data. */
-        private static Buffer packetBuffer(int content) {
-            return ChannelDataPackets.allocate(content);
         }
 
         private static String hex(String handle) {
